@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+// Postern: a Swift gateway server for legacy front-ends (FastCGI, SCGI, uwsgi, HTTP/1.1, CGI).
+import PackageDescription
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "Postern",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "postern", targets: ["postern"]),
+        .library(name: "PosternCore", targets: ["PosternCore"]),
+        .library(name: "Postern", targets: ["Postern"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // The gateway contract: Environ, Application, Response, Middleware, Validator, the normalizer.
+        .target(name: "PosternCore", dependencies: [.product(name: "NIOCore", package: "swift-nio"), log]),
+        // One module per protocol: a pure parser, thin NIO glue, and a client.
+        .target(name: "PosternHTTP", dependencies: ["PosternCore", log, .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
+        .target(name: "PosternFastCGI", dependencies: ["PosternCore", log] + nio),
+        .target(name: "PosternSCGI", dependencies: ["PosternCore", log] + nio),
+        .target(name: "PosternUWSGI", dependencies: ["PosternCore", log] + nio),
+        .target(name: "PosternCGI", dependencies: ["PosternCore", log] + nio),
+        // The server runtime: listeners, launch modes, signals, the command line options.
+        .target(
+            name: "Postern",
+            dependencies: [
+                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio
+        ),
+        // The demo applications, shared by `postern serve --app NAME` and the example executables.
+        .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps"]),
+        .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
+        .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
+        .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
+
+        .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),
+        .testTarget(
+            name: "PosternHTTPTests",
+            dependencies: ["PosternHTTP", "Postern", "PosternApps"] + nio
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

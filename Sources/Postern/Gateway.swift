@@ -1,0 +1,56 @@
+
+import Logging
+import NIOCore
+import NIOPosix
+import PosternCore
+import ServiceLifecycle
+
+/// The entry point every Postern binary shares: parse the options, pick the launch mode, serve.
+public enum Gateway {
+    /// Runs `application` as the process's gateway, as `options` and the launch mode say.
+    public static func run(_ application: any Application, options: ServeOptions) async throws {
+        let environment = ProcessEnvironment.current
+        let level = LogLevelParsing.parse(options.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "postern")
+        logger.logLevel = level
+
+        let app: any Application = options.validateContract ? Validator(application) : application
+        var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
+
+        let specs: [ListenerSpec]
+        switch LaunchMode.detect(listeners: try options.listenerSpecs(environment: environment), environment: environment) {
+        case .listeners(let given):
+            specs = given
+        case .fastCGIOnStandardInput:
+            specs = [ListenerSpec(.fastcgi, .fd(0), allow: try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? ""))]
+        case .cgi:
+            throw ServeError("GATEWAY_INTERFACE is set but CGI mode is not built yet; pass a listener flag")
+        case .developmentHTTP:
+            specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
+        }
+        configuration.flags = GatewayFlags(multithread: true, multiprocess: false, runOnce: false)
+        try await serve(listeners: specs, configuration: configuration)
+    }
+
+    /// Serves until SIGINT or SIGTERM, which stop it gracefully.
+    public static func serve(listeners: [ListenerSpec], configuration: GatewayConfiguration) async throws {
+        let server = GatewayServer(listeners: listeners, configuration: configuration)
+        let group = ServiceGroup(
+            services: [server],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: configuration.logger
+        )
+        try await group.run()
+    }
+}
+
+enum LogLevelParsing {
+    static func parse(_ text: String) -> Logger.Level? {
+        Logger.Level(rawValue: text.lowercased())
+    }
+}

@@ -1,0 +1,197 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PosternCore
+import PosternFastCGI
+import PosternHTTP
+import PosternSCGI
+import PosternUWSGI
+import ServiceLifecycle
+import Synchronization
+
+/// The server runtime: opens every listener, serves each connection in its own task with the
+/// protocol's ``ProtocolServer``, and on graceful shutdown stops accepting, closes idle
+/// connections and lets in-flight requests finish.
+public final class GatewayServer: Service, Sendable {
+    public let listeners: [ListenerSpec]
+    public let configuration: GatewayConfiguration
+    private let group: any EventLoopGroup
+    private let connections = ConnectionRegistry()
+    private let boundAddresses = Mutex<[SocketAddress?]>([])
+    private let onReady: (@Sendable ([SocketAddress?]) -> Void)?
+
+    /// - Parameter onReady: called once every listener is bound, with their local addresses in
+    ///   the order of `listeners` (tests bind port 0 and read the port here).
+    public init(
+        listeners: [ListenerSpec],
+        configuration: GatewayConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil
+    ) {
+        self.listeners = listeners
+        self.configuration = configuration
+        self.group = group
+        self.onReady = onReady
+    }
+
+    /// The bound addresses, once ``run()`` has bound them.
+    public var localAddresses: [SocketAddress?] { boundAddresses.withLock { $0 } }
+
+    public func run() async throws {
+        let logger = configuration.logger
+        var bound: [BoundListener] = []
+        do {
+            for spec in listeners {
+                bound.append(try await bind(spec))
+                logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"])
+            }
+        } catch {
+            for listener in bound { listener.close() }
+            throw error
+        }
+        let addresses = bound.map(\.localAddress)
+        boundAddresses.withLock { $0 = addresses }
+        onReady?(addresses)
+
+        let connections = self.connections
+        let listeners = bound
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for listener in listeners {
+                    group.addTask { await listener.run() }
+                }
+            }
+        } onGracefulShutdown: {
+            logger.info("graceful shutdown: no new connections; in-flight requests finish")
+            for listener in listeners { listener.close() }
+            connections.drainAll()
+        }
+        for spec in self.listeners {
+            if case .unix(let path) = spec.address { try? UnixSocketFile.remove(path: path) }
+        }
+        logger.info("stopped")
+    }
+
+    // MARK: Binding
+
+    struct BoundListener: Sendable {
+        let localAddress: SocketAddress?
+        let close: @Sendable () -> Void
+        let run: @Sendable () async -> Void
+    }
+
+    private func bind(_ spec: ListenerSpec) async throws -> BoundListener {
+        switch spec.gatewayProtocol {
+        case .http:
+            return try await bind(spec, server: HTTPProtocolServer(configuration: configuration))
+        case .fastcgi, .scgi, .uwsgi:
+            throw ServeError("the \(spec.gatewayProtocol) listener is not built yet (\(spec.address)); only --http works in this version")
+        case .cgi:
+            throw ServeError("CGI is a launch mode, not a listener")
+        }
+    }
+
+    private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
+        let logger = configuration.logger
+        let configuration = self.configuration
+        let connections = self.connections
+        let allow = spec.allow
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        if case .tcp = spec.address {
+            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        }
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Server.Inbound, Server.Outbound>?> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                guard allow.allows(channel.remoteAddress) else {
+                    logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    channel.close(promise: nil)
+                    return nil
+                }
+                return try server.configure(channel)
+            }
+        }
+        let serverChannel: NIOAsyncChannel<NIOAsyncChannel<Server.Inbound, Server.Outbound>?, Never>
+        switch spec.address {
+        case .tcp(let host, let port):
+            serverChannel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+        case .unix(let path):
+            try UnixSocketFile.prepare(path: path)
+            serverChannel = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+            try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
+        case .fd(let fd):
+            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
+            serverChannel = try await bootstrap.bind(NIOBSDSocket.Handle(fd), childChannelInitializer: initializer)
+        }
+        let channel = serverChannel.channel
+        let maxConnections = configuration.limits.maxConnections
+        let protocolName = "\(spec.gatewayProtocol)"
+        let connectionIDs = Atomic<Int>(0)
+        return BoundListener(
+            localAddress: channel.localAddress,
+            close: { channel.close(promise: nil) },
+            run: {
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        try await withThrowingDiscardingTaskGroup { group in
+                            for try await connection in inbound {
+                                guard let connection else { continue }
+                                let id = connectionIDs.add(1, ordering: .relaxed).newValue
+                                var connectionLogger = logger
+                                connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
+                                connectionLogger[metadataKey: "connection"] = "\(id)"
+                                let context = ConnectionContext(channel: connection.channel, configuration: configuration, logger: connectionLogger)
+                                guard connections.add(context, limit: maxConnections) else {
+                                    connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
+                                    context.close()
+                                    continue
+                                }
+                                group.addTask {
+                                    await server.serve(connection, context: context)
+                                    connections.remove(context)
+                                }
+                            }
+                        }
+                    }
+                } catch {
+                    logger.error("listener failed", metadata: ["error": "\(error)"])
+                }
+            }
+        )
+    }
+}
+
+/// A server that cannot start as configured.
+public struct ServeError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The open connections, so that a graceful shutdown can drain them.
+final class ConnectionRegistry: Sendable {
+    private let state = Mutex<(draining: Bool, open: [ObjectIdentifier: ConnectionContext])>((false, [:]))
+
+    func add(_ context: ConnectionContext, limit: Int) -> Bool {
+        let (ok, draining) = state.withLock { state -> (Bool, Bool) in
+            guard state.open.count < limit else { return (false, false) }
+            state.open[ObjectIdentifier(context)] = context
+            return (true, state.draining)
+        }
+        if ok && draining { context.drain() }
+        return ok
+    }
+
+    func remove(_ context: ConnectionContext) {
+        _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(context)) }
+    }
+
+    func drainAll() {
+        let open = state.withLock { state in
+            state.draining = true
+            return Array(state.open.values)
+        }
+        for context in open { context.drain() }
+    }
+}

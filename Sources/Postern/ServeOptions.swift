@@ -1,0 +1,80 @@
+import ArgumentParser
+import PosternCore
+
+/// The listener and gateway options shared by `postern serve` and every example app binary.
+public struct ServeOptions: ParsableArguments, Sendable {
+    @Option(name: .customLong("http"), help: ArgumentHelp("Serve HTTP/1.1 on ADDR (HOST:PORT, unix:PATH or fd:N).", valueName: "ADDR"))
+    public var http: [String] = []
+
+    @Option(name: .customLong("fastcgi"), help: ArgumentHelp("Serve FastCGI on ADDR.", valueName: "ADDR"))
+    public var fastcgi: [String] = []
+
+    @Option(name: .customLong("scgi"), help: ArgumentHelp("Serve SCGI on ADDR.", valueName: "ADDR"))
+    public var scgi: [String] = []
+
+    @Option(name: .customLong("uwsgi"), help: ArgumentHelp("Serve uwsgi on ADDR.", valueName: "ADDR"))
+    public var uwsgi: [String] = []
+
+    @Flag(name: .customLong("validate"), help: "Check every request and response against the gateway contract (500 on a violation).")
+    public var validateContract = false
+
+    @Option(help: ArgumentHelp("Mode of the unix socket files created, in octal.", valueName: "MODE"))
+    public var socketMode: String = "660"
+
+    @Option(help: ArgumentHelp("Allow only these peers (IP or ADDR/PREFIX; repeatable). FCGI_WEB_SERVER_ADDRS adds to it.", valueName: "ADDR"))
+    public var allow: [String] = []
+
+    @Option(help: ArgumentHelp("Largest request body in bytes (HTTP answers 413).", valueName: "BYTES"))
+    public var maxBodyBytes: Int = GatewayLimits().maxBodyBytes
+
+    @Option(help: ArgumentHelp("Largest request head (headers, params) in bytes.", valueName: "BYTES"))
+    public var maxHeaderBytes: Int = GatewayLimits().maxHeaderBytes
+
+    @Option(help: ArgumentHelp("Most open connections.", valueName: "N"))
+    public var maxConnections: Int = GatewayLimits().maxConnections
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL"))
+    public var logLevel: String = "info"
+
+    @Flag(help: "Show error details to clients (never in production).")
+    public var debug = false
+
+    public init() {}
+
+    /// Whether any listener flag was given.
+    public var hasListeners: Bool { !(http.isEmpty && fastcgi.isEmpty && scgi.isEmpty && uwsgi.isEmpty) }
+
+    /// The listeners, parsed; with no flag, none.
+    public func listenerSpecs(environment: [String: String]) throws -> [ListenerSpec] {
+        guard let mode = UInt16(socketMode, radix: 8), mode <= 0o777 else {
+            throw ValidationError("--socket-mode \(socketMode) is not an octal mode such as 660")
+        }
+        var allowList = AllowList()
+        for entry in allow { try allowList.add(entry) }
+        if let addresses = environment["FCGI_WEB_SERVER_ADDRS"], !addresses.isEmpty {
+            for entry in try AllowList(parsing: addresses).blocks { allowList.blocks.append(entry) }
+        }
+        var specs: [ListenerSpec] = []
+        for (kind, addresses) in [(GatewayProtocol.http, http), (.fastcgi, fastcgi), (.scgi, scgi), (.uwsgi, uwsgi)] {
+            for text in addresses {
+                specs.append(ListenerSpec(kind, try ListenAddress(parsing: text), socketMode: mode, allow: allowList))
+            }
+        }
+        return specs
+    }
+
+    public var limits: GatewayLimits {
+        var limits = GatewayLimits()
+        limits.maxBodyBytes = maxBodyBytes
+        limits.maxHeaderBytes = maxHeaderBytes
+        limits.maxConnections = maxConnections
+        return limits
+    }
+
+    public func validate() throws {
+        guard maxBodyBytes >= 0, maxHeaderBytes >= 1024, maxConnections >= 1 else {
+            throw ValidationError("limits must be positive (--max-header-bytes at least 1024)")
+        }
+        guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+}

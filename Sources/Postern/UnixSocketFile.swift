@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Socket files for `unix:PATH` listeners: a stale file from a crashed run is removed, a live one
+/// (another server listening) or a file that is not a socket is an error, and the new socket
+/// gets its mode (0660 by default: a reachable FastCGI socket runs code as the app).
+enum UnixSocketFile {
+    struct Error: Swift.Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Makes `path` free to bind: removes a stale socket file, refuses anything else.
+    static func prepare(path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // nothing there
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw Error(description: "\(path) exists and is not a socket; refusing to replace it")
+        }
+        if isListening(path: path) {
+            throw Error(description: "another process is listening on \(path)")
+        }
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw Error(description: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func setMode(path: String, mode: UInt16) throws {
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw Error(description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func isListening(path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+}
+
+/// Whether a file descriptor is a listening socket, as libfcgi's `FCGX_IsCGI` asks of fd 0
+/// (FastCGI 1.0 §2.2: FCGI_LISTENSOCK_FILENO).
+public func isListeningSocket(_ fd: Int32) -> Bool {
+    var accepting: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 else { return false }
+    return accepting != 0
+}
+
+extension UnixSocketFile {
+    /// Removes the socket file at shutdown (only if it is still a socket).
+    static func remove(path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return }
+        unlink(path)
+    }
+}

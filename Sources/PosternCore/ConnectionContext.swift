@@ -1,0 +1,87 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// One accepted connection as the runtime sees it: who is on the other end, the configuration,
+/// and whether the server is draining (graceful shutdown).
+///
+/// A protocol server calls ``beginRequest()`` when a request head is complete and
+/// ``endRequest()`` when its response is written; between requests the connection is idle, and
+/// a draining server closes idle connections at once and busy ones after their response.
+public final class ConnectionContext: Sendable {
+    public let configuration: GatewayConfiguration
+    public let logger: Logger
+    public let remoteAddress: SocketAddress?
+    public let localAddress: SocketAddress?
+    private let channel: any Channel
+    private let state = Mutex(State())
+
+    private struct State {
+        var activeRequests = 0
+        var draining = false
+    }
+
+    public init(channel: any Channel, configuration: GatewayConfiguration, logger: Logger) {
+        self.channel = channel
+        self.configuration = configuration
+        self.logger = logger
+        self.remoteAddress = channel.remoteAddress
+        self.localAddress = channel.localAddress
+    }
+
+    /// A request has started; `false` if the server is draining and the request must be refused
+    /// (close the connection; front-ends retry on another).
+    public func beginRequest() -> Bool {
+        state.withLock { state in
+            guard !state.draining else { return false }
+            state.activeRequests += 1
+            return true
+        }
+    }
+
+    /// A request has finished; `true` when the connection should now close (the server drains).
+    @discardableResult
+    public func endRequest() -> Bool {
+        state.withLock { state in
+            state.activeRequests -= 1
+            return state.draining && state.activeRequests == 0
+        }
+    }
+
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
+    /// Starts draining: closes the connection now if idle, else after its last response.
+    public func drain() {
+        let idle = state.withLock { state in
+            state.draining = true
+            return state.activeRequests == 0
+        }
+        if idle { channel.close(promise: nil) }
+    }
+
+    /// Closes the connection.
+    public func close() {
+        channel.close(promise: nil)
+    }
+
+    /// The peer's IP address as text (`REMOTE_ADDR`), or `nil` on a unix socket.
+    public var remoteIP: String? { remoteAddress?.ipAddress }
+    public var remotePort: Int? { remoteAddress?.port }
+    public var localIP: String? { localAddress?.ipAddress }
+    public var localPort: Int? { localAddress?.port }
+}
+
+/// A wire protocol's server side, as the runtime drives it: set up a new connection's pipeline,
+/// then serve it until it closes. Each protocol module provides one.
+public protocol ProtocolServer: Sendable {
+    associatedtype Inbound: Sendable
+    associatedtype Outbound: Sendable
+
+    var gatewayProtocol: GatewayProtocol { get }
+
+    /// Adds the protocol's handlers to a new connection; called on its event loop.
+    func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound>
+
+    /// Serves one connection until it closes. Errors are the connection's own: log and return.
+    func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async
+}

@@ -1,0 +1,28 @@
+/// Every length and count the wire can claim, bounded in one place.
+///
+/// Each protocol checks a declared length against these before reading (never trust a length:
+/// libfcgi CVE-2025-23016, Apache CVE-2020-11984).
+public struct GatewayLimits: Sendable, Hashable {
+    /// Largest request body, in bytes (HTTP answers 413; other protocols fail the request).
+    /// Default 4 GiB.
+    public var maxBodyBytes: Int = 4 << 30
+    /// Largest request head: HTTP request line and headers, FastCGI params, SCGI netstring.
+    /// Default 128 KiB.
+    public var maxHeaderBytes: Int = 128 * 1024
+    /// Largest uwsgi vars block. The wire format allows 65535; uWSGI's own 4096-byte default is
+    /// its most reported error. Default 65535.
+    public var maxUWSGIVarsBytes: Int = 65535
+    /// Most concurrent requests on one multiplexed FastCGI connection (FCGI_MAX_REQS).
+    /// Default 64.
+    public var maxRequestsPerConnection: Int = 64
+    /// Most open connections per process (FCGI_MAX_CONNS). Default 1024.
+    public var maxConnections: Int = 1024
+    /// Unread request body bytes buffered per request before the reader is paused. Default 256 KiB.
+    public var bodyBufferBytes: Int = 256 * 1024
+    /// A connection idle this long between requests is closed. Default 60 s.
+    public var idleTimeoutSeconds: Double = 60
+    /// A request head not complete this long after the connection opened is refused. Default 30 s.
+    public var headerTimeoutSeconds: Double = 30
+
+    public init() {}
+}

@@ -1,0 +1,163 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import PosternCore
+
+/// One HTTP request and its response on a connection.
+struct HTTPExchange {
+    let head: HTTPRequestHead
+    let context: ConnectionContext
+    let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+
+    var configuration: GatewayConfiguration { context.configuration }
+
+    /// Serves the request; returns whether the connection may carry another.
+    func run(reading iterator: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator) async -> Bool {
+        let limits = configuration.limits
+        let isChunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+        if head.headers.contains(name: "transfer-encoding") && head.headers.contains(name: "content-length") {
+            return await refuse(.badRequest, "both Transfer-Encoding and Content-Length (RFC 9112 §6.3)")
+        }
+        if head.headers.contains(name: "transfer-encoding") && !isChunked {
+            return await refuse(.init(code: 501), "unsupported Transfer-Encoding")
+        }
+        let normalized: EnvironBuilder.Result
+        do {
+            normalized = try makeVariables()
+        } catch {
+            return await refuse(.badRequest, error.description)
+        }
+        let contentLength = normalized.contentLength
+        if let contentLength, contentLength > limits.maxBodyBytes {
+            return await refuse(.payloadTooLarge, "Content-Length \(contentLength) exceeds --max-body-bytes \(limits.maxBodyBytes)")
+        }
+        let hasBody = isChunked || (contentLength ?? 0) > 0
+        if hasBody, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            try? await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+        }
+
+        let (body, source) = RequestBody.makeStream(
+            expectedLength: isChunked ? nil : (contentLength ?? 0),
+            highWatermark: limits.bodyBufferBytes
+        )
+        let logger = context.logger
+        let environ = Environ(
+            normalized,
+            gatewayProtocol: .http,
+            body: body,
+            errors: .logger(logger),
+            flags: configuration.flags
+        )
+        let responder = HTTPResponder(head: head, context: context, outbound: outbound)
+
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                let response: Response
+                do {
+                    response = try await configuration.respond(to: environ, logger: logger)
+                } catch {
+                    source.discardUnread()
+                    return false
+                }
+                let keepAlive = await responder.send(response)
+                source.discardUnread()
+                return keepAlive
+            }
+            // Feed the body in this task: the inbound iterator belongs to it.
+            var requestIntact = true
+            if hasBody {
+                requestIntact = await feedBody(source: source, iterator: &iterator, limit: limits.maxBodyBytes, group: &group)
+            } else {
+                source.finish()
+                requestIntact = await skipToEnd(&iterator)
+            }
+            let keepAlive = await group.next() ?? false
+            return keepAlive && requestIntact
+        }
+    }
+
+    /// Moves body parts into the source until `.end`; `false` if the request ended badly.
+    private func feedBody(
+        source: RequestBodySource,
+        iterator: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
+        limit: Int,
+        group: inout TaskGroup<Bool>
+    ) async -> Bool {
+        do {
+            while let part = try await iterator.next() {
+                switch part {
+                case .body(let buffer):
+                    if source.receivedBytes + buffer.readableBytes > limit {
+                        context.logger.notice("request body over --max-body-bytes; closing", metadata: ["limit": "\(limit)"])
+                        source.fail(RequestBodyError.tooLarge(limit: limit))
+                        return false
+                    }
+                    if await source.yield(buffer) == .lengthExceeded { return false }
+                case .end:
+                    return source.finish() == nil
+                case .head:
+                    return false
+                }
+            }
+        } catch {
+            context.logger.debug("reading the request body failed", metadata: ["error": "\(error)"])
+        }
+        // The client went away mid-body: the application's task is cancelled.
+        source.fail(RequestBodyError.disconnected)
+        group.cancelAll()
+        return false
+    }
+
+    private func skipToEnd(_ iterator: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator) async -> Bool {
+        while let part = try? await iterator.next() {
+            switch part {
+            case .end: return true
+            case .body: continue
+            case .head: return false
+            }
+        }
+        return false
+    }
+
+    /// The CGI variables for this request, as a front-end would set them (RFC 3875 §4.1).
+    func makeVariables() throws(NormalizationError) -> EnvironBuilder.Result {
+        guard let target = HTTPTarget(parsing: head.uri) else { throw .invalid("request target") }
+        var builder = EnvironBuilder(gatewayProtocol: .http, maxBytes: configuration.limits.maxHeaderBytes)
+        for (name, value) in head.headers {
+            builder.addHeader(name: name, value: value)
+        }
+        builder.setComputed("REQUEST_METHOD", EnvironValue(head.method.rawValue))
+        builder.setComputed("REQUEST_URI", EnvironValue(head.uri))
+        builder.setComputed("SCRIPT_NAME", "")
+        builder.setComputed("PATH_INFO", EnvironValue(bytes: target.decodedPath))
+        builder.setComputed("QUERY_STRING", EnvironValue(target.query))
+        builder.setComputed("SERVER_PROTOCOL", EnvironValue("HTTP/\(head.version.major).\(head.version.minor)"))
+        builder.setComputed("GATEWAY_INTERFACE", "CGI/1.1")
+        builder.setComputed("SERVER_SOFTWARE", EnvironValue(configuration.serverSoftware))
+        let hostHeader = head.headers.first(name: "host")
+        builder.setComputed("SERVER_NAME", EnvironValue(hostHeader.map(Self.hostWithoutPort) ?? context.localIP ?? "localhost"))
+        builder.setComputed("SERVER_PORT", EnvironValue(String(context.localPort ?? 0)))
+        if let ip = context.remoteIP { builder.setComputed("REMOTE_ADDR", EnvironValue(ip)) }
+        if let port = context.remotePort { builder.setComputed("REMOTE_PORT", EnvironValue(String(port))) }
+        if let ip = context.localIP { builder.setComputed("SERVER_ADDR", EnvironValue(ip)) }
+        builder.setComputed("REQUEST_SCHEME", "http")
+        return try builder.finish()
+    }
+
+    /// `example.com:8080` → `example.com`; `[::1]:8080` → `::1`.
+    static func hostWithoutPort(_ host: String) -> String {
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            return String(host[host.index(after: host.startIndex)..<close])
+        }
+        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
+        return host
+    }
+
+    /// Answers with an error status and closes; logs why.
+    private func refuse(_ status: ResponseStatus, _ reason: String) async -> Bool {
+        context.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
+        let responder = HTTPResponder(head: head, context: context, outbound: outbound)
+        _ = await responder.send(configuration.errorResponse(status, detail: reason), forceClose: true)
+        return false
+    }
+}

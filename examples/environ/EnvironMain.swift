@@ -1,0 +1,14 @@
+import ArgumentParser
+import Postern
+import PosternApps
+
+/// The `environ` demo app as its own binary: the same listener flags as `postern serve`.
+@main
+struct Main: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "environ")
+    @OptionGroup var options: ServeOptions
+
+    func run() async throws {
+        try await Gateway.run(EnvironDump(), options: options)
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages, as root), builds everything, runs every test.
+# This is the README's test command and what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The real peers the tests start on loopback: the C FastCGI dev kit, Apache (+ mod_fcgid),
+# lighttpd, nginx, fcgiwrap; the scripting languages of examples/cgi-bin; hyperfine and wrk for
+# the benchmarks.
+packages=(libfcgi-dev libfcgi-bin apache2 libapache2-mod-fcgid lighttpd nginx fcgiwrap
+          curl perl python3 hyperfine wrk)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${CI:-}" = "true" ] || [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: these Debian packages are missing: ${missing[*]}; run as root (or sudo) to install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${packages[@]}"
+fi
+
+# Front-ends installed from Debian start their own daemons on a fresh machine; the tests start
+# their own instances on loopback ports, so stop the system ones (quietly, if present).
+if [ "$(id -u)" -eq 0 ]; then
+  for service in apache2 lighttpd nginx; do
+    if command -v service >/dev/null 2>&1; then service "$service" stop >/dev/null 2>&1 || true; fi
+  done
+fi
+
+swift build --build-tests
+swift test --skip-build "$@"

@@ -47,10 +47,16 @@ let package = Package(
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
 
+        // Shared by the live tests: a server on a loopback port, a raw-bytes client, front-end launchers.
+        .target(
+            name: "PosternTestSupport",
+            dependencies: ["Postern", "PosternCore", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            path: "Tests/PosternTestSupport"
+        ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),
         .testTarget(
             name: "PosternHTTPTests",
-            dependencies: ["PosternHTTP", "Postern", "PosternApps"] + nio
+            dependencies: ["PosternHTTP", "Postern", "PosternApps", "PosternTestSupport"] + nio
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import PosternTestSupport
 import NIOCore
 import Postern
 import PosternApps
@@ -14,7 +15,6 @@ struct HTTPListenerTests {
     @Test("GET builds the environ as a front-end would: decoded PATH_INFO, raw query, no HTTP_PROXY")
     func environ() async throws {
         let server = try await TestServer.start(EnvironDump())
-        defer { Task { try? await server.stop() } }
         let raw = try await RawClient.exchange(port: server.port, Array("GET /x%20y/%C3%A9?q=a%20b&z HTTP/1.1\r\nHost: example.test:8080\r\nX-Custom: v1\r\nProxy: http://evil:3128\r\nX_Sneaky: 1\r\nConnection: close\r\n\r\n".utf8))
         let response = try #require(try ParsedResponse.parseAll(raw).first)
         #expect(response.status == 200)

@@ -8,7 +8,24 @@ public enum DemoApps {
         "hello": Hello(),
         "environ": EnvironDump(),
         "echo": Echo(),
+        "authorizer": Authorizer(),
+        "demo": Demo(),
     ]
+}
+
+/// All the demos behind one listener, chosen by the request path's last segment: `…/hello`,
+/// `…/echo`, `…/authorize`; anything else shows the environ. The path is SCRIPT_NAME + PATH_INFO,
+/// so the routing works whichever way a front-end splits them.
+public struct Demo: Application {
+    public init() {}
+
+    public func respond(to environ: Environ) async throws -> Response {
+        let path = environ.scriptName + environ.pathInfo
+        if path.hasSuffix("/hello") { return try await Hello().respond(to: environ) }
+        if path.hasSuffix("/echo") { return try await Echo().respond(to: environ) }
+        if path.hasSuffix("/authorize") { return try await Authorizer().respond(to: environ) }
+        return try await EnvironDump().respond(to: environ)
+    }
 }
 
 /// `200 text/plain` with `Hello, World!\n`: the smallest app, the one the benchmarks time.
@@ -57,6 +74,26 @@ public struct Echo: Application {
                     try await writer.write(chunk)
                 }
             }
+        )
+    }
+}
+
+/// A FastCGI AUTHORIZER demo (FastCGI 1.0 §6.3): grants the request when it carries
+/// `X-Postern-Token: let-me-in`, passing `REMOTE_USER=demo` on as a `Variable-` header; any other
+/// request is denied with 403. As a responder it answers the same way, so it can be tried with curl.
+public struct Authorizer: Application {
+    public static let token = "let-me-in"
+
+    public init() {}
+
+    public func respond(to environ: Environ) async throws -> Response {
+        guard environ["HTTP_X_POSTERN_TOKEN"] == Self.token else {
+            return Response(status: .forbidden, headers: ["Content-Type": "text/plain; charset=utf-8"], body: .init(string: "denied by postern authorizer\n"))
+        }
+        return Response(
+            status: .ok,
+            headers: ["Content-Type": "text/plain; charset=utf-8", "Variable-REMOTE_USER": "demo", "Variable-POSTERN_AUTH": "granted"],
+            body: .empty
         )
     }
 }

@@ -7,14 +7,14 @@ import PosternCore
 import ServiceLifecycle
 
 /// A GatewayServer on 127.0.0.1 port 0 for one test: started, its ports read, stopped gracefully.
-struct TestServer {
-    let addresses: [SocketAddress?]
+public struct TestServer: Sendable {
+    public let addresses: [SocketAddress?]
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    var port: Int { addresses[0]!.port! }
+    public var port: Int { addresses[0]!.port! }
 
-    static func start(
+    public static func start(
         _ app: any Application,
         listeners: [ListenerSpec] = [ListenerSpec(.http, .tcp(host: "127.0.0.1", port: 0))],
         limits: GatewayLimits = GatewayLimits()
@@ -32,7 +32,7 @@ struct TestServer {
     }
 
     /// Graceful shutdown; waits until the server has stopped.
-    func stop() async throws {
+    public func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
     }
@@ -40,8 +40,8 @@ struct TestServer {
 
 /// A plain blocking TCP client run off the cooperative pool: it sends exact bytes and reads
 /// exact bytes, so the tests see the wire as a front-end would.
-enum RawClient {
-    static func exchange(port: Int, _ request: [UInt8], readUntilClose: Bool = true) async throws -> [UInt8] {
+public enum RawClient {
+    public static func exchange(port: Int, _ request: [UInt8], readUntilClose: Bool = true) async throws -> [UInt8] {
         try await NIOThreadPool.singleton.runIfActive {
             let fd = try connectTCP(port: port)
             defer { close(fd) }
@@ -50,11 +50,11 @@ enum RawClient {
         }
     }
 
-    static func exchange(port: Int, _ request: String) async throws -> String {
+    public static func exchange(port: Int, _ request: String) async throws -> String {
         String(decoding: try await exchange(port: port, Array(request.utf8)), as: UTF8.self)
     }
 
-    static func connectTCP(port: Int) throws -> Int32 {
+    public static func connectTCP(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -69,7 +69,7 @@ enum RawClient {
         return fd
     }
 
-    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+    public static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -78,7 +78,7 @@ enum RawClient {
         }
     }
 
-    static func readAll(_ fd: Int32) -> [UInt8] {
+    public static func readAll(_ fd: Int32) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -91,17 +91,17 @@ enum RawClient {
 }
 
 /// An HTTP/1.1 response parsed from raw bytes, with chunked bodies decoded.
-struct ParsedResponse {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+public struct ParsedResponse {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 
     /// Parses every response in `bytes`, in order.
-    static func parseAll(_ bytes: [UInt8], headRequests: Int = 0) throws -> [ParsedResponse] {
+    public static func parseAll(_ bytes: [UInt8], headRequests: Int = 0) throws -> [ParsedResponse] {
         var rest = bytes[...]
         var responses: [ParsedResponse] = []
         while !rest.isEmpty {

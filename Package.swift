@@ -58,6 +58,8 @@ let package = Package(
             name: "PosternHTTPTests",
             dependencies: ["PosternHTTP", "Postern", "PosternApps", "PosternTestSupport"] + nio
         ),
+        // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
+        .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -138,3 +138,53 @@ public struct ParsedResponse {
         return responses
     }
 }
+
+extension RawClient {
+    /// Sends `request` and reads to the end, blocking the calling thread.
+    public static func blockingExchange(port: Int, _ request: [UInt8]) throws -> [UInt8] {
+        let fd = try connectTCP(port: port)
+        defer { close(fd) }
+        try sendAll(fd, request)
+        return readAll(fd)
+    }
+
+    /// A GET as a browser would send it through a front-end, with `Connection: close`.
+    public static func get(port: Int, _ target: String, headers: [String] = []) async throws -> ParsedResponse {
+        let head = (["GET \(target) HTTP/1.1", "Host: 127.0.0.1:\(port)"] + headers + ["Connection: close", "", ""]).joined(separator: "\r\n")
+        let raw = try await exchange(port: port, Array(head.utf8))
+        guard let response = try ParsedResponse.parseAll(raw).last else { throw ServeError("no response from port \(port)") }
+        return response
+    }
+
+    public static func post(port: Int, _ target: String, body: [UInt8], contentType: String) async throws -> ParsedResponse {
+        let head = "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let raw = try await exchange(port: port, Array(head.utf8) + body)
+        guard let response = try ParsedResponse.parseAll(raw).last else { throw ServeError("no response from port \(port)") }
+        return response
+    }
+
+    /// `clients` connections at once, each sending `requests` GETs one after another; returns the
+    /// statuses of all of them.
+    public static func concurrentGets(port: Int, _ target: String, clients: Int, requests: Int) async throws -> [Int] {
+        let pool = NIOThreadPool(numberOfThreads: clients)
+        pool.start()
+        let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    try await pool.runIfActive {
+                        try (0..<requests).map { _ in
+                            let head = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                            let raw = try blockingExchange(port: port, Array(head.utf8))
+                            return try ParsedResponse.parseAll(raw).last?.status ?? 0
+                        }
+                    }
+                }
+            }
+            var statuses: [Int] = []
+            for try await part in group { statuses += part }
+            return statuses
+        }
+        try await pool.shutdownGracefully()
+        return statuses
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import PosternTestSupport
+import Testing
+
+/// The shipped `examples/nginx/` configurations, proven against nginx on loopback.
+@Suite("nginx", .serialized)
+struct NginxTests {
+    @Test("fastcgi_pass, with the split path and httpoxy stopped at the gateway")
+    func fastCGI() async throws {
+        let directory = try Paths.makeTestDirectory("nginx-fcgi")
+        let backend = try await Backend.serve(app: "demo", protocol: .fastcgi, directory: directory)
+        defer { backend.stop() }
+        let config = try ShippedConfig.nginx("examples/nginx/postern-fastcgi.conf", replacing: ["127.0.0.1:9000": "127.0.0.1:\(backend.port!)"])
+        let nginx = try await FrontEnd.nginx(snippets: [config], directory: directory)
+        defer { nginx.stop() }
+        let environ = try await FrontEndChecks.environ(nginx, prefix: "/app")
+        #expect(environ["SCRIPT_NAME"] == "/app")
+        #expect(environ["PATH_INFO"] == "/some/where x")
+        try await FrontEndChecks.echo(nginx, target: "/app/echo")
+        try await FrontEndChecks.concurrency(nginx, target: "/app/hello")
+    }
+
+    @Test("fastcgi_keep_conn on with an upstream keepalive pool")
+    func fastCGIKeepAlive() async throws {
+        let directory = try Paths.makeTestDirectory("nginx-keepalive")
+        let backend = try await Backend.serve(app: "demo", protocol: .fastcgi, directory: directory)
+        defer { backend.stop() }
+        let config = try ShippedConfig.nginx("examples/nginx/postern-fastcgi-keepalive.conf", replacing: ["127.0.0.1:9000": "127.0.0.1:\(backend.port!)"])
+        let nginx = try await FrontEnd.nginx(snippets: [config], directory: directory)
+        defer { nginx.stop() }
+        let first = try await FrontEndChecks.environ(nginx, prefix: "/app")
+        let second = try await FrontEndChecks.environ(nginx, prefix: "/app")
+        #expect(first["SCRIPT_NAME"] == "/app")
+        _ = second
+        try await FrontEndChecks.echo(nginx, target: "/app/echo")
+        try await FrontEndChecks.concurrency(nginx, target: "/app/hello")
+    }
+
+    @Test("scgi_pass")
+    func scgi() async throws {
+        let directory = try Paths.makeTestDirectory("nginx-scgi")
+        let backend = try await Backend.serve(app: "demo", protocol: .scgi, directory: directory)
+        defer { backend.stop() }
+        let config = try ShippedConfig.nginx("examples/nginx/postern-scgi.conf", replacing: ["127.0.0.1:4000": "127.0.0.1:\(backend.port!)"])
+        let nginx = try await FrontEnd.nginx(snippets: [config], directory: directory)
+        defer { nginx.stop() }
+        let environ = try await FrontEndChecks.environ(nginx, prefix: "/scgi")
+        #expect(environ["gateway.protocol"] == "scgi")
+        #expect(environ["SCRIPT_NAME"] == "/scgi")
+        try await FrontEndChecks.echo(nginx, target: "/scgi/echo")
+        try await FrontEndChecks.concurrency(nginx, target: "/scgi/hello")
+    }
+
+    @Test("uwsgi_pass")
+    func uwsgi() async throws {
+        let directory = try Paths.makeTestDirectory("nginx-uwsgi")
+        let backend = try await Backend.serve(app: "demo", protocol: .uwsgi, directory: directory)
+        defer { backend.stop() }
+        let config = try ShippedConfig.nginx("examples/nginx/postern-uwsgi.conf", replacing: ["127.0.0.1:3031": "127.0.0.1:\(backend.port!)"])
+        let nginx = try await FrontEnd.nginx(snippets: [config], directory: directory)
+        defer { nginx.stop() }
+        let environ = try await FrontEndChecks.environ(nginx, prefix: "/uwsgi")
+        #expect(environ["gateway.protocol"] == "uwsgi")
+        #expect(environ["SCRIPT_NAME"] == "/uwsgi")
+        try await FrontEndChecks.echo(nginx, target: "/uwsgi/echo")
+        try await FrontEndChecks.concurrency(nginx, target: "/uwsgi/hello")
+    }
+}

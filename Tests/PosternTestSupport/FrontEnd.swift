@@ -1,0 +1,246 @@
+import Foundation
+import Postern
+import PosternCore
+
+/// A real front-end (Apache, lighttpd or nginx) started in the foreground on 127.0.0.1 with a
+/// configuration generated from the shipped snippets, and stopped at the end of the test.
+public final class FrontEnd: @unchecked Sendable {
+    public enum Kind: String, Sendable { case apache, lighttpd, nginx }
+
+    public let kind: Kind
+    public let port: Int
+    public let directory: String
+    let process: ManagedProcess
+
+    init(kind: Kind, port: Int, directory: String, process: ManagedProcess) {
+        self.kind = kind
+        self.port = port
+        self.directory = directory
+        self.process = process
+    }
+
+    /// The front-end's own error log and output, for failure messages.
+    public var logs: String {
+        let files = ["apache-error.log", "lighttpd-error.log", "nginx-error.log", "\(kind.rawValue).log"]
+        return files.compactMap { name in
+            (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)).map { "== \(name)\n\($0)" }
+        }.joined(separator: "\n")
+    }
+
+    public func stop() { process.stop() }
+
+    deinit { process.stop() }
+
+    /// Apache httpd with `snippets` (already rendered) included in a minimal server config.
+    /// Children run as www-data, as on a real Debian system.
+    public static func apache(snippets: [String], directory: String) async throws -> FrontEnd {
+        let port = try Ports.free()
+        try prepareCommon(directory)
+        let modules = [
+            "mpm_event", "authz_core", "authn_core", "alias", "env", "setenvif", "mime", "proxy", "proxy_fcgi",
+            "proxy_scgi", "proxy_uwsgi", "proxy_balancer", "slotmem_shm", "lbmethod_byrequests", "cgid", "fcgid",
+            "authnz_fcgi",
+        ]
+        var config = """
+            ServerName 127.0.0.1
+            Listen 127.0.0.1:\(port)
+            PidFile \(directory)/run/apache.pid
+            DefaultRuntimeDir \(directory)/run
+            Mutex file:\(directory)/run default
+            ErrorLog \(directory)/apache-error.log
+            LogLevel warn
+            User www-data
+            Group www-data
+            TypesConfig /etc/mime.types
+            DocumentRoot \(directory)/htdocs
+            <Directory \(directory)/htdocs>
+                Require all granted
+            </Directory>
+            ScriptSock \(directory)/run/cgid.sock
+
+            """
+        for module in modules {
+            config += "LoadModule \(module)_module /usr/lib/apache2/modules/mod_\(module).so\n"
+        }
+        for (index, snippet) in snippets.enumerated() {
+            let path = directory + "/snippet-\(index).conf"
+            try snippet.write(toFile: path, atomically: true, encoding: .utf8)
+            config += "Include \(path)\n"
+        }
+        try config.write(toFile: directory + "/apache.conf", atomically: true, encoding: .utf8)
+        let process = try ManagedProcess(
+            name: "apache", executable: "/usr/sbin/apache2",
+            arguments: ["-f", directory + "/apache.conf", "-DFOREGROUND"],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"],
+            directory: directory
+        )
+        return try await started(FrontEnd(kind: .apache, port: port, directory: directory, process: process))
+    }
+
+    /// lighttpd with `snippets` included.
+    public static func lighttpd(snippets: [String], directory: String) async throws -> FrontEnd {
+        let port = try Ports.free()
+        try prepareCommon(directory)
+        var config = """
+            server.document-root = "\(directory)/htdocs"
+            server.bind = "127.0.0.1"
+            server.port = \(port)
+            server.errorlog = "\(directory)/lighttpd-error.log"
+            server.modules = ( "mod_access" )
+            mimetype.assign = ( ".txt" => "text/plain" )
+
+            """
+        for (index, snippet) in snippets.enumerated() {
+            let path = directory + "/snippet-\(index).conf"
+            try snippet.write(toFile: path, atomically: true, encoding: .utf8)
+            config += "include \"\(path)\"\n"
+        }
+        try config.write(toFile: directory + "/lighttpd.conf", atomically: true, encoding: .utf8)
+        let process = try ManagedProcess(
+            name: "lighttpd", executable: "/usr/sbin/lighttpd",
+            arguments: ["-D", "-f", directory + "/lighttpd.conf"],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"],
+            directory: directory
+        )
+        return try await started(FrontEnd(kind: .lighttpd, port: port, directory: directory, process: process))
+    }
+
+    /// nginx with `snippets`: a snippet with a `server {` block goes in the http context (its
+    /// `listen` rewritten to the test port); any other is a location snippet inside one server.
+    public static func nginx(snippets: [String], directory: String) async throws -> FrontEnd {
+        let port = try Ports.free()
+        try prepareCommon(directory)
+        for params in ["fastcgi_params", "scgi_params", "uwsgi_params"] {
+            try? FileManager.default.copyItem(atPath: "/etc/nginx/" + params, toPath: directory + "/" + params)
+        }
+        var httpLevel = "", serverLevel = ""
+        for (index, snippet) in snippets.enumerated() {
+            let path = directory + "/snippet-\(index).conf"
+            if snippet.contains("server {") {
+                let rewritten = snippet.replacingOccurrences(of: #"listen\s+[^;]+;"#, with: "listen 127.0.0.1:\(port);", options: .regularExpression)
+                try rewritten.write(toFile: path, atomically: true, encoding: .utf8)
+                httpLevel += "    include \(path);\n"
+            } else {
+                try snippet.write(toFile: path, atomically: true, encoding: .utf8)
+                serverLevel += "        include \(path);\n"
+            }
+        }
+        let server = serverLevel.isEmpty ? "" : """
+                server {
+                    listen 127.0.0.1:\(port);
+                    root \(directory)/htdocs;
+            \(serverLevel)    }
+
+            """
+        let temp = ["client_body", "fastcgi", "scgi", "uwsgi", "proxy"].map { "    \($0)_temp_path \(directory)/nginx-\($0);" }.joined(separator: "\n")
+        let config = """
+            daemon off;
+            worker_processes 1;
+            user www-data;
+            pid \(directory)/run/nginx.pid;
+            error_log \(directory)/nginx-error.log warn;
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+            \(temp)
+            \(httpLevel)\(server)}
+
+            """
+        try config.write(toFile: directory + "/nginx.conf", atomically: true, encoding: .utf8)
+        let process = try ManagedProcess(
+            name: "nginx", executable: "/usr/sbin/nginx",
+            arguments: ["-c", directory + "/nginx.conf", "-p", directory],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"],
+            directory: directory
+        )
+        return try await started(FrontEnd(kind: .nginx, port: port, directory: directory, process: process))
+    }
+
+    private static func prepareCommon(_ directory: String) throws {
+        for sub in ["run", "htdocs"] {
+            try FileManager.default.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
+    }
+
+    private static func started(_ frontEnd: FrontEnd) async throws -> FrontEnd {
+        do {
+            try await Wait.forPort(frontEnd.port)
+        } catch {
+            frontEnd.stop()
+            throw ServeError("\(frontEnd.kind) did not start: \(error)\n\(frontEnd.logs)")
+        }
+        return frontEnd
+    }
+}
+
+/// A shipped configuration file with its variables set for a test run.
+///
+/// Apache files set their variables with `Define NAME value`, lighttpd files with
+/// `var.name = value`; nginx files are plain snippets whose literal addresses are replaced. Every
+/// substitution must match, so a test cannot silently drift from the file it claims to prove.
+public enum ShippedConfig {
+    public static func text(_ relativePath: String) throws -> String {
+        try String(contentsOfFile: Paths.root + "/" + relativePath, encoding: .utf8)
+    }
+
+    public static func apache(_ relativePath: String, defines: [String: String]) throws -> String {
+        var text = try self.text(relativePath)
+        for (name, value) in defines {
+            let pattern = "(?m)^Define \(name) .*$"
+            guard text.range(of: pattern, options: .regularExpression) != nil else {
+                throw ServeError("\(relativePath) has no Define \(name)")
+            }
+            text = text.replacingOccurrences(of: pattern, with: "Define \(name) \(value)", options: .regularExpression)
+        }
+        return text
+    }
+
+    public static func lighttpd(_ relativePath: String, variables: [String: String]) throws -> String {
+        var text = try self.text(relativePath)
+        for (name, value) in variables {
+            let pattern = "(?m)^var\\.\(name) = .*$"
+            guard text.range(of: pattern, options: .regularExpression) != nil else {
+                throw ServeError("\(relativePath) has no var.\(name)")
+            }
+            text = text.replacingOccurrences(of: pattern, with: "var.\(name) = \(value)", options: .regularExpression)
+        }
+        return text
+    }
+
+    public static func nginx(_ relativePath: String, replacing replacements: [String: String]) throws -> String {
+        var text = try self.text(relativePath)
+        for (literal, value) in replacements {
+            guard text.contains(literal) else { throw ServeError("\(relativePath) does not contain \(literal)") }
+            text = text.replacingOccurrences(of: literal, with: value)
+        }
+        return text
+    }
+}
+
+/// A Postern backend process (`postern serve` or an example binary) for the live front-end tests.
+public final class Backend: @unchecked Sendable {
+    public let process: ManagedProcess
+    public let port: Int?
+    public let socketPath: String?
+
+    public init(binary: String = "postern", arguments: [String], port: Int? = nil, socketPath: String? = nil, directory: String, name: String = "backend") async throws {
+        self.process = try ManagedProcess(
+            name: "\(name)-\(port ?? 0)", executable: Paths.binary(binary), arguments: arguments,
+            environment: ["PATH": "/usr/bin:/bin"], directory: directory
+        )
+        self.port = port
+        self.socketPath = socketPath
+        if let port { try await Wait.forPort(port) }
+        if let socketPath { try await Wait.forSocket(socketPath) }
+    }
+
+    /// `postern serve --app APP` with `--fastcgi/--scgi/--uwsgi 127.0.0.1:PORT` on a free port.
+    public static func serve(app: String, protocol kind: GatewayProtocol, directory: String, extra: [String] = []) async throws -> Backend {
+        let port = try Ports.free()
+        return try await Backend(arguments: ["serve", "--app", app, "--\(kind.rawValue)", "127.0.0.1:\(port)", "--log-level", "warning"] + extra, port: port, directory: directory)
+    }
+
+    public func stop() { process.stop() }
+
+    deinit { process.stop() }
+}

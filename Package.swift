@@ -42,7 +42,7 @@ let package = Package(
         ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps"]),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI"]),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
@@ -51,6 +51,10 @@ let package = Package(
         .testTarget(
             name: "PosternHTTPTests",
             dependencies: ["PosternHTTP", "Postern", "PosternApps"] + nio
+        ),
+        .testTarget(
+            name: "PosternCGITests",
+            dependencies: ["PosternCGI", "PosternHTTP", "Postern", "PosternApps", "PosternCore", log] + nio
         ),
     ],
     swiftLanguageModes: [.v6]

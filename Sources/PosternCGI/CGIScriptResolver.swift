@@ -16,6 +16,12 @@ public struct CGIScriptLocation: Sendable, Equatable {
     /// The script's real file path (SCRIPT_FILENAME), inside the root.
     public var filename: String
     /// The script's file name: `nph-` scripts answer with a full HTTP response (§5).
+    public init(scriptName: String, pathInfo: String, filename: String) {
+        self.scriptName = scriptName
+        self.pathInfo = pathInfo
+        self.filename = filename
+    }
+
     public var isNPH: Bool { filename.split(separator: "/").last?.hasPrefix("nph-") ?? false }
 }
 
@@ -103,7 +109,7 @@ public struct CGIScriptResolver: Sendable {
         real == root || real.hasPrefix(root == "/" ? "/" : root + "/")
     }
 
-    static func realPath(_ path: String) -> String? {
+    public static func realPath(_ path: String) -> String? {
         guard let pointer = realpath(path, nil) else { return nil }
         defer { free(pointer) }
         return String(cString: pointer)

@@ -65,9 +65,7 @@ final class CGIScriptRun: Sendable {
         let bootstrap = NIOPipeBootstrap(group: group)
         if let fd = process.stdinWrite {
             do {
-                let stdin = try await bootstrap.takingOwnershipOfDescriptor(output: fd) { channel in
-                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-                }
+                let stdin = try await bootstrap.takingOwnershipOfDescriptor(output: fd).get()
                 Task { await Self.pump(body, into: stdin) }
             } catch {
                 close(fd)
@@ -131,16 +129,18 @@ final class CGIScriptRun: Sendable {
 
     /// Streams the request body to the script's stdin, then closes it; if the script stops
     /// reading, the rest of the body is drained and dropped.
-    static func pump(_ body: RequestBody, into stdin: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    ///
+    /// Each chunk is awaited until it is in the pipe (writeAndFlush's future): that is the
+    /// backpressure, and it guarantees that closing stdin never discards queued bytes.
+    static func pump(_ body: RequestBody, into stdin: any Channel) async {
         var iterator = body.makeAsyncIterator()
         do {
-            try await stdin.executeThenClose { _, outbound in
-                while let chunk = try await iterator.next() {
-                    try await outbound.write(chunk)
-                }
+            while let chunk = try await iterator.next() {
+                try await stdin.writeAndFlush(chunk).get()
             }
+            try? await stdin.close().get()
         } catch {
-            stdin.channel.close(promise: nil)
+            stdin.close(promise: nil)
             while (try? await iterator.next()) != nil {}
         }
     }

@@ -15,6 +15,7 @@ extension Gateway {
     /// ``CGILaunchDecision``), serves that one request with `cgiApplication` and exits, without
     /// parsing argv (an ISINDEX query's words are argv, §4.4), starting an event loop or touching
     /// Foundation; otherwise runs `command` as usual.
+    @MainActor
     public static func main<Command: AsyncParsableCommand>(
         _ command: Command.Type,
         cgiApplication: @Sendable () -> any Application
@@ -26,6 +27,7 @@ extension Gateway {
     }
 
     /// Serves the CGI request and returns the exit status, or `nil` when this is no CGI launch.
+    @MainActor
     public static func runCGIProgramIfRequested(_ application: @Sendable () -> any Application) async -> Int32? {
         guard getenv("GATEWAY_INTERFACE") != nil else { return nil }
         let decided = CGILaunchDecision.isCGIRequest(

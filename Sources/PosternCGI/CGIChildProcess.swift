@@ -59,6 +59,9 @@ public final class CGIChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, output.write, 1)
         posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
         LibC.addChdir(&actions, directory)
+        // Nothing else of the gateway: not its listening sockets, not other clients' connections
+        // (a script holding one would keep that client waiting until it exits).
+        LibC.addCloseFrom(&actions, 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -152,6 +155,9 @@ enum LibC {
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
 
     static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    static let addCloseFromNP: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddCloseFrom.self) }
     static let addChdirNP: AddChdir? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
 
     /// pipe2(O_CLOEXEC): atomic, so a script spawned concurrently never inherits the other ends.
@@ -161,6 +167,12 @@ enum LibC {
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         return 0
+    }
+
+    /// Closes every descriptor from `lowest` up in the child (glibc 2.34+). Without it, only the
+    /// gateway's own close-on-exec descriptors stay out of the script: NIO's sockets do not.
+    static func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) {
+        if let addCloseFromNP { _ = addCloseFromNP(actions, lowest) }
     }
 
     /// The script runs in its own directory, as Apache's mod_cgi does (glibc 2.29+).

@@ -20,14 +20,26 @@ import PosternCore
 ///   streamed bodies are written chunk by chunk with write(2).
 /// - Errors go to stderr (the front-end's error log).
 ///
-/// No event loop, no Foundation: start-up time is the whole cost of CGI.
+/// No event loop, no Foundation, no thread pool (``MainQueueExecutor``): start-up time is the
+/// whole cost of CGI.
 public enum CGIProgram {
     /// Largest stdin read at once.
     static let readChunkBytes = 64 * 1024
 
     /// Serves the request and returns the process exit status: 0 once a response was written,
     /// 1 when stdout failed.
+    ///
+    /// Main-actor isolated so that a caller on the main thread (an async `main`) reaches the
+    /// executor preference without first hopping to the global thread pool.
+    @MainActor
     public static func run(_ application: any Application, environment: [String: String], limits: GatewayLimits = GatewayLimits()) async -> Int32 {
+        let executor = MainQueueExecutor()
+        return await withTaskExecutorPreference(executor) {
+            await serve(application, environment: environment, limits: limits, executor: executor)
+        }
+    }
+
+    static func serve(_ application: any Application, environment: [String: String], limits: GatewayLimits, executor: MainQueueExecutor) async -> Int32 {
         let logger = Logger(label: "postern.cgi") { StreamLogHandler.standardError(label: $0) }
         let errors = ErrorStream { message in
             var copy = message
@@ -48,7 +60,7 @@ public enum CGIProgram {
             errors.write("postern: CONTENT_LENGTH \(length) exceeds the body limit of \(limits.maxBodyBytes) bytes")
             return write(Response.error(.payloadTooLarge))
         }
-        let body = makeBody(contentLength: normalized.contentLength ?? 0, errors: errors)
+        let body = makeBody(contentLength: normalized.contentLength ?? 0, errors: errors, executor: executor)
         let environ = Environ(normalized, gatewayProtocol: .cgi, body: body, errors: errors, flags: .cgi)
         let configuration = GatewayConfiguration(application: application, limits: limits, flags: .cgi, logger: logger)
         let response: Response
@@ -62,10 +74,12 @@ public enum CGIProgram {
 
     /// The body: nothing, or a stream fed from stdin by blocking reads of at most CONTENT_LENGTH
     /// bytes in all (RFC 3875 §4.2: the script must not read past it).
-    static func makeBody(contentLength: Int, errors: ErrorStream) -> RequestBody {
+    /// The reader runs on the main thread too: it blocks in read(2) only while the application
+    /// waits for body bytes anyway, and yields to it above the body's high watermark.
+    static func makeBody(contentLength: Int, errors: ErrorStream, executor: MainQueueExecutor) -> RequestBody {
         guard contentLength > 0 else { return .empty }
         let (body, source) = RequestBody.makeStream(expectedLength: contentLength)
-        Task {
+        Task(executorPreference: executor) {
             var remaining = contentLength
             while remaining > 0 {
                 guard let chunk = FileDescriptorIO.readChunk(0, upTo: min(remaining, readChunkBytes)) else {

@@ -6,7 +6,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
 import NIOCore
 import NIOPosix
 import PosternCore
@@ -34,7 +33,6 @@ public struct CGIScriptHost: Application {
     let limiter: CGIConcurrencyLimiter
     let gatewayEnvironment: [String: String]
     let group: any EventLoopGroup
-    let logger: Logger
 
     /// Hop-by-hop fields a script must not set: the gateway frames the response itself.
     static let hopByHop = ["Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "TE", "Trailer"]
@@ -43,15 +41,13 @@ public struct CGIScriptHost: Application {
     public init(
         configuration: CGIScriptHostConfiguration,
         gatewayEnvironment: [String: String],
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "postern.cgi")
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws(CGIScriptResolutionError) {
         self.configuration = configuration
         self.resolver = try CGIScriptResolver(root: configuration.root)
         self.limiter = CGIConcurrencyLimiter(slots: configuration.maxConcurrency)
         self.gatewayEnvironment = gatewayEnvironment
         self.group = group
-        self.logger = logger
         // Writes to a script that closed its stdin must fail with EPIPE, not kill the gateway.
         signal(SIGPIPE, SIG_IGN)
     }
@@ -108,7 +104,8 @@ public struct CGIScriptHost: Application {
                 for name in Self.hopByHop { headers.remove(name: name) }
                 if environ.requestMethod == "HEAD" {
                     run.decision.fulfill(.abandon)
-                    return Response(status: head.status, headers: headers, body: .empty)
+                    // No body, and no invented Content-Length: 0 either.
+                    return Response(status: head.status, headers: headers, body: .stream { _ in })
                 }
                 return Response(status: head.status, headers: headers, body: .stream { writer in
                     try await withTaskCancellationHandler {
@@ -147,8 +144,9 @@ public struct CGIScriptHost: Application {
         return CGIScriptRun(process: process, scriptName: location.scriptName, isNPH: location.isNPH)
     }
 
+    /// The error page; the reason goes to the environ's error stream (the front-end's error log
+    /// over FastCGI, the gateway's log otherwise), never to the client.
     private func refuse(_ status: ResponseStatus, _ reason: String, _ environ: Environ) -> Response {
-        logger.warning("cgi: \(reason)", metadata: ["status": "\(status.code)"])
         environ.errors.write("postern: cgi: \(reason)")
         return .error(status)
     }

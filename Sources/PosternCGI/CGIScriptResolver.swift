@@ -37,6 +37,8 @@ public enum CGIScriptResolutionError: Error, Sendable, Equatable, CustomStringCo
     case notExecutable(String)
     /// Only directories along the path: no script to run (403).
     case directory(String)
+    /// The configured root is not an existing directory (a start-up error).
+    case rootMissing(String)
 
     public var status: Int {
         if case .notFound = self { return 404 }
@@ -50,6 +52,7 @@ public enum CGIScriptResolutionError: Error, Sendable, Equatable, CustomStringCo
         case .outsideRoot(let path): return "\(String(reflecting: path)) resolves outside the CGI root"
         case .notExecutable(let path): return "\(String(reflecting: path)) is not an executable regular file"
         case .directory(let path): return "\(String(reflecting: path)) is a directory without a script"
+        case .rootMissing(let path): return "the CGI root \(String(reflecting: path)) is not an existing directory"
         }
     }
 }
@@ -62,9 +65,10 @@ public struct CGIScriptResolver: Sendable {
     /// The root, as realpath(3) gives it.
     public let root: String
 
-    /// - Throws: ``CGIScriptResolutionError/notFound(_:)`` when the root does not exist.
+    /// - Throws: ``CGIScriptResolutionError/rootMissing(_:)`` when the root is not a directory.
     public init(root: String) throws(CGIScriptResolutionError) {
-        guard let real = Self.realPath(root) else { throw .notFound(root) }
+        var info = stat()
+        guard let real = Self.realPath(root), stat(real, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { throw .rootMissing(root) }
         self.root = real
     }
 

@@ -258,6 +258,36 @@ struct CGIScriptHostTests {
         }
     }
 
+    @Test("a script inherits no descriptor of the gateway: only stdin, stdout, stderr")
+    func noInheritedDescriptors() async throws {
+        let root = try makeRoot()
+        defer { try? FileManager.default.removeItem(atPath: root.path) }
+        try await LiveServer.withHost(root: root.path) { server in
+            let response = try await RawHTTP.get(server.port, "/fds.sh")
+            #expect(response.status == 200)
+            let descriptors = response.text.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+            #expect(Set(descriptors).isSuperset(of: ["0", "1", "2"]))
+            // Python opens /proc/self/fd itself to list it: that one more is allowed, no other.
+            #expect(descriptors.filter { !["0", "1", "2"].contains($0) }.count <= 1, "\(response.text)")
+            #expect(!response.text.contains("socket:"))
+            #expect(!response.text.contains("eventpoll"))
+        }
+    }
+
+    @Test("HEAD: the script's head, no body, and the one slot is free again at once")
+    func head() async throws {
+        try await LiveServer.withHost({ $0.maxConcurrency = 1; $0.queueWaitSeconds = 5 }) { server in
+            for _ in 0..<3 {
+                let start = ContinuousClock.now
+                let response = try await RawHTTP.send(server.port, head: "HEAD /env.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(response.status == 200)
+                #expect(response.header("Content-Type") == "text/plain")
+                #expect(response.body.isEmpty)
+                #expect(ContinuousClock.now - start < .seconds(3))
+            }
+        }
+    }
+
     @Test("many concurrent requests: all answered, no zombies left")
     func noZombies() async throws {
         try await LiveServer.withHost { server in
@@ -294,6 +324,18 @@ struct CGIScriptHostTests {
         chmod(secret, 0o755)
         try "#!/bin/sh\nprintf 'Location: /loop.sh\\r\\n\\r\\n'\n".write(toFile: root.path + "/loop.sh", atomically: true, encoding: .utf8)
         chmod(root.path + "/loop.sh", 0o755)
+        try """
+            #!/usr/bin/python3
+            import os
+            print("Content-Type: text/plain\\r\\n\\r\\n", end="")
+            for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+                try:
+                    print(fd, os.readlink("/proc/self/fd/" + fd))
+                except OSError:
+                    print(fd, "(closed: the directory listing itself)")
+
+            """.write(toFile: root.path + "/fds.sh", atomically: true, encoding: .utf8)
+        chmod(root.path + "/fds.sh", 0o755)
         try manager.createSymbolicLink(atPath: root.path + "/escape.sh", withDestinationPath: secret)
         try manager.createSymbolicLink(atPath: root.path + "/escape-dir", withDestinationPath: base.path + "/outside")
         try manager.createSymbolicLink(atPath: root.path + "/inside-link.sh", withDestinationPath: "env.sh")

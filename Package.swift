@@ -54,7 +54,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternCGITests",
-            dependencies: ["PosternCGI", "PosternHTTP", "Postern", "PosternApps", "PosternCore", log] + nio
+            dependencies: [
+                "PosternCGI", "PosternHTTP", "Postern", "PosternApps", "PosternCore", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + nio
         ),
     ],
     swiftLanguageModes: [.v6]

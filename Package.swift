@@ -42,7 +42,7 @@ let package = Package(
         ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps"]),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI"]),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
@@ -60,6 +60,13 @@ let package = Package(
         ),
         // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
         .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
+        .testTarget(
+            name: "PosternCGITests",
+            dependencies: [
+                "PosternCGI", "PosternHTTP", "Postern", "PosternApps", "PosternCore", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + nio
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,13 @@
 import Logging
 import NIOCore
 import NIOPosix
+import PosternCGI
 import PosternCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ServiceLifecycle
 
 /// The entry point every Postern binary shares: parse the options, pick the launch mode, serve.
@@ -29,7 +35,9 @@ public enum Gateway {
         case .fastCGIOnStandardInput:
             specs = [ListenerSpec(.fastcgi, .fd(0), allow: try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? ""))]
         case .cgi:
-            throw ServeError("GATEWAY_INTERFACE is set but CGI mode is not built yet; pass a listener flag")
+            // Binaries that start through ``Gateway/main(_:cgiApplication:)`` never get here;
+            // a caller of `run` started by a front-end still serves its one request.
+            exit(await CGIProgram.run(application, environment: environment, limits: options.limits))
         case .developmentHTTP:
             specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
         }

@@ -1,10 +1,21 @@
 import ArgumentParser
 import Postern
 import PosternApps
+import PosternCGI
 import PosternCore
 
-/// `postern`: the gateway's command line.
+/// Starts `postern`: a CGI request (GATEWAY_INTERFACE set, fd 0 not listening) is served by the
+/// demo app named by `POSTERN_APP` (default `environ`) before any argv parsing.
 @main
+enum PosternMain {
+    static func main() async {
+        await Gateway.main(PosternCommand.self) {
+            DemoApps.all[ProcessEnvironment.current["POSTERN_APP"] ?? "environ"] ?? EnvironDump()
+        }
+    }
+}
+
+/// `postern`: the gateway's command line.
 struct PosternCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
@@ -20,7 +31,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve an application on HTTP, FastCGI, SCGI or uwsgi listeners.",
         discussion: """
             With no listener flag: FastCGI on fd 0 if it is a listening socket (mod_fcgid, lighttpd \
-            bin-path), else HTTP on 127.0.0.1:8080.
+            bin-path), else HTTP on 127.0.0.1:8080. With GATEWAY_INTERFACE set and fd 0 not listening, \
+            postern serves one CGI request (app from POSTERN_APP, default environ) and exits.
             """
     )
 
@@ -29,6 +41,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ServeOptions
 
+    @OptionGroup(title: "CGI script host") var cgi: CGIHostOptions
+
     func validate() throws {
         guard DemoApps.all[app] != nil else {
             throw ValidationError("unknown --app \(app); choose one of \(DemoApps.all.keys.sorted().joined(separator: ", "))")
@@ -36,6 +50,16 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await Gateway.run(DemoApps.all[app]!, options: options)
+        if let configuration = cgi.configuration {
+            let host: CGIScriptHost
+            do {
+                host = try CGIScriptHost(configuration: configuration, gatewayEnvironment: ProcessEnvironment.current)
+            } catch {
+                throw ValidationError("--cgi-root: \(error)")
+            }
+            try await Gateway.run(host, options: options)
+        } else {
+            try await Gateway.run(DemoApps.all[app]!, options: options)
+        }
     }
 }

@@ -1,0 +1,143 @@
+/// CGI program mode (RFC 3875): serve the one request in this process's environment and stdin.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import NIOCore
+import PosternCore
+
+/// Runs an ``Application`` as a CGI/1.1 program: one request, one process.
+///
+/// - Meta-variables come from the environment (RFC 3875 §4.1) through ``EnvironBuilder``, the
+///   one normalizer, so `HTTP_PROXY` is dropped here as everywhere.
+/// - The body is exactly `CONTENT_LENGTH` bytes of stdin (§4.2), streamed to the application; a
+///   short stdin fails the body with a length mismatch.
+/// - The response goes to stdout as a CGI response (§6: `Status:`, fields, blank line, body);
+///   streamed bodies are written chunk by chunk with write(2).
+/// - Errors go to stderr (the front-end's error log).
+///
+/// No event loop, no Foundation, no thread pool (``MainQueueExecutor``): start-up time is the
+/// whole cost of CGI.
+public enum CGIProgram {
+    /// Largest stdin read at once.
+    static let readChunkBytes = 64 * 1024
+
+    /// Serves the request and returns the process exit status: 0 once a response was written,
+    /// 1 when stdout failed.
+    ///
+    /// Main-actor isolated so that a caller on the main thread (an async `main`) reaches the
+    /// executor preference without first hopping to the global thread pool.
+    @MainActor
+    public static func run(_ application: any Application, environment: [String: String], limits: GatewayLimits = GatewayLimits()) async -> Int32 {
+        let executor = MainQueueExecutor()
+        return await withTaskExecutorPreference(executor) {
+            await serve(application, environment: environment, limits: limits, executor: executor)
+        }
+    }
+
+    static func serve(_ application: any Application, environment: [String: String], limits: GatewayLimits, executor: MainQueueExecutor) async -> Int32 {
+        let logger = Logger(label: "postern.cgi") { StreamLogHandler.standardError(label: $0) }
+        let errors = ErrorStream { message in
+            var copy = message
+            copy.withUTF8 { _ = FileDescriptorIO.writeAll(2, UnsafeRawBufferPointer($0)) }
+        }
+        var builder = EnvironBuilder(gatewayProtocol: .cgi, maxBytes: limits.maxHeaderBytes)
+        for (name, value) in environment {
+            builder.addVariable(name: name, value: value)
+        }
+        let normalized: EnvironBuilder.Result
+        do {
+            normalized = try builder.finish()
+        } catch {
+            errors.write("postern: bad CGI request: \(error)")
+            return write(Response.error(.badRequest))
+        }
+        if let length = normalized.contentLength, length > limits.maxBodyBytes {
+            errors.write("postern: CONTENT_LENGTH \(length) exceeds the body limit of \(limits.maxBodyBytes) bytes")
+            return write(Response.error(.payloadTooLarge))
+        }
+        let body = makeBody(contentLength: normalized.contentLength ?? 0, errors: errors, executor: executor)
+        let environ = Environ(normalized, gatewayProtocol: .cgi, body: body, errors: errors, flags: .cgi)
+        let configuration = GatewayConfiguration(application: application, limits: limits, flags: .cgi, logger: logger)
+        let response: Response
+        do {
+            response = try await configuration.respond(to: environ, logger: logger)
+        } catch {
+            response = .error(.internalServerError)
+        }
+        return await write(response, errors: errors)
+    }
+
+    /// The body: nothing, or a stream fed from stdin by blocking reads of at most CONTENT_LENGTH
+    /// bytes in all (RFC 3875 §4.2: the script must not read past it).
+    /// The reader runs on the main thread too: it blocks in read(2) only while the application
+    /// waits for body bytes anyway, and yields to it above the body's high watermark.
+    static func makeBody(contentLength: Int, errors: ErrorStream, executor: MainQueueExecutor) -> RequestBody {
+        guard contentLength > 0 else { return .empty }
+        let (body, source) = RequestBody.makeStream(expectedLength: contentLength)
+        Task(executorPreference: executor) {
+            var remaining = contentLength
+            while remaining > 0 {
+                guard let chunk = FileDescriptorIO.readChunk(0, upTo: min(remaining, readChunkBytes)) else {
+                    errors.write("postern: reading stdin failed (errno \(errno))")
+                    source.fail(RequestBodyError.disconnected)
+                    return
+                }
+                if chunk.isEmpty { break }
+                remaining -= chunk.count
+                if await source.yield(ByteBuffer(bytes: chunk)) != .accepted { return }
+            }
+            if let error = source.finish() { errors.write("postern: \(error)") }
+        }
+        return body
+    }
+
+    /// Writes a response known to be safe and whole (an error page).
+    static func write(_ response: Response) -> Int32 {
+        var buffer = ByteBuffer()
+        try? response.encodeCGIHead(into: &buffer)
+        if case .bytes(var body) = response.body.storage { buffer.writeBuffer(&body) }
+        return buffer.withUnsafeReadableBytes { FileDescriptorIO.writeAll(1, $0) } ? 0 : 1
+    }
+
+    /// Writes the head and the body to stdout: one write(2) for an in-memory body, one per chunk
+    /// for a stream.
+    static func write(_ response: Response, errors: ErrorStream) async -> Int32 {
+        var head = ByteBuffer()
+        do {
+            try response.encodeCGIHead(into: &head)
+        } catch {
+            errors.write("postern: unsafe response refused: \(error)")
+            return write(Response.error(.internalServerError))
+        }
+        switch response.body.storage {
+        case .bytes(var bytes):
+            head.writeBuffer(&bytes)
+            return head.withUnsafeReadableBytes { FileDescriptorIO.writeAll(1, $0) } ? 0 : 1
+        case .stream:
+            guard head.withUnsafeReadableBytes({ FileDescriptorIO.writeAll(1, $0) }) else { return 1 }
+            do {
+                try await response.body.write(to: StandardOutputWriter())
+                return 0
+            } catch {
+                errors.write("postern: response body failed: \(error)")
+                return 1
+            }
+        }
+    }
+}
+
+/// A streamed body written to stdout with write(2), one chunk at a time.
+struct StandardOutputWriter: ResponseBodyWriter {
+    struct Closed: Error, CustomStringConvertible {
+        var description: String { "stdout is closed (the front-end went away)" }
+    }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.withUnsafeReadableBytes({ FileDescriptorIO.writeAll(1, $0) }) else { throw Closed() }
+    }
+}

@@ -1,0 +1,31 @@
+/// The settings of a ``CGIScriptHost``: the root, the time and process limits, the passed environment.
+
+/// How `postern serve --cgi-root DIR` runs legacy CGI scripts.
+public struct CGIScriptHostConfiguration: Sendable {
+    /// The directory scripts are confined to (`--cgi-root`); resolved with realpath(3) at start.
+    public var root: String
+    /// A script running longer is stopped (SIGTERM, then SIGKILL after ``killGraceSeconds``);
+    /// a client still waiting for the head gets 504 (`--cgi-timeout`). Default 60 s.
+    public var timeoutSeconds: Double = 60
+    /// Time between SIGTERM and SIGKILL. Default 2 s.
+    public var killGraceSeconds: Double = 2
+    /// Most scripts running at once (`--cgi-max-concurrency`). Excess requests wait in FIFO order
+    /// for up to ``queueWaitSeconds``, then get 503. Default 16.
+    public var maxConcurrency: Int = 16
+    /// How long an excess request waits for a free slot before 503. Default 10 s.
+    public var queueWaitSeconds: Double = 10
+    /// Names copied from the gateway's own environment into every script's (`--pass-env`).
+    /// Nothing else of the gateway's environment reaches a script.
+    public var passEnvironment: [String] = []
+    /// `PATH` for scripts unless `PATH` is passed with `--pass-env`.
+    public var defaultPath: String = "/usr/local/bin:/usr/bin:/bin"
+    /// Most internal redirects (a local `Location` without `Status`, RFC 3875 §6.2.2) per request.
+    /// Default 10, as Apache's `LimitInternalRecursion`.
+    public var maxInternalRedirects: Int = 10
+    /// Largest script response head. Default 64 KiB.
+    public var maxHeadBytes: Int = 64 * 1024
+
+    public init(root: String) {
+        self.root = root
+    }
+}

@@ -1,0 +1,48 @@
+/// The argv words of an ISINDEX-style query (RFC 3875 §4.4): what a front-end passes as arguments.
+///
+/// RFC 3875 §4.4: when QUERY_STRING contains no unencoded `=`, the server may split it on `+`,
+/// percent-decode each word and pass the words as the script's command-line arguments
+/// (Apache does). A query with `=` yields no words.
+public enum ISINDEXQuery {
+    /// The decoded words, or `[]` when the query is empty, has an `=`, or a word does not decode.
+    public static func words(_ query: String) -> [String] {
+        guard !query.isEmpty, !query.utf8.contains(UInt8(ascii: "=")) else { return [] }
+        var words: [String] = []
+        for part in query.utf8.split(separator: UInt8(ascii: "+"), omittingEmptySubsequences: true) {
+            guard let bytes = percentDecode(part), !bytes.contains(0) else { return [] }
+            words.append(String(decoding: bytes, as: UTF8.self))
+        }
+        return words
+    }
+
+    /// `%41` → `A`; `nil` on a truncated or non-hex escape.
+    static func percentDecode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                let first = bytes.index(after: index)
+                guard first < bytes.endIndex else { return nil }
+                let second = bytes.index(after: first)
+                guard second < bytes.endIndex, let high = hexValue(bytes[first]), let low = hexValue(bytes[second]) else { return nil }
+                out.append(high << 4 | low)
+                index = bytes.index(after: second)
+            } else {
+                out.append(byte)
+                index = bytes.index(after: index)
+            }
+        }
+        return out
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Logging
+import NIOCore
+
+/// The server side of a protocol that carries one request per connection and frames the response
+/// by closing it (SCGI, uwsgi): read the head, stream the body into the application while it
+/// runs, write the response with backpressure, then close.
+///
+/// ```
+///  connection task                         child task
+///  ───────────────                         ──────────
+///  head ─► variables ─► Environ ────────►  app.respond(environ)
+///  body chunks ─► RequestBodySource ─────► environ.body (backpressure: yield suspends)
+///  .end ─► source.finish() (length check)  encode head, write body ─► close
+///  (keeps reading to .end after the response, so the peer sees no reset)
+/// ```
+/// A decoding error (malformed head, body shorter than declared) is logged with its reason at
+/// `notice` and closes this connection only.
+public struct SingleRequestConnection<Head: Sendable>: Sendable {
+    public typealias Connection = NIOAsyncChannel<RequestPart<Head>, ByteBuffer>
+
+    public let gatewayProtocol: GatewayProtocol
+    /// Builds the normalized CGI variables for a head (through ``EnvironBuilder``).
+    public let makeVariables: @Sendable (Head, ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result
+    /// Writes the response head in the protocol's framing (CGI-style or HTTP status line).
+    public let encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void
+
+    public init(
+        gatewayProtocol: GatewayProtocol,
+        makeVariables: @escaping @Sendable (Head, ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result,
+        encodeHead: @escaping @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void
+    ) {
+        self.gatewayProtocol = gatewayProtocol
+        self.makeVariables = makeVariables
+        self.encodeHead = encodeHead
+    }
+
+    /// Serves the connection's one request and closes it.
+    public func serve(_ connection: Connection, context: ConnectionContext) async {
+        let logger = context.logger
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                let head: Head
+                do {
+                    switch try await iterator.next() {
+                    case .head(let first):
+                        head = first
+                    case nil:
+                        logger.debug("connection closed before a request")
+                        return
+                    case .body, .end:
+                        logger.notice("malformed \(gatewayProtocol) request; closing", metadata: ["reason": "body before the head"])
+                        return
+                    }
+                } catch {
+                    logger.notice("malformed \(gatewayProtocol) request; closing", metadata: ["reason": "\(error)"])
+                    return
+                }
+                guard context.beginRequest() else { return }
+                defer { context.endRequest() }
+                await exchange(head, iterator: &iterator, outbound: outbound, context: context)
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func exchange(
+        _ head: Head,
+        iterator: inout NIOAsyncChannelInboundStream<RequestPart<Head>>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        context: ConnectionContext
+    ) async {
+        let configuration = context.configuration
+        let logger = context.logger
+        let normalized: EnvironBuilder.Result
+        do {
+            normalized = try makeVariables(head, context)
+        } catch {
+            logger.notice("request refused", metadata: ["status": "400", "reason": "\(error)"])
+            await write(configuration.errorResponse(.badRequest, detail: error.description), to: outbound, logger: logger)
+            return
+        }
+        let (body, source) = RequestBody.makeStream(
+            expectedLength: normalized.contentLength ?? 0,
+            highWatermark: configuration.limits.bodyBufferBytes
+        )
+        let environ = Environ(
+            normalized,
+            gatewayProtocol: gatewayProtocol,
+            body: body,
+            errors: .logger(logger),
+            flags: configuration.flags
+        )
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let response: Response
+                do {
+                    response = try await configuration.respond(to: environ, logger: logger)
+                } catch {
+                    source.discardUnread()
+                    return
+                }
+                await write(response, to: outbound, logger: logger)
+                source.discardUnread()
+            }
+            // Feed the body from this task, which owns the inbound iterator.
+            do {
+                feeding: while let part = try await iterator.next() {
+                    switch part {
+                    case .body(let buffer):
+                        if await source.yield(buffer) == .lengthExceeded {
+                            logger.notice("request body runs past CONTENT_LENGTH; closing")
+                            group.cancelAll()
+                            break feeding
+                        }
+                    case .end:
+                        if let mismatch = source.finish() {
+                            logger.notice("request body refused; closing", metadata: ["reason": "\(mismatch)"])
+                        }
+                        break feeding
+                    case .head:
+                        source.fail(RequestBodyError.disconnected)
+                        group.cancelAll()
+                        break feeding
+                    }
+                }
+            } catch {
+                // The decoder threw: the body ended short of CONTENT_LENGTH, or the peer reset.
+                logger.notice("request body broken; closing", metadata: ["reason": "\(error)"])
+                source.fail(RequestBodyError.disconnected)
+                group.cancelAll()
+            }
+            await group.waitForAll()
+        }
+    }
+
+    /// Writes the head and body; a failure mid-body can only be signalled by closing.
+    private func write(_ response: Response, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, logger: Logger) async {
+        var head = ByteBuffer()
+        do {
+            try encodeHead(response, &head)
+        } catch {
+            // GatewayConfiguration.respond already refused unsafe heads; this is the last guard.
+            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
+            head.clear()
+            try? encodeHead(.error(.internalServerError), &head)
+            try? await outbound.write(head)
+            return
+        }
+        do {
+            if case .bytes(var bytes) = response.body.storage {
+                head.writeBuffer(&bytes)
+                try await outbound.write(head)
+            } else {
+                try await outbound.write(head)
+                try await response.body.write(to: OutboundBodyWriter(outbound: outbound))
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.notice("response failed mid-body; closing", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -10,8 +10,8 @@ import NIOCore
 ///  ───────────────                         ──────────
 ///  head ─► variables ─► Environ ────────►  app.respond(environ)
 ///  body chunks ─► RequestBodySource ─────► environ.body (backpressure: yield suspends)
-///  .end ─► source.finish() (length check)  encode head, write body ─► close
-///  (keeps reading to .end after the response, so the peer sees no reset)
+///  last chunk ─► source.finish()           encode head, write body ─► close
+///  (keeps reading to the last chunk after the response, so the peer sees no reset)
 /// ```
 /// A decoding error (malformed head, body shorter than declared) is logged with its reason at
 /// `notice` and closes this connection only.
@@ -41,14 +41,16 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
                 let head: Head
+                let bodyLength: Int
                 do {
                     switch try await iterator.next() {
-                    case .head(let first):
+                    case .head(let first, let length):
                         head = first
+                        bodyLength = length
                     case nil:
                         logger.debug("connection closed before a request")
                         return
-                    case .body, .end:
+                    case .body:
                         logger.notice("malformed \(gatewayProtocol) request; closing", metadata: ["reason": "body before the head"])
                         return
                     }
@@ -58,7 +60,7 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
                 }
                 guard context.beginRequest() else { return }
                 defer { context.endRequest() }
-                await exchange(head, iterator: &iterator, outbound: outbound, context: context)
+                await exchange(head, bodyLength: bodyLength, iterator: &iterator, outbound: outbound, context: context)
             }
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)"])
@@ -67,6 +69,7 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
 
     private func exchange(
         _ head: Head,
+        bodyLength: Int,
         iterator: inout NIOAsyncChannelInboundStream<RequestPart<Head>>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
         context: ConnectionContext
@@ -101,38 +104,55 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
                     source.discardUnread()
                     return
                 }
-                await write(response, to: outbound, logger: logger)
+                // Cancelled: the request broke (body short of CONTENT_LENGTH, peer gone); nothing
+                // is written, the connection just closes.
+                if !Task.isCancelled { await write(response, to: outbound, logger: logger) }
                 source.discardUnread()
             }
             // Feed the body from this task, which owns the inbound iterator.
-            do {
-                feeding: while let part = try await iterator.next() {
-                    switch part {
-                    case .body(let buffer):
-                        if await source.yield(buffer) == .lengthExceeded {
-                            logger.notice("request body runs past CONTENT_LENGTH; closing")
-                            group.cancelAll()
-                            break feeding
-                        }
-                    case .end:
-                        if let mismatch = source.finish() {
-                            logger.notice("request body refused; closing", metadata: ["reason": "\(mismatch)"])
-                        }
-                        break feeding
-                    case .head:
-                        source.fail(RequestBodyError.disconnected)
-                        group.cancelAll()
-                        break feeding
-                    }
-                }
-            } catch {
-                // The decoder threw: the body ended short of CONTENT_LENGTH, or the peer reset.
-                logger.notice("request body broken; closing", metadata: ["reason": "\(error)"])
-                source.fail(RequestBodyError.disconnected)
-                group.cancelAll()
+            if bodyLength == 0 {
+                source.finish()
+            } else {
+                await feedBody(source: source, iterator: &iterator, logger: logger, group: &group)
             }
             await group.waitForAll()
         }
+    }
+
+    /// Moves body chunks into the source until the last one (also after the application has
+    /// responded: reading the whole request avoids a reset that could cost the peer the response).
+    private func feedBody(
+        source: RequestBodySource,
+        iterator: inout NIOAsyncChannelInboundStream<RequestPart<Head>>.AsyncIterator,
+        logger: Logger,
+        group: inout TaskGroup<Void>
+    ) async {
+        do {
+            while let part = try await iterator.next() {
+                switch part {
+                case .body(let buffer, let isLast):
+                    if await source.yield(buffer) == .lengthExceeded {
+                        logger.notice("request body runs past CONTENT_LENGTH; closing")
+                        group.cancelAll()
+                        return
+                    }
+                    if isLast {
+                        if let mismatch = source.finish() {
+                            logger.notice("request body refused; closing", metadata: ["reason": "\(mismatch)"])
+                        }
+                        return
+                    }
+                case .head:
+                    break  // the decoders never send a second head
+                }
+            }
+            logger.notice("request body broken; closing", metadata: ["reason": "the connection ended inside the body"])
+        } catch {
+            // The decoder threw: the body ended short of CONTENT_LENGTH, or the peer reset.
+            logger.notice("request body broken; closing", metadata: ["reason": "\(error)"])
+        }
+        group.cancelAll()
+        source.fail(RequestBodyError.disconnected)
     }
 
     /// Writes the head and body; a failure mid-body can only be signalled by closing.

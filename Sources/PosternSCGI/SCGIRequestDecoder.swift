@@ -2,7 +2,7 @@ import NIOCore
 import PosternCore
 
 /// The server side of SCGI (Neil Schemenauer's protocol): decodes one request from a byte
-/// stream into a head, body chunks and the end. A pure value: no I/O, fed by
+/// stream into a head and body chunks. A pure value: no I/O, fed by
 /// `ByteToMessageHandler` on a connection or by `NIOSingleStepByteToMessageProcessor` in tests.
 ///
 /// ```
@@ -26,7 +26,6 @@ public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
         case length(value: Int, digits: Int)
         case netstring(length: Int)
         case body(remaining: Int)
-        case end
         case done
     }
 
@@ -52,7 +51,7 @@ public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
             throw SCGIError.truncatedHead
         case .body(let remaining):
             throw SCGIError.truncatedBody(missing: remaining)
-        case .end, .done:
+        case .done:
             return nil
         }
     }
@@ -84,17 +83,14 @@ public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
                 let comma = buffer.readInteger(as: UInt8.self)!
                 guard comma == UInt8(ascii: ",") else { throw .missingComma(found: comma) }
                 let head = try SCGIRequestHead(parsing: content, maxBodyBytes: maxBodyBytes)
-                state = head.contentLength == 0 ? .end : .body(remaining: head.contentLength)
-                return .head(head)
+                state = head.contentLength == 0 ? .done : .body(remaining: head.contentLength)
+                return .head(head, bodyLength: head.contentLength)
             case .body(let remaining):
                 guard buffer.readableBytes > 0 else { return nil }
                 let count = min(remaining, buffer.readableBytes)
                 let chunk = buffer.readSlice(length: count)!
-                state = count == remaining ? .end : .body(remaining: remaining - count)
-                return .body(chunk)
-            case .end:
-                state = .done
-                return .end
+                state = count == remaining ? .done : .body(remaining: remaining - count)
+                return .body(chunk, isLast: count == remaining)
             case .done:
                 buffer.moveReaderIndex(to: buffer.writerIndex)
                 return nil

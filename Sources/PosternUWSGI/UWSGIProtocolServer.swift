@@ -22,6 +22,8 @@ public struct UWSGIProtocolServer: ProtocolServer {
 
     public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
         let limits = configuration.limits
+        // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ByteToMessageHandler(UWSGIRequestDecoder(limits: limits)))
         try sync.addHandler(HeadTimeoutHandler<UWSGIRequestHead>(seconds: limits.headerTimeoutSeconds))

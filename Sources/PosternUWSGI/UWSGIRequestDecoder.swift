@@ -2,7 +2,7 @@ import NIOCore
 import PosternCore
 
 /// The server side of the uwsgi protocol (uWSGI docs, "The uwsgi Protocol"): decodes one
-/// request into a head, body chunks and the end. A pure value: no I/O, fed by
+/// request into a head and body chunks. A pure value: no I/O, fed by
 /// `ByteToMessageHandler` on a connection or by `NIOSingleStepByteToMessageProcessor` in tests.
 ///
 /// ```
@@ -23,7 +23,6 @@ public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
         case header
         case vars(size: Int)
         case body(remaining: Int)
-        case end
         case done
     }
 
@@ -50,7 +49,7 @@ public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
             throw UWSGIError.truncatedVars(missing: size - buffer.readableBytes)
         case .body(let remaining):
             throw UWSGIError.truncatedBody(missing: remaining)
-        case .end, .done:
+        case .done:
             return nil
         }
     }
@@ -72,17 +71,14 @@ public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
                 guard buffer.readableBytes >= size else { return nil }
                 let block = buffer.readSlice(length: size)!
                 let head = try UWSGIRequestHead(parsingVars: block, maxBodyBytes: maxBodyBytes)
-                state = head.contentLength == 0 ? .end : .body(remaining: head.contentLength)
-                return .head(head)
+                state = head.contentLength == 0 ? .done : .body(remaining: head.contentLength)
+                return .head(head, bodyLength: head.contentLength)
             case .body(let remaining):
                 guard buffer.readableBytes > 0 else { return nil }
                 let count = min(remaining, buffer.readableBytes)
                 let chunk = buffer.readSlice(length: count)!
-                state = count == remaining ? .end : .body(remaining: remaining - count)
-                return .body(chunk)
-            case .end:
-                state = .done
-                return .end
+                state = count == remaining ? .done : .body(remaining: remaining - count)
+                return .body(chunk, isLast: count == remaining)
             case .done:
                 buffer.moveReaderIndex(to: buffer.writerIndex)
                 return nil

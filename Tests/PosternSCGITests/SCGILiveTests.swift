@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import Postern
+import PosternApps
+import PosternCore
+import PosternTestSupport
+import Testing
+
+@testable import PosternSCGI
+
+/// SCGI through a real GatewayServer on loopback: the client, raw bytes, limits, sockets.
+@Suite struct SCGILiveTests {
+    @Test func helloThroughTheClient() async throws {
+        try await withLiveGateway([loopback(.scgi)], application: Hello()) { addresses in
+            let response = try await SCGIClient.send(ClientRequest(target: "/"), to: addresses[0])
+            #expect(response.status.code == 200)
+            #expect(response.headers["Content-Type"] == "text/plain; charset=utf-8")
+            #expect(response.body.text == "Hello, World!\n")
+        }
+    }
+
+    /// The exact bytes on the wire: the spec's request in, a CGI-style response out, then close.
+    @Test func responseIsCGIStyleByteForByte() async throws {
+        try await withLiveGateway([loopback(.scgi)], application: Hello()) { addresses in
+            let reply = try await RawClient.exchange(SCGIDecoderTests.specExample, with: addresses[0], halfClose: false)
+            #expect(reply.text == "Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, World!\n")
+        }
+    }
+
+    @Test func environCarriesTheHeadersAsSent() async throws {
+        try await withLiveGateway([loopback(.scgi)], application: EnvironDump()) { addresses in
+            var request = ClientRequest(method: "POST", target: "/a/b?x=1", headers: [("Content-Type", "text/plain"), ("X-Trace", "t1")])
+            request.body = ByteBuffer(string: "hello")
+            request.extraVariables = [("HTTP_PROXY", "http://evil")]
+            let environ = try CrossProtocolEnviron.parseEnvironDump(try await SCGIClient.send(request, to: addresses[0]).body)
+            #expect(environ["REQUEST_METHOD"] == "POST")
+            #expect(environ["PATH_INFO"] == "/a/b")
+            #expect(environ["QUERY_STRING"] == "x=1")
+            #expect(environ["CONTENT_LENGTH"] == "5")
+            #expect(environ["CONTENT_TYPE"] == "text/plain")
+            #expect(environ["HTTP_X_TRACE"] == "t1")
+            #expect(environ["HTTP_PROXY"] == nil)
+            #expect(environ["SCGI"] == nil)
+            #expect(environ["gateway.protocol"] == "scgi")
+        }
+    }
+
+    @Test func echoOf16MiBComesBackIdentical() async throws {
+        try await withLiveGateway([loopback(.scgi)], application: Echo()) { addresses in
+            let payload = EchoPayload.make(bytes: 16 << 20)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let response = try await SCGIClient.send(
+                ClientRequest(method: "PUT", target: "/echo", headers: [("Content-Type", "application/octet-stream")], body: payload),
+                to: addresses[0])
+            print("scgi 16 MiB echo: \(clock.now - start)")
+            #expect(response.status.code == 200)
+            #expect(response.body.readableBytes == payload.readableBytes)
+            #expect(response.body == payload)
+        }
+    }
+
+    @Test func malformedRequestsCloseOnlyTheirOwnConnection() async throws {
+        let recorder = LogRecorder()
+        let cases = SCGIMalformedCase.all.filter { $0.limits == GatewayLimits() }
+        try await withLiveGateway([loopback(.scgi)], application: BodyCount(), logger: recorder.logger()) { addresses in
+            let good = SCGIDecoderTests.specExample
+            let result = try await IsolationCheck.run(good: good, split: 20, malformed: cases.map(\.bytes), address: addresses[0])
+            for (testCase, reply) in zip(cases, result.malformedReplies) {
+                #expect(reply.readableBytes == 0, "\(testCase.name): the server answered \(reply.text)")
+                #expect(recorder.contains(testCase.error.description), "\(testCase.name): reason not logged in \(recorder.all)")
+            }
+            #expect(result.goodReply.text.hasPrefix("Status: 200 OK\r\n"))
+            #expect(result.goodReply.text.hasSuffix("received 27"))
+        }
+    }
+
+    /// A head the normalizer refuses (no REQUEST_METHOD) gets a CGI-style 400, then a close.
+    @Test func unnormalizableHeadGets400() async throws {
+        let recorder = LogRecorder()
+        try await withLiveGateway([loopback(.scgi)], application: Hello(), logger: recorder.logger()) { addresses in
+            let bytes = SCGIMalformedCase.netstring("CONTENT_LENGTH\u{0}0\u{0}SCGI\u{0}1\u{0}PATH_INFO\u{0}/\u{0}")
+            let reply = try await RawClient.exchange(bytes, with: addresses[0], halfClose: false)
+            #expect(reply.text.hasPrefix("Status: 400 Bad Request\r\n"))
+            #expect(recorder.contains("the request has no REQUEST_METHOD"))
+        }
+    }
+
+    @Test func unixSocketListenerWithMode0660() async throws {
+        let path = "/tmp/postern-scgi-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        try await withLiveGateway([ListenerSpec(.scgi, .unix(path: path))], application: EnvironDump()) { _ in
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o660)
+            let target = try ClientTarget(parsing: "scgi+unix://\(path)/some/path?q=1")
+            let response = try await ProtocolClients.send(ClientRequest(target: target.requestTarget), to: target)
+            let environ = try CrossProtocolEnviron.parseEnvironDump(response.body)
+            #expect(environ["PATH_INFO"] == "/some/path")
+            #expect(environ["QUERY_STRING"] == "q=1")
+            #expect(environ["REMOTE_ADDR"] == "127.0.0.1")  // as the client sent it
+        }
+        #expect(access(path, F_OK) != 0, "the socket file is removed on stop")
+    }
+
+    @Test func allowListRefusesOtherPeers() async throws {
+        var allow = AllowList()
+        try allow.add("192.0.2.1")
+        let spec = ListenerSpec(.scgi, .tcp(host: "127.0.0.1", port: 0), allow: allow)
+        try await withLiveGateway([spec], application: Hello()) { addresses in
+            let reply = try await RawClient.exchange(SCGIDecoderTests.specExample, with: addresses[0], halfClose: false)
+            #expect(reply.readableBytes == 0)
+        }
+    }
+}
+
+/// A deterministic, non-repeating-looking payload (a repeated byte would hide reordering).
+enum EchoPayload {
+    static func make(bytes count: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(count)
+        var state: UInt32 = 2_463_534_242
+        for _ in 0..<(count / 4) {
+            state ^= state << 13
+            state ^= state >> 17
+            state ^= state << 5
+            buffer.writeInteger(state)
+        }
+        return buffer
+    }
+}

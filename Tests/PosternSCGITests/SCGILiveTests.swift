@@ -114,19 +114,3 @@ import Testing
         }
     }
 }
-
-/// A deterministic, non-repeating-looking payload (a repeated byte would hide reordering).
-enum EchoPayload {
-    static func make(bytes count: Int) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(count)
-        var state: UInt32 = 2_463_534_242
-        for _ in 0..<(count / 4) {
-            state ^= state << 13
-            state ^= state >> 17
-            state ^= state << 5
-            buffer.writeInteger(state)
-        }
-        return buffer
-    }
-}

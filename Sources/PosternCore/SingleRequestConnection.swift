@@ -156,7 +156,17 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
     }
 
     /// Writes the head and body; a failure mid-body can only be signalled by closing.
+    ///
+    /// A body of known length gets a `Content-Length` when the application gave none, so the
+    /// front-end can frame it for its client without chunking (the close still ends it here).
     private func write(_ response: Response, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, logger: Logger) async {
+        var response = response
+        let code = response.status.code
+        if let length = response.body.knownLength, !response.headers.contains("Content-Length"),
+            code != 204, code != 304, !(100..<200).contains(code)
+        {
+            response.headers.add(name: "Content-Length", value: String(length))
+        }
         var head = ByteBuffer()
         do {
             try encodeHead(response, &head)

@@ -25,7 +25,7 @@ import Testing
     @Test func responseIsCGIStyleByteForByte() async throws {
         try await withLiveGateway([loopback(.scgi)], application: Hello()) { addresses in
             let reply = try await RawClient.exchange(SCGIDecoderTests.specExample, with: addresses[0], halfClose: false)
-            #expect(reply.text == "Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, World!\n")
+            #expect(reply.text == "Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\r\nHello, World!\n")
         }
     }
 

@@ -114,3 +114,47 @@ import Testing
         }
     }
 }
+
+/// Streaming and timeouts, at the connection level.
+@Suite struct SCGIStreamingTests {
+    /// The application answers from the first chunk while most of the declared body has not
+    /// been sent: the body is streamed, not buffered. The rest is then drained before the close.
+    @Test func bodyStreamsIntoTheAppBeforeItIsComplete() async throws {
+        try await withLiveGateway([loopback(.scgi)], application: FirstChunk()) { addresses in
+            let declared = 1 << 20
+            var head = try SCGIRequestEncoder.encodeHead(variables: [("REQUEST_METHOD", "POST")], contentLength: declared)
+            head.writeString("early")
+            let connection = try await RawClient.connect(to: addresses[0])
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(head)
+                var iterator = inbound.makeAsyncIterator()
+                var reply = ByteBuffer()
+                while !reply.text.hasSuffix("first: early"), var chunk = try await iterator.next() {
+                    reply.writeBuffer(&chunk)
+                }
+                #expect(reply.text.hasPrefix("Status: 200 OK\r\n"))
+                #expect(reply.text.hasSuffix("first: early"))
+                // The rest of the body, which the server reads and drops, then closes.
+                try await outbound.write(ByteBuffer(repeating: 0x61, count: declared - 5))
+                var trailing = 0
+                while let chunk = try await iterator.next() { trailing += chunk.readableBytes }
+                #expect(trailing == 0)
+            }
+        }
+    }
+
+    /// A client that sends half a head and stops is closed after the header timeout.
+    @Test(.timeLimit(.minutes(1))) func incompleteHeadIsClosedAfterTheHeaderTimeout() async throws {
+        var limits = GatewayLimits()
+        limits.headerTimeoutSeconds = 0.2
+        try await withLiveGateway([loopback(.scgi)], application: Hello(), limits: limits) { addresses in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let reply = try await RawClient.exchange(Array(SCGIDecoderTests.specExample.prefix(30)), with: addresses[0], halfClose: false)
+            let elapsed = clock.now - start
+            #expect(reply.readableBytes == 0)
+            #expect(elapsed >= .milliseconds(150))
+            #expect(elapsed < .seconds(5))
+        }
+    }
+}

@@ -26,7 +26,8 @@ public struct SCGIProtocolServer: ProtocolServer {
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ByteToMessageHandler(SCGIRequestDecoder(limits: limits)))
-        try sync.addHandler(HeadTimeoutHandler<SCGIRequestHead>(seconds: limits.headerTimeoutSeconds))
+        try sync.addHandler(
+            RequestReadTimeoutHandler<SCGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 

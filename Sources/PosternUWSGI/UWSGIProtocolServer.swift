@@ -26,7 +26,8 @@ public struct UWSGIProtocolServer: ProtocolServer {
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ByteToMessageHandler(UWSGIRequestDecoder(limits: limits)))
-        try sync.addHandler(HeadTimeoutHandler<UWSGIRequestHead>(seconds: limits.headerTimeoutSeconds))
+        try sync.addHandler(
+            RequestReadTimeoutHandler<UWSGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 

@@ -158,3 +158,53 @@ import Testing
         }
     }
 }
+
+extension SCGIStreamingTests {
+    /// A client that stops half-way through its body is closed after the idle timeout, even
+    /// though the application has already answered.
+    @Test(.timeLimit(.minutes(1))) func stalledBodyIsClosedAfterTheIdleTimeout() async throws {
+        var limits = GatewayLimits()
+        limits.idleTimeoutSeconds = 0.3
+        try await withLiveGateway([loopback(.scgi)], application: FirstChunk(), limits: limits) { addresses in
+            var head = try SCGIRequestEncoder.encodeHead(variables: [("REQUEST_METHOD", "POST")], contentLength: 100)
+            head.writeString("early")
+            let clock = ContinuousClock()
+            let start = clock.now
+            let reply = try await RawClient.exchange(Array(head.readableBytesView), with: addresses[0], halfClose: false)
+            let elapsed = clock.now - start
+            #expect(reply.text.hasSuffix("first: early"))
+            #expect(elapsed >= .milliseconds(250))
+            #expect(elapsed < .seconds(5))
+        }
+    }
+
+    /// A slow application is not a slow client: the Echo of a body larger than every buffer
+    /// still completes when the idle timeout is shorter than the whole transfer.
+    @Test(.timeLimit(.minutes(1))) func backpressureIsNotAnIdleClient() async throws {
+        var limits = GatewayLimits()
+        limits.idleTimeoutSeconds = 0.3
+        try await withLiveGateway([loopback(.scgi)], application: SlowEcho(), limits: limits) { addresses in
+            let payload = EchoPayload.make(bytes: 4 << 20)
+            let response = try await SCGIClient.send(ClientRequest(method: "POST", target: "/", body: payload), to: addresses[0])
+            #expect(response.body == payload)
+        }
+    }
+}
+
+/// Echo that pauses 600 ms (twice the test idle timeout) after every 1 MiB it reads: the server stops reading meanwhile.
+struct SlowEcho: Application {
+    func respond(to environ: Environ) async throws -> Response {
+        let body = environ.body
+        return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .stream(length: environ.contentLength) { writer in
+            var sinceSleep = 0
+            for try await chunk in body {
+                try await writer.write(chunk)
+                sinceSleep += chunk.readableBytes
+                if sinceSleep >= 1 << 20 {
+                    sinceSleep = 0
+                    try await Task.sleep(for: .milliseconds(600))
+                }
+            }
+        })
+    }
+}

@@ -80,8 +80,13 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
         do {
             normalized = try makeVariables(head, context)
         } catch {
-            logger.notice("request refused", metadata: ["status": "400", "reason": "\(error)"])
-            await write(configuration.errorResponse(.badRequest, detail: error.description), to: outbound, logger: logger)
+            await refuse(error.description, bodyLength: bodyLength, iterator: &iterator, outbound: outbound, context: context)
+            return
+        }
+        // The decoder framed the body by the same CONTENT_LENGTH; a disagreement would be a bug
+        // that lets a body smuggle bytes, so it is refused rather than trusted.
+        guard normalized.contentLength ?? 0 == bodyLength else {
+            await refuse("CONTENT_LENGTH disagrees with the body's framing", bodyLength: bodyLength, iterator: &iterator, outbound: outbound, context: context)
             return
         }
         let (body, source) = RequestBody.makeStream(
@@ -116,6 +121,22 @@ public struct SingleRequestConnection<Head: Sendable>: Sendable {
                 await feedBody(source: source, iterator: &iterator, logger: logger, group: &group)
             }
             await group.waitForAll()
+        }
+    }
+
+    /// Answers 400, then reads (and drops) the rest of the body so the peer sees no reset.
+    private func refuse(
+        _ reason: String,
+        bodyLength: Int,
+        iterator: inout NIOAsyncChannelInboundStream<RequestPart<Head>>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        context: ConnectionContext
+    ) async {
+        context.logger.notice("request refused", metadata: ["status": "400", "reason": "\(reason)"])
+        await write(context.configuration.errorResponse(.badRequest, detail: reason), to: outbound, logger: context.logger)
+        guard bodyLength > 0 else { return }
+        while let part = try? await iterator.next() {
+            if case .body(_, true) = part { return }
         }
     }
 

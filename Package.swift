@@ -67,6 +67,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
+        // Live-test helpers shared by the protocol test targets: a gateway on port 0, raw and
+        // HTTP clients, a recording logger, the cross-protocol environ comparison.
+        .target(
+            name: "PosternTestSupport",
+            dependencies: ["Postern", "PosternCore", "PosternApps", log] + nio,
+            path: "Tests/PosternTestSupport"
+        ),
+        .testTarget(
+            name: "PosternSCGITests",
+            dependencies: ["PosternSCGI", "Postern", "PosternApps", "PosternTestSupport", log] + nio
+        ),
+        .testTarget(
+            name: "PosternUWSGITests",
+            dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternApps", "PosternTestSupport", log] + nio
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

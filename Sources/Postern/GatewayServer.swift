@@ -84,8 +84,12 @@ public final class GatewayServer: Service, Sendable {
         switch spec.gatewayProtocol {
         case .http:
             return try await bind(spec, server: HTTPProtocolServer(configuration: configuration))
-        case .fastcgi, .scgi, .uwsgi:
-            throw ServeError("the \(spec.gatewayProtocol) listener is not built yet (\(spec.address)); only --http works in this version")
+        case .scgi:
+            return try await bind(spec, server: SCGIProtocolServer(configuration: configuration))
+        case .uwsgi:
+            return try await bind(spec, server: UWSGIProtocolServer(configuration: configuration))
+        case .fastcgi:
+            throw ServeError("the \(spec.gatewayProtocol) listener is not built yet (\(spec.address))")
         case .cgi:
             throw ServeError("CGI is a launch mode, not a listener")
         }

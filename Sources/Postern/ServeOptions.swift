@@ -30,6 +30,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Largest request head (headers, params) in bytes.", valueName: "BYTES"))
     public var maxHeaderBytes: Int = GatewayLimits().maxHeaderBytes
 
+    @Option(help: ArgumentHelp("Largest uwsgi vars block in bytes (the 16-bit wire field allows at most 65535).", valueName: "BYTES"))
+    public var uwsgiMaxVars: Int = GatewayLimits().maxUWSGIVarsBytes
+
     @Option(help: ArgumentHelp("Most open connections.", valueName: "N"))
     public var maxConnections: Int = GatewayLimits().maxConnections
 
@@ -68,12 +71,16 @@ public struct ServeOptions: ParsableArguments, Sendable {
         limits.maxBodyBytes = maxBodyBytes
         limits.maxHeaderBytes = maxHeaderBytes
         limits.maxConnections = maxConnections
+        limits.maxUWSGIVarsBytes = uwsgiMaxVars
         return limits
     }
 
     public func validate() throws {
         guard maxBodyBytes >= 0, maxHeaderBytes >= 1024, maxConnections >= 1 else {
             throw ValidationError("limits must be positive (--max-header-bytes at least 1024)")
+        }
+        guard (1...65535).contains(uwsgiMaxVars) else {
+            throw ValidationError("--uwsgi-max-vars must be from 1 to 65535 (the uwsgi size field is 16 bits)")
         }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }

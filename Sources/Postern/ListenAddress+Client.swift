@@ -1,0 +1,16 @@
+import NIOCore
+
+/// Where a protocol client connects: the socket address of a `HOST:PORT` or `unix:PATH` target.
+extension ListenAddress {
+    /// The address to connect to; `fd:N` names no peer and is refused.
+    public func clientSocketAddress() throws -> SocketAddress {
+        switch self {
+        case .tcp(let host, let port):
+            return try SocketAddress.makeAddressResolvingHost(host, port: port)
+        case .unix(let path):
+            return try SocketAddress(unixDomainSocketPath: path)
+        case .fd(let fd):
+            throw ServeError("fd:\(fd) is a listener, not an address a client can connect to")
+        }
+    }
+}

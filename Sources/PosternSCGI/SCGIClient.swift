@@ -1,0 +1,22 @@
+import NIOCore
+import NIOPosix
+import PosternCore
+
+/// An SCGI client (`postern request scgi://…`, the tests): sends one request as a front-end would
+/// and reads the CGI-style response until the server closes.
+public enum SCGIClient {
+    /// Sends `request` to the SCGI server at `address` (TCP or unix socket).
+    public static func send(
+        _ request: ClientRequest,
+        to address: SocketAddress,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ClientResponse {
+        let head = try SCGIRequestEncoder.encodeHead(variables: request.cgiVariables(), contentLength: request.body.readableBytes)
+        let channel = try await ClientBootstrap(group: group).connect(to: address) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        return try await CloseDelimitedClientExchange.run(channel, head: head, body: request.body, parser: CGIResponseHeadParser(mode: .cgi))
+    }
+}

@@ -1,0 +1,54 @@
+import Logging
+import NIOCore
+import PosternCore
+
+/// SCGI server side (`--scgi ADDR`): the listener nginx `scgi_pass`, Apache mod_proxy_scgi and
+/// lighttpd mod_scgi talk to.
+///
+/// Each connection carries one request: ``SCGIRequestDecoder`` splits the netstring and frames
+/// the body, the headers go through the normalizer, the body streams into the application, and
+/// the response goes back CGI-style (`Status: 200 OK`, fields, blank line, body; mod_proxy_scgi
+/// fails on an HTTP status line), then the connection closes.
+public struct SCGIProtocolServer: ProtocolServer {
+    public typealias Inbound = RequestPart<SCGIRequestHead>
+    public typealias Outbound = ByteBuffer
+
+    public let configuration: GatewayConfiguration
+    public var gatewayProtocol: GatewayProtocol { .scgi }
+
+    public init(configuration: GatewayConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+        let limits = configuration.limits
+        // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(SCGIRequestDecoder(limits: limits)))
+        try sync.addHandler(
+            RequestReadTimeoutHandler<SCGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
+        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+    }
+
+    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
+        await SingleRequestConnection<SCGIRequestHead>(
+            gatewayProtocol: .scgi,
+            makeVariables: { head, context throws(NormalizationError) in try Self.variables(for: head, context: context) },
+            encodeHead: { response, buffer throws(ResponseError) in try response.encodeCGIHead(into: &buffer) }
+        ).serve(connection, context: context)
+    }
+
+    /// The SCGI headers through the normalizer. `SCGI` itself is protocol framing, not a CGI
+    /// variable; what the front-end sent is otherwise kept as sent.
+    static func variables(for head: SCGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
+        var builder = EnvironBuilder(gatewayProtocol: .scgi, maxBytes: context.configuration.limits.maxHeaderBytes)
+        for header in head.headers where header.name != SCGIRequestHead.scgiName {
+            builder.addVariable(name: header.name, value: header.value)
+        }
+        for (name, reason) in builder.dropped {
+            context.logger.debug("variable dropped", metadata: ["name": "\(name)", "reason": "\(reason)"])
+        }
+        return try builder.finish()
+    }
+}

@@ -1,0 +1,23 @@
+import NIOCore
+import NIOPosix
+import PosternCore
+
+/// A uwsgi client (`postern request uwsgi://…`, the tests): sends one modifier1 0 request as
+/// nginx `uwsgi_pass` does and reads the HTTP-status-line response until the server closes.
+public enum UWSGIClient {
+    /// Sends `request` to the uwsgi server at `address` (TCP or unix socket).
+    public static func send(
+        _ request: ClientRequest,
+        to address: SocketAddress,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ClientResponse {
+        let head = try UWSGIRequestEncoder.encodeHead(variables: request.cgiVariables(), contentLength: request.body.readableBytes)
+        let channel = try await ClientBootstrap(group: group).connect(to: address) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        return try await CloseDelimitedClientExchange.run(
+            channel, head: head, body: request.body, parser: CGIResponseHeadParser(mode: .httpStatusLine))
+    }
+}

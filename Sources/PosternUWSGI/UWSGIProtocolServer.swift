@@ -1,0 +1,54 @@
+import Logging
+import NIOCore
+import PosternCore
+
+/// uwsgi server side (`--uwsgi ADDR`): the listener nginx `uwsgi_pass` and Apache
+/// mod_proxy_uwsgi talk to.
+///
+/// Each connection carries one request: ``UWSGIRequestDecoder`` reads the packet header and vars
+/// and frames the body, the vars go through the normalizer, the body streams into the
+/// application, and the response goes back with an HTTP status line (`HTTP/1.1 200 OK`;
+/// mod_proxy_uwsgi fails with 502 on a CGI-style block), then the connection closes.
+public struct UWSGIProtocolServer: ProtocolServer {
+    public typealias Inbound = RequestPart<UWSGIRequestHead>
+    public typealias Outbound = ByteBuffer
+
+    public let configuration: GatewayConfiguration
+    public var gatewayProtocol: GatewayProtocol { .uwsgi }
+
+    public init(configuration: GatewayConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+        let limits = configuration.limits
+        // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(UWSGIRequestDecoder(limits: limits)))
+        try sync.addHandler(
+            RequestReadTimeoutHandler<UWSGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
+        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+    }
+
+    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
+        await SingleRequestConnection<UWSGIRequestHead>(
+            gatewayProtocol: .uwsgi,
+            makeVariables: { head, context throws(NormalizationError) in try Self.variables(for: head, context: context) },
+            encodeHead: { response, buffer throws(ResponseError) in try response.encodeHTTPHead(into: &buffer) }
+        ).serve(connection, context: context)
+    }
+
+    /// The uwsgi vars through the normalizer.
+    static func variables(for head: UWSGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
+        let limits = context.configuration.limits
+        var builder = EnvironBuilder(gatewayProtocol: .uwsgi, maxBytes: max(limits.maxHeaderBytes, limits.maxUWSGIVarsBytes))
+        for variable in head.variables {
+            builder.addVariable(name: variable.key, value: variable.value)
+        }
+        for (name, reason) in builder.dropped {
+            context.logger.debug("variable dropped", metadata: ["name": "\(name)", "reason": "\(reason)"])
+        }
+        return try builder.finish()
+    }
+}

@@ -47,10 +47,11 @@ let package = Package(
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
 
-        // Shared by the live tests: a server on a loopback port, a raw-bytes client, front-end launchers.
+        // Live-test helpers: a gateway on port 0, raw and HTTP clients, a recording logger, the
+        // cross-protocol environ comparison, front-end and backend launchers.
         .target(
             name: "PosternTestSupport",
-            dependencies: ["Postern", "PosternCore", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            dependencies: ["Postern", "PosternCore", "PosternApps", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             path: "Tests/PosternTestSupport"
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),
@@ -66,13 +67,6 @@ let package = Package(
                 "PosternCGI", "PosternHTTP", "Postern", "PosternApps", "PosternCore", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
-        ),
-        // Live-test helpers shared by the protocol test targets: a gateway on port 0, raw and
-        // HTTP clients, a recording logger, the cross-protocol environ comparison.
-        .target(
-            name: "PosternTestSupport",
-            dependencies: ["Postern", "PosternCore", "PosternApps", log] + nio,
-            path: "Tests/PosternTestSupport"
         ),
         .testTarget(
             name: "PosternSCGITests",

@@ -113,10 +113,10 @@ struct ApacheTests {
         let config = try ShippedConfig.apache("apache/postern-authnz-fcgi.conf", defines: ["POSTERN_AUTHORIZER": "127.0.0.1:\(backend.port!)"])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }
-        let granted = try await RawClient.get(port: apache.port, "/protected/page.txt", headers: ["X-Postern-Token: let-me-in"])
+        let granted = try await BlockingClient.get(port: apache.port, "/protected/page.txt", headers: ["X-Postern-Token: let-me-in"])
         #expect(granted.status == 200, "\(apache.logs)")
         #expect(String(decoding: granted.body, as: UTF8.self) == "secret page\n")
-        let denied = try await RawClient.get(port: apache.port, "/protected/page.txt")
+        let denied = try await BlockingClient.get(port: apache.port, "/protected/page.txt")
         #expect(denied.status == 403)
         #expect(!String(decoding: denied.body, as: UTF8.self).contains("secret"))
     }
@@ -134,7 +134,7 @@ struct ApacheTests {
         defer { apache.stop() }
         var bodies: Set<String> = []
         for _ in 0..<8 {
-            let response = try await RawClient.get(port: apache.port, "/balanced/x")
+            let response = try await BlockingClient.get(port: apache.port, "/balanced/x")
             #expect(response.status == 200)
             bodies.insert(String(decoding: response.body, as: UTF8.self).hasPrefix("Hello") ? "hello" : "environ")
         }

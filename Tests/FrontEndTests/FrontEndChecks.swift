@@ -12,7 +12,7 @@ enum FrontEndChecks {
     /// must agree on, and returns the whole environ for the split-specific checks.
     @discardableResult
     static func environ(_ frontEnd: FrontEnd, prefix: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: String] {
-        let response = try await RawClient.get(port: frontEnd.port, prefix + environSuffix, headers: ["X-Custom: hello there", "Proxy: http://evil.example:3128"])
+        let response = try await BlockingClient.get(port: frontEnd.port, prefix + environSuffix, headers: ["X-Custom: hello there", "Proxy: http://evil.example:3128"])
         try #require(response.status == 200, "status \(response.status): \(String(decoding: response.body, as: UTF8.self))\n\(frontEnd.logs)", sourceLocation: sourceLocation)
         let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: String]
         let environ = try #require(object, sourceLocation: sourceLocation)
@@ -31,16 +31,17 @@ enum FrontEndChecks {
     static func echo(_ frontEnd: FrontEnd, target: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         var generator = SystemRandomNumberGenerator()
         let payload = (0..<(256 * 1024)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let response = try await RawClient.post(port: frontEnd.port, target, body: payload, contentType: "application/x-postern-test")
+        let response = try await BlockingClient.post(port: frontEnd.port, target, body: payload, contentType: "application/x-postern-test")
         #expect(response.status == 200, "\(frontEnd.logs)", sourceLocation: sourceLocation)
         #expect(response.header("Content-Type") == "application/x-postern-test", sourceLocation: sourceLocation)
         #expect(response.body.count == payload.count, sourceLocation: sourceLocation)
-        #expect(response.body == payload, sourceLocation: sourceLocation)
+        let identical = response.body == payload
+        #expect(identical, "the echoed body differs from the one sent", sourceLocation: sourceLocation)
     }
 
     /// 32 concurrent clients × 10 requests, all 200.
     static func concurrency(_ frontEnd: FrontEnd, target: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let statuses = try await RawClient.concurrentGets(port: frontEnd.port, target, clients: 32, requests: 10)
+        let statuses = try await BlockingClient.concurrentGets(port: frontEnd.port, target, clients: 32, requests: 10)
         #expect(statuses.count == 320, sourceLocation: sourceLocation)
         let failures = statuses.filter { $0 != 200 }
         #expect(failures.isEmpty, "\(failures.count) of 320 failed: \(Set(failures))\n\(frontEnd.logs)", sourceLocation: sourceLocation)

@@ -62,10 +62,10 @@ struct LighttpdTests {
         let config = try ShippedConfig.lighttpd("lighttpd/postern-authorizer.conf", variables: ["postern_authorizer_port": "\(backend.port!)"])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
         defer { lighttpd.stop() }
-        let granted = try await RawClient.get(port: lighttpd.port, "/protected/page.txt", headers: ["X-Postern-Token: let-me-in"])
+        let granted = try await BlockingClient.get(port: lighttpd.port, "/protected/page.txt", headers: ["X-Postern-Token: let-me-in"])
         #expect(granted.status == 200, "\(lighttpd.logs)")
         #expect(String(decoding: granted.body, as: UTF8.self) == "secret page\n")
-        let denied = try await RawClient.get(port: lighttpd.port, "/protected/page.txt")
+        let denied = try await BlockingClient.get(port: lighttpd.port, "/protected/page.txt")
         #expect(denied.status == 403)
         #expect(!String(decoding: denied.body, as: UTF8.self).contains("secret"))
     }
@@ -119,7 +119,7 @@ struct LighttpdTests {
         defer { lighttpd.stop() }
         var bodies: Set<String> = []
         for _ in 0..<8 {
-            let response = try await RawClient.get(port: lighttpd.port, "/balanced/x")
+            let response = try await BlockingClient.get(port: lighttpd.port, "/balanced/x")
             #expect(response.status == 200)
             bodies.insert(String(decoding: response.body, as: UTF8.self).hasPrefix("Hello") ? "hello" : "environ")
         }

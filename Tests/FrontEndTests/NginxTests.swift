@@ -47,6 +47,7 @@ struct NginxTests {
         let environ = try await FrontEndChecks.environ(nginx, prefix: "/scgi")
         #expect(environ["gateway.protocol"] == "scgi")
         #expect(environ["SCRIPT_NAME"] == "/scgi")
+        #expect(environ["PATH_INFO"] == "/some/where x")
         try await FrontEndChecks.echo(nginx, target: "/scgi/echo")
         try await FrontEndChecks.concurrency(nginx, target: "/scgi/hello")
     }
@@ -62,6 +63,7 @@ struct NginxTests {
         let environ = try await FrontEndChecks.environ(nginx, prefix: "/uwsgi")
         #expect(environ["gateway.protocol"] == "uwsgi")
         #expect(environ["SCRIPT_NAME"] == "/uwsgi")
+        #expect(environ["PATH_INFO"] == "/some/where x")
         try await FrontEndChecks.echo(nginx, target: "/uwsgi/echo")
         try await FrontEndChecks.concurrency(nginx, target: "/uwsgi/hello")
     }

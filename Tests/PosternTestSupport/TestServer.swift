@@ -38,9 +38,9 @@ public struct TestServer: Sendable {
     }
 }
 
-/// A plain blocking TCP client run off the cooperative pool: it sends exact bytes and reads
+/// A plain blocking TCP client (beside the NIO-based `RawClient`) run off the cooperative pool: it sends exact bytes and reads
 /// exact bytes, so the tests see the wire as a front-end would.
-public enum RawClient {
+public enum BlockingClient {
     public static func exchange(port: Int, _ request: [UInt8], readUntilClose: Bool = true) async throws -> [UInt8] {
         try await NIOThreadPool.singleton.runIfActive {
             let fd = try connectTCP(port: port)
@@ -139,7 +139,7 @@ public struct ParsedResponse {
     }
 }
 
-extension RawClient {
+extension BlockingClient {
     /// Sends `request` and reads to the end, blocking the calling thread.
     public static func blockingExchange(port: Int, _ request: [UInt8]) throws -> [UInt8] {
         let fd = try connectTCP(port: port)

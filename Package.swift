@@ -52,6 +52,10 @@ let package = Package(
             name: "PosternHTTPTests",
             dependencies: ["PosternHTTP", "Postern", "PosternApps"] + nio
         ),
+        .testTarget(
+            name: "PosternFastCGITests",
+            dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

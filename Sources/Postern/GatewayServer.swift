@@ -84,7 +84,9 @@ public final class GatewayServer: Service, Sendable {
         switch spec.gatewayProtocol {
         case .http:
             return try await bind(spec, server: HTTPProtocolServer(configuration: configuration))
-        case .fastcgi, .scgi, .uwsgi:
+        case .fastcgi:
+            return try await bind(spec, server: FastCGIProtocolServer(configuration: configuration))
+        case .scgi, .uwsgi:
             throw ServeError("the \(spec.gatewayProtocol) listener is not built yet (\(spec.address)); only --http works in this version")
         case .cgi:
             throw ServeError("CGI is a launch mode, not a listener")

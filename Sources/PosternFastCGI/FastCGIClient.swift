@@ -58,20 +58,22 @@ public final class FastCGIClient: Sendable {
 
     /// Sends one request; the returned call gives its id, its result, and a way to abort it.
     ///
-    /// - Parameter sendsStdin: `false` sends no FCGI_STDIN at all, as mod_authnz_fcgi does for
-    ///   an AUTHORIZER.
+    /// - Parameters:
+    ///   - sendsStdin: `false` sends no FCGI_STDIN at all, as mod_authnz_fcgi does for an AUTHORIZER.
+    ///   - params: the PARAMS to send instead of `request.cgiVariables()`.
     public func start(
         _ request: ClientRequest,
         role: FastCGIRole = .responder,
         keepConnection: Bool = true,
         filterData: ByteBuffer? = nil,
-        sendsStdin: Bool = true
+        sendsStdin: Bool = true,
+        params replacement: [(name: String, value: String)]? = nil
     ) async throws -> FastCGIClientCall {
         let promise = channel.eventLoop.makePromise(of: FastCGIClientResult.self)
         let handler = self.handler
         let channel = self.channel
         var params = ByteBuffer()
-        for variable in request.cgiVariables() {
+        for variable in replacement ?? request.cgiVariables() {
             FastCGINameValuePairs.write(name: variable.name, value: variable.value, into: &params)
         }
         let body = request.body
@@ -98,13 +100,27 @@ public final class FastCGIClient: Sendable {
 
     /// Asks FCGI_GET_VALUES (§4.1) for `names`; returns the server's answers.
     public func getValues(_ names: [String]) async throws -> [String: String] {
-        let promise = channel.eventLoop.makePromise(of: [String: String].self)
+        var query = ByteBuffer()
+        for name in names { FastCGINameValuePairs.write(name: name, value: "", into: &query) }
+        let reply = try await sendManagement(FastCGIRecord(type: .getValues, requestID: FastCGIRecord.managementID, content: query))
+        guard reply.type == .getValuesResult else { throw FastCGIProtocolError.unexpectedType(reply.type) }
+        var decoder = FastCGINameValuePairDecoder(maxLength: 65535)
+        var result: [String: String] = [:]
+        for pair in try decoder.decodeAll(reply.content) {
+            result[String(buffer: pair.name)] = String(buffer: pair.value)
+        }
+        return result
+    }
+
+    /// Sends a management record (request id 0) and returns the server's next management record.
+    public func sendManagement(_ record: FastCGIRecord) async throws -> FastCGIRecord {
+        let promise = channel.eventLoop.makePromise(of: FastCGIRecord.self)
         let handler = self.handler
         let channel = self.channel
         try await channel.eventLoop.submit {
-            try handler.value.registerValues(promise)
+            try handler.value.registerManagement(promise)
             var out = ByteBuffer()
-            FastCGIRecordEncoder.writeValues(type: .getValues, names.map { ($0, "") }, into: &out)
+            FastCGIRecordEncoder.write(record, into: &out)
             channel.writeAndFlush(out, promise: nil)
         }.get()
         return try await promise.futureResult.get()

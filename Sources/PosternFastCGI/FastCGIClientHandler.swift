@@ -14,7 +14,8 @@ final class FastCGIClientHandler: ChannelInboundHandler {
     }
 
     private var pending: [UInt16: Pending] = [:]
-    private var valueRequests: [EventLoopPromise<[String: String]>] = []
+    /// Waiting for the next management record (GET_VALUES_RESULT, UNKNOWN_TYPE), in order.
+    private var managementWaiters: [EventLoopPromise<FastCGIRecord>] = []
     private var closedError: (any Error)?
     /// The next id tried; ids are reused once their END_REQUEST has arrived (§3.3).
     private var nextID: UInt16 = 1
@@ -31,31 +32,15 @@ final class FastCGIClientHandler: ChannelInboundHandler {
         return id
     }
 
-    func registerValues(_ promise: EventLoopPromise<[String: String]>) throws {
+    func registerManagement(_ promise: EventLoopPromise<FastCGIRecord>) throws {
         if let closedError { throw closedError }
-        valueRequests.append(promise)
+        managementWaiters.append(promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let record = unwrapInboundIn(data)
         if record.isManagement {
-            switch record.type {
-            case .getValuesResult:
-                guard !valueRequests.isEmpty else { return }
-                let promise = valueRequests.removeFirst()
-                var decoder = FastCGINameValuePairDecoder(maxLength: 65535)
-                do {
-                    var result: [String: String] = [:]
-                    for pair in try decoder.decodeAll(record.content) {
-                        result[String(buffer: pair.name)] = String(buffer: pair.value)
-                    }
-                    promise.succeed(result)
-                } catch {
-                    promise.fail(error)
-                }
-            default:
-                break  // UNKNOWN_TYPE answers are not requested by this client
-            }
+            if !managementWaiters.isEmpty { managementWaiters.removeFirst().succeed(record) }
             return
         }
         let id = record.requestID
@@ -99,9 +84,9 @@ final class FastCGIClientHandler: ChannelInboundHandler {
         let entries = pending
         pending = [:]
         for entry in entries.values { entry.promise.fail(error) }
-        let values = valueRequests
-        valueRequests = []
-        for promise in values { promise.fail(error) }
+        let waiters = managementWaiters
+        managementWaiters = []
+        for promise in waiters { promise.fail(error) }
     }
 }
 

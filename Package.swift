@@ -54,7 +54,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternFastCGITests",
-            dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio
+            dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio,
+            // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -25,23 +25,23 @@ public final class FastCGIClient: Sendable {
 
     /// Connects to `address`.
     public static func connect(to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FastCGIClient {
-        let bootstrap = ClientBootstrap(group: group).channelInitializer { channel in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<(any Channel, NIOLoopBound<FastCGIClientHandler>)> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 let handler = FastCGIClientHandler()
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
                 try channel.pipeline.syncOperations.addHandler(handler)
+                return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
             }
         }
-        let channel: any Channel
+        let bootstrap = ClientBootstrap(group: group)
+        let (channel, handler): (any Channel, NIOLoopBound<FastCGIClientHandler>)
         switch address {
         case .tcp(let host, let port):
-            channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port).get()
+            (channel, handler) = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port, channelInitializer: initializer)
         case .unix(let path):
-            channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            (channel, handler) = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: FastCGIClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
         return FastCGIClient(channel: channel, handler: handler)
     }
 
@@ -78,7 +78,13 @@ public final class FastCGIClient: Sendable {
         }
         let body = request.body
         let id = try await channel.eventLoop.submit { () throws -> UInt16 in
-            let id = try handler.value.register(promise)
+            let id: UInt16
+            do {
+                id = try handler.value.register(promise)
+            } catch {
+                promise.fail(error)
+                throw error
+            }
             var out = ByteBuffer()
             out.reserveCapacity(FastCGIRecordEncoder.streamLength(contentLength: params.readableBytes + body.readableBytes) + 64)
             FastCGIRecordEncoder.writeBeginRequest(requestID: id, role: role, keepConnection: keepConnection, into: &out)
@@ -118,7 +124,12 @@ public final class FastCGIClient: Sendable {
         let handler = self.handler
         let channel = self.channel
         try await channel.eventLoop.submit {
-            try handler.value.registerManagement(promise)
+            do {
+                try handler.value.registerManagement(promise)
+            } catch {
+                promise.fail(error)
+                throw error
+            }
             var out = ByteBuffer()
             FastCGIRecordEncoder.write(record, into: &out)
             channel.writeAndFlush(out, promise: nil)

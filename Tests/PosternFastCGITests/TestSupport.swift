@@ -137,23 +137,49 @@ enum Paths {
     }
 }
 
-/// Runs a program to completion with `stdin` bytes and an environment; returns stdout, stderr and status.
-func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data = Data()) throws -> (stdout: Data, stderr: Data, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-    let input = Pipe(), output = Pipe(), errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    input.fileHandleForWriting.write(stdin)
-    try input.fileHandleForWriting.close()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (out, err, process.terminationStatus)
+/// Runs a program to completion with `stdin` bytes and an environment; returns stdout, stderr and
+/// status. The blocking waits run on a Dispatch thread: the cooperative pool has only as many
+/// threads as cores (two here), and the server under test needs them.
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data = Data()) async throws -> (stdout: Data, stderr: Data, status: Int32) {
+    try await offPool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let group = DispatchGroup()
+        nonisolated(unsafe) var err = Data()
+        DispatchQueue.global().async(group: group) { err = errors.fileHandleForReading.readDataToEndOfFile() }
+        input.fileHandleForWriting.write(stdin)
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return (out, err, process.terminationStatus)
+    }
+}
+
+/// Runs blocking work on a Dispatch thread.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// Stops a process this test started: SIGTERM, then SIGKILL after two seconds (libfcgi only
+/// notes SIGTERM and keeps blocking in accept), waiting off the cooperative pool.
+func stop(_ process: Process) async {
+    if process.isRunning { process.terminate() }
+    for _ in 0..<20 where process.isRunning {
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    nonisolated(unsafe) let process = process
+    _ = try? await offPool { process.waitUntilExit() }
 }
 
 /// A TCP socket bound to 127.0.0.1 on a free port and listening: what a process manager hands

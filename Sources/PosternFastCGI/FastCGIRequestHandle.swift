@@ -14,7 +14,8 @@ final class FastCGIRequestHandle: Sendable {
     private struct State {
         var inputComplete = false
         var inputWaiter: CheckedContinuation<Void, Never>?
-        var task: Task<Response, any Error>?
+        /// The request's own task while it runs the application (see ``runCancellable(_:)``).
+        var task: RunningTask?
         var aborted = false
         var stderr = ByteBuffer()
     }
@@ -59,22 +60,36 @@ final class FastCGIRequestHandle: Sendable {
 
     // MARK: The application's task
 
-    /// Records the application's task; cancels it at once if an abort came first.
-    func setTask(_ task: Task<Response, any Error>) {
-        let cancel = state.withLock { state in
-            state.task = task
-            return state.aborted
+    /// The request's task, cancellable from the read loop while the application runs.
+    ///
+    /// `UnsafeCurrentTask` is only valid while its task runs: it is stored under the lock for
+    /// exactly the span of ``runCancellable(_:)`` and cancelled only under that lock, so it is
+    /// never used after the task has moved on. This saves an extra task (and a thread hop) per
+    /// request compared with wrapping the application in an unstructured `Task`.
+    struct RunningTask: @unchecked Sendable {
+        let task: UnsafeCurrentTask
+    }
+
+    /// Runs `operation` (the application) so that ``abort()`` cancels the calling task.
+    func runCancellable<T>(_ operation: () async throws -> T) async throws -> T {
+        withUnsafeCurrentTask { current in
+            guard let current else { return }
+            let cancelNow = state.withLock { state in
+                state.task = RunningTask(task: current)
+                return state.aborted
+            }
+            if cancelNow { current.cancel() }
         }
-        if cancel { task.cancel() }
+        defer { state.withLock { $0.task = nil } }
+        return try await operation()
     }
 
     /// ABORT_REQUEST (§5.4), or the connection closed: cancel the application.
     func abort() {
-        let task = state.withLock { state in
+        state.withLock { state in
             state.aborted = true
-            return state.task
+            state.task?.task.cancel()
         }
-        task?.cancel()
         body?.fail(CancellationError())
         data?.fail(CancellationError())
     }

@@ -29,14 +29,8 @@ struct FastCGIRequestRunner: Sendable {
         }
         let response: Response?
         if let environ {
-            let task = Task { () async throws -> Response in
+            response = try? await handle.runCancellable {
                 try await configuration.respond(to: environ, logger: logger)
-            }
-            handle.setTask(task)
-            response = try? await withTaskCancellationHandler {
-                try await task.value
-            } onCancel: {
-                task.cancel()
             }
         } else {
             response = configuration.errorResponse(.badRequest)
@@ -106,6 +100,16 @@ struct FastCGIRequestRunner: Sendable {
         connection.finish(id)
         FastCGIRecordEncoder.writeEndRequest(requestID: id, appStatus: appStatus, protocolStatus: .requestComplete, into: &out)
         if handle.keepConnection && !connection.context.isDraining {
+            if handle.wasAborted {
+                // This task was cancelled by the abort: write through the channel, which does
+                // not look at cancellation, so END_REQUEST still goes out.
+                do {
+                    try await connection.channel.writeAndFlush(out).get()
+                    return true
+                } catch {
+                    return false
+                }
+            }
             do {
                 try await connection.outbound.write(out)
                 return true

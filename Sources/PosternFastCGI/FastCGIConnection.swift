@@ -177,14 +177,12 @@ struct FastCGIConnection: Sendable {
         shared.handles.withLock { $0[id] = nil }
     }
 
-    /// Writes the last bytes of a connection that closes (no KEEP_CONN, or draining), waits for
-    /// them to reach the socket, then closes.
-    func writeAndClose(_ bytes: ByteBuffer) async {
-        do {
-            try await channel.writeAndFlush(bytes).get()
-        } catch {
-            logger.debug("final write failed", metadata: ["error": "\(error)"])
+    /// Writes the last bytes of a connection that closes (no KEEP_CONN, or draining) and closes
+    /// it once they have reached the socket. Does not wait: the request task is done.
+    func writeAndClose(_ bytes: ByteBuffer) {
+        let channel = self.channel
+        channel.writeAndFlush(bytes).whenComplete { _ in
+            channel.close(promise: nil)
         }
-        channel.close(promise: nil)
     }
 }

@@ -24,7 +24,7 @@ struct FastCGIRequestRunner: Sendable {
             connection.finish(id)
             var out = ByteBuffer()
             FastCGIRecordEncoder.writeEndRequest(requestID: id, appStatus: 0, protocolStatus: .overloaded, into: &out)
-            await connection.writeAndClose(out)
+            connection.writeAndClose(out)
             return
         }
         let response: Response?
@@ -42,7 +42,9 @@ struct FastCGIRequestRunner: Sendable {
             keepOpen = await sendAborted()
         }
         let drained = connection.context.endRequest()
-        if !keepOpen || drained { connection.channel.close(promise: nil) }
+        // A connection kept so far closes now if the server started draining meanwhile (after
+        // the bytes already queued; writeAndClose has closed the others).
+        if keepOpen && drained { connection.writeAndClose(ByteBuffer()) }
     }
 
     /// Writes the response and END_REQUEST; returns whether the connection stays open.
@@ -117,7 +119,7 @@ struct FastCGIRequestRunner: Sendable {
                 return false
             }
         }
-        await connection.writeAndClose(out)
+        connection.writeAndClose(out)
         return false
     }
 }

@@ -9,6 +9,7 @@ import PosternCore
 /// Records are decoded by ``FastCGIRecordDecoder`` in the pipeline; ``FastCGIConnection`` runs
 /// the ``FastCGIConnectionStateMachine`` and one task per request. RESPONDER, AUTHORIZER and
 /// FILTER roles; KEEP_CONN; multiplexing up to FCGI_MAX_REQS; GET_VALUES; ABORT_REQUEST.
+/// A connection idle for `idleTimeoutSeconds` with no request in progress is closed.
 public struct FastCGIProtocolServer: ProtocolServer {
     public typealias Inbound = FastCGIRecord
     public typealias Outbound = ByteBuffer
@@ -21,7 +22,11 @@ public struct FastCGIProtocolServer: ProtocolServer {
     }
 
     public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
+        let idle = TimeAmount.milliseconds(Int64(configuration.limits.idleTimeoutSeconds * 1000))
+        try sync.addHandler(IdleStateHandler(readTimeout: idle))
+        try sync.addHandler(FastCGIIdleCloseHandler())
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 

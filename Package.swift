@@ -76,6 +76,12 @@ let package = Package(
             name: "PosternUWSGITests",
             dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternApps", "PosternTestSupport", log] + nio
         ),
+        .testTarget(
+            name: "PosternFastCGITests",
+            dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio,
+            // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
+            exclude: ["Fixtures"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

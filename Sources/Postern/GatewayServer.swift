@@ -84,12 +84,12 @@ public final class GatewayServer: Service, Sendable {
         switch spec.gatewayProtocol {
         case .http:
             return try await bind(spec, server: HTTPProtocolServer(configuration: configuration))
+        case .fastcgi:
+            return try await bind(spec, server: FastCGIProtocolServer(configuration: configuration))
         case .scgi:
             return try await bind(spec, server: SCGIProtocolServer(configuration: configuration))
         case .uwsgi:
             return try await bind(spec, server: UWSGIProtocolServer(configuration: configuration))
-        case .fastcgi:
-            throw ServeError("the \(spec.gatewayProtocol) listener is not built yet (\(spec.address))")
         case .cgi:
             throw ServeError("CGI is a launch mode, not a listener")
         }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternFastCGI
 import PosternSCGI
 import PosternUWSGI
 
@@ -12,11 +13,19 @@ public enum ProtocolClients {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ClientResponse {
         switch target.gatewayProtocol {
+        case .fastcgi:
+            let endpoint: FastCGIClient.Endpoint
+            switch target.address {
+            case .tcp(let host, let port): endpoint = .tcp(host: host, port: port)
+            case .unix(let path): endpoint = .unix(path: path)
+            case .fd: throw ServeError("a client cannot connect to fd:N")
+            }
+            return try await FastCGIClient.send(request, to: endpoint, group: group)
         case .scgi:
             return try await SCGIClient.send(request, to: try target.address.clientSocketAddress(), group: group)
         case .uwsgi:
             return try await UWSGIClient.send(request, to: try target.address.clientSocketAddress(), group: group)
-        case .fastcgi, .http:
+        case .http:
             throw ServeError("the \(target.gatewayProtocol) client is not built yet")
         case .cgi:
             throw ServeError("CGI has no client: run the program with GATEWAY_INTERFACE set")

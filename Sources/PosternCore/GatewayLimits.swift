@@ -15,6 +15,9 @@ public struct GatewayLimits: Sendable, Hashable {
     /// Most concurrent requests on one multiplexed FastCGI connection (FCGI_MAX_REQS).
     /// Default 64.
     public var maxRequestsPerConnection: Int = 64
+    /// Most FCGI_PARAMS records one FastCGI request may use for its params stream: front-ends
+    /// send one or a few; a flood of tiny records is refused. Default 4096.
+    public var maxFastCGIParamsRecords: Int = 4096
     /// Most open connections per process (FCGI_MAX_CONNS). Default 1024.
     public var maxConnections: Int = 1024
     /// Unread request body bytes buffered per request before the reader is paused. Default 256 KiB.

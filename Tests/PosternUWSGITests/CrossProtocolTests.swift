@@ -5,11 +5,11 @@ import PosternCore
 import PosternTestSupport
 import Testing
 
-/// HTTP, SCGI and uwsgi served at once by one GatewayServer, and the same request giving the
-/// same environ through each. To add a protocol (FastCGI), append it to `protocols` once its
-/// client is wired into ProtocolClients.
+/// HTTP, FastCGI, SCGI and uwsgi served at once by one GatewayServer, and the same request
+/// giving the same environ through each (issue 4's proof that every adapter uses the one
+/// normalizer).
 @Suite struct CrossProtocolTests {
-    static let protocols: [GatewayProtocol] = [.http, .scgi, .uwsgi]
+    static let protocols: [GatewayProtocol] = [.http, .fastcgi, .scgi, .uwsgi]
 
     static let requests: [ClientRequest] = [
         ClientRequest(method: "GET", target: "/", headers: [("Accept", "*/*")]),
@@ -35,9 +35,10 @@ import Testing
         }
         #expect(views[.http] == views[.scgi])
         #expect(views[.http] == views[.uwsgi])
+        #expect(views[.http] == views[.fastcgi])
     }
 
-    /// One process, three listeners, a 16 MiB echo through each: the bodies come back identical.
+    /// One process, four listeners, a 16 MiB echo through each: the bodies come back identical.
     @Test func echoOf16MiBThroughEachProtocolOfOneServer() async throws {
         let payload = EchoPayload.make(bytes: 16 << 20)
         try await withLiveGateway(Self.protocols.map(loopback), application: Echo()) { addresses in

@@ -1,0 +1,188 @@
+import Logging
+import NIOCore
+import PosternCore
+import Synchronization
+
+/// One FastCGI connection: reads records, runs the state machine, starts a task per request and
+/// feeds its streams (FastCGI 1.0 §3.3, §5).
+///
+/// The read loop owns the inbound stream; request tasks share the outbound writer (each write is
+/// whole records, so concurrent requests never interleave inside a record). Feeding a body
+/// suspends while its application has `bodyBufferBytes` unread, and so does reading the
+/// socket: FastCGI has no per-request flow control, so a slow reader slows its connection.
+struct FastCGIConnection: Sendable {
+    let context: ConnectionContext
+    let channel: any Channel
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let shared: Shared
+
+    /// State the read loop and the request tasks share.
+    final class Shared: Sendable {
+        let machine: Mutex<FastCGIConnectionStateMachine>
+        let handles = Mutex<[UInt16: FastCGIRequestHandle]>([:])
+
+        init(machine: FastCGIConnectionStateMachine) {
+            self.machine = Mutex(machine)
+        }
+    }
+
+    init(context: ConnectionContext, channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+        self.context = context
+        self.channel = channel
+        self.outbound = outbound
+        let limits = context.configuration.limits
+        self.shared = Shared(
+            machine: FastCGIConnectionStateMachine(
+                limits: .init(
+                    maxRequests: limits.maxRequestsPerConnection,
+                    maxConnections: limits.maxConnections,
+                    maxParamsBytes: limits.maxHeaderBytes,
+                    maxParamsRecords: limits.maxFastCGIParamsRecords
+                )
+            )
+        )
+    }
+
+    var logger: Logger { context.logger }
+
+    func run(_ inbound: NIOAsyncChannelInboundStream<FastCGIRecord>) async {
+        await withDiscardingTaskGroup { group in
+            do {
+                for try await record in inbound {
+                    let action = shared.machine.withLock { $0.receive(record) }
+                    guard try await perform(action, group: &group) else { break }
+                }
+            } catch let error as FastCGIProtocolError {
+                logger.notice("closing the connection: malformed FastCGI input", metadata: ["reason": "\(error)"])
+            } catch {
+                logger.debug("connection read ended", metadata: ["error": "\(error)"])
+            }
+            // The connection is done reading: whatever still runs is cut off from its input.
+            let open = shared.handles.withLock { Array($0.values) }
+            for handle in open {
+                if !handle.isInputComplete {
+                    handle.body?.fail(RequestBodyError.disconnected)
+                    handle.data?.fail(RequestBodyError.disconnected)
+                    handle.abort()
+                }
+                handle.markInputComplete()
+            }
+        }
+    }
+
+    /// Performs one action; `false` to stop reading.
+    private func perform(_ action: FastCGIConnectionStateMachine.Action, group: inout DiscardingTaskGroup) async throws -> Bool {
+        switch action {
+        case .none:
+            return true
+        case .send(let bytes), .abortedBeforeStart(let bytes):
+            try await outbound.write(bytes)
+            return true
+        case .start(let id, let begin, let params, let inputComplete):
+            try start(id: id, begin: begin, params: params, inputComplete: inputComplete, group: &group)
+            return true
+        case .stdin(let id, let bytes), .data(let id, let bytes):
+            let isData: Bool
+            if case .data = action { isData = true } else { isData = false }
+            guard let handle = shared.handles.withLock({ $0[id] }), let source = isData ? handle.data : handle.body else { return true }
+            let limit = context.configuration.limits.maxBodyBytes
+            if source.receivedBytes + bytes.readableBytes > limit {
+                logger.notice("request body over --max-body-bytes", metadata: ["request": "\(id)", "limit": "\(limit)"])
+                source.fail(RequestBodyError.tooLarge(limit: limit))
+                return true
+            }
+            if await source.yield(bytes) == .lengthExceeded {
+                logger.notice("FCGI_STDIN runs past CONTENT_LENGTH; the request fails", metadata: ["request": "\(id)"])
+            }
+            return true
+        case .endOfStream(let id, let isData, let inputComplete):
+            guard let handle = shared.handles.withLock({ $0[id] }) else { return true }
+            if let source = isData ? handle.data : handle.body, let mismatch = source.finish() {
+                logger.notice("request stream ended badly", metadata: ["request": "\(id)", "reason": "\(mismatch)"])
+            }
+            if inputComplete { handle.markInputComplete() }
+            return true
+        case .abort(let id):
+            shared.handles.withLock { $0[id] }?.abort()
+            return true
+        case .close(let error):
+            throw error
+        }
+    }
+
+    /// PARAMS ended: build the environ and start the request's task.
+    private func start(id: UInt16, begin: FastCGIBeginRequest, params: ByteBuffer, inputComplete: Bool, group: inout DiscardingTaskGroup) throws {
+        let configuration = context.configuration
+        var builder = EnvironBuilder(gatewayProtocol: .fastcgi, maxBytes: configuration.limits.maxHeaderBytes)
+        var decoder = FastCGINameValuePairDecoder(maxLength: configuration.limits.maxHeaderBytes)
+        var stream = params
+        while let pair = try decoder.next(from: &stream) {
+            builder.addVariable(name: pair.name.readableBytesView, value: pair.value.readableBytesView)
+        }
+        guard stream.readableBytes == 0 else { throw FastCGIProtocolError.truncatedNameValuePair }
+        builder.setComputed("FCGI_ROLE", EnvironValue(begin.role.description))
+
+        let normalized: Result<EnvironBuilder.Result, NormalizationError> = Result { () throws(NormalizationError) in try builder.finish() }
+        let contentLength = (try? normalized.get())?.contentLength
+        let hasBody = begin.role != .authorizer
+        let (body, bodySource): (RequestBody, RequestBodySource?) = {
+            guard hasBody else { return (.empty, nil) }
+            let stream = RequestBody.makeStream(expectedLength: contentLength, highWatermark: configuration.limits.bodyBufferBytes)
+            return (stream.body, stream.source)
+        }()
+        var filterData: RequestBody?
+        var dataSource: RequestBodySource?
+        if begin.role == .filter {
+            let declared = (try? normalized.get())?.variables["FCGI_DATA_LENGTH"]?.string
+            let stream = RequestBody.makeStream(expectedLength: declared.flatMap { Int($0) }, highWatermark: configuration.limits.bodyBufferBytes)
+            filterData = stream.body
+            dataSource = stream.source
+        }
+        let handle = FastCGIRequestHandle(requestID: id, keepConnection: begin.keepConnection, body: bodySource, data: dataSource, inputComplete: inputComplete)
+        if let contentLength, contentLength > configuration.limits.maxBodyBytes {
+            bodySource?.fail(RequestBodyError.tooLarge(limit: configuration.limits.maxBodyBytes))
+        }
+        shared.handles.withLock { $0[id] = handle }
+
+        var requestLogger = logger
+        requestLogger[metadataKey: "request"] = "\(id)"
+        let environ: Environ?
+        switch normalized {
+        case .success(let result):
+            environ = Environ(
+                result,
+                gatewayProtocol: .fastcgi,
+                body: body,
+                errors: ErrorStream { [handle] message in handle.appendStderr(message) },
+                flags: configuration.flags,
+                filterData: filterData
+            )
+        case .failure(let error):
+            requestLogger.notice("request refused", metadata: ["reason": "\(error)"])
+            environ = nil
+        }
+        let accepted = context.beginRequest()
+        let runner = FastCGIRequestRunner(connection: self, handle: handle, logger: requestLogger)
+        group.addTask {
+            await runner.run(environ: accepted ? environ : nil, refused: !accepted)
+        }
+    }
+
+    // MARK: Used by request tasks
+
+    /// The request is over: free its id before END_REQUEST can reach the peer (a front-end
+    /// reuses id 1 at once).
+    func finish(_ id: UInt16) {
+        shared.machine.withLock { $0.requestFinished(id) }
+        shared.handles.withLock { $0[id] = nil }
+    }
+
+    /// Writes the last bytes of a connection that closes (no KEEP_CONN, or draining) and closes
+    /// it once they have reached the socket. Does not wait: the request task is done.
+    func writeAndClose(_ bytes: ByteBuffer) {
+        let channel = self.channel
+        channel.writeAndFlush(bytes).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}

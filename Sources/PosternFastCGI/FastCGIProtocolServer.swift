@@ -1,0 +1,44 @@
+import Logging
+import NIOCore
+import PosternCore
+
+/// FastCGI 1.0 application side (the role Open Market's spec calls "the application"): the
+/// server that Apache mod_fcgid / mod_proxy_fcgi / mod_authnz_fcgi, lighttpd, nginx and
+/// cgi-fcgi connect to.
+///
+/// Records are decoded by ``FastCGIRecordDecoder`` in the pipeline; ``FastCGIConnection`` runs
+/// the ``FastCGIConnectionStateMachine`` and one task per request. RESPONDER, AUTHORIZER and
+/// FILTER roles; KEEP_CONN; multiplexing up to FCGI_MAX_REQS; GET_VALUES; ABORT_REQUEST.
+/// A connection idle for `idleTimeoutSeconds` with no request in progress is closed.
+public struct FastCGIProtocolServer: ProtocolServer {
+    public typealias Inbound = FastCGIRecord
+    public typealias Outbound = ByteBuffer
+
+    public let configuration: GatewayConfiguration
+    public var gatewayProtocol: GatewayProtocol { .fastcgi }
+
+    public init(configuration: GatewayConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
+        let idle = TimeAmount.milliseconds(Int64(configuration.limits.idleTimeoutSeconds * 1000))
+        try sync.addHandler(IdleStateHandler(readTimeout: idle))
+        try sync.addHandler(FastCGIIdleCloseHandler())
+        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+    }
+
+    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
+        let channel = connection.channel
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let driver = FastCGIConnection(context: context, channel: channel, outbound: outbound)
+                await driver.run(inbound)
+            }
+        } catch {
+            context.logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+}

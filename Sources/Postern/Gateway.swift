@@ -25,7 +25,11 @@ public enum Gateway {
         var logger = Logger(label: "postern")
         logger.logLevel = level
 
-        let app: any Application = options.validateContract ? Validator(application) : application
+        var app: any Application = options.validateContract ? Validator(application) : application
+        if let mount = options.mount {
+            // Outside the validator: the validator checks the environ the app will see.
+            app = try MountPrefix(mount, wrapping: app)
+        }
         var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
 
         let specs: [ListenerSpec]

@@ -18,6 +18,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("validate"), help: "Check every request and response against the gateway contract (500 on a violation).")
     public var validateContract = false
 
+    @Option(help: ArgumentHelp("The URL prefix the front-end maps to this app: SCRIPT_NAME becomes PREFIX and PATH_INFO the rest, whatever split the front-end sent (Apache mod_proxy_* send the whole path in one of them).", valueName: "PREFIX"))
+    public var mount: String?
+
     @Option(help: ArgumentHelp("Mode of the unix socket files created, in octal.", valueName: "MODE"))
     public var socketMode: String = "660"
 
@@ -83,5 +86,8 @@ public struct ServeOptions: ParsableArguments, Sendable {
             throw ValidationError("--uwsgi-max-vars must be from 1 to 65535 (the uwsgi size field is 16 bits)")
         }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if let mount {
+            do { _ = try MountPrefix(mount, wrapping: ApplicationFunction { _ in .error(.notFound) }) } catch { throw ValidationError(error.description) }
+        }
     }
 }

@@ -31,13 +31,15 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve an application on HTTP, FastCGI, SCGI or uwsgi listeners.",
         discussion: """
             With no listener flag: FastCGI on fd 0 if it is a listening socket (mod_fcgid, lighttpd \
-            bin-path), else HTTP on 127.0.0.1:8080. With GATEWAY_INTERFACE set and fd 0 not listening, \
+            bin-path; the app is POSTERN_APP), else HTTP on 127.0.0.1:8080. With GATEWAY_INTERFACE set and fd 0 not listening, \
             postern serves one CGI request (app from POSTERN_APP, default environ) and exits.
             """
     )
 
-    @Option(help: ArgumentHelp("The demo application: \(DemoApps.all.keys.sorted().joined(separator: ", ")).", valueName: "NAME"))
-    var app: String = "environ"
+    @Option(help: ArgumentHelp(
+        "The demo application: \(DemoApps.all.keys.sorted().joined(separator: ", ")). Default: POSTERN_APP, else environ (a process manager that spawns postern passes no arguments, only environment).",
+        valueName: "NAME"))
+    var app: String = ProcessEnvironment.current["POSTERN_APP"] ?? "environ"
 
     @OptionGroup var options: ServeOptions
 

@@ -40,7 +40,7 @@ struct ApacheTests {
     @Test("mod_proxy_scgi")
     func proxySCGI() async throws {
         let directory = try Paths.makeTestDirectory("apache-proxy-scgi")
-        let backend = try await Backend.serve(app: "demo", protocol: .scgi, directory: directory)
+        let backend = try await Backend.serve(app: "demo", protocol: .scgi, directory: directory, extra: ["--mount", "/scgi"])
         defer { backend.stop() }
         let config = try ShippedConfig.apache("apache/postern-proxy-scgi.conf", defines: ["POSTERN_SCGI": "127.0.0.1:\(backend.port!)"])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
@@ -48,6 +48,8 @@ struct ApacheTests {
         let environ = try await FrontEndChecks.environ(apache, prefix: "/scgi")
         #expect(environ["gateway.protocol"] == "scgi")
         #expect(environ["GATEWAY_INTERFACE"] == "CGI/1.1")
+        #expect(environ["SCRIPT_NAME"] == "/scgi")
+        #expect(environ["PATH_INFO"] == "/some/where x")
         try await FrontEndChecks.echo(apache, target: "/scgi/echo")
         try await FrontEndChecks.concurrency(apache, target: "/scgi/hello")
     }
@@ -55,13 +57,15 @@ struct ApacheTests {
     @Test("mod_proxy_uwsgi")
     func proxyUWSGI() async throws {
         let directory = try Paths.makeTestDirectory("apache-proxy-uwsgi")
-        let backend = try await Backend.serve(app: "demo", protocol: .uwsgi, directory: directory)
+        let backend = try await Backend.serve(app: "demo", protocol: .uwsgi, directory: directory, extra: ["--mount", "/uwsgi"])
         defer { backend.stop() }
         let config = try ShippedConfig.apache("apache/postern-proxy-uwsgi.conf", defines: ["POSTERN_UWSGI": "127.0.0.1:\(backend.port!)"])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }
         let environ = try await FrontEndChecks.environ(apache, prefix: "/uwsgi")
         #expect(environ["gateway.protocol"] == "uwsgi")
+        #expect(environ["SCRIPT_NAME"] == "/uwsgi")
+        #expect(environ["PATH_INFO"] == "/some/where x")
         try await FrontEndChecks.echo(apache, target: "/uwsgi/echo")
         try await FrontEndChecks.concurrency(apache, target: "/uwsgi/hello")
     }
@@ -74,7 +78,7 @@ struct ApacheTests {
         guard let user = getpwnam("www-data") else { throw TestFailure("no www-data user") }
         #expect(chown(fcgidDirectory, user.pointee.pw_uid, user.pointee.pw_gid) == 0)
         let config = try ShippedConfig.apache("apache/postern-fcgid.conf", defines: [
-            "POSTERN_APP": Paths.binary("postern"), "POSTERN_FCGID_DIR": fcgidDirectory,
+            "POSTERN_BINARY": Paths.binary("postern"), "POSTERN_FCGID_DIR": fcgidDirectory,
         ])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }

@@ -39,7 +39,7 @@ struct LighttpdTests {
     func spawned() async throws {
         let directory = try Paths.makeTestDirectory("lighttpd-spawn")
         let config = try ShippedConfig.lighttpd("lighttpd/postern-fastcgi-spawn.conf", variables: [
-            "postern_app": "\"\(Paths.binary("postern"))\"", "postern_spawn_socket": "\"\(directory)/spawn.sock\"",
+            "postern_binary": "\"\(Paths.binary("postern"))\"", "postern_spawn_socket": "\"\(directory)/spawn.sock\"",
         ])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
         defer { lighttpd.stop() }

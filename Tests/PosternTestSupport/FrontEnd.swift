@@ -37,7 +37,7 @@ public final class FrontEnd: @unchecked Sendable {
         let port = try Ports.free()
         try prepareCommon(directory)
         let modules = [
-            "mpm_event", "authz_core", "authn_core", "alias", "env", "setenvif", "mime", "proxy", "proxy_fcgi",
+            "mpm_event", "authz_core", "authz_user", "authn_core", "alias", "env", "setenvif", "mime", "proxy", "proxy_fcgi",
             "proxy_scgi", "proxy_uwsgi", "proxy_balancer", "slotmem_shm", "lbmethod_byrequests", "cgid", "fcgid",
             "authnz_fcgi",
         ]

@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The gateway contract: Environ, Application, Response, Middleware, Validator, the normalizer.
@@ -38,6 +40,9 @@ let package = Package(
                 "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio
         ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
@@ -75,6 +80,12 @@ let package = Package(
         .testTarget(
             name: "PosternUWSGITests",
             dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternApps", "PosternTestSupport", log] + nio
+        ),
+        // Process management and operations, live: workers, signals, recycling, timeouts, limits,
+        // access log, status and metrics, against real `postern` processes.
+        .testTarget(
+            name: "PosternOpsTests",
+            dependencies: ["Postern", "PosternCore", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log] + nio
         ),
         .testTarget(
             name: "PosternFastCGITests",

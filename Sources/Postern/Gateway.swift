@@ -31,22 +31,45 @@ public enum Gateway {
             app = try MountPrefix(mount, wrapping: app)
         }
         var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
-
+        let worker = WorkerEnvironment(environment)
         let specs: [ListenerSpec]
-        switch LaunchMode.detect(listeners: try options.listenerSpecs(environment: environment), environment: environment) {
-        case .listeners(let given):
-            specs = given
-        case .fastCGIOnStandardInput:
-            specs = [ListenerSpec(.fastcgi, .fd(0), allow: try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? ""))]
-        case .cgi:
-            // Binaries that start through ``Gateway/main(_:cgiApplication:)`` never get here;
-            // a caller of `run` started by a front-end still serves its one request.
-            exit(await CGIProgram.run(application, environment: environment, limits: options.limits))
-        case .developmentHTTP:
-            specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
+        if let worker {
+            let allow = try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? "")
+            specs = worker.listeners.map { ListenerSpec(GatewayProtocol(rawValue: $0.0) ?? .http, .fd($0.1), allow: allow) }
+            logger[metadataKey: "worker"] = "\(worker.slot)"
+            logger[metadataKey: "pid"] = "\(getpid())"
+            configuration.logger = logger
+        } else {
+            switch LaunchMode.detect(listeners: try options.listenerSpecs(environment: environment), environment: environment) {
+            case .listeners(let given):
+                specs = given
+            case .fastCGIOnStandardInput:
+                specs = [ListenerSpec(.fastcgi, .fd(0), allow: try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? ""))]
+            case .cgi:
+                // Binaries that start through ``Gateway/main(_:cgiApplication:)`` never get here;
+                // a caller of `run` started by a front-end still serves its one request.
+                exit(await CGIProgram.run(application, environment: environment, limits: options.limits))
+            case .developmentHTTP:
+                specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
+            }
         }
-        configuration.flags = GatewayFlags(multithread: true, multiprocess: false, runOnce: false)
-        try await serve(listeners: specs, configuration: configuration)
+        configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1, runOnce: false)
+        if options.maxConcurrency > 0 { configuration.concurrencyGate = ConcurrencyGate(limit: options.maxConcurrency) }
+
+        if worker == nil && options.workers > 1 {
+            let master = try WorkerMaster(options: options, specs: specs, logger: logger)
+            let status = try options.status.map { address in
+                GatewayServer(
+                    listeners: [ListenerSpec(.http, try ListenAddress(parsing: address))],
+                    configuration: GatewayConfiguration(
+                        application: StatusApplication(source: { master.aggregate() }, mode: "master", restarts: { master.restarts.current }),
+                        logger: logger
+                    )
+                )
+            }
+            exit(try await master.run(status: status))
+        }
+        try await serveProcess(listeners: specs, configuration: configuration, options: options, worker: worker)
     }
 
     /// Serves until SIGINT or SIGTERM, which stop it gracefully.
@@ -58,6 +81,60 @@ public enum Gateway {
             logger: configuration.logger
         )
         try await group.run()
+    }
+
+    /// One serving process — the only one, or a worker: the access log, the counters (and, in a
+    /// worker, their reports to the master and `--max-requests`), the status endpoint when alone,
+    /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
+    static func serveProcess(listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, worker: WorkerEnvironment?) async throws {
+        var configuration = configuration
+        let logger = configuration.logger
+        let accessLog = try options.accessLog.map { try AccessLog(path: $0) }
+        var requestLimit = 0
+        if options.maxRequests > 0 {
+            if worker != nil {
+                requestLimit = options.maxRequests + Int.random(in: 0...options.maxRequestsJitter)
+            } else {
+                logger.warning("--max-requests needs --workers 2 or more (a master to replace the worker); ignored")
+            }
+        }
+        let share = requestLimit
+        let stats = GatewayStats(accessLog: accessLog, requestLimit: share) {
+            logger.notice("served its --max-requests share; draining and leaving", metadata: ["requests": "\(share)"])
+            kill(getpid(), SIGTERM)
+        }
+        configuration.observer = stats
+        let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: GatewayServer(listeners: listeners, configuration: configuration) { _ in reporter?.write() })
+        ]
+        if worker == nil, let address = options.status {
+            let status = GatewayServer(
+                listeners: [ListenerSpec(.http, try ListenAddress(parsing: address))],
+                configuration: GatewayConfiguration(
+                    application: StatusApplication(source: { (stats.snapshot, []) }, mode: "single", restarts: { 0 }),
+                    logger: logger
+                )
+            )
+            services.insert(.init(service: status), at: 0)
+        }
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.gracefulTimeout * 1000))
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let reporting = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                reporter?.write()
+            }
+        }
+        defer { reporting.cancel() }
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            reporter?.write()
+            throw error
+        }
+        reporter?.write()
     }
 }
 

@@ -39,6 +39,39 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Most open connections.", valueName: "N"))
     public var maxConnections: Int = GatewayLimits().maxConnections
 
+    @Option(help: ArgumentHelp("Most FastCGI requests multiplexed on one connection (FCGI_MAX_REQS); more get FCGI_OVERLOADED.", valueName: "N"))
+    public var maxMultiplexedRequests: Int = GatewayLimits().maxRequestsPerConnection
+
+    @Option(help: ArgumentHelp("Close a connection idle this long between requests.", valueName: "SECONDS"))
+    public var idleTimeout: Double = GatewayLimits().idleTimeoutSeconds
+
+    @Option(help: ArgumentHelp("A request head (HTTP headers, FastCGI params, SCGI/uwsgi head) must arrive within this long of the connection opening.", valueName: "SECONDS"))
+    public var headerTimeout: Double = GatewayLimits().headerTimeoutSeconds
+
+    @Option(help: ArgumentHelp("Answer 504 and cancel the application when a request runs longer than this (0: no limit).", valueName: "SECONDS"))
+    public var timeout: Double = 0
+
+    @Option(help: ArgumentHelp("Most requests running the application at once, per worker (0: no bound); excess requests wait for a slot, within --timeout.", valueName: "N"))
+    public var maxConcurrency: Int = 0
+
+    @Option(help: ArgumentHelp("Worker processes sharing the listeners (1: serve in this process, no master).", valueName: "N"))
+    public var workers: Int = 1
+
+    @Option(help: ArgumentHelp("On SIGTERM/SIGINT (or a reload, or recycling), in-flight requests get this long to finish.", valueName: "SECONDS"))
+    public var gracefulTimeout: Double = 30
+
+    @Option(help: ArgumentHelp("A worker leaves after serving this many requests (drains, exits, is replaced); 0: never.", valueName: "N"))
+    public var maxRequests: Int = 0
+
+    @Option(help: ArgumentHelp("Adds a random 0...J to each worker's --max-requests so that workers do not all leave at once.", valueName: "J"))
+    public var maxRequestsJitter: Int = 0
+
+    @Option(help: ArgumentHelp("Write one line per request (common log format + duration in µs) to PATH, or to standard output for -.", valueName: "PATH"))
+    public var accessLog: String?
+
+    @Option(help: ArgumentHelp("Serve the status page on ADDR over HTTP: / is JSON (workers, requests, in flight, by protocol, errors, latency percentiles), /metrics is Prometheus text.", valueName: "ADDR"))
+    public var status: String?
+
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL"))
     public var logLevel: String = "info"
 
@@ -75,6 +108,11 @@ public struct ServeOptions: ParsableArguments, Sendable {
         limits.maxHeaderBytes = maxHeaderBytes
         limits.maxConnections = maxConnections
         limits.maxUWSGIVarsBytes = uwsgiMaxVars
+        limits.maxRequestsPerConnection = maxMultiplexedRequests
+        limits.idleTimeoutSeconds = idleTimeout
+        limits.headerTimeoutSeconds = headerTimeout
+        limits.requestTimeoutSeconds = timeout
+        limits.maxConcurrency = maxConcurrency
         return limits
     }
 
@@ -85,6 +123,13 @@ public struct ServeOptions: ParsableArguments, Sendable {
         guard (1...65535).contains(uwsgiMaxVars) else {
             throw ValidationError("--uwsgi-max-vars must be from 1 to 65535 (the uwsgi size field is 16 bits)")
         }
+        guard maxMultiplexedRequests >= 1, idleTimeout > 0, headerTimeout > 0, timeout >= 0, maxConcurrency >= 0 else {
+            throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
+        }
+        guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0 else {
+            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests and --max-requests-jitter not negative")
+        }
+        if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if let mount {
             do { _ = try MountPrefix(mount, wrapping: ApplicationFunction { _ in .error(.notFound) }) } catch { throw ValidationError(error.description) }

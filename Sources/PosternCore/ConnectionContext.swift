@@ -18,6 +18,7 @@ public final class ConnectionContext: Sendable {
 
     private struct State {
         var activeRequests = 0
+        var startedRequests = 0
         var draining = false
     }
 
@@ -30,11 +31,14 @@ public final class ConnectionContext: Sendable {
     }
 
     /// A request has started; `false` if the server is draining and the request must be refused
-    /// (close the connection; front-ends retry on another).
+    /// (close the connection; front-ends retry on another). The first request of a connection is
+    /// served even while draining: the connection was accepted, so its client is owed an answer
+    /// (a reload or a worker recycling drops no request).
     public func beginRequest() -> Bool {
         state.withLock { state in
-            guard !state.draining else { return false }
+            guard !state.draining || state.startedRequests == 0 else { return false }
             state.activeRequests += 1
+            state.startedRequests += 1
             return true
         }
     }
@@ -50,13 +54,24 @@ public final class ConnectionContext: Sendable {
 
     public var isDraining: Bool { state.withLock { $0.draining } }
 
-    /// Starts draining: closes the connection now if idle, else after its last response.
+    /// Starts draining: closes the connection now if idle, else after its last response. A
+    /// connection that has not sent its first request yet gets
+    /// ``GatewayLimits/drainGraceSeconds`` to do so.
     public func drain() {
-        let idle = state.withLock { state in
+        let (idle, fresh) = state.withLock { state in
             state.draining = true
-            return state.activeRequests == 0
+            return (state.activeRequests == 0, state.startedRequests == 0)
         }
-        if idle { channel.close(promise: nil) }
+        guard idle else { return }
+        guard fresh else {
+            channel.close(promise: nil)
+            return
+        }
+        let grace = TimeAmount.milliseconds(Int64(configuration.limits.drainGraceSeconds * 1000))
+        channel.eventLoop.scheduleTask(in: grace) { [self] in
+            let stillFresh = state.withLock { $0.activeRequests == 0 && $0.startedRequests == 0 }
+            if stillFresh { channel.close(promise: nil) }
+        }
     }
 
     /// Closes the connection.

@@ -27,5 +27,16 @@ public struct GatewayLimits: Sendable, Hashable {
     /// A request head not complete this long after the connection opened is refused. Default 30 s.
     public var headerTimeoutSeconds: Double = 30
 
+    /// A request whose application has not answered this long is answered 504 and its task
+    /// cancelled (`--timeout`); 0 means no limit. Default 0.
+    public var requestTimeoutSeconds: Double = 0
+    /// Most requests running the application at once in one process (`--max-concurrency`);
+    /// excess requests wait for a slot. 0 means no bound. Default 0.
+    public var maxConcurrency: Int = 0
+    /// After a graceful shutdown starts, a connection that has not yet sent its first request
+    /// gets this long to do so before it is closed (it was accepted, so its request is served:
+    /// no request is dropped on reload). Default 1 s.
+    public var drainGraceSeconds: Double = 1
+
     public init() {}
 }

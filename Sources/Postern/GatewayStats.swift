@@ -1,0 +1,66 @@
+import Foundation
+import Metrics
+import PosternCore
+import Synchronization
+
+/// This process's request counters, fed by the one place every protocol runs the application
+/// (a ``RequestObserver``): requests by protocol and status, errors, timeouts, in flight,
+/// latency histogram. It also writes the access log line and reports to swift-metrics (for an
+/// embedder that bootstraps its own backend), and tells the worker when its `--max-requests`
+/// share is served.
+public final class GatewayStats: RequestObserver {
+    private let state: Mutex<StatsSnapshot>
+    private let accessLog: AccessLog?
+    private let finishedCount = Atomic<Int>(0)
+    private let requestLimit: Int
+    private let onLimit: (@Sendable () -> Void)?
+
+    /// - Parameters:
+    ///   - requestLimit: after this many finished requests `onLimit` is called once (0: never).
+    public init(accessLog: AccessLog? = nil, requestLimit: Int = 0, onLimit: (@Sendable () -> Void)? = nil) {
+        var initial = StatsSnapshot()
+        initial.pid = ProcessIdentity.pid
+        self.state = Mutex(initial)
+        self.accessLog = accessLog
+        self.requestLimit = requestLimit
+        self.onLimit = onLimit
+    }
+
+    public var snapshot: StatsSnapshot { state.withLock { $0 } }
+
+    public func requestStarted(_ environ: Environ) {
+        state.withLock { $0.inFlight += 1 }
+    }
+
+    public func requestFinished(_ record: RequestRecord) {
+        let seconds = Double(record.duration.components.seconds) + Double(record.duration.components.attoseconds) / 1e18
+        state.withLock { stats in
+            stats.inFlight -= 1
+            stats.requests += 1
+            stats.byProtocol[record.gatewayProtocol.rawValue, default: 0] += 1
+            stats.byStatus[String(record.status), default: 0] += 1
+            if record.status >= 500 && record.status != 599 { stats.errors += 1 }
+            if record.timedOut { stats.timeouts += 1 }
+            stats.latencyBuckets[StatsSnapshot.bucket(for: seconds)] += 1
+            stats.latencySumSeconds += seconds
+        }
+        let dimensions = [("protocol", record.gatewayProtocol.rawValue), ("status", String(record.status))]
+        Counter(label: "postern_requests_total", dimensions: dimensions).increment()
+        Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", record.gatewayProtocol.rawValue)]).recordNanoseconds(
+            Int64(seconds * 1e9))
+        accessLog?.write(record)
+        if requestLimit > 0 {
+            let count = finishedCount.add(1, ordering: .relaxed).newValue
+            if count == requestLimit { onLimit?() }
+        }
+    }
+
+    public func abandonedTasksChanged(by delta: Int) {
+        state.withLock { $0.abandonedTasks += delta }
+    }
+}
+
+/// The process id, read once.
+enum ProcessIdentity {
+    static let pid: Int32 = getpid()
+}

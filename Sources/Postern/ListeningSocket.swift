@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A listening socket the master opens itself with plain `socket`/`bind`/`listen`, so that it can
+/// hand the descriptor to every worker it starts (inherited across `posix_spawn`: the descriptor
+/// is left without FD_CLOEXEC). The master keeps it open for its whole life: while workers come
+/// and go (reload, recycling, a crash) connections wait in the kernel's backlog instead of being
+/// refused.
+enum ListeningSocket {
+    /// Opens (or, for `fd:N`, checks) the listener and returns its descriptor.
+    static func open(_ spec: ListenerSpec) throws -> Int32 {
+        let fd: Int32
+        switch spec.address {
+        case .fd(let given):
+            guard isListeningSocket(given) else { throw ServeError("fd \(given) is not a listening socket") }
+            fd = given
+        case .tcp(let host, let port):
+            fd = try openTCP(host: host, port: port)
+        case .unix(let path):
+            try UnixSocketFile.prepare(path: path)
+            fd = try openUnix(path: path)
+            try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
+        }
+        _ = fcntl(fd, F_SETFD, 0)  // inherited by the workers
+        return fd
+    }
+
+    private static func openTCP(host: String, port: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let info = result else {
+            throw ServeError("cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ServeError("socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ServeError("cannot bind \(host):\(port): \(reason)")
+        }
+        return try listening(fd, "\(host):\(port)")
+    }
+
+    private static func openUnix(path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ServeError("socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8.prefix(raw.count - 1)))
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ServeError("cannot bind unix:\(path): \(reason)")
+        }
+        return try listening(fd, "unix:\(path)")
+    }
+
+    private static func listening(_ fd: Int32, _ name: String) throws -> Int32 {
+        guard listen(fd, 1024) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ServeError("cannot listen on \(name): \(reason)")
+        }
+        return fd
+    }
+}

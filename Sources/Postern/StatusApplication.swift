@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import PosternCore
+import Prometheus
+
+/// The status endpoint (`--status ADDR`), the way php-fpm's status page and uWSGI's stats server
+/// are used: `/` (or `/status`) answers JSON, `/metrics` the Prometheus text format (rendered by
+/// swift-prometheus). With workers, the numbers are the master's sum over every worker.
+struct StatusApplication: Application {
+    /// The counters: (sum over the processes, the live workers' own; empty without workers).
+    let source: @Sendable () -> (total: StatsSnapshot, workers: [StatsSnapshot])
+    let mode: String
+    let restarts: @Sendable () -> Int
+
+    func respond(to environ: Environ) async throws -> Response {
+        let (total, workers) = source()
+        switch environ.pathInfo {
+        case "/metrics":
+            return Response(
+                status: .ok,
+                headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(bytes: Self.prometheus(total, workers: workers.count))
+            )
+        case "/", "/status", "":
+            return Response(status: .ok, headers: ["Content-Type": "application/json"], body: ResponseBody(string: json(total, workers)))
+        default:
+            return .error(.notFound)
+        }
+    }
+
+    private func json(_ total: StatsSnapshot, _ workers: [StatsSnapshot]) -> String {
+        let document = StatusDocument(
+            mode: mode,
+            pid: ProcessIdentity.pid,
+            workerCount: mode == "master" ? workers.count : 1,
+            workerRestarts: restarts(),
+            requests: total.requests,
+            inFlight: total.inFlight,
+            byProtocol: total.byProtocol,
+            byStatus: total.byStatus,
+            errors: total.errors,
+            timeouts: total.timeouts,
+            abandonedTasks: total.abandonedTasks,
+            latency: .init(
+                meanSeconds: total.requests == 0 ? 0 : total.latencySumSeconds / Double(total.requests),
+                p50Seconds: total.latencyPercentile(0.5),
+                p90Seconds: total.latencyPercentile(0.9),
+                p99Seconds: total.latencyPercentile(0.99)
+            ),
+            workers: workers.map { .init(pid: $0.pid, requests: $0.requests, inFlight: $0.inFlight) }
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return (try? String(decoding: encoder.encode(document), as: UTF8.self)) ?? "{}"
+    }
+
+    /// The Prometheus exposition of the counters: a fresh registry per scrape, filled from the
+    /// summed snapshot (so the numbers are the whole pool's, not this process's alone).
+    static func prometheus(_ total: StatsSnapshot, workers: Int) -> [UInt8] {
+        let registry = PrometheusCollectorRegistry()
+        for (proto, count) in total.byProtocol.sorted(by: { $0.key < $1.key }) {
+            registry.makeCounter(name: "postern_requests_total", labels: [("protocol", proto)], help: "Requests served, by protocol.")
+                .increment(by: Int64(count))
+        }
+        for (status, count) in total.byStatus.sorted(by: { $0.key < $1.key }) {
+            registry.makeCounter(name: "postern_responses_total", labels: [("status", status)], help: "Responses, by status code.")
+                .increment(by: Int64(count))
+        }
+        registry.makeCounter(name: "postern_errors_total", help: "Responses with a 5xx status.").increment(by: Int64(total.errors))
+        registry.makeCounter(name: "postern_timeouts_total", help: "Requests answered 504 by --timeout.").increment(by: Int64(total.timeouts))
+        registry.makeGauge(name: "postern_requests_in_flight", help: "Requests in progress.").set(Double(total.inFlight))
+        registry.makeGauge(name: "postern_abandoned_tasks", help: "Timed-out application tasks that ignored cancellation.").set(Double(total.abandonedTasks))
+        registry.makeGauge(name: "postern_workers", help: "Live worker processes.").set(Double(workers))
+        for (quantile, value) in [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] {
+            registry.makeGauge(name: "postern_request_duration_seconds", labels: [("quantile", quantile)], help: "Request latency percentile (histogram bucket bound).")
+                .set(total.latencyPercentile(value))
+        }
+        registry.makeGauge(name: "postern_request_duration_seconds_sum", help: "Total request time.").set(total.latencySumSeconds)
+        return registry.emitToBuffer()
+    }
+}
+
+/// The JSON status document.
+struct StatusDocument: Codable {
+    struct Latency: Codable {
+        var meanSeconds: Double
+        var p50Seconds: Double
+        var p90Seconds: Double
+        var p99Seconds: Double
+    }
+    struct WorkerEntry: Codable {
+        var pid: Int32
+        var requests: Int
+        var inFlight: Int
+    }
+    var mode: String
+    var pid: Int32
+    var workerCount: Int
+    var workerRestarts: Int
+    var requests: Int
+    var inFlight: Int
+    var byProtocol: [String: Int]
+    var byStatus: [String: Int]
+    var errors: Int
+    var timeouts: Int
+    var abandonedTasks: Int
+    var latency: Latency
+    var workers: [WorkerEntry]
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import PosternCore
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The master of `--workers N`: binds every listener itself, starts N workers that inherit the
+/// sockets, and supervises them.
+///
+/// - A worker that exits is replaced. An exit 0 (its `--max-requests` share served) is replaced
+///   at once; a crash (non-zero exit, a signal) after less than 2 s of life counts as a crash
+///   loop and the next start backs off exponentially (0.1 s doubling, at most 10 s), logged.
+/// - SIGHUP reloads: N new workers start (re-executing the binary), and once they have bound
+///   their inherited listeners the old ones get SIGTERM and drain. The listening sockets stay open
+///   here the whole time, so connections wait in the backlog and none is refused.
+/// - SIGTERM/SIGINT: every worker gets SIGTERM and drains (in-flight requests finish, up to
+///   `--graceful-timeout`); after that plus 5 s a worker still alive gets SIGKILL.
+///
+/// Workers report their counters as JSON snapshot files in a private run directory (written
+/// every 200 ms and at exit); the master's status endpoint sums the live workers' files and the
+/// final files of the workers that have left.
+final class WorkerMaster: @unchecked Sendable {
+    // Mutated only from the supervision loop in run().
+    private let options: ServeOptions
+    private let specs: [ListenerSpec]
+    private let logger: Logger
+    private let statsDirectory: String
+    private let retired = StatsAccumulator()
+    private var workers: [pid_t: Worker] = [:]
+    private var pendingStarts: [(slot: Int, at: ContinuousClock.Instant)] = []
+    private var crashes = 0
+    private var reloading: (old: [pid_t], new: [pid_t], deadline: ContinuousClock.Instant)?
+    private var stopDeadline: ContinuousClock.Instant?
+    private var listenerFDs: [(String, Int32)] = []
+    let restarts = ManagedCounter()
+
+    struct Worker {
+        let slot: Int
+        let started: ContinuousClock.Instant
+        var retiring: Bool
+    }
+
+    init(options: ServeOptions, specs: [ListenerSpec], logger: Logger) throws {
+        self.options = options
+        self.specs = specs
+        var master = logger
+        master[metadataKey: "role"] = "master"
+        self.logger = master
+        var template = Array("/tmp/postern-run-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw ServeError("cannot create the run directory: \(String(cString: strerror(errno)))") }
+        self.statsDirectory = String(cString: made)
+    }
+
+    /// The summed counters of every worker, live and gone, and the live workers' own.
+    func aggregate() -> (total: StatsSnapshot, workers: [StatsSnapshot]) {
+        var live: [StatsSnapshot] = []
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: statsDirectory) {
+            for name in names where name.hasSuffix(".json") {
+                if let snapshot = Self.readSnapshot(statsDirectory + "/" + name) { live.append(snapshot) }
+            }
+        }
+        var total = retired.value
+        for snapshot in live { total.add(snapshot) }
+        return (total, live.sorted { $0.pid < $1.pid })
+    }
+
+    /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status.
+    func run(status: GatewayServer?) async throws -> Int32 {
+        for spec in specs {
+            let fd = try ListeningSocket.open(spec)
+            listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
+            logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
+        }
+        let (events, continuation) = AsyncStream<Event>.makeStream()
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
+        let statusGroup = status.map { ServiceGroup(services: [$0], logger: logger) }
+        let exitCode = await withTaskGroup(of: Void.self) { group -> Int32 in
+            group.addTask {
+                for await signal in signals { continuation.yield(.signal(signal)) }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(50))
+                    continuation.yield(.tick)
+                }
+            }
+            if let statusGroup {
+                group.addTask { try? await statusGroup.run() }
+            }
+            for slot in 0..<options.workers { start(slot: slot) }
+            for await event in events {
+                switch event {
+                case .signal(let signal):
+                    handle(signal)
+                case .tick:
+                    reap()
+                    if stopDeadline != nil {
+                        if workers.isEmpty { break }
+                        if let deadline = stopDeadline, ContinuousClock.now > deadline {
+                            logger.error("workers still running after --graceful-timeout; killing them", metadata: ["pids": "\(workers.keys.sorted())"])
+                            for pid in workers.keys { kill(pid, SIGKILL) }
+                            stopDeadline = .now + .seconds(3600)
+                        }
+                    } else {
+                        startDue()
+                        advanceReload()
+                    }
+                }
+                if stopDeadline != nil && workers.isEmpty { break }
+            }
+            await statusGroup?.triggerGracefulShutdown()
+            group.cancelAll()
+            return 0
+        }
+        continuation.finish()
+        for (_, fd) in listenerFDs { close(fd) }
+        for spec in specs {
+            if case .unix(let path) = spec.address { try? UnixSocketFile.remove(path: path) }
+        }
+        try? FileManager.default.removeItem(atPath: statsDirectory)
+        logger.info("stopped")
+        return exitCode
+    }
+
+    enum Event: Sendable {
+        case signal(UnixSignal)
+        case tick
+    }
+
+    private func handle(_ signal: UnixSignal) {
+        switch signal {
+        case .sighup:
+            guard stopDeadline == nil else { return }
+            logger.notice("SIGHUP: reloading; new workers start, the old ones drain")
+            let old = workers.filter { !$0.value.retiring }.map(\.key)
+            for pid in old { workers[pid]?.retiring = true }
+            var new: [pid_t] = []
+            for slot in 0..<options.workers {
+                if let pid = start(slot: slot) { new.append(pid) }
+            }
+            reloading = (old + (reloading?.old ?? []), new, .now + .seconds(10))
+        default:
+            guard stopDeadline == nil else { return }
+            logger.notice("\(signal): graceful stop; workers drain", metadata: ["graceful-timeout": "\(options.gracefulTimeout)"])
+            stopDeadline = .now + .milliseconds(Int64(options.gracefulTimeout * 1000)) + .seconds(5)
+            pendingStarts.removeAll()
+            for pid in workers.keys { kill(pid, SIGTERM) }
+        }
+    }
+
+    /// Once the new generation is listening (or after 10 s), the old one drains.
+    private func advanceReload() {
+        guard let reload = reloading else { return }
+        let ready = reload.new.allSatisfy { FileManager.default.fileExists(atPath: "\(statsDirectory)/\($0).json") || workers[$0] == nil }
+        guard ready || ContinuousClock.now > reload.deadline else { return }
+        for pid in reload.old where workers[pid] != nil { kill(pid, SIGTERM) }
+        logger.info("reload: the previous workers drain", metadata: ["pids": "\(reload.old.sorted())"])
+        reloading = nil
+    }
+
+    @discardableResult
+    private func start(slot: Int) -> pid_t? {
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: listenerFDs, statsDirectory: statsDirectory) {
+            environment[key] = value
+        }
+        do {
+            let pid = try WorkerProcess.spawn(executable: WorkerProcess.executable, arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
+            workers[pid] = Worker(slot: slot, started: .now, retiring: false)
+            logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)"])
+            return pid
+        } catch {
+            logger.error("worker did not start; retrying", metadata: ["slot": "\(slot)", "error": "\(error)"])
+            scheduleStart(slot: slot, crashed: true)
+            return nil
+        }
+    }
+
+    private func startDue() {
+        let now = ContinuousClock.now
+        let due = pendingStarts.filter { $0.at <= now }
+        pendingStarts.removeAll { $0.at <= now }
+        for entry in due { start(slot: entry.slot) }
+    }
+
+    private func scheduleStart(slot: Int, crashed: Bool) {
+        var delay = Duration.zero
+        if crashed {
+            crashes += 1
+            delay = min(.milliseconds(100) * (1 << min(crashes - 1, 10)), .seconds(10))
+            logger.error("crash loop: backing off before the next start", metadata: ["slot": "\(slot)", "delay": "\(delay)", "consecutive": "\(crashes)"])
+        }
+        pendingStarts.append((slot, .now + delay))
+    }
+
+    /// Collects exited workers, folds their last counters in, and replaces them.
+    private func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else { return }
+            guard let worker = workers.removeValue(forKey: pid) else { continue }
+            let file = "\(statsDirectory)/\(pid).json"
+            if let last = Self.readSnapshot(file) { retired.add(last) }
+            try? FileManager.default.removeItem(atPath: file)
+            let exitedNormally = (status & 0x7f) == 0
+            let code = (status >> 8) & 0xff
+            let clean = exitedNormally && code == 0
+            let description = exitedNormally ? "exit \(code)" : "signal \(status & 0x7f)"
+            if stopDeadline != nil || worker.retiring {
+                logger.info("worker stopped", metadata: ["pid": "\(pid)", "status": "\(description)"])
+                continue
+            }
+            restarts.increment()
+            if clean {
+                logger.info("worker left (its --max-requests served); replacing it", metadata: ["pid": "\(pid)"])
+                scheduleStart(slot: worker.slot, crashed: false)
+            } else {
+                let lived = ContinuousClock.now - worker.started
+                logger.error("worker died; replacing it", metadata: ["pid": "\(pid)", "status": "\(description)", "lived": "\(lived)"])
+                if lived > .seconds(2) { crashes = 0 }
+                scheduleStart(slot: worker.slot, crashed: lived <= .seconds(2))
+            }
+        }
+    }
+
+    static func readSnapshot(_ path: String) -> StatsSnapshot? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(StatsSnapshot.self, from: data)
+    }
+}
+
+/// Counters of workers that have left, summed (their gauges are no longer live).
+final class StatsAccumulator: Sendable {
+    private let state = Mutex(StatsSnapshot())
+    var value: StatsSnapshot { state.withLock { $0 } }
+    func add(_ snapshot: StatsSnapshot) { state.withLock { $0.add(snapshot, gauges: false) } }
+}
+
+/// A counter read from other tasks.
+final class ManagedCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func increment() { value.add(1, ordering: .relaxed) }
+    var current: Int { value.load(ordering: .relaxed) }
+}

@@ -1,0 +1,52 @@
+/// Watches every request at the one place all adapters run the application
+/// (``GatewayConfiguration/respond(to:logger:)``): the access log and the metrics live behind it.
+public protocol RequestObserver: Sendable {
+    /// A request reached the gateway contract (it may still wait for a concurrency slot).
+    func requestStarted(_ environ: Environ)
+    /// The request is over: its response has been handed to the adapter and its body written
+    /// (or abandoned). Called exactly once per ``requestStarted(_:)``.
+    func requestFinished(_ record: RequestRecord)
+    /// The application task of a timed-out request ignored its cancellation and still runs
+    /// (`delta` +1), or has finally ended (`delta` -1).
+    func abandonedTasksChanged(by delta: Int)
+}
+
+/// One finished request, as the access log and the metrics see it.
+public struct RequestRecord: Sendable {
+    public var gatewayProtocol: GatewayProtocol
+    /// `REMOTE_ADDR`, or `-`.
+    public var remoteAddress: String
+    /// `REMOTE_USER`, or `-`.
+    public var remoteUser: String
+    public var method: String
+    /// `REQUEST_URI` when the front-end sent it, else SCRIPT_NAME + PATH_INFO + `?` QUERY_STRING.
+    public var target: String
+    public var serverProtocol: String
+    public var status: Int
+    /// Response body bytes written by the adapter (head excluded), as far as the gateway saw them.
+    public var bytes: Int
+    /// Seconds since the epoch when the request reached the gateway.
+    public var startedAt: Double
+    public var duration: Duration
+    /// The request hit `--timeout` and was answered 504.
+    public var timedOut: Bool
+
+    public init(environ: Environ, status: Int, bytes: Int, startedAt: Double, duration: Duration, timedOut: Bool) {
+        self.gatewayProtocol = environ.gatewayProtocol
+        self.remoteAddress = environ["REMOTE_ADDR"].flatMap { $0.isEmpty ? nil : $0 } ?? "-"
+        self.remoteUser = environ["REMOTE_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "-"
+        self.method = environ.requestMethod
+        if let uri = environ["REQUEST_URI"], !uri.isEmpty {
+            self.target = uri
+        } else {
+            let query = environ["QUERY_STRING"] ?? ""
+            self.target = environ.scriptName + environ.pathInfo + (query.isEmpty ? "" : "?" + query)
+        }
+        self.serverProtocol = environ["SERVER_PROTOCOL"] ?? "-"
+        self.status = status
+        self.bytes = bytes
+        self.startedAt = startedAt
+        self.duration = duration
+        self.timedOut = timedOut
+    }
+}

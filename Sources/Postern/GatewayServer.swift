@@ -135,7 +135,15 @@ public final class GatewayServer: Service, Sendable {
         let connectionIDs = Atomic<Int>(0)
         return BoundListener(
             localAddress: channel.localAddress,
-            close: { channel.close(promise: nil) },
+            close: {
+                // Stop accepting first, then close once the connections already accepted have
+                // reached the serving loop: closing at once would drop them half-made (and their
+                // clients would see a reset). Connections still in the kernel's backlog stay
+                // there for the other workers (the master holds the socket open).
+                channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
+                    channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
+                }
+            },
             run: {
                 do {
                     try await serverChannel.executeThenClose { inbound in

@@ -10,6 +10,7 @@ public enum DemoApps {
         "echo": Echo(),
         "authorizer": Authorizer(),
         "demo": Demo(),
+        "ops": OpsDemo(),
     ]
 }
 

@@ -1,0 +1,125 @@
+import Foundation
+import NIOPosix
+import PosternTestSupport
+
+/// A `postern serve --app ops` process for one test, and the HTTP requests the tests send it.
+struct OpsServer {
+    let process: ManagedProcess
+    let port: Int
+    let statusPort: Int
+    let directory: String
+
+    static func start(_ label: String, _ arguments: [String], statusPort: Bool = true) async throws -> OpsServer {
+        let directory = try Paths.makeTestDirectory(label)
+        let port = try Ports.free()
+        let status = try Ports.free()
+        var args = ["serve", "--app", "ops", "--http", "127.0.0.1:\(port)", "--log-level", "info"] + arguments
+        if statusPort { args += ["--status", "127.0.0.1:\(status)"] }
+        let process = try ManagedProcess(name: "postern", executable: Paths.binary("postern"), arguments: args, directory: directory)
+        try await Wait.forPort(port)
+        if statusPort { try await Wait.forPort(status) }
+        return OpsServer(process: process, port: port, statusPort: status, directory: directory)
+    }
+
+    /// One GET on a fresh connection: the status code, 0 when the exchange failed.
+    func get(_ target: String) async -> (status: Int, body: String) {
+        await Self.get(port: port, target)
+    }
+
+    /// Blocking clients run here, enough threads for the tests' concurrent requests.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    static func get(port: Int, _ target: String) async -> (status: Int, body: String) {
+        let request = Array("GET \(target) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8)
+        let bytes = try? await pool.runIfActive {
+            let fd = try BlockingClient.connectTCP(port: port)
+            defer { close(fd) }
+            try BlockingClient.sendAll(fd, request)
+            return BlockingClient.readAll(fd)
+        }
+        guard let bytes,
+            let response = try? ParsedResponse.parseAll(bytes).first
+        else { return (0, "") }
+        return (response.status, String(decoding: response.body, as: UTF8.self))
+    }
+
+    /// The status endpoint's JSON.
+    func status() async throws -> [String: Any] {
+        let (code, body) = await Self.get(port: statusPort, "/")
+        guard code == 200, let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+            throw TestFailure("status endpoint answered \(code): \(body)")
+        }
+        return object
+    }
+
+    /// The worker pids the status endpoint lists.
+    func workerPIDs() async throws -> Set<Int> {
+        let workers = try await status()["workers"] as? [[String: Any]] ?? []
+        return Set(workers.compactMap { $0["pid"] as? Int })
+    }
+
+    func signal(_ number: Int32) { kill(process.pid, number) }
+
+    /// Waits for the process to exit; its exit status, or nil after `seconds`.
+    func waitForExit(seconds: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            var status: Int32 = 0
+            if waitpid(process.pid, &status, WNOHANG) == process.pid { return (status >> 8) & 0xff }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+}
+
+/// Continuous load: `clients` loops of GETs on fresh connections until stopped; counts sent and
+/// failed (anything but 200).
+final class Load: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sentCount = 0
+    private var failedCount = 0
+    private var failures: [String] = []
+    private var stopped = false
+    private var tasks: [Task<Void, Never>] = []
+
+    init(port: Int, clients: Int, target: String = "/hello", limit: Int = .max) {
+        for _ in 0..<clients {
+            tasks.append(Task {
+                while true {
+                    let go: Bool = self.lock.withLock {
+                        guard !self.stopped, self.sentCount < limit else { return false }
+                        self.sentCount += 1
+                        return true
+                    }
+                    guard go else { return }
+                    let (status, body) = await OpsServer.get(port: port, target)
+                    if status != 200 {
+                        self.lock.withLock {
+                            self.failedCount += 1
+                            if self.failures.count < 5 { self.failures.append("\(status) \(body)") }
+                        }
+                    }
+                }
+            })
+        }
+    }
+
+    /// Stops and waits for the clients; (sent, failed, first failures).
+    func finish() async -> (sent: Int, failed: Int, examples: [String]) {
+        lock.withLock { stopped = true }
+        for task in tasks { await task.value }
+        return lock.withLock { (sentCount, failedCount, failures) }
+    }
+
+    /// Waits until the clients have sent everything they may.
+    func drain() async -> (sent: Int, failed: Int, examples: [String]) {
+        for task in tasks { await task.value }
+        return lock.withLock { (sentCount, failedCount, failures) }
+    }
+
+    var sent: Int { lock.withLock { sentCount } }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import PosternTestSupport
+import Testing
+
+/// Workers and signals, live: real `postern serve --workers N` processes under load.
+@Suite(.serialized) struct WorkerTests {
+    @Test func killedWorkerIsReplacedUnderLoad() async throws {
+        let server = try await OpsServer.start("kill", ["--workers", "2"])
+        defer { server.process.stop() }
+        let before = try await waitForWorkers(server, count: 2)
+        let load = Load(port: server.port, clients: 4)
+        try await Task.sleep(for: .milliseconds(500))
+        let victim = Int32(before.first!)
+        kill(victim, SIGKILL)
+        var after: Set<Int> = []
+        for _ in 0..<100 {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try await server.workerPIDs()
+            if after.count == 2 && !after.contains(Int(victim)) { break }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let result = await load.finish()
+        #expect(after.count == 2, "two workers again: \(after)")
+        #expect(!after.contains(Int(victim)))
+        #expect(result.sent > 50)
+        // Only requests the killed worker held may fail; the rest of the load goes on.
+        #expect(result.failed <= 4, "failed \(result.failed) of \(result.sent): \(result.examples)")
+        #expect(server.process.output.contains("worker died; replacing it"))
+        let restarts = try await server.status()["workerRestarts"] as? Int
+        #expect(restarts == 1)
+    }
+
+    @Test func sighupUnderLoadDropsNothing() async throws {
+        let server = try await OpsServer.start("hup", ["--workers", "2"])
+        defer { server.process.stop() }
+        let before = try await waitForWorkers(server, count: 2)
+        let load = Load(port: server.port, clients: 8)
+        try await Task.sleep(for: .milliseconds(700))
+        server.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(1500))
+        server.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(1500))
+        let result = await load.finish()
+        let after = try await waitForWorkers(server, count: 2)
+        print("SIGHUP under load: \(result.sent) requests sent, \(result.failed) failed (2 reloads, 8 clients, --workers 2)")
+        #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+        #expect(result.sent > 200)
+        #expect(before.isDisjoint(with: after), "new workers after the reload: \(before) → \(after)")
+    }
+
+    @Test func sigtermLetsInFlightRequestsFinish() async throws {
+        let server = try await OpsServer.start("term", ["--workers", "2"])
+        defer { server.process.stop() }
+        _ = try await waitForWorkers(server, count: 2)
+        let requests = (0..<6).map { _ in Task { await server.get("/sleep?ms=1500") } }
+        try await Task.sleep(for: .milliseconds(400))
+        server.signal(SIGTERM)
+        var codes: [Int] = []
+        for request in requests { codes.append(await request.value.status) }
+        #expect(codes == Array(repeating: 200, count: 6), "\(codes)")
+        let exit = await server.waitForExit(seconds: 10)
+        #expect(exit == 0)
+    }
+
+    @Test func maxRequestsRecyclesWithoutFailures() async throws {
+        let server = try await OpsServer.start("recycle", ["--workers", "2", "--max-requests", "40", "--max-requests-jitter", "10"])
+        defer { server.process.stop() }
+        let before = try await waitForWorkers(server, count: 2)
+        let load = Load(port: server.port, clients: 4, limit: 600)
+        let result = await load.drain()
+        try await Task.sleep(for: .milliseconds(500))
+        let status = try await server.status()
+        print("--max-requests 40 under load: \(result.sent) sent, \(result.failed) failed, \(status["workerRestarts"] ?? "?") recycled")
+        #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+        #expect((status["workerRestarts"] as? Int ?? 0) >= 8)
+        #expect((status["requests"] as? Int ?? 0) >= 600)
+        let after = try await waitForWorkers(server, count: 2)
+        #expect(before.isDisjoint(with: after))
+    }
+
+    private func waitForWorkers(_ server: OpsServer, count: Int) async throws -> Set<Int> {
+        for _ in 0..<100 {
+            let pids = try await server.workerPIDs()
+            if pids.count == count { return pids }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("not \(count) workers after 10 s: \(server.process.output.suffix(2000))")
+    }
+}

@@ -1,0 +1,35 @@
+import NIOCore
+import PosternCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The operations demo the live tests drive: `…/pid` names the serving process, `…/sleep?ms=N`
+/// sleeps (honouring cancellation), `…/stubborn?ms=N` sleeps and ignores cancellation, anything
+/// else says hello.
+public struct OpsDemo: Application {
+    public init() {}
+
+    public func respond(to environ: Environ) async throws -> Response {
+        let path = environ.scriptName + environ.pathInfo
+        let milliseconds = Self.milliseconds(environ["QUERY_STRING"] ?? "")
+        if path.hasSuffix("/pid") { return .text("pid \(getpid())\n") }
+        if path.hasSuffix("/sleep") {
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return .text("slept \(milliseconds) ms in \(getpid())\n")
+        }
+        if path.hasSuffix("/stubborn") {
+            let end = ContinuousClock.now + .milliseconds(milliseconds)
+            while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(10)) }
+            return .text("stubborn \(milliseconds) ms\n")
+        }
+        return .text("Hello, World!\n")
+    }
+
+    static func milliseconds(_ query: String) -> Int {
+        for pair in query.split(separator: "&") where pair.hasPrefix("ms=") {
+            return min(Int(pair.dropFirst(3)) ?? 0, 600_000)
+        }
+        return 0
+    }
+}

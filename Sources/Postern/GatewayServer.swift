@@ -114,6 +114,8 @@ public final class GatewayServer: Service, Sendable {
                     channel.close(promise: nil)
                     return nil
                 }
+                // First in the pipeline, next to the socket: a close waits for the bytes before it.
+                try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
                 return try server.configure(channel)
             }
         }

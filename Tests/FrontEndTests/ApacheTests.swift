@@ -84,6 +84,8 @@ struct ApacheTests {
         defer { apache.stop() }
         let environ = try await FrontEndChecks.environ(apache, prefix: "/fcgid")
         #expect(environ["gateway.protocol"] == "fastcgi", "spawned by mod_fcgid, the app must serve FastCGI on fd 0")
+        #expect(environ["SCRIPT_NAME"] == "/fcgid")
+        #expect(environ["PATH_INFO"] == "/some/where x")
         // The spawned process is a child of Apache, started with no listener flag.
         let spawned = try Processes.commandLines().filter { $0.hasPrefix(Paths.binary("postern")) }
         #expect(spawned.contains { $0 == Paths.binary("postern") }, "\(spawned)")

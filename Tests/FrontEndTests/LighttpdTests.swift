@@ -88,6 +88,8 @@ struct LighttpdTests {
         try await FrontEndChecks.concurrency(lighttpd, target: "/scgi/hello")
         let overUWSGI = try await FrontEndChecks.environ(lighttpd, prefix: "/uwsgi")
         #expect(overUWSGI["gateway.protocol"] == "uwsgi")
+        #expect(overUWSGI["SCRIPT_NAME"] == "/uwsgi")
+        #expect(overUWSGI["PATH_INFO"] == "/some/where x")
         try await FrontEndChecks.echo(lighttpd, target: "/uwsgi/echo")
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import NIOCore
+import NIOPosix
 import Postern
 import PosternApps
 import PosternCore
@@ -202,5 +203,35 @@ struct HTTPListenerTests {
         let served = try await BlockingClient.exchange(port: allowed.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(served.hasSuffix("Hello, World!\n"))
         try await allowed.stop()
+    }
+}
+
+@Suite("Closing never drops response bytes")
+struct FlushBeforeCloseTests {
+    @Test("a large response to a slow reader arrives whole before the connection closes")
+    func slowReaderGetsEverything() async throws {
+        let size = 16 << 20
+        let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
+        let server = try await TestServer.start(ApplicationFunction { _ in
+            Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ResponseBody(body))
+        })
+        let port = server.port
+        let received = try await NIOThreadPool.singleton.runIfActive { () -> Int in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var small: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            try BlockingClient.sendAll(fd, Array("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
+            usleep(1_000_000)  // the server has handed everything over and asked to close by now
+            return BlockingClient.readAll(fd).count
+        }
+        #expect(received > size)
+        #expect(received - size < 200, "head of \(received - size) bytes?")
+        try await server.stop()
     }
 }

@@ -1,0 +1,45 @@
+import Foundation
+import PosternTestSupport
+import Testing
+
+/// The README's deployment guide shows every shipped configuration exactly as shipped, and every
+/// shipped configuration is exercised by a front-end test.
+@Suite("Deployment guide")
+struct ReadmeGuideTests {
+    static let folders = ["apache", "lighttpd", "examples/nginx"]
+
+    static func shippedFiles() throws -> [String] {
+        try folders.flatMap { folder in
+            try FileManager.default.contentsOfDirectory(atPath: Paths.root + "/" + folder)
+                .filter { $0.hasSuffix(".conf") }
+                .map { folder + "/" + $0 }
+        }.sorted()
+    }
+
+    @Test("the README shows each shipped file line for line")
+    func readmeMatchesFiles() throws {
+        let readme = try String(contentsOfFile: Paths.root + "/README.md", encoding: .utf8)
+        let files = try Self.shippedFiles()
+        #expect(files.count >= 18)
+        for path in files {
+            let content = try ShippedConfig.text(path)
+            let language = path.hasPrefix("examples/nginx") ? "nginx" : (path.hasPrefix("apache") ? "apache" : "lighttpd")
+            let block = "<!-- config: \(path) -->\n```\(language)\n\(content)```\n<!-- /config -->"
+            let shown = readme.contains(block)  // outside #expect: a failure must not print the README
+            #expect(shown, "README.md differs from \(path): run scripts/sync-readme-configs.py")
+        }
+    }
+
+    @Test("every shipped file is started by a front-end test")
+    func everyFileIsTested() throws {
+        let directory = Paths.root + "/Tests/FrontEndTests"
+        let sources = try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { $0.hasSuffix("Tests.swift") && $0 != "ReadmeGuideTests.swift" }
+            .map { try String(contentsOfFile: directory + "/" + $0, encoding: .utf8) }
+            .joined()
+        for path in try Self.shippedFiles() {
+            let loaded = sources.contains("\"\(path)\"")
+            #expect(loaded, "no front-end test loads \(path)")
+        }
+    }
+}

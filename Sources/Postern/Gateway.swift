@@ -106,7 +106,7 @@ public enum Gateway {
         configuration.observer = stats
         let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: GatewayServer(listeners: listeners, configuration: configuration) { _ in reporter?.write() })
+            .init(service: GatewayServer(listeners: listeners, configuration: configuration, sharedSockets: worker != nil) { _ in reporter?.write() })
         ]
         if worker == nil, let address = options.status {
             let status = GatewayServer(

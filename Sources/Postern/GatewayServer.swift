@@ -19,18 +19,24 @@ public final class GatewayServer: Service, Sendable {
     private let connections = ConnectionRegistry()
     private let boundAddresses = Mutex<[SocketAddress?]>([])
     private let onReady: (@Sendable ([SocketAddress?]) -> Void)?
+    private let sharedSockets: Bool
 
-    /// - Parameter onReady: called once every listener is bound, with their local addresses in
-    ///   the order of `listeners` (tests bind port 0 and read the port here).
+    /// - Parameters:
+    ///   - sharedSockets: the `fd:N` listeners are shared with other processes (a worker's):
+    ///     accept on them with a ``SharedSocketAcceptor`` instead of swift-nio's server channel.
+    ///   - onReady: called once every listener is bound, with their local addresses in
+    ///     the order of `listeners` (tests bind port 0 and read the port here).
     public init(
         listeners: [ListenerSpec],
         configuration: GatewayConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        sharedSockets: Bool = false,
         onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil
     ) {
         self.listeners = listeners
         self.configuration = configuration
         self.group = group
+        self.sharedSockets = sharedSockets
         self.onReady = onReady
     }
 
@@ -119,6 +125,28 @@ public final class GatewayServer: Service, Sendable {
                 return try server.configure(channel)
             }
         }
+        let maxConnections = configuration.limits.maxConnections
+        let protocolName = "\(spec.gatewayProtocol)"
+        let connectionIDs = Atomic<Int>(0)
+        // Registers and serves one accepted connection; returns once it has closed.
+        let serveConnection: @Sendable (NIOAsyncChannel<Server.Inbound, Server.Outbound>) async -> Void = { connection in
+            let id = connectionIDs.add(1, ordering: .relaxed).newValue
+            var connectionLogger = logger
+            connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
+            connectionLogger[metadataKey: "connection"] = "\(id)"
+            let context = ConnectionContext(channel: connection.channel, configuration: configuration, logger: connectionLogger)
+            guard connections.add(context, limit: maxConnections) else {
+                connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
+                context.close()
+                return
+            }
+            await server.serve(connection, context: context)
+            connections.remove(context)
+        }
+        if sharedSockets, case .fd(let fd) = spec.address {
+            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
+            return try sharedListener(fd: fd, initializer: initializer, serveConnection: serveConnection)
+        }
         let serverChannel: NIOAsyncChannel<NIOAsyncChannel<Server.Inbound, Server.Outbound>?, Never>
         switch spec.address {
         case .tcp(let host, let port):
@@ -132,16 +160,12 @@ public final class GatewayServer: Service, Sendable {
             serverChannel = try await bootstrap.bind(NIOBSDSocket.Handle(fd), childChannelInitializer: initializer)
         }
         let channel = serverChannel.channel
-        let maxConnections = configuration.limits.maxConnections
-        let protocolName = "\(spec.gatewayProtocol)"
-        let connectionIDs = Atomic<Int>(0)
         return BoundListener(
             localAddress: channel.localAddress,
             close: {
                 // Stop accepting first, then close once the connections already accepted have
                 // reached the serving loop: closing at once would drop them half-made (and their
-                // clients would see a reset). Connections still in the kernel's backlog stay
-                // there for the other workers (the master holds the socket open).
+                // clients would see a reset).
                 channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
                     channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
                 }
@@ -152,25 +176,52 @@ public final class GatewayServer: Service, Sendable {
                         try await withThrowingDiscardingTaskGroup { group in
                             for try await connection in inbound {
                                 guard let connection else { continue }
-                                let id = connectionIDs.add(1, ordering: .relaxed).newValue
-                                var connectionLogger = logger
-                                connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
-                                connectionLogger[metadataKey: "connection"] = "\(id)"
-                                let context = ConnectionContext(channel: connection.channel, configuration: configuration, logger: connectionLogger)
-                                guard connections.add(context, limit: maxConnections) else {
-                                    connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
-                                    context.close()
-                                    continue
-                                }
-                                group.addTask {
-                                    await server.serve(connection, context: context)
-                                    connections.remove(context)
-                                }
+                                group.addTask { await serveConnection(connection) }
                             }
                         }
                     }
                 } catch {
                     logger.error("listener failed", metadata: ["error": "\(error)"])
+                }
+            }
+        )
+    }
+
+    /// A listening socket shared with other workers: a thread of its own accepts (see
+    /// ``SharedSocketAcceptor``) and each accepted socket becomes a channel here. Closing stops
+    /// the thread and closes this process's copy of the socket, never the socket itself: queued
+    /// connections stay in the backlog for the other workers.
+    private func sharedListener<Inbound: Sendable, Outbound: Sendable>(
+        fd: Int32,
+        initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Inbound, Outbound>?>,
+        serveConnection: @escaping @Sendable (NIOAsyncChannel<Inbound, Outbound>) async -> Void
+    ) throws -> BoundListener {
+        let logger = configuration.logger
+        guard let group = group as? MultiThreadedEventLoopGroup else {
+            throw ServeError("shared listening sockets need a MultiThreadedEventLoopGroup")
+        }
+        let acceptor = try SharedSocketAcceptor(listeningSocket: fd, logger: logger)
+        acceptor.start()
+        return BoundListener(
+            localAddress: nil,
+            close: { acceptor.stop() },
+            run: {
+                await withDiscardingTaskGroup { tasks in
+                    for await socket in acceptor.connections {
+                        tasks.addTask {
+                            let connection: NIOAsyncChannel<Inbound, Outbound>?
+                            do {
+                                connection = try await ClientBootstrap(group: group)
+                                    .channelOption(.allowRemoteHalfClosure, value: false)
+                                    .withConnectedSocket(NIOBSDSocket.Handle(socket), channelInitializer: initializer)
+                            } catch {
+                                logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
+                                return
+                            }
+                            guard let connection else { return }
+                            await serveConnection(connection)
+                        }
+                    }
                 }
             }
         )

@@ -137,7 +137,9 @@ public final class GatewayServer: Service, Sendable {
             let context = ConnectionContext(channel: connection.channel, configuration: configuration, logger: connectionLogger)
             guard connections.add(context, limit: maxConnections) else {
                 connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
-                context.close()
+                // However the client behaves, the refusal ends within 2 s.
+                connection.channel.eventLoop.scheduleTask(in: .seconds(2)) { context.close() }
+                await server.refuse(connection, context: context)
                 return
             }
             await server.serve(connection, context: context)

@@ -99,4 +99,14 @@ public protocol ProtocolServer: Sendable {
 
     /// Serves one connection until it closes. Errors are the connection's own: log and return.
     func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async
+
+    /// Turns away a connection over `--max-connections` the way the protocol says "busy" (HTTP
+    /// 503, FastCGI FCGI_OVERLOADED), then closes it. The default just closes.
+    func refuse(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async
+}
+
+extension ProtocolServer {
+    public func refuse(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
+        context.close()
+    }
 }

@@ -27,6 +27,8 @@ public struct HTTPProtocolServer: ProtocolServer {
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
         try sync.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(configuration.limits.idleTimeoutSeconds * 1000))))
         try sync.addHandler(HTTPIdleCloseHandler())
+        try sync.addHandler(HTTPHeadTimeoutHandler(
+            headerTimeoutSeconds: configuration.limits.headerTimeoutSeconds, idleTimeoutSeconds: configuration.limits.idleTimeoutSeconds))
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 

@@ -42,6 +42,9 @@ let package = Package(
         ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
+        // Real front-ends (Apache, lighttpd, nginx) and backends started on loopback: used by
+        // `postern bench` and by the live tests.
+        .target(name: "PosternFrontEnds", dependencies: ["Postern"]),
         .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI"]),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
@@ -51,7 +54,7 @@ let package = Package(
         // cross-protocol environ comparison, front-end and backend launchers.
         .target(
             name: "PosternTestSupport",
-            dependencies: ["Postern", "PosternCore", "PosternApps", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            dependencies: ["Postern", "PosternCore", "PosternApps", "PosternFrontEnds", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             path: "Tests/PosternTestSupport"
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),

@@ -45,7 +45,9 @@ let package = Package(
         // Real front-ends (Apache, lighttpd, nginx) and backends started on loopback: used by
         // `postern bench` and by the live tests.
         .target(name: "PosternFrontEnds", dependencies: ["Postern"]),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI"]),
+        // `postern bench`: CGI against the persistent gateways, through real front-ends, with wrk.
+        .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"]),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
@@ -64,6 +66,7 @@ let package = Package(
         ),
         // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
         .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
+        .testTarget(name: "PosternBenchTests", dependencies: ["PosternBench"]),
         .testTarget(
             name: "PosternCGITests",
             dependencies: [

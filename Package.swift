@@ -15,6 +15,10 @@ let package = Package(
         .executable(name: "postern", targets: ["postern"]),
         .library(name: "PosternCore", targets: ["PosternCore"]),
         .library(name: "Postern", targets: ["Postern"]),
+        // The protocol modules, for the micro-benchmarks (Benchmarks/Package.swift) and embedders.
+        .library(name: "PosternFastCGI", targets: ["PosternFastCGI"]),
+        .library(name: "PosternSCGI", targets: ["PosternSCGI"]),
+        .library(name: "PosternUWSGI", targets: ["PosternUWSGI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

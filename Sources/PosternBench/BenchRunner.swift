@@ -10,7 +10,7 @@ public struct BenchRunner: Sendable {
     public init(options: BenchOptions) { self.options = options }
 
     /// Runs the benchmark and writes results.md, results.json and chart.svg into the out directory.
-    public func run() async throws -> [BenchSummary] {
+    public func run() async throws -> BenchReport {
         registry.stopOnSignals()
         defer { registry.stopAll() }
         guard let wrk = BenchWorkspace.which("wrk") else { throw BenchError("wrk is not installed (apt-get install wrk)") }
@@ -91,8 +91,9 @@ public struct BenchRunner: Sendable {
         say("")
         say(report.markdown)
         say("postern bench: wrote \(options.outDirectory)/results.md, results.json, chart.svg")
+        registry.stopAll()
         try? FileManager.default.removeItem(atPath: workspace.directory)
-        return rows
+        return report
     }
 
     private func wrkRun(_ wrk: String, port: Int, path: String, duration: Double, workspace: BenchWorkspace, label: String) async throws -> WrkResult {

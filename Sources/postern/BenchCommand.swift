@@ -36,6 +36,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "About a second per mode, one repeat, no warm-up: proves every mode works.")
     var quick = false
 
+    @Flag(help: "Fail if a requested mode could not run or any request failed (the test command uses it).")
+    var strict = false
+
     func validate() throws {
         guard FrontEnd.Kind(rawValue: frontend) != nil else { throw ValidationError("--frontend must be nginx, lighttpd or apache") }
         do { _ = try BenchMode.parseList(modes) } catch { throw ValidationError("\(error)") }
@@ -51,7 +54,11 @@ struct BenchCommand: AsyncParsableCommand {
             outDirectory: out, warmup: quick ? 0 : 1
         )
         do {
-            _ = try await BenchRunner(options: options).run()
+            let report = try await BenchRunner(options: options).run()
+            if strict {
+                let problems = report.skipped.map { "\($0.mode) skipped" } + report.summary.filter { $0.errors > 0 }.map { "\($0.mode.rawValue): \($0.errors) errors" }
+                if !problems.isEmpty { throw ValidationError("--strict: " + problems.joined(separator: "; ")) }
+            }
         } catch let error as BenchError {
             throw ValidationError(error.description)
         }

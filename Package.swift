@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "PosternFrontEnds", dependencies: ["Postern"]),
         // `postern bench`: CGI against the persistent gateways, through real front-ends, with wrk.
         .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"]),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),

@@ -14,7 +14,10 @@ public struct BenchBackends: Sendable {
         guard let postern = workspace.binary("postern") else { throw BenchError("no postern binary in \(workspace.binDirectory)") }
         let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+        // POSTERN_* variables of the bench's own environment reach the backends (A/B switches).
+        let passed = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("POSTERN_") }
         func spawn(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin", "LANG": "C"]) throws -> ManagedProcess {
+            let environment = environment.merging(passed) { own, _ in own }
             let process = try ManagedProcess(name: name, executable: executable, arguments: arguments, environment: environment, directory: dir)
             registry.add(process)
             return process

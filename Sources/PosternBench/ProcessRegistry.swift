@@ -20,7 +20,15 @@ public final class ProcessRegistry: @unchecked Sendable {
             defer { processes.removeAll() }
             return processes
         }
-        for process in all.reversed() { process.stop() }
+        for process in all.reversed() {
+            // Preforking servers (fcgiwrap -c N) leave their children running when the parent
+            // gets SIGTERM: find the whole tree first, then stop the stragglers too.
+            let descendants = PeakRSS.tree(of: process.pid).dropFirst()
+            process.stop()
+            for pid in descendants where kill(pid, 0) == 0 {
+                kill(pid, SIGTERM)
+            }
+        }
     }
 
     /// On SIGINT or SIGTERM: stop everything, then exit 130 (or 143).

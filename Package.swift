@@ -15,6 +15,10 @@ let package = Package(
         .executable(name: "postern", targets: ["postern"]),
         .library(name: "PosternCore", targets: ["PosternCore"]),
         .library(name: "Postern", targets: ["Postern"]),
+        // The protocol modules, for the micro-benchmarks (Benchmarks/Package.swift) and embedders.
+        .library(name: "PosternFastCGI", targets: ["PosternFastCGI"]),
+        .library(name: "PosternSCGI", targets: ["PosternSCGI"]),
+        .library(name: "PosternUWSGI", targets: ["PosternUWSGI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -47,7 +51,12 @@ let package = Package(
         ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI"]),
+        // Real front-ends (Apache, lighttpd, nginx) and backends started on loopback: used by
+        // `postern bench` and by the live tests.
+        .target(name: "PosternFrontEnds", dependencies: ["Postern"]),
+        // `postern bench`: CGI against the persistent gateways, through real front-ends, with wrk.
+        .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
@@ -56,7 +65,7 @@ let package = Package(
         // cross-protocol environ comparison, front-end and backend launchers.
         .target(
             name: "PosternTestSupport",
-            dependencies: ["Postern", "PosternCore", "PosternApps", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            dependencies: ["Postern", "PosternCore", "PosternApps", "PosternFrontEnds", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
             path: "Tests/PosternTestSupport"
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),
@@ -66,6 +75,7 @@ let package = Package(
         ),
         // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
         .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
+        .testTarget(name: "PosternBenchTests", dependencies: ["PosternBench"]),
         .testTarget(
             name: "PosternCGITests",
             dependencies: [

@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 # The real peers the tests start on loopback: the C FastCGI dev kit, Apache (+ mod_fcgid),
 # lighttpd, nginx, fcgiwrap; the scripting languages of examples/cgi-bin; hyperfine and wrk for
-# the benchmarks.
+# the benchmarks; uWSGI with its Python plugin is the bench's reference.
 packages=(libfcgi-dev libfcgi-bin apache2 libapache2-mod-fcgid lighttpd nginx fcgiwrap
-          curl perl python3 hyperfine wrk)
+          curl perl python3 hyperfine wrk uwsgi uwsgi-plugin-python3)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -45,4 +45,11 @@ done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "scripts/test.sh: failing test targets: ${failed[*]}" >&2
   exit 1
+fi
+
+# The benchmark keeps working: every mode through nginx for about a second each (debug build);
+# --strict fails on a skipped mode or any error response.
+if [ "$#" -eq 0 ]; then
+  echo "== postern bench --quick"
+  .build/debug/postern bench --quick --strict --out .build/bench-quick
 fi

@@ -9,6 +9,7 @@ import PosternCore
 @main
 enum PosternMain {
     static func main() async {
+        ConcurrencyExecutor.install()
         await Gateway.main(PosternCommand.self) {
             DemoApps.all[ProcessEnvironment.current["POSTERN_APP"] ?? "environ"] ?? EnvironDump()
         }
@@ -20,7 +21,7 @@ struct PosternCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "A Swift gateway server for legacy front-ends: FastCGI, SCGI, uwsgi, HTTP/1.1 and CGI.",
-        subcommands: [Serve.self, RequestCommand.self],
+        subcommands: [Serve.self, RequestCommand.self, BenchCommand.self],
         defaultSubcommand: Serve.self
     )
 }

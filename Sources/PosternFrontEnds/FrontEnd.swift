@@ -1,3 +1,4 @@
+/// Real front-ends (Apache, lighttpd, nginx) started in the foreground on loopback from generated configs.
 import Foundation
 import Postern
 import PosternCore
@@ -10,7 +11,7 @@ public final class FrontEnd: @unchecked Sendable {
     public let kind: Kind
     public let port: Int
     public let directory: String
-    let process: ManagedProcess
+    public let process: ManagedProcess
 
     init(kind: Kind, port: Int, directory: String, process: ManagedProcess) {
         self.kind = kind
@@ -171,76 +172,4 @@ public final class FrontEnd: @unchecked Sendable {
         }
         return frontEnd
     }
-}
-
-/// A shipped configuration file with its variables set for a test run.
-///
-/// Apache files set their variables with `Define NAME value`, lighttpd files with
-/// `var.name = value`; nginx files are plain snippets whose literal addresses are replaced. Every
-/// substitution must match, so a test cannot silently drift from the file it claims to prove.
-public enum ShippedConfig {
-    public static func text(_ relativePath: String) throws -> String {
-        try String(contentsOfFile: Paths.root + "/" + relativePath, encoding: .utf8)
-    }
-
-    public static func apache(_ relativePath: String, defines: [String: String]) throws -> String {
-        var text = try self.text(relativePath)
-        for (name, value) in defines {
-            let pattern = "(?m)^Define \(name) .*$"
-            guard text.range(of: pattern, options: .regularExpression) != nil else {
-                throw ServeError("\(relativePath) has no Define \(name)")
-            }
-            text = text.replacingOccurrences(of: pattern, with: "Define \(name) \(value)", options: .regularExpression)
-        }
-        return text
-    }
-
-    public static func lighttpd(_ relativePath: String, variables: [String: String]) throws -> String {
-        var text = try self.text(relativePath)
-        for (name, value) in variables {
-            let pattern = "(?m)^var\\.\(name) = .*$"
-            guard text.range(of: pattern, options: .regularExpression) != nil else {
-                throw ServeError("\(relativePath) has no var.\(name)")
-            }
-            text = text.replacingOccurrences(of: pattern, with: "var.\(name) = \(value)", options: .regularExpression)
-        }
-        return text
-    }
-
-    public static func nginx(_ relativePath: String, replacing replacements: [String: String]) throws -> String {
-        var text = try self.text(relativePath)
-        for (literal, value) in replacements {
-            guard text.contains(literal) else { throw ServeError("\(relativePath) does not contain \(literal)") }
-            text = text.replacingOccurrences(of: literal, with: value)
-        }
-        return text
-    }
-}
-
-/// A Postern backend process (`postern serve` or an example binary) for the live front-end tests.
-public final class Backend: @unchecked Sendable {
-    public let process: ManagedProcess
-    public let port: Int?
-    public let socketPath: String?
-
-    public init(binary: String = "postern", arguments: [String], port: Int? = nil, socketPath: String? = nil, directory: String, name: String = "backend") async throws {
-        self.process = try ManagedProcess(
-            name: "\(name)-\(port ?? 0)", executable: Paths.binary(binary), arguments: arguments,
-            environment: ["PATH": "/usr/bin:/bin"], directory: directory
-        )
-        self.port = port
-        self.socketPath = socketPath
-        if let port { try await Wait.forPort(port) }
-        if let socketPath { try await Wait.forSocket(socketPath) }
-    }
-
-    /// `postern serve --app APP` with `--fastcgi/--scgi/--uwsgi 127.0.0.1:PORT` on a free port.
-    public static func serve(app: String, protocol kind: GatewayProtocol, directory: String, extra: [String] = []) async throws -> Backend {
-        let port = try Ports.free()
-        return try await Backend(arguments: ["serve", "--app", app, "--\(kind.rawValue)", "127.0.0.1:\(port)", "--log-level", "warning"] + extra, port: port, directory: directory)
-    }
-
-    public func stop() { process.stop() }
-
-    deinit { process.stop() }
 }

@@ -1,0 +1,123 @@
+/// Starts the backend of each mode: Postern listeners, the libfcgi responder, uWSGI, fcgiwrap.
+import Foundation
+import PosternFrontEnds
+
+/// The started backends, by mode; modes that could not start are listed with the reason.
+public struct BenchBackends: Sendable {
+    public var endpoints: [BenchMode: BenchEndpoint] = [:]
+    public var skipped: [(BenchMode, String)] = []
+
+    /// Starts what `modes` need; each started process is added to `registry`.
+    public static func start(modes: [BenchMode], workspace: BenchWorkspace, registry: ProcessRegistry, usesFcgiwrapForCGI: Bool) async throws -> BenchBackends {
+        var backends = BenchBackends()
+        let dir = workspace.directory
+        guard let postern = workspace.binary("postern") else { throw BenchError("no postern binary in \(workspace.binDirectory)") }
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+        // POSTERN_* variables of the bench's own environment reach the backends (A/B switches).
+        let passed = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("POSTERN_") }
+        func spawn(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin", "LANG": "C"]) throws -> ManagedProcess {
+            let environment = environment.merging(passed) { own, _ in own }
+            let process = try ManagedProcess(name: name, executable: executable, arguments: arguments, environment: environment, directory: dir)
+            registry.add(process)
+            return process
+        }
+        func wait(_ process: ManagedProcess, _ endpoint: BenchEndpoint) async throws {
+            do {
+                switch endpoint.address {
+                case .tcp(let port): try await Wait.forPort(port, timeout: 15)
+                case .unix(let path): try await Wait.forSocket(path, timeout: 15)
+                }
+            } catch {
+                throw BenchError("\(process.name) did not start: \(error)\n\(process.output.suffix(2000))")
+            }
+        }
+
+        // The shared CGI dispatcher for nginx (it has no CGI of its own): fcgiwrap on TCP.
+        var fcgiwrap: BenchEndpoint?
+        let cgiModes = modes.filter { [.cgi, .cgiC, .fcgiwrap].contains($0) }
+        if usesFcgiwrapForCGI, !cgiModes.isEmpty {
+            if let binary = BenchWorkspace.which("fcgiwrap") {
+                let port = try Ports.free()
+                let process = try spawn("fcgiwrap", binary, ["-c", "\(workers * 2)", "-s", "tcp:127.0.0.1:\(port)"])
+                let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
+                try await wait(process, endpoint)
+                fcgiwrap = BenchEndpoint(address: .tcp(port: port), pid: nil)
+            }
+        }
+
+        for mode in modes {
+            do {
+                switch mode {
+                case .static:
+                    continue
+                case .http, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .uwsgi:
+                    let flag = ["http": "--http", "scgi": "--scgi", "uwsgi": "--uwsgi"][mode.rawValue] ?? "--fastcgi"
+                    let endpoint: BenchEndpoint
+                    if mode == .fastcgiUnix {
+                        endpoint = BenchEndpoint(address: .unix(path: dir + "/run/postern-fastcgi.sock"))
+                    } else {
+                        endpoint = BenchEndpoint(address: .tcp(port: try Ports.free()))
+                    }
+                    let process = try spawn("postern-\(mode.rawValue)", postern, [
+                        "serve", "--app", "hello", flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning",
+                    ])
+                    try await wait(process, endpoint)
+                    backends.endpoints[mode] = BenchEndpoint(address: endpoint.address, pid: process.pid)
+                case .cgiHost:
+                    guard let script = workspace.referenceDirectory.map({ $0 + "/hello.sh" }) else { throw BenchError("Benchmarks/reference not found") }
+                    // The host finds scripts by SCRIPT_NAME + PATH_INFO under its root: /cgi-host/hello.sh.
+                    _ = try workspace.install(script, as: "hello.sh", in: "cgi-host/cgi-host")
+                    let port = try Ports.free()
+                    let process = try spawn("postern-cgi-host", postern, [
+                        "serve", "--cgi-root", dir + "/cgi-host", "--fastcgi", "127.0.0.1:\(port)", "--log-level", "warning",
+                    ])
+                    let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
+                    try await wait(process, endpoint)
+                    backends.endpoints[mode] = endpoint
+                case .cgi, .cgiC, .fcgiwrap:
+                    switch mode {
+                    case .cgi:
+                        guard let hello = workspace.binary("hello") else { throw BenchError("no hello binary next to postern (swift build -c release --static-swift-stdlib)") }
+                        _ = try workspace.install(hello, as: "hello")
+                    case .cgiC:
+                        if let problem = workspace.compile("hello-cgi.c", output: dir + "/cgi-bin/hello-c") { throw BenchError(problem) }
+                    default:
+                        guard let script = workspace.referenceDirectory.map({ $0 + "/hello.sh" }) else { throw BenchError("Benchmarks/reference not found") }
+                        _ = try workspace.install(script, as: "hello.sh")
+                    }
+                    if usesFcgiwrapForCGI {
+                        guard let fcgiwrap else { throw BenchError("fcgiwrap is not installed (nginx has no CGI)") }
+                        backends.endpoints[mode] = fcgiwrap
+                    } else {
+                        guard mode != .fcgiwrap else { throw BenchError("fcgiwrap is measured through nginx only") }
+                        backends.endpoints[mode] = BenchEndpoint(address: .tcp(port: 0), pid: nil)
+                    }
+                case .libfcgi:
+                    let binary = dir + "/hello-fcgi"
+                    if let problem = workspace.compile("hello-fcgi.c", output: binary, libraries: ["-lfcgi"]) { throw BenchError(problem) }
+                    let port = try Ports.free()
+                    let process = try spawn("libfcgi", binary, ["127.0.0.1:\(port)", "\(workers)"])
+                    let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
+                    try await wait(process, endpoint)
+                    backends.endpoints[mode] = endpoint
+                case .uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI:
+                    guard let uwsgi = BenchWorkspace.which("uwsgi") else { throw BenchError("uwsgi is not installed (apt-get install uwsgi uwsgi-plugin-python3)") }
+                    guard let app = workspace.referenceDirectory.map({ $0 + "/hello_wsgi.py" }) else { throw BenchError("Benchmarks/reference not found") }
+                    let socketFlag = [BenchMode.uwsgiPythonFastCGI: "--fastcgi-socket", .uwsgiPythonSCGI: "--scgi-socket"][mode] ?? "--uwsgi-socket"
+                    let port = try Ports.free()
+                    let process = try spawn(mode.rawValue, uwsgi, [
+                        "--plugin", "python3", "--wsgi-file", app, "--master", "--processes", "\(workers)",
+                        socketFlag, "127.0.0.1:\(port)", "--disable-logging", "--die-on-term", "--need-app", "--listen", "128",
+                    ])
+                    let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
+                    try await wait(process, endpoint)
+                    backends.endpoints[mode] = endpoint
+                }
+            } catch {
+                backends.skipped.append((mode, "\(error)"))
+            }
+        }
+        return backends
+    }
+}

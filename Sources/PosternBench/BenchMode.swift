@@ -1,0 +1,95 @@
+/// The things `postern bench` can measure: Postern's protocols, CGI, and the references.
+import Foundation
+
+/// One way of serving the 14-byte hello; each is one column of the results.
+public enum BenchMode: String, CaseIterable, Sendable, Codable {
+    /// The front-end serving a 14-byte file itself: the ceiling.
+    case `static`
+    /// Postern's own HTTP/1.1 listener, wrk straight at it (no front-end).
+    case http
+    /// Postern FastCGI over TCP (nginx: `fastcgi_keep_conn on` + upstream keepalive).
+    case fastcgi
+    /// Postern FastCGI over TCP, one connection per request (nginx without keep_conn; as the references).
+    case fastcgiClose = "fastcgi-close"
+    /// Postern FastCGI over a unix socket.
+    case fastcgiUnix = "fastcgi-unix"
+    case scgi
+    case uwsgi
+    /// The `hello` binary as a CGI program, one process per request (nginx: through fcgiwrap).
+    case cgi
+    /// A shell CGI script hosted by `postern serve --cgi-root` over FastCGI.
+    case cgiHost = "cgi-host"
+    /// libfcgi's C responder (Benchmarks/reference/hello-fcgi.c), one process per core.
+    case libfcgi
+    /// The C CGI program (Benchmarks/reference/hello-cgi.c).
+    case cgiC = "cgi-c"
+    /// The shell CGI script through fcgiwrap (nginx only).
+    case fcgiwrap
+    /// uWSGI with a Python hello, one process per core, on each protocol.
+    case uwsgiPythonFastCGI = "uwsgi-python-fastcgi"
+    case uwsgiPythonSCGI = "uwsgi-python-scgi"
+    case uwsgiPythonUWSGI = "uwsgi-python-uwsgi"
+
+    /// The default order: references interleaved with what they are compared to.
+    public static let defaultModes: [BenchMode] = allCases
+
+    /// What the mode is, for the table.
+    public var summary: String {
+        switch self {
+        case .static: "front-end serves the file itself (ceiling)"
+        case .http: "Postern HTTP/1.1, no front-end"
+        case .fastcgi: "Postern FastCGI, TCP, kept connections"
+        case .fastcgiClose: "Postern FastCGI, TCP, connection per request"
+        case .fastcgiUnix: "Postern FastCGI, unix socket"
+        case .scgi: "Postern SCGI"
+        case .uwsgi: "Postern uwsgi"
+        case .cgi: "Postern hello as a CGI program"
+        case .cgiHost: "shell CGI script via postern --cgi-root"
+        case .libfcgi: "libfcgi C responder (reference)"
+        case .cgiC: "C CGI program (reference)"
+        case .fcgiwrap: "shell CGI script via fcgiwrap (reference)"
+        case .uwsgiPythonFastCGI: "uWSGI + Python, FastCGI (reference)"
+        case .uwsgiPythonSCGI: "uWSGI + Python, SCGI (reference)"
+        case .uwsgiPythonUWSGI: "uWSGI + Python, uwsgi (reference)"
+        }
+    }
+
+    /// Parses a comma-separated list; `uwsgi-python` stands for its three protocols, `all` for every mode.
+    public static func parseList(_ text: String) throws -> [BenchMode] {
+        var modes: [BenchMode] = []
+        for word in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !word.isEmpty {
+            if word == "all" {
+                modes += allCases
+            } else if word == "uwsgi-python" {
+                modes += [.uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI]
+            } else if let mode = BenchMode(rawValue: word) {
+                modes.append(mode)
+            } else {
+                throw BenchError("unknown mode \(word); choose from \(allCases.map(\.rawValue).joined(separator: ", ")), uwsgi-python, all")
+            }
+        }
+        var seen = Set<BenchMode>()
+        return modes.filter { seen.insert($0).inserted }
+    }
+
+    /// Whether one process serves every request (its peak RSS is the backend's), or one is spawned per request.
+    public var isPersistent: Bool {
+        switch self {
+        case .cgi, .cgiC, .fcgiwrap, .static: false
+        default: true
+        }
+    }
+
+    /// The URL path the front-end routes to this mode.
+    public var path: String {
+        switch self {
+        case .static: "/static/hello.txt"
+        case .http: "/hello"
+        case .cgi: "/cgi-bin/hello"
+        case .cgiC: "/cgi-bin/hello-c"
+        case .fcgiwrap: "/cgi-bin/hello.sh"
+        case .cgiHost: "/cgi-host/hello.sh"
+        default: "/\(rawValue)/hello"
+        }
+    }
+}

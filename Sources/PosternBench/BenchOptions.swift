@@ -1,0 +1,25 @@
+/// What one `postern bench` run measures and where it writes the results.
+import PosternFrontEnds
+
+public struct BenchOptions: Sendable {
+    /// nil: no front-end (only `http` can run).
+    public var frontEnd: FrontEnd.Kind
+    public var modes: [BenchMode]
+    /// Seconds of each wrk run.
+    public var duration: Double
+    public var connections: Int
+    public var repeats: Int
+    public var outDirectory: String
+    /// Seconds of the unrecorded warm-up run of each mode before the first repeat.
+    public var warmup: Double
+
+    public init(frontEnd: FrontEnd.Kind, modes: [BenchMode], duration: Double, connections: Int, repeats: Int, outDirectory: String, warmup: Double) {
+        self.frontEnd = frontEnd
+        self.modes = modes
+        self.duration = duration
+        self.connections = connections
+        self.repeats = repeats
+        self.outDirectory = outDirectory
+        self.warmup = warmup
+    }
+}

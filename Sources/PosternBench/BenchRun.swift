@@ -1,0 +1,20 @@
+/// One wrk run of one mode, as recorded in the JSON results.
+
+public struct BenchRun: Sendable, Codable {
+    public var mode: BenchMode
+    /// 1-based repeat number: runs of all modes are interleaved within one repeat.
+    public var repeatIndex: Int
+    public var result: WrkResult
+    /// The backend's peak resident set (largest VmHWM among its processes) after this run, in bytes.
+    public var backendPeakRSS: Int?
+    /// The 1-minute load average when the run ended.
+    public var loadAverage: Double
+
+    public init(mode: BenchMode, repeatIndex: Int, result: WrkResult, backendPeakRSS: Int?, loadAverage: Double) {
+        self.mode = mode
+        self.repeatIndex = repeatIndex
+        self.result = result
+        self.backendPeakRSS = backendPeakRSS
+        self.loadAverage = loadAverage
+    }
+}

@@ -1,0 +1,81 @@
+/// The bench's scratch directory and the programs it runs: found next to `postern`, built references.
+import Foundation
+
+/// Where everything for one `postern bench` lives: the built binaries it found and the files it made.
+public struct BenchWorkspace: Sendable {
+    /// The directory of the running `postern` (its siblings `hello` etc. are used, never built).
+    public let binDirectory: String
+    /// Benchmarks/reference of the package, if found (C and Python references, the shell script).
+    public let referenceDirectory: String?
+    /// A fresh directory under /tmp, traversable by the front-ends' users (www-data).
+    public let directory: String
+
+    public init(binDirectory: String, referenceDirectory: String?) throws {
+        self.binDirectory = binDirectory
+        self.referenceDirectory = referenceDirectory
+        directory = "/tmp/postern-bench-\(getpid())"
+        let manager = FileManager.default
+        try? manager.removeItem(atPath: directory)
+        for sub in ["", "/htdocs/static", "/cgi-bin", "/cgi-host/cgi-host", "/run"] {
+            try manager.createDirectory(atPath: directory + sub, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
+        try "Hello, World!\n".write(toFile: directory + "/htdocs/static/hello.txt", atomically: true, encoding: .utf8)
+        chmod(directory + "/htdocs/static/hello.txt", 0o644)
+    }
+
+    /// The directory of this executable (/proc/self/exe).
+    public static func executableDirectory() -> String {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (path as NSString).deletingLastPathComponent
+    }
+
+    /// Benchmarks/reference found above the binaries (.build/release → package root) or in the working directory.
+    public static func findReferences(binDirectory: String) -> String? {
+        var candidates = [FileManager.default.currentDirectoryPath + "/Benchmarks/reference"]
+        var url = URL(fileURLWithPath: binDirectory)
+        for _ in 0..<4 {
+            url.deleteLastPathComponent()
+            candidates.append(url.path + "/Benchmarks/reference")
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/hello-cgi.c") }
+    }
+
+    public func binary(_ name: String) -> String? {
+        let path = binDirectory + "/" + name
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    /// Copies an executable into the bench's cgi-bin (readable and runnable by www-data).
+    public func install(_ source: String, as name: String, in sub: String = "cgi-bin") throws -> String {
+        let target = directory + "/" + sub + "/" + name
+        try? FileManager.default.removeItem(atPath: target)
+        try FileManager.default.copyItem(atPath: source, toPath: target)
+        chmod(target, 0o755)
+        return target
+    }
+
+    /// `cc -O2 SOURCE -o OUTPUT ...` (the references are built at bench time), or why it could not.
+    public func compile(_ sourceName: String, output: String, libraries: [String] = []) -> String? {
+        guard let referenceDirectory else { return "Benchmarks/reference not found" }
+        guard let cc = Self.which("cc") else { return "no cc on PATH" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cc)
+        process.arguments = ["-O2", "-o", output, referenceDirectory + "/" + sourceName] + libraries
+        let errors = Pipe()
+        process.standardError = errors
+        do { try process.run() } catch { return "cc: \(error)" }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? nil : "cc \(sourceName) failed: \(message)"
+    }
+
+    /// The full path of a program on PATH (plus the sbin directories, where the front-ends live).
+    public static func which(_ name: String) -> String? {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,30 @@
+/// Waiting for a started process's listener (TCP port or unix socket) to come up.
+import Foundation
+import Postern
+
+/// Waiting for listeners to come up, on a thread of its own (the cooperative pool is not blocked).
+public enum Wait {
+    /// Waits until something accepts TCP connections on `port`.
+    public static func forPort(_ port: Int, timeout: Double = 20) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let fd = LoopbackProbe.connect(port: port) {
+                close(fd)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServeError("nothing listens on port \(port) after \(timeout) s")
+    }
+
+    /// Waits until `path` is a socket file.
+    public static func forSocket(_ path: String, timeout: Double = 20) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            var info = stat()
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServeError("no socket at \(path) after \(timeout) s")
+    }
+}

@@ -34,3 +34,6 @@ fi
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+# Every fuzz target briefly (libFuzzer, 20 s each); a crash fails the test command.
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

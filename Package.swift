@@ -62,6 +62,12 @@ let package = Package(
         .executableTarget(name: "fuzz-uwsgi", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-uwsgi"),
         .executableTarget(name: "fuzz-http", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-http"),
         .executableTarget(name: "fuzz-cgi-head", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-cgi-head"),
+        // The soak driver (scripts/soak.sh): requests over every protocol, RSS drift, errors.
+        .executableTarget(
+            name: "postern-soak",
+            dependencies: ["PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI"] + nio,
+            path: "Soak/postern-soak"
+        ),
 
         // Live-test helpers: a gateway on port 0, raw and HTTP clients, a recording logger, the
         // cross-protocol environ comparison, front-end and backend launchers.
@@ -96,6 +102,15 @@ let package = Package(
             name: "PosternFastCGITests",
             dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio,
             // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
+            exclude: ["Fixtures"]
+        ),
+        // Issue 9: round trips, fuzz corpus replay, hostile clients, response and socket safety.
+        .testTarget(
+            name: "PosternHardeningTests",
+            dependencies: [
+                "PosternFuzz", "PosternTestSupport", "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI",
+                "PosternUWSGI", "PosternApps", log,
+            ] + nio,
             exclude: ["Fixtures"]
         ),
     ],

@@ -37,3 +37,6 @@ swift test --skip-build "$@"
 
 # Every fuzz target briefly (libFuzzer, 20 s each); a crash fails the test command.
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+
+# A short soak: 20,000 requests over every protocol, no errors, RSS drift under 5 %.
+scripts/soak.sh "${SOAK_REQUESTS:-20000}"

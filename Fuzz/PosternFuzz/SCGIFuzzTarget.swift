@@ -9,7 +9,7 @@ public enum SCGIFuzzTarget {
         var limits = GatewayLimits()
         limits.maxHeaderBytes = 4096
         limits.maxBodyBytes = 1 << 16
-        var processor = NIOSingleStepByteToMessageProcessor(SCGIRequestDecoder(limits: limits), maximumBufferSize: 1 << 20)
+        let processor = NIOSingleStepByteToMessageProcessor(SCGIRequestDecoder(limits: limits), maximumBufferSize: 1 << 20)
         var bodyBytes = 0
         let receive: (RequestPart<SCGIRequestHead>) -> Void = { part in
             switch part {

@@ -10,7 +10,7 @@ public enum UWSGIFuzzTarget {
         limits.maxHeaderBytes = 4096
         limits.maxUWSGIVarsBytes = 4096
         limits.maxBodyBytes = 1 << 16
-        var processor = NIOSingleStepByteToMessageProcessor(UWSGIRequestDecoder(limits: limits), maximumBufferSize: 1 << 20)
+        let processor = NIOSingleStepByteToMessageProcessor(UWSGIRequestDecoder(limits: limits), maximumBufferSize: 1 << 20)
         var bodyBytes = 0
         let receive: (RequestPart<UWSGIRequestHead>) -> Void = { part in
             switch part {

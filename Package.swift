@@ -61,6 +61,28 @@ let package = Package(
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
 
+        // Fuzzing (scripts/fuzz.sh): the targets as plain functions, and one libFuzzer entry per
+        // target; built normally, each entry replays corpus files instead.
+        .target(
+            name: "PosternFuzz",
+            dependencies: [
+                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI",
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ] + nio,
+            path: "Fuzz/PosternFuzz"
+        ),
+        .executableTarget(name: "fuzz-fastcgi", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-fastcgi"),
+        .executableTarget(name: "fuzz-scgi", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-scgi"),
+        .executableTarget(name: "fuzz-uwsgi", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-uwsgi"),
+        .executableTarget(name: "fuzz-http", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-http"),
+        .executableTarget(name: "fuzz-cgi-head", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-cgi-head"),
+        // The soak driver (scripts/soak.sh): requests over every protocol, RSS drift, errors.
+        .executableTarget(
+            name: "postern-soak",
+            dependencies: ["PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI"] + nio,
+            path: "Soak/postern-soak"
+        ),
+
         // Live-test helpers: a gateway on port 0, raw and HTTP clients, a recording logger, the
         // cross-protocol environ comparison, front-end and backend launchers.
         .target(
@@ -101,6 +123,15 @@ let package = Package(
             name: "PosternFastCGITests",
             dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio,
             // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
+            exclude: ["Fixtures"]
+        ),
+        // Issue 9: round trips, fuzz corpus replay, hostile clients, response and socket safety.
+        .testTarget(
+            name: "PosternHardeningTests",
+            dependencies: [
+                "PosternFuzz", "PosternTestSupport", "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI",
+                "PosternUWSGI", "PosternApps", log,
+            ] + nio,
             exclude: ["Fixtures"]
         ),
     ],

@@ -53,3 +53,11 @@ if [ "$#" -eq 0 ]; then
   echo "== postern bench --quick"
   .build/debug/postern bench --quick --strict --out .build/bench-quick
 fi
+
+# Every fuzz target briefly (libFuzzer, 20 s each); a crash fails the test command.
+echo "== fuzz"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+
+# A short soak: 20,000 requests over every protocol, no errors, RSS drift under 5 %.
+echo "== soak"
+scripts/soak.sh "${SOAK_REQUESTS:-20000}"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Soak: drives REQUESTS (default 1,000,000) requests over HTTP, FastCGI, SCGI and uwsgi against
+# one release-built `postern serve --app hello`, then reports the server's RSS after a warm-up
+# and at the end, and the errors. Fails on any error or an RSS drift of 5 % or more.
+#
+#   scripts/soak.sh [REQUESTS] [CONCURRENCY]
+#
+# The driver (Soak/postern-soak) uses Postern's own encoders on plain blocking sockets: HTTP
+# keep-alive; SCGI, uwsgi and FastCGI one connection per request, as front-ends send them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+requests="${1:-1000000}"
+concurrency="${2:-8}"
+config="${SOAK_CONFIG:-release}"
+
+swift build -c "$config" --product postern 2>&1 | tail -1
+swift build -c "$config" --product postern-soak 2>&1 | tail -1
+bin=".build/$config"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+http=$(free_port); fastcgi=$(free_port); scgi=$(free_port); uwsgi=$(free_port)
+
+log=$(mktemp /tmp/postern-soak.XXXXXX)
+"$bin/postern" serve --app hello --log-level error --max-connections 4096 \
+  --http "127.0.0.1:$http" --fastcgi "127.0.0.1:$fastcgi" --scgi "127.0.0.1:$scgi" --uwsgi "127.0.0.1:$uwsgi" \
+  >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$uwsgi") 2>/dev/null && break
+  sleep 0.1
+done
+
+status=0
+"$bin/postern-soak" "$requests" "$concurrency" "$server" \
+  "http=$http" "fastcgi=$fastcgi" "scgi=$scgi" "uwsgi=$uwsgi" || status=$?
+if ! kill -0 "$server" 2>/dev/null; then
+  echo "soak: the server died"; cat "$log"; status=1
+fi
+errors=$(grep -c . "$log" || true)
+echo "soak: server log lines at level error: $errors"
+rm -f "$log"
+exit "$status"

@@ -8,13 +8,25 @@ import NIOCore
 /// handler sits next to the socket: on close it queues an empty write behind everything else and
 /// closes when that write completes (or fails). A peer that stops reading cannot hold the
 /// connection open: after `timeout` it is closed anyway.
+///
+/// Every close promise is completed: one that arrives while the flush is pending completes with
+/// the real close; one that arrives after the real close was passed on is passed on too (and
+/// fails with `alreadyClosed`). Keeping such a late promise would leave whoever awaits it (for
+/// example `executeThenClose` after its body threw) waiting forever.
 public final class FlushBeforeCloseHandler: ChannelOutboundHandler, RemovableChannelHandler {
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
+    private enum State {
+        case open
+        /// The empty write is queued; these promises complete with the real close.
+        case flushing([EventLoopPromise<Void>])
+        /// The real close has been passed on.
+        case closed
+    }
+
     private let timeout: TimeAmount
-    private var closing = false
-    private var pendingPromises: [EventLoopPromise<Void>] = []
+    private var state = State.open
 
     public init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -25,19 +37,25 @@ public final class FlushBeforeCloseHandler: ChannelOutboundHandler, RemovableCha
             context.close(mode: mode, promise: promise)
             return
         }
-        if let promise { pendingPromises.append(promise) }
-        guard !closing else { return }
-        closing = true
-        let flushed = context.eventLoop.makePromise(of: Void.self)
-        let deadline = context.eventLoop.scheduleTask(in: timeout) { flushed.succeed(()) }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: flushed)
-        flushed.futureResult.whenComplete { _ in
-            deadline.cancel()
-            let promises = self.pendingPromises
-            self.pendingPromises = []
-            let closed = context.eventLoop.makePromise(of: Void.self)
-            closed.futureResult.whenComplete { result in promises.forEach { $0.completeWith(result) } }
-            context.close(mode: .all, promise: closed)
+        switch state {
+        case .closed:
+            context.close(mode: mode, promise: promise)
+        case .flushing(var promises):
+            if let promise { promises.append(promise) }
+            state = .flushing(promises)
+        case .open:
+            state = .flushing(promise.map { [$0] } ?? [])
+            let flushed = context.eventLoop.makePromise(of: Void.self)
+            let deadline = context.eventLoop.scheduleTask(in: timeout) { flushed.succeed(()) }
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: flushed)
+            flushed.futureResult.whenComplete { _ in
+                deadline.cancel()
+                guard case .flushing(let promises) = self.state else { return }
+                self.state = .closed
+                let closed = context.eventLoop.makePromise(of: Void.self)
+                closed.futureResult.whenComplete { result in promises.forEach { $0.completeWith(result) } }
+                context.close(mode: .all, promise: closed)
+            }
         }
     }
 }

@@ -7,7 +7,9 @@ import Postern
 ///
 /// Spawned with `posix_spawn` and an empty signal mask: a child started by Foundation's `Process`
 /// from a Swift test inherits a mask with SIGTERM blocked, and a front-end that ignores SIGTERM
-/// would have to be killed, orphaning its own children.
+/// would have to be killed, orphaning its own children. Descriptors from 3 up are closed in the
+/// child (glibc 2.34+): a test's client sockets are not close-on-exec, and a child holding a copy
+/// keeps a connection open after the test has closed it.
 public final class ManagedProcess: @unchecked Sendable {
     public let name: String
     public let pid: pid_t
@@ -23,6 +25,7 @@ public final class ManagedProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let addCloseFrom = Self.addCloseFrom { _ = addCloseFrom(&actions, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -66,4 +69,9 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    /// `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not export.
+    private static let addCloseFrom: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: AddCloseFrom.self) }
 }

@@ -54,8 +54,9 @@ public enum BlockingClient {
         String(decoding: try await exchange(port: port, Array(request.utf8)), as: UTF8.self)
     }
 
+    /// A connected socket, close-on-exec: a child process spawned meanwhile must not hold it open.
     public static func connectTCP(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

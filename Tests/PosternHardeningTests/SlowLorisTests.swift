@@ -1,0 +1,66 @@
+// Slow-loris on every protocol: 1,000 idle half-sent heads neither block others nor stay open.
+import Foundation
+import NIOCore
+import Postern
+import PosternApps
+import PosternCore
+import PosternTestSupport
+import Testing
+
+extension HostileClients {
+    @Suite("Slow-loris: idle half-open connections")
+    struct SlowLorisTests {
+        static let connections = 1000
+        static let timeoutSeconds = 1.0
+
+        static var limits: GatewayLimits {
+            var limits = GatewayLimits()
+            limits.headerTimeoutSeconds = timeoutSeconds
+            limits.idleTimeoutSeconds = timeoutSeconds
+            limits.maxConnections = connections + 50
+            return limits
+        }
+
+        /// Checks that the server closed every one of `idle` by the timeout, and none before it.
+        static func expectClosedByTimeout(_ idle: HostileSocket.IdleConnections, _ what: String) async {
+            let closing = await HostileSocket.waitUntilClosedByServer(idle, timeout: 20)
+            #expect(closing.stillOpen == 0, "\(closing.stillOpen) of \(idle.fds.count) \(what) still open 20 s after a \(timeoutSeconds) s timeout")
+            // Closed at once would be a refusal (say --max-connections), not the timeout.
+            let first = closing.firstClose ?? .zero
+            #expect(first >= .milliseconds(Int(timeoutSeconds * 1000) - 100), "\(what): the first was closed \(first) after the first was opened")
+        }
+
+        @Test("1,000 connections that stop mid-head, twice: others are served, all closed by the timeout, their slots given back",
+              arguments: RequestBytes.allProtocols)
+        func idleHeads(gatewayProtocol: GatewayProtocol) async throws {
+            let files = HostileSocket.raiseFileLimit()
+            try #require(files >= rlim_t(3 * Self.connections), "RLIMIT_NOFILE \(files): too low for \(Self.connections) connections at both ends")
+            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: Self.limits) { addresses in
+                let port = addresses[0].port!
+                // The second wave fits under --max-connections only if the first gave its slots back.
+                for wave in 1...2 {
+                    let idle = try await HostileSocket.openIdle(port: port, count: Self.connections, fragment: RequestBytes.partialHead(gatewayProtocol))
+                    // Service to others goes on while the 1,000 are open.
+                    let request = RequestBytes.request(gatewayProtocol, path: "/")
+                    let answer = try await HostileSocket.withConnection(port: port) { fd in
+                        try BlockingClient.sendAll(fd, request)
+                        return HostileSocket.read(fd, timeout: 5) { $0.containsText("Hello, World!") }
+                    }
+                    #expect(answer.containsText("Hello, World!"),
+                            "wave \(wave): no answer to a normal request while \(Self.connections) idle connections were open: \(String(decoding: answer, as: UTF8.self).prefix(200))")
+                    await Self.expectClosedByTimeout(idle, "idle \(gatewayProtocol) connections (wave \(wave))")
+                }
+            }
+        }
+
+        @Test("FastCGI: a request begun whose PARAMS never end is closed by the header timeout")
+        func fastCGIStalledParams() async throws {
+            try await withLiveGateway([loopback(.fastcgi)], application: Hello(), limits: Self.limits) { addresses in
+                let whole = RequestBytes.head(.fastcgi, path: "/", contentLength: 0)
+                // BEGIN_REQUEST and all but the end of the PARAMS stream.
+                let idle = try await HostileSocket.openIdle(port: addresses[0].port!, count: 50, fragment: Array(whole.dropLast(8)))
+                await Self.expectClosedByTimeout(idle, "stalled FastCGI requests")
+            }
+        }
+    }
+}

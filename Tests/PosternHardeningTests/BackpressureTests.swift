@@ -6,7 +6,7 @@ import PosternCore
 import PosternTestSupport
 import Testing
 
-extension HostileClients {
+extension Hardening {
     @Suite("Backpressure: a client that never reads its response")
     struct BackpressureTests {
         /// What a push without reading came to.

@@ -1,12 +1,13 @@
 // Clients that vanish mid-body and mid-response: the app's task ends, nothing stays live.
 import Foundation
+import Logging
 import NIOCore
 import Postern
 import PosternCore
 import PosternTestSupport
 import Testing
 
-extension HostileClients {
+extension Hardening {
     @Suite("Disconnects: a gone client's request task ends")
     struct DisconnectTests {
         static let rounds = 20
@@ -14,7 +15,7 @@ extension HostileClients {
         @Test("disconnect mid-body", arguments: RequestBytes.allProtocols)
         func midBody(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter)) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 let request = RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000)
                     + RequestBytes.body(gatewayProtocol, [UInt8](repeating: 0x61, count: 10_000), end: false)
@@ -39,7 +40,7 @@ extension HostileClients {
         @Test("disconnect mid-response (an endless streamed body)", arguments: RequestBytes.allProtocols)
         func midResponse(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter)) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 let request = RequestBytes.request(gatewayProtocol, path: "/stream")
                 for round in 1...Self.rounds {

@@ -119,6 +119,18 @@ enum HostileSocket {
         }) ?? Closing(stillOpen: idle.fds.count, firstClose: nil)
     }
 
+    /// How many of `fds` the peer has closed by now (a look, without reading or waiting).
+    static func countClosed(_ fds: [Int32]) -> Int {
+        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        _ = poll(&polls, nfds_t(polls.count), 0)
+        var scratch: UInt8 = 0
+        return polls.filter { entry in
+            guard entry.revents != 0 else { return false }
+            let n = recv(entry.fd, &scratch, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        }.count
+    }
+
     /// Reads from `fd` until the peer closes, at most `limit` bytes or `timeout` seconds; nil on timeout.
     static func readUntilClose(_ fd: Int32, timeout: Double, limit: Int = 64 << 20) -> [UInt8]? {
         var out: [UInt8] = []

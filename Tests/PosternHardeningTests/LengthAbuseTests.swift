@@ -1,5 +1,6 @@
 // Lying lengths, floods of tiny records and oversized params: refused or served, never stuck.
 import Foundation
+import Logging
 import NIOCore
 import Postern
 import PosternApps
@@ -8,13 +9,13 @@ import PosternFastCGI
 import PosternTestSupport
 import Testing
 
-extension HostileClients {
+extension Hardening {
     @Suite("Length abuse")
     struct LengthAbuseTests {
         @Test("a declared body far larger than sent, then a half-close: closed promptly, the task ends", arguments: RequestBytes.allProtocols)
         func declaredBodyTooLong(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter)) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 let fd = try await HostileSocket.onThread {
                     let fd = try HostileSocket.connect(port: port)
@@ -42,7 +43,7 @@ extension HostileClients {
                           (.uwsgi, [0, 0xff, 0xff, 0] + Array("short".utf8)),
                           (.scgi, Array("99999:CONTENT_LENGTH".utf8))])
         func framingTooLong(gatewayProtocol: GatewayProtocol, bytes: [UInt8]) async throws {
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello()) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), logger: .quiet) { addresses in
                 let answer = try await HostileSocket.withConnection(port: addresses[0].port!) { fd in
                     try BlockingClient.sendAll(fd, bytes)
                     shutdown(fd, Int32(SHUT_WR))
@@ -54,7 +55,7 @@ extension HostileClients {
 
         @Test("10,000 one-byte STDIN records: the body arrives whole")
         func tinyStdinRecords() async throws {
-            try await withLiveGateway([loopback(.fastcgi)], application: Echo()) { addresses in
+            try await withLiveGateway([loopback(.fastcgi)], application: Echo(), logger: .quiet) { addresses in
                 var request = ByteBuffer(bytes: RequestBytes.head(.fastcgi, path: "/", contentLength: 10_000))
                 var expected: [UInt8] = []
                 for index in 0..<10_000 {
@@ -77,7 +78,7 @@ extension HostileClients {
 
         @Test("10,000 one-byte PARAMS records: refused past the record limit, the server keeps serving")
         func tinyParamsRecords() async throws {
-            try await withLiveGateway([loopback(.fastcgi)], application: Hello()) { addresses in
+            try await withLiveGateway([loopback(.fastcgi)], application: Hello(), logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 var request = ByteBuffer()
                 FastCGIRecordEncoder.writeBeginRequest(requestID: 1, role: .responder, keepConnection: false, into: &request)
@@ -104,7 +105,7 @@ extension HostileClients {
             var limits = GatewayLimits()
             limits.maxHeaderBytes = 64 * 1024
             limits.maxUWSGIVarsBytes = 4096
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: limits) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: limits, logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 let big = String(repeating: "b", count: 1 << 20)
                 let bytes: [UInt8]

@@ -24,7 +24,7 @@ struct UnsafeHeaderApp: Application {
     }
 }
 
-extension HostileClients {
+extension Hardening {
     @Suite("Response safety")
     struct ResponseSafetyTests {
         /// Runs one request over `gatewayProtocol` and returns the raw answer as text.

@@ -1,5 +1,6 @@
 // Slow-loris on every protocol: 1,000 idle half-sent heads neither block others nor stay open.
 import Foundation
+import Logging
 import NIOCore
 import Postern
 import PosternApps
@@ -7,11 +8,14 @@ import PosternCore
 import PosternTestSupport
 import Testing
 
-extension HostileClients {
+extension Hardening {
     @Suite("Slow-loris: idle half-open connections")
     struct SlowLorisTests {
         static let connections = 1000
-        static let timeoutSeconds = 1.0
+        /// Header and idle timeout: long enough that a normal request is answered before it
+        /// (0.2 s here, 0.5 s with both cores busy), so the answer proves service went on
+        /// while the idle connections were open.
+        static let timeoutSeconds = 2.0
 
         static var limits: GatewayLimits {
             var limits = GatewayLimits()
@@ -35,19 +39,22 @@ extension HostileClients {
         func idleHeads(gatewayProtocol: GatewayProtocol) async throws {
             let files = HostileSocket.raiseFileLimit()
             try #require(files >= rlim_t(3 * Self.connections), "RLIMIT_NOFILE \(files): too low for \(Self.connections) connections at both ends")
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: Self.limits) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: Self.limits, logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 // The second wave fits under --max-connections only if the first gave its slots back.
                 for wave in 1...2 {
                     let idle = try await HostileSocket.openIdle(port: port, count: Self.connections, fragment: RequestBytes.partialHead(gatewayProtocol))
                     // Service to others goes on while the 1,000 are open.
                     let request = RequestBytes.request(gatewayProtocol, path: "/")
-                    let answer = try await HostileSocket.withConnection(port: port) { fd in
+                    let idleFDs = idle.fds
+                    let (answer, closedMeanwhile) = try await HostileSocket.withConnection(port: port) { fd in
                         try BlockingClient.sendAll(fd, request)
-                        return HostileSocket.read(fd, timeout: 5) { $0.containsText("Hello, World!") }
+                        let answer = HostileSocket.read(fd, timeout: 30) { $0.containsText("Hello, World!") }
+                        return (answer, HostileSocket.countClosed(idleFDs))
                     }
                     #expect(answer.containsText("Hello, World!"),
                             "wave \(wave): no answer to a normal request while \(Self.connections) idle connections were open: \(String(decoding: answer, as: UTF8.self).prefix(200))")
+                    #expect(closedMeanwhile == 0, "wave \(wave): answered only after \(closedMeanwhile) idle connections had been closed")
                     await Self.expectClosedByTimeout(idle, "idle \(gatewayProtocol) connections (wave \(wave))")
                 }
             }
@@ -55,7 +62,7 @@ extension HostileClients {
 
         @Test("FastCGI: a request begun whose PARAMS never end is closed by the header timeout")
         func fastCGIStalledParams() async throws {
-            try await withLiveGateway([loopback(.fastcgi)], application: Hello(), limits: Self.limits) { addresses in
+            try await withLiveGateway([loopback(.fastcgi)], application: Hello(), limits: Self.limits, logger: .quiet) { addresses in
                 let whole = RequestBytes.head(.fastcgi, path: "/", contentLength: 0)
                 // BEGIN_REQUEST and all but the end of the PARAMS stream.
                 let idle = try await HostileSocket.openIdle(port: addresses[0].port!, count: 50, fragment: Array(whole.dropLast(8)))

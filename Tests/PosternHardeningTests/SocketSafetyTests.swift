@@ -6,7 +6,7 @@ import PosternCore
 import PosternTestSupport
 import Testing
 
-extension HostileClients {
+extension Hardening {
     @Suite("Socket safety through `postern serve`")
     struct SocketSafetyTests {
         static let flags = [("--http", GatewayProtocol.http), ("--fastcgi", .fastcgi), ("--scgi", .scgi), ("--uwsgi", .uwsgi)]

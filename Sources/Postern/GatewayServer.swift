@@ -155,7 +155,9 @@ public final class GatewayServer: Service, Sendable {
             serverChannel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
         case .unix(let path):
             try UnixSocketFile.prepare(path: path)
-            serverChannel = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+            serverChannel = try await UnixSocketFile.bindingPrivately {
+                try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+            }
             try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
         case .fd(let fd):
             guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
@@ -278,7 +280,7 @@ public final class GatewayServer: Service, Sendable {
             channel = try await bootstrap.bind(host: host, port: port).get()
         case .unix(let path):
             try UnixSocketFile.prepare(path: path)
-            channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            channel = try await UnixSocketFile.bindingPrivately { try await bootstrap.bind(unixDomainSocketPath: path).get() }
             try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
         case .fd(let fd):
             guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }

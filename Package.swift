@@ -58,6 +58,8 @@ let package = Package(
         .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
         .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
+        // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
+        .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),
         .executableTarget(name: "environ", dependencies: ["Postern", "PosternApps"], path: "examples/environ"),
         .executableTarget(name: "echo", dependencies: ["Postern", "PosternApps"], path: "examples/echo"),
 

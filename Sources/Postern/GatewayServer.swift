@@ -93,9 +93,9 @@ public final class GatewayServer: Service, Sendable {
         case .fastcgi:
             return try await bind(spec, server: FastCGIProtocolServer(configuration: configuration))
         case .scgi:
-            return try await bind(spec, server: SCGIProtocolServer(configuration: configuration))
+            return try await bind(spec, pipeline: SCGIProtocolServer(configuration: configuration))
         case .uwsgi:
-            return try await bind(spec, server: UWSGIProtocolServer(configuration: configuration))
+            return try await bind(spec, pipeline: UWSGIProtocolServer(configuration: configuration))
         case .cgi:
             throw ServeError("CGI is a launch mode, not a listener")
         }
@@ -155,7 +155,9 @@ public final class GatewayServer: Service, Sendable {
             serverChannel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
         case .unix(let path):
             try UnixSocketFile.prepare(path: path)
-            serverChannel = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+            serverChannel = try await UnixSocketFile.bindingPrivately {
+                try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+            }
             try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
         case .fd(let fd):
             guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
@@ -184,6 +186,121 @@ public final class GatewayServer: Service, Sendable {
                     }
                 } catch {
                     logger.error("listener failed", metadata: ["error": "\(error)"])
+                }
+            }
+        )
+    }
+
+    /// A listener whose connections are served in their pipelines (``PipelineProtocolServer``):
+    /// no task per connection. Each connection is registered (or refused over
+    /// `--max-connections`) as it is accepted and unregistered when its channel closes; `run`
+    /// returns once the listener is closed and its last connection has closed.
+    private func bind<Server: PipelineProtocolServer>(_ spec: ListenerSpec, pipeline server: Server) async throws -> BoundListener {
+        let logger = configuration.logger
+        let configuration = self.configuration
+        let connections = self.connections
+        let allow = spec.allow
+        let maxConnections = configuration.limits.maxConnections
+        let protocolName = "\(spec.gatewayProtocol)"
+        let connectionIDs = Atomic<Int>(0)
+        let open = OpenChannels()
+        let isTCP: Bool
+        if case .tcp = spec.address { isTCP = true } else { isTCP = false }
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                guard allow.allows(channel.remoteAddress) else {
+                    logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    channel.close(promise: nil)
+                    return
+                }
+                if isTCP { try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+                // First in the pipeline, next to the socket: a close waits for the bytes before it.
+                try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
+                let id = connectionIDs.add(1, ordering: .relaxed).newValue
+                var connectionLogger = logger
+                connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
+                connectionLogger[metadataKey: "connection"] = "\(id)"
+                let context = ConnectionContext(channel: channel, configuration: configuration, logger: connectionLogger)
+                open.opened(channel)
+                guard connections.add(context, limit: maxConnections) else {
+                    connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
+                    // However the client behaves, the refusal ends within 2 s.
+                    channel.eventLoop.scheduleTask(in: .seconds(2)) { context.close() }
+                    channel.closeFuture.whenComplete { _ in open.closed(channel) }
+                    try server.configureRefusal(channel, context: context)
+                    return
+                }
+                channel.closeFuture.whenComplete { _ in
+                    connections.remove(context)
+                    open.closed(channel)
+                }
+                try server.configure(channel, context: context)
+            }
+        }
+        if sharedSockets, case .fd(let fd) = spec.address {
+            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
+            guard let group = group as? MultiThreadedEventLoopGroup else {
+                throw ServeError("shared listening sockets need a MultiThreadedEventLoopGroup")
+            }
+            let acceptor = try SharedSocketAcceptor(listeningSocket: fd, logger: logger)
+            acceptor.start()
+            return BoundListener(
+                localAddress: nil,
+                close: { acceptor.stop() },
+                run: {
+                    // Cancelled (not a graceful shutdown): stop at once, closing every connection.
+                    await withTaskCancellationHandler {
+                    for await socket in acceptor.connections {
+                        do {
+                            _ = try await ClientBootstrap(group: group)
+                                .channelOption(.allowRemoteHalfClosure, value: false)
+                                .channelInitializer(initializer)
+                                .withConnectedSocket(NIOBSDSocket.Handle(socket))
+                                .get()
+                        } catch {
+                            logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    await open.waitUntilNoneOpen()
+                    } onCancel: {
+                        acceptor.stop()
+                        open.closeAll()
+                    }
+                }
+            )
+        }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelInitializer(initializer)
+        let channel: any Channel
+        switch spec.address {
+        case .tcp(let host, let port):
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path):
+            try UnixSocketFile.prepare(path: path)
+            channel = try await UnixSocketFile.bindingPrivately { try await bootstrap.bind(unixDomainSocketPath: path).get() }
+            try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
+        case .fd(let fd):
+            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
+            channel = try await bootstrap.withBoundSocket(NIOBSDSocket.Handle(fd)).get()
+        }
+        return BoundListener(
+            localAddress: channel.localAddress,
+            close: {
+                channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
+                    channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
+                }
+            },
+            run: {
+                // Cancelled (not a graceful shutdown): stop at once, closing every connection.
+                await withTaskCancellationHandler {
+                    try? await channel.closeFuture.get()
+                    await open.waitUntilNoneOpen()
+                } onCancel: {
+                    channel.close(promise: nil)
+                    open.closeAll()
                 }
             }
         )
@@ -260,5 +377,45 @@ final class ConnectionRegistry: Sendable {
             return Array(state.open.values)
         }
         for context in open { context.drain() }
+    }
+}
+
+/// The open connections of one pipeline listener, so that its `run` can wait for the last one
+/// after the listener closes (a graceful shutdown lets in-flight requests finish), or close them
+/// all when cancelled.
+final class OpenChannels: Sendable {
+    private struct State {
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func opened(_ channel: any Channel) {
+        state.withLock { $0.open[ObjectIdentifier(channel)] = channel }
+    }
+
+    func closed(_ channel: any Channel) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open.removeValue(forKey: ObjectIdentifier(channel))
+            guard state.open.isEmpty else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func closeAll() {
+        for channel in state.withLock({ Array($0.open.values) }) { channel.close(promise: nil) }
+    }
+
+    func waitUntilNoneOpen() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.open.isEmpty { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 }

@@ -21,7 +21,7 @@ enum ListeningSocket {
             fd = try openTCP(host: host, port: port)
         case .unix(let path):
             try UnixSocketFile.prepare(path: path)
-            fd = try openUnix(path: path)
+            fd = try UnixSocketFile.bindingPrivately { try openUnix(path: path) }
             try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
         }
         _ = fcntl(fd, F_SETFD, 0)  // inherited by the workers

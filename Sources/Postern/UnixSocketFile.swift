@@ -29,6 +29,24 @@ enum UnixSocketFile {
         }
     }
 
+    /// Runs a bind with umask 0177, so the socket file is created 0600 and only then opened up to
+    /// its configured mode by ``setMode(path:mode:)``: no window in which a more permissive umask
+    /// lets another user connect (a reachable FastCGI socket runs code as the app). Listeners are
+    /// bound at start-up, before any request is served, so the process-wide umask is briefly
+    /// stricter for nothing else.
+    static func bindingPrivately<T>(_ bind: () async throws -> T) async throws -> T {
+        let previous = umask(0o177)
+        defer { umask(previous) }
+        return try await bind()
+    }
+
+    /// ``bindingPrivately(_:)`` for a synchronous bind (the worker master's sockets).
+    static func bindingPrivately<T>(_ bind: () throws -> T) throws -> T {
+        let previous = umask(0o177)
+        defer { umask(previous) }
+        return try bind()
+    }
+
     static func setMode(path: String, mode: UInt16) throws {
         guard chmod(path, mode_t(mode)) == 0 else {
             throw Error(description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")

@@ -39,6 +39,21 @@ public enum CGIProgram {
         }
     }
 
+    /// The process environment, read straight from `environ` (no Foundation: CGI start-up time
+    /// is the whole cost of CGI, and Foundation's is measurable).
+    public static func processEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+
     static func serve(_ application: any Application, environment: [String: String], limits: GatewayLimits, executor: MainQueueExecutor) async -> Int32 {
         let logger = Logger(label: "postern.cgi") { StreamLogHandler.standardError(label: $0) }
         let errors = ErrorStream { message in

@@ -11,7 +11,9 @@ final class BodyStreamState: Sendable {
         /// `nil` while open; `.success` at a clean end; `.failure` once failed.
         var end: Result<Void, any Error>?
         var consumer: CheckedContinuation<ByteBuffer?, any Error>?
-        var producer: CheckedContinuation<Void, Never>?
+        /// Resumes a producer waiting for the queue to fall below the watermark: a suspended
+        /// ``yield(_:)`` or the callback of an ``offer(_:whenReady:)`` that found the queue full.
+        var producer: (@Sendable () -> Void)?
         var iteratorClaimed = false
         var discarding = false
     }
@@ -85,12 +87,53 @@ final class BodyStreamState: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
                     if state.bufferedBytes < highWatermark || state.end != nil || state.discarding { return true }
-                    state.producer = continuation
+                    state.producer = { continuation.resume() }
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
             return .accepted
+        }
+    }
+
+    /// The synchronous producer side, for an adapter that runs on an event loop and cannot
+    /// suspend: adds the chunk like ``yield(_:)`` but never waits. `.full` means the chunk was
+    /// buffered and the queue is at the high watermark: stop reading from the peer until
+    /// `whenReady` is called (once: when the application has read the queue down, or stopped
+    /// reading, or the body ended).
+    func offer(_ buffer: ByteBuffer, whenReady: @escaping @Sendable () -> Void) -> RequestBodySource.OfferResult {
+        enum Action { case done(RequestBodySource.OfferResult), resume(CheckedContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.OfferResult) }
+        let action: Action = state.withLock { state in
+            state.receivedBytes += buffer.readableBytes
+            if state.end != nil || state.discarding { return .done(.dropped) }
+            if let expected = expectedLength, state.receivedBytes > expected {
+                let error = RequestBodyError.lengthMismatch(expected: expected, received: state.receivedBytes)
+                state.end = .failure(error)
+                state.chunks.removeAll()
+                state.bufferedBytes = 0
+                if let consumer = state.consumer {
+                    state.consumer = nil
+                    return .resume(consumer, .failure(error), .lengthExceeded)
+                }
+                return .done(.lengthExceeded)
+            }
+            guard buffer.readableBytes > 0 else { return .done(.accepted) }
+            if let consumer = state.consumer {
+                state.consumer = nil
+                return .resume(consumer, .success(buffer), .accepted)
+            }
+            state.chunks.append(buffer)
+            state.bufferedBytes += buffer.readableBytes
+            guard state.bufferedBytes >= highWatermark else { return .done(.accepted) }
+            state.producer = whenReady
+            return .done(.full)
+        }
+        switch action {
+        case .done(let result):
+            return result
+        case .resume(let consumer, let value, let result):
+            consumer.resume(with: value)
+            return result
         }
     }
 
@@ -127,7 +170,7 @@ final class BodyStreamState: Sendable {
             return (state.consumer, state.producer)
         }
         consumer?.resume(throwing: error)
-        producer?.resume()
+        producer?()
     }
 
     func discardUnread() {
@@ -138,17 +181,17 @@ final class BodyStreamState: Sendable {
             defer { state.producer = nil }
             return state.producer
         }
-        producer?.resume()
+        producer?()
     }
 
     // MARK: Consumer
 
     func next() async throws -> ByteBuffer? {
-        enum Action { case value(ByteBuffer?, CheckedContinuation<Void, Never>?), error(any Error), wait }
+        enum Action { case value(ByteBuffer?, (@Sendable () -> Void)?), error(any Error), wait }
         let action: Action = state.withLock { state in
             if let chunk = state.chunks.popFirst() {
                 state.bufferedBytes -= chunk.readableBytes
-                var producer: CheckedContinuation<Void, Never>?
+                var producer: (@Sendable () -> Void)?
                 if state.bufferedBytes < highWatermark / 2 || state.chunks.isEmpty {
                     producer = state.producer
                     state.producer = nil
@@ -167,7 +210,7 @@ final class BodyStreamState: Sendable {
         }
         switch action {
         case .value(let chunk, let producer):
-            producer?.resume()
+            producer?()
             if chunk == nil, producer != nil { return try await next() }
             return chunk
         case .error(let error):

@@ -117,6 +117,24 @@ public struct RequestBodySource: Sendable {
         await state.yield(buffer)
     }
 
+    /// What ``offer(_:whenReady:)`` did with a chunk.
+    public enum OfferResult: Sendable, Equatable {
+        /// Buffered; the queue has room for more.
+        case accepted
+        /// Buffered, and the queue is at the high watermark: read no more until `whenReady`.
+        case full
+        /// The application no longer reads; the bytes were dropped (keep draining).
+        case dropped
+        /// The chunk runs past CONTENT_LENGTH; the body has failed with a length mismatch.
+        case lengthExceeded
+    }
+
+    /// Adds a chunk without suspending, for adapters driven by an event loop (see
+    /// ``SingleRequestHandler``); backpressure is signalled by `.full` and `whenReady`.
+    public func offer(_ buffer: ByteBuffer, whenReady: @escaping @Sendable () -> Void) -> OfferResult {
+        state.offer(buffer, whenReady: whenReady)
+    }
+
     /// Ends the body. Returns ``RequestBodyError/lengthMismatch(expected:received:)`` (and fails
     /// the body with it) when fewer than CONTENT_LENGTH bytes arrived; `nil` when all is well.
     @discardableResult

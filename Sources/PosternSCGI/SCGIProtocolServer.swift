@@ -9,10 +9,7 @@ import PosternCore
 /// the body, the headers go through the normalizer, the body streams into the application, and
 /// the response goes back CGI-style (`Status: 200 OK`, fields, blank line, body; mod_proxy_scgi
 /// fails on an HTTP status line), then the connection closes.
-public struct SCGIProtocolServer: ProtocolServer {
-    public typealias Inbound = RequestPart<SCGIRequestHead>
-    public typealias Outbound = ByteBuffer
-
+public struct SCGIProtocolServer: PipelineProtocolServer {
     public let configuration: GatewayConfiguration
     public var gatewayProtocol: GatewayProtocol { .scgi }
 
@@ -20,7 +17,15 @@ public struct SCGIProtocolServer: ProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
+        try addHandlers(channel, context: context, refusal: nil)
+    }
+
+    public func configureRefusal(_ channel: any Channel, context: ConnectionContext) throws {
+        try addHandlers(channel, context: context, refusal: .serviceUnavailable)
+    }
+
+    private func addHandlers(_ channel: any Channel, context: ConnectionContext, refusal: ResponseStatus?) throws {
         let limits = configuration.limits
         // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
@@ -28,16 +33,14 @@ public struct SCGIProtocolServer: ProtocolServer {
         try sync.addHandler(ByteToMessageHandler(SCGIRequestDecoder(limits: limits)))
         try sync.addHandler(
             RequestReadTimeoutHandler<SCGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
-        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+        try sync.addHandler(SingleRequestHandler<SCGIRequestHead>(framing: Self.framing, connection: context, refusal: refusal))
     }
 
-    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
-        await SingleRequestConnection<SCGIRequestHead>(
-            gatewayProtocol: .scgi,
-            makeVariables: { head, context throws(NormalizationError) in try Self.variables(for: head, context: context) },
-            encodeHead: { response, buffer throws(ResponseError) in try response.encodeCGIHead(into: &buffer) }
-        ).serve(connection, context: context)
-    }
+    static let framing = SingleRequestHandler<SCGIRequestHead>.Framing(
+        gatewayProtocol: .scgi,
+        makeVariables: { head, context throws(NormalizationError) in try variables(for: head, context: context) },
+        encodeHead: { response, buffer throws(ResponseError) in try response.encodeCGIHead(into: &buffer) }
+    )
 
     /// The SCGI headers through the normalizer. `SCGI` itself is protocol framing, not a CGI
     /// variable; what the front-end sent is otherwise kept as sent.

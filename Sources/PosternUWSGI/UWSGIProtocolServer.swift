@@ -9,10 +9,7 @@ import PosternCore
 /// and frames the body, the vars go through the normalizer, the body streams into the
 /// application, and the response goes back with an HTTP status line (`HTTP/1.1 200 OK`;
 /// mod_proxy_uwsgi fails with 502 on a CGI-style block), then the connection closes.
-public struct UWSGIProtocolServer: ProtocolServer {
-    public typealias Inbound = RequestPart<UWSGIRequestHead>
-    public typealias Outbound = ByteBuffer
-
+public struct UWSGIProtocolServer: PipelineProtocolServer {
     public let configuration: GatewayConfiguration
     public var gatewayProtocol: GatewayProtocol { .uwsgi }
 
@@ -20,7 +17,15 @@ public struct UWSGIProtocolServer: ProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
+        try addHandlers(channel, context: context, refusal: nil)
+    }
+
+    public func configureRefusal(_ channel: any Channel, context: ConnectionContext) throws {
+        try addHandlers(channel, context: context, refusal: .serviceUnavailable)
+    }
+
+    private func addHandlers(_ channel: any Channel, context: ConnectionContext, refusal: ResponseStatus?) throws {
         let limits = configuration.limits
         // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
@@ -28,16 +33,14 @@ public struct UWSGIProtocolServer: ProtocolServer {
         try sync.addHandler(ByteToMessageHandler(UWSGIRequestDecoder(limits: limits)))
         try sync.addHandler(
             RequestReadTimeoutHandler<UWSGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
-        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+        try sync.addHandler(SingleRequestHandler<UWSGIRequestHead>(framing: Self.framing, connection: context, refusal: refusal))
     }
 
-    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
-        await SingleRequestConnection<UWSGIRequestHead>(
-            gatewayProtocol: .uwsgi,
-            makeVariables: { head, context throws(NormalizationError) in try Self.variables(for: head, context: context) },
-            encodeHead: { response, buffer throws(ResponseError) in try response.encodeHTTPHead(into: &buffer) }
-        ).serve(connection, context: context)
-    }
+    static let framing = SingleRequestHandler<UWSGIRequestHead>.Framing(
+        gatewayProtocol: .uwsgi,
+        makeVariables: { head, context throws(NormalizationError) in try variables(for: head, context: context) },
+        encodeHead: { response, buffer throws(ResponseError) in try response.encodeHTTPHead(into: &buffer) }
+    )
 
     /// The uwsgi vars through the normalizer.
     static func variables(for head: UWSGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {

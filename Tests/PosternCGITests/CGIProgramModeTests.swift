@@ -24,6 +24,21 @@ struct CGIProgramModeTests {
         #expect(result.stderr.isEmpty)
     }
 
+    @Test("hello-cgi, the CGI-only binary, answers exactly as hello does in CGI mode")
+    func helloCGIOnlyBinary() async throws {
+        let environment = Self.cgiEnvironment()
+        let full = try await runProgram(try TestPaths.executable("hello"), environment: environment)
+        let small = try await runProgram(try TestPaths.executable("hello-cgi"), environment: environment)
+        #expect(small.stdout == Self.helloBytes)
+        #expect(small.stdout == full.stdout)
+        #expect(small.status == 0)
+        #expect(small.stderr.isEmpty)
+        // A bad request is refused the same way, on stdout, with the reason on stderr.
+        let bad = try await runProgram(try TestPaths.executable("hello-cgi"), environment: Self.cgiEnvironment(["CONTENT_LENGTH": "12x"]))
+        #expect(String(decoding: bad.stdout, as: UTF8.self).hasPrefix("Status: 400"))
+        #expect(!bad.stderr.isEmpty)
+    }
+
     @Test("ISINDEX argv words, even listener flags, never reach the argument parser (RFC 3875 §4.4)")
     func isindexArguments() async throws {
         let hello = try TestPaths.executable("hello")

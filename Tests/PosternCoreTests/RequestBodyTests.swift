@@ -68,6 +68,36 @@ struct RequestBodyTests {
         #expect(late == 4)
     }
 
+    @Test("offer (the event-loop producer) reports a full queue and calls whenReady once the app reads")
+    func offerBackpressure() async throws {
+        let (body, source) = RequestBody.makeStream(expectedLength: 12, highWatermark: 4)
+        let ready = Atomic<Int>(0)
+        let whenReady: @Sendable () -> Void = { ready.add(1, ordering: .relaxed) }
+        #expect(source.offer(ByteBuffer(string: "ab"), whenReady: whenReady) == .accepted)
+        #expect(source.offer(ByteBuffer(string: "cdef"), whenReady: whenReady) == .full)
+        #expect(ready.load(ordering: .relaxed) == 0)
+        var iterator = body.makeAsyncIterator()
+        #expect(try await iterator.next().map { String(buffer: $0) } == "ab")
+        // 4 bytes still queued: at the watermark, not yet below half of it.
+        #expect(ready.load(ordering: .relaxed) == 0)
+        #expect(try await iterator.next().map { String(buffer: $0) } == "cdef")
+        #expect(ready.load(ordering: .relaxed) == 1)
+        #expect(source.offer(ByteBuffer(string: "ghijkl"), whenReady: whenReady) == .full)
+        #expect(source.finish() == nil)
+        #expect(try await iterator.next().map { String(buffer: $0) } == "ghijkl")
+        #expect(try await iterator.next() == nil)
+        // Past CONTENT_LENGTH: refused and the body failed.
+        let (_, strict) = RequestBody.makeStream(expectedLength: 2, highWatermark: 64)
+        #expect(strict.offer(ByteBuffer(string: "abc"), whenReady: whenReady) == .lengthExceeded)
+        // After discardUnread, offers are dropped and a waiting producer is released.
+        let (_, dropping) = RequestBody.makeStream(expectedLength: nil, highWatermark: 2)
+        let before = ready.load(ordering: .relaxed)
+        #expect(dropping.offer(ByteBuffer(string: "abcd"), whenReady: whenReady) == .full)
+        dropping.discardUnread()
+        #expect(ready.load(ordering: .relaxed) == before + 1)
+        #expect(dropping.offer(ByteBuffer(string: "x"), whenReady: whenReady) == .dropped)
+    }
+
     @Test("discardUnread releases a parked producer and drops later chunks")
     func discard() async throws {
         let (_, source) = RequestBody.makeStream(expectedLength: nil, highWatermark: 2)

@@ -19,8 +19,9 @@ public struct OpsDemo: Application {
             return .text("slept \(milliseconds) ms in \(getpid())\n")
         }
         if path.hasSuffix("/stubborn") {
-            let end = ContinuousClock.now + .milliseconds(milliseconds)
-            while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(10)) }
+            // Ignores cancellation without spinning: a detached task is not cancelled with this one,
+            // and awaiting its value waits out the whole sleep.
+            await Task.detached { try? await Task.sleep(for: .milliseconds(milliseconds)) }.value
             return .text("stubborn \(milliseconds) ms\n")
         }
         return .text("Hello, World!\n")

@@ -1,0 +1,392 @@
+import Logging
+import NIOCore
+
+/// The server side of a protocol that carries one request per connection and frames the
+/// response by closing it (SCGI, uwsgi), as a channel handler: the connection is served in its
+/// pipeline, and only the application runs in a task of its own.
+///
+/// ```
+///  event loop (this handler)                       application task
+///  ─────────────────────────                       ────────────────
+///  .head ─► variables ─► Environ ────────────────► app.respond(environ)
+///  .body ─► RequestBodySource.offer ─────────────► environ.body
+///     .full: stop reading until the app reads     (backpressure through `read`)
+///  last chunk ─► source.finish()                   head + body ─► channel writes
+///  response written and request read ─► close  ◄── done
+/// ```
+/// The request is always read to its end before the close, so the peer sees no reset that
+/// could cost it the response. A decoding error (malformed head, body shorter than declared)
+/// is logged with its reason at `notice` and closes this connection only; the application's
+/// task is cancelled when the request breaks or the peer goes away, and nothing is written.
+///
+/// One task per request and no per-connection async sequences: a connection costs what the
+/// protocol needs (measured in `postern bench`; see the README's Benchmarks section).
+public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
+    public typealias InboundIn = RequestPart<Head>
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// What the handler needs of a protocol.
+    public struct Framing: Sendable {
+        public let gatewayProtocol: GatewayProtocol
+        /// Builds the normalized CGI variables for a head (through ``EnvironBuilder``).
+        public let makeVariables: @Sendable (Head, ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result
+        /// Writes the response head in the protocol's framing (CGI-style or HTTP status line).
+        public let encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void
+
+        public init(
+            gatewayProtocol: GatewayProtocol,
+            makeVariables: @escaping @Sendable (Head, ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result,
+            encodeHead: @escaping @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void
+        ) {
+            self.gatewayProtocol = gatewayProtocol
+            self.makeVariables = makeVariables
+            self.encodeHead = encodeHead
+        }
+    }
+
+    private enum State {
+        /// Waiting for the head.
+        case awaitingHead
+        /// The application runs; body chunks go to `source` until the last one.
+        case streaming(RequestBodySource)
+        /// The request is read to its end; waiting for the response to be written.
+        case requestRead
+        /// The response is out (or refused); reading the rest of the request, then closing.
+        case draining
+        case closed
+    }
+
+    private let framing: Framing
+    private let connection: ConnectionContext
+    /// Set for a connection over `--max-connections`: its request is read and answered with
+    /// this status, the application is not called.
+    private let refusal: ResponseStatus?
+    private var state: State = .awaitingHead
+    private var task: Task<Void, Never>?
+    private var requestStarted = false
+    /// The body queue is full: a `read` from the channel waits here until the application reads.
+    private var readsPaused = false
+    private var readPending = false
+    private var context: ChannelHandlerContext?
+
+    /// - Parameter refusal: answer the request with this status (503 over `--max-connections`)
+    ///   instead of calling the application.
+    public init(framing: Framing, connection: ConnectionContext, refusal: ResponseStatus? = nil) {
+        self.framing = framing
+        self.connection = connection
+        self.refusal = refusal
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (state, unwrapInboundIn(data)) {
+        case (.awaitingHead, .head(let head, let bodyLength)):
+            start(head, bodyLength: bodyLength, context: context)
+        case (.awaitingHead, .body):
+            connection.logger.notice("malformed \(framing.gatewayProtocol) request; closing", metadata: ["reason": "body before the head"])
+            close(context)
+        case (.streaming(let source), .body(let buffer, let isLast)):
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            switch source.offer(buffer, whenReady: { eventLoop.execute { loopBound.value.resumeReads() } }) {
+            case .accepted, .dropped:
+                break
+            case .full:
+                readsPaused = true
+            case .lengthExceeded:
+                connection.logger.notice("request body runs past CONTENT_LENGTH; closing")
+                abort(context)
+                return
+            }
+            if isLast {
+                if let mismatch = source.finish() {
+                    connection.logger.notice("request body refused; closing", metadata: ["reason": "\(mismatch)"])
+                }
+                state = .requestRead
+            }
+        case (.draining, .body(_, let isLast)):
+            if isLast { close(context) }
+        default:
+            break  // after the request: the decoders drop anything further
+        }
+    }
+
+    /// The peer half-closed its side (SCGI/uwsgi clients may `shutdown(SHUT_WR)` after the
+    /// request): fine once the request is in, a broken request before.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            switch state {
+            case .awaitingHead:
+                connection.logger.debug("connection closed before a request")
+                close(context)
+            case .streaming:
+                connection.logger.notice("request body broken; closing", metadata: ["reason": "the connection ended inside the body"])
+                abort(context)
+            case .draining:
+                close(context)
+            case .requestRead, .closed:
+                break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A decoding error (the decoder threw): malformed head, or a body short of its length.
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .awaitingHead:
+            connection.logger.notice("malformed \(framing.gatewayProtocol) request; closing", metadata: ["reason": "\(error)"])
+            close(context)
+        case .streaming:
+            connection.logger.notice("request body broken; closing", metadata: ["reason": "\(error)"])
+            abort(context)
+        case .requestRead, .draining:
+            connection.logger.debug("connection error", metadata: ["error": "\(error)"])
+            abort(context)
+        case .closed:
+            break
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if case .streaming(let source) = state { source.fail(RequestBodyError.disconnected) }
+        task?.cancel()
+        task = nil
+        finishRequest()
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    // MARK: Outbound
+
+    /// Holds the channel's reads while the body queue is full (the application is slower than
+    /// the peer); a held read is not a stalled client, so the idle timer is not armed either.
+    public func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReads() {
+        guard readsPaused else { return }
+        readsPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: The request
+
+    private func start(_ head: Head, bodyLength: Int, context: ChannelHandlerContext) {
+        guard connection.beginRequest() else {
+            close(context)
+            return
+        }
+        requestStarted = true
+        if let refusal {
+            refuse(refusal, "too many connections (--max-connections)", bodyLength: bodyLength, context: context)
+            return
+        }
+        let configuration = connection.configuration
+        let logger = connection.logger
+        let normalized: EnvironBuilder.Result
+        do {
+            normalized = try framing.makeVariables(head, connection)
+        } catch {
+            refuse(.badRequest, error.description, bodyLength: bodyLength, context: context)
+            return
+        }
+        // The decoder framed the body by the same CONTENT_LENGTH; a disagreement would be a bug
+        // that lets a body smuggle bytes, so it is refused rather than trusted.
+        guard normalized.contentLength ?? 0 == bodyLength else {
+            refuse(.badRequest, "CONTENT_LENGTH disagrees with the body's framing", bodyLength: bodyLength, context: context)
+            return
+        }
+        let (body, source) = RequestBody.makeStream(
+            expectedLength: normalized.contentLength ?? 0,
+            highWatermark: configuration.limits.bodyBufferBytes
+        )
+        let environ = Environ(
+            normalized,
+            gatewayProtocol: framing.gatewayProtocol,
+            body: body,
+            errors: .logger(logger),
+            flags: configuration.flags
+        )
+        if bodyLength == 0 {
+            source.finish()
+            state = .requestRead
+        } else {
+            state = .streaming(source)
+        }
+        let channel = context.channel
+        let encodeHead = framing.encodeHead
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let onDone: @Sendable () -> Void = { channel.eventLoop.execute { loopBound.value.responseWritten() } }
+        task = Task {
+            await SingleRequestResponse.run(
+                environ, source: source, configuration: configuration, channel: channel,
+                encodeHead: encodeHead, logger: logger, onDone: onDone)
+        }
+    }
+
+    /// Answers with an error status (400, or 503 with `Retry-After` when busy), then reads (and
+    /// drops) the rest of the body so the peer sees no reset.
+    private func refuse(_ status: ResponseStatus, _ reason: String, bodyLength: Int, context: ChannelHandlerContext) {
+        connection.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
+        var response = connection.configuration.errorResponse(status, detail: reason)
+        if status == .serviceUnavailable { response.headers.add(name: "Retry-After", value: "1") }
+        response = SingleRequestResponse.framedByLength(response)
+        var head = ByteBuffer()
+        try? framing.encodeHead(response, &head)
+        if case .bytes(var bytes) = response.body.storage { head.writeBuffer(&bytes) }
+        context.writeAndFlush(wrapOutboundOut(head), promise: nil)
+        if bodyLength == 0 {
+            close(context)
+        } else {
+            state = .draining
+        }
+    }
+
+    private func responseWritten() {
+        guard let context else { return }
+        task = nil
+        switch state {
+        case .requestRead:
+            close(context)
+        case .streaming(let source):
+            // The application answered without reading all the body: drain it, then close.
+            source.discardUnread()
+            state = .draining
+            resumeReads()
+        case .awaitingHead, .draining, .closed:
+            break
+        }
+    }
+
+    /// The request broke: cancel the application (it writes nothing) and close.
+    private func abort(_ context: ChannelHandlerContext) {
+        if case .streaming(let source) = state { source.fail(RequestBodyError.disconnected) }
+        task?.cancel()
+        task = nil
+        close(context)
+    }
+
+    private func close(_ context: ChannelHandlerContext) {
+        if case .closed = state { return }
+        state = .closed
+        finishRequest()
+        context.close(promise: nil)
+    }
+
+    private func finishRequest() {
+        guard requestStarted else { return }
+        requestStarted = false
+        connection.endRequest()
+    }
+}
+
+/// The application's side of a ``SingleRequestHandler`` exchange: runs in the request's task.
+enum SingleRequestResponse {
+    /// Calls the application and writes its response (nothing when cancelled), then `onDone`.
+    static func run(
+        _ environ: Environ,
+        source: RequestBodySource,
+        configuration: GatewayConfiguration,
+        channel: any Channel,
+        encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void,
+        logger: Logger,
+        onDone: @Sendable () -> Void
+    ) async {
+        let response: Response
+        do {
+            response = try await configuration.respond(to: environ, logger: logger)
+        } catch {
+            // Cancelled: the request broke (body short of CONTENT_LENGTH, peer gone).
+            source.discardUnread()
+            return
+        }
+        if !Task.isCancelled {
+            await write(response, to: channel, encodeHead: encodeHead, logger: logger)
+        }
+        source.discardUnread()
+        onDone()
+    }
+
+    /// A body of known length gets a `Content-Length` when the application gave none, so the
+    /// front-end can frame it for its client without chunking (the close still ends it here).
+    static func framedByLength(_ response: Response) -> Response {
+        var response = response
+        let code = response.status.code
+        if let length = response.body.knownLength, !response.headers.contains("Content-Length"),
+            code != 204, code != 304, !(100..<200).contains(code)
+        {
+            response.headers.add(name: "Content-Length", value: String(length))
+        }
+        return response
+    }
+
+    /// Writes the head and body; a failure mid-body can only be signalled by closing.
+    static func write(
+        _ response: Response,
+        to channel: any Channel,
+        encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void,
+        logger: Logger
+    ) async {
+        let response = framedByLength(response)
+        var head = ByteBuffer()
+        do {
+            try encodeHead(response, &head)
+        } catch {
+            // GatewayConfiguration.respond already refused unsafe heads; this is the last guard.
+            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
+            head.clear()
+            try? encodeHead(.error(.internalServerError), &head)
+            try? await channel.writeAndFlush(head).get()
+            return
+        }
+        do {
+            if case .bytes(var bytes) = response.body.storage {
+                head.writeBuffer(&bytes)
+                try await channel.writeAndFlush(head).get()
+            } else {
+                channel.writeAndFlush(head, promise: nil)
+                try await response.body.write(to: ChannelBodyWriter(channel: channel))
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.notice("response failed mid-body; closing", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A ``ResponseBodyWriter`` onto a channel, for bodies framed by the connection's close (SCGI,
+/// uwsgi): each chunk is awaited until the socket has taken it, so a peer that reads slowly
+/// slows the application instead of growing a queue.
+public struct ChannelBodyWriter: ResponseBodyWriter {
+    let channel: any Channel
+
+    public init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    public func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.readableBytes > 0 else { return }
+        try Task.checkCancellation()
+        try await channel.writeAndFlush(buffer).get()
+    }
+}

@@ -1,0 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PosternApps
+import PosternCGI
+
+/// The `hello` demo app as a CGI program and nothing else: the same application and the same
+/// `CGIProgram` as `hello` in CGI mode, in a binary without the listeners, the argument parser,
+/// metrics or Foundation. A CGI program's cost is its start-up, and the runtime's start-up grows
+/// with the size of the image it has to load and scan (see Benchmarks/README.md).
+@main
+enum HelloCGI {
+    static func main() async {
+        exit(await CGIProgram.run(Hello(), environment: CGIProgram.processEnvironment()))
+    }
+}

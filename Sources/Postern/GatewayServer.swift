@@ -164,28 +164,42 @@ public final class GatewayServer: Service, Sendable {
             serverChannel = try await bootstrap.bind(NIOBSDSocket.Handle(fd), childChannelInitializer: initializer)
         }
         let channel = serverChannel.channel
+        // Stop accepting first, then close once the connections already accepted have reached
+        // the serving loop: closing at once would drop them half-made (their clients would see
+        // a reset, and a dropped NIOAsyncChannel traps the process).
+        let closeListener: @Sendable () -> Void = {
+            channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
+                channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
+            }
+        }
         return BoundListener(
             localAddress: channel.localAddress,
-            close: {
-                // Stop accepting first, then close once the connections already accepted have
-                // reached the serving loop: closing at once would drop them half-made (and their
-                // clients would see a reset).
-                channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
-                    channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
-                }
-            },
+            close: closeListener,
             run: {
-                do {
-                    try await serverChannel.executeThenClose { inbound in
-                        try await withThrowingDiscardingTaskGroup { group in
-                            for try await connection in inbound {
-                                guard let connection else { continue }
-                                group.addTask { await serveConnection(connection) }
+                // The accept loop must not see a cancellation itself: connections already accepted
+                // wait in its stream, and an NIOAsyncChannel dropped unserved traps the process
+                // ("Deinited NIOAsyncWriter without calling finish()"). Cancelled, the listener
+                // stops accepting and closes, the loop serves what was accepted, and every
+                // connection drains (idle ones close at once, busy ones after their response).
+                let acceptLoop = Task {
+                    do {
+                        try await serverChannel.executeThenClose { inbound in
+                            try await withThrowingDiscardingTaskGroup { group in
+                                for try await connection in inbound {
+                                    guard let connection else { continue }
+                                    group.addTask { await serveConnection(connection) }
+                                }
                             }
                         }
+                    } catch {
+                        logger.error("listener failed", metadata: ["error": "\(error)"])
                     }
-                } catch {
-                    logger.error("listener failed", metadata: ["error": "\(error)"])
+                }
+                await withTaskCancellationHandler {
+                    await acceptLoop.value
+                } onCancel: {
+                    closeListener()
+                    connections.drainAll()
                 }
             }
         )

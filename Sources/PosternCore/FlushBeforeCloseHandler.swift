@@ -43,6 +43,11 @@ public final class FlushBeforeCloseHandler: ChannelOutboundHandler, RemovableCha
         case .flushing(var promises):
             if let promise { promises.append(promise) }
             state = .flushing(promises)
+        case .open where !context.channel.isActive:
+            // Not connected yet (closed while still being set up) or already gone: nothing can
+            // be queued for the socket, and a write would wait for an activation that never comes.
+            state = .closed
+            context.close(mode: mode, promise: promise)
         case .open:
             state = .flushing(promise.map { [$0] } ?? [])
             let flushed = context.eventLoop.makePromise(of: Void.self)

@@ -50,40 +50,11 @@ final class BodyStreamState: Sendable {
     // MARK: Producer
 
     func yield(_ buffer: ByteBuffer) async -> RequestBodySource.YieldResult {
-        enum Action { case done(RequestBodySource.YieldResult), resume(CheckedContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.YieldResult), wait }
-        let action: Action = state.withLock { state in
-            if state.end != nil || state.discarding {
-                state.receivedBytes += buffer.readableBytes
-                return .done(.dropped)
-            }
-            state.receivedBytes += buffer.readableBytes
-            if let expected = expectedLength, state.receivedBytes > expected {
-                let error = RequestBodyError.lengthMismatch(expected: expected, received: state.receivedBytes)
-                state.end = .failure(error)
-                state.chunks.removeAll()
-                state.bufferedBytes = 0
-                if let consumer = state.consumer {
-                    state.consumer = nil
-                    return .resume(consumer, .failure(error), .lengthExceeded)
-                }
-                return .done(.lengthExceeded)
-            }
-            guard buffer.readableBytes > 0 else { return .done(.accepted) }
-            if let consumer = state.consumer {
-                state.consumer = nil
-                return .resume(consumer, .success(buffer), .accepted)
-            }
-            state.chunks.append(buffer)
-            state.bufferedBytes += buffer.readableBytes
-            return state.bufferedBytes >= highWatermark ? .wait : .done(.accepted)
-        }
-        switch action {
-        case .done(let result):
-            return result
-        case .resume(let consumer, let value, let result):
-            consumer.resume(with: value)
-            return result
-        case .wait:
+        switch offer(buffer, whenReady: nil) {
+        case .accepted: return .accepted
+        case .dropped: return .dropped
+        case .lengthExceeded: return .lengthExceeded
+        case .full:
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
                     if state.bufferedBytes < highWatermark || state.end != nil || state.discarding { return true }
@@ -100,8 +71,8 @@ final class BodyStreamState: Sendable {
     /// suspend: adds the chunk like ``yield(_:)`` but never waits. `.full` means the chunk was
     /// buffered and the queue is at the high watermark: stop reading from the peer until
     /// `whenReady` is called (once: when the application has read the queue down, or stopped
-    /// reading, or the body ended).
-    func offer(_ buffer: ByteBuffer, whenReady: @escaping @Sendable () -> Void) -> RequestBodySource.OfferResult {
+    /// reading, or the body ended). ``yield(_:)`` passes no `whenReady` and waits itself.
+    func offer(_ buffer: ByteBuffer, whenReady: (@Sendable () -> Void)?) -> RequestBodySource.OfferResult {
         enum Action { case done(RequestBodySource.OfferResult), resume(CheckedContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.OfferResult) }
         let action: Action = state.withLock { state in
             state.receivedBytes += buffer.readableBytes
@@ -125,7 +96,7 @@ final class BodyStreamState: Sendable {
             state.chunks.append(buffer)
             state.bufferedBytes += buffer.readableBytes
             guard state.bufferedBytes >= highWatermark else { return .done(.accepted) }
-            state.producer = whenReady
+            if let whenReady { state.producer = whenReady }
             return .done(.full)
         }
         switch action {

@@ -26,16 +26,6 @@ public enum HTTPFuzzTarget {
 
     /// The head through HTTPTarget and the normalizer, as HTTPExchange.makeVariables does.
     static func normalize(_ head: HTTPRequestHead) {
-        guard let target = HTTPTarget(parsing: head.uri) else { return }
-        var builder = EnvironBuilder(gatewayProtocol: .http, maxBytes: 4096)
-        for (name, value) in head.headers {
-            builder.addHeader(name: name, value: value)
-        }
-        builder.setComputed("REQUEST_METHOD", EnvironValue(head.method.rawValue))
-        builder.setComputed("REQUEST_URI", EnvironValue(head.uri))
-        builder.setComputed("SCRIPT_NAME", "")
-        builder.setComputed("PATH_INFO", EnvironValue(bytes: target.decodedPath))
-        builder.setComputed("QUERY_STRING", EnvironValue(target.query))
-        _ = try? builder.finish()
+        _ = try? HTTPRequestVariables.builder(for: head, maxBytes: 4096)?.finish()
     }
 }

@@ -146,7 +146,6 @@ public final class GatewayServer: Service, Sendable {
             connections.remove(context)
         }
         if sharedSockets, case .fd(let fd) = spec.address {
-            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
             return try sharedListener(fd: fd, initializer: initializer, serveConnection: serveConnection)
         }
         let serverChannel: NIOAsyncChannel<NIOAsyncChannel<Server.Inbound, Server.Outbound>?, Never>
@@ -241,23 +240,18 @@ public final class GatewayServer: Service, Sendable {
                     // However the client behaves, the refusal ends within 2 s.
                     channel.eventLoop.scheduleTask(in: .seconds(2)) { context.close() }
                     channel.closeFuture.whenComplete { _ in open.closed(channel) }
-                    try server.configureRefusal(channel, context: context)
+                    try server.configure(channel, context: context, refusal: .serviceUnavailable)
                     return
                 }
                 channel.closeFuture.whenComplete { _ in
                     connections.remove(context)
                     open.closed(channel)
                 }
-                try server.configure(channel, context: context)
+                try server.configure(channel, context: context, refusal: nil)
             }
         }
         if sharedSockets, case .fd(let fd) = spec.address {
-            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
-            guard let group = group as? MultiThreadedEventLoopGroup else {
-                throw ServeError("shared listening sockets need a MultiThreadedEventLoopGroup")
-            }
-            let acceptor = try SharedSocketAcceptor(listeningSocket: fd, logger: logger)
-            acceptor.start()
+            let (group, acceptor) = try startSharedAcceptor(fd: fd)
             return BoundListener(
                 localAddress: nil,
                 close: { acceptor.stop() },
@@ -320,6 +314,17 @@ public final class GatewayServer: Service, Sendable {
         )
     }
 
+    /// Starts the accept thread on a listening socket inherited from the worker master.
+    private func startSharedAcceptor(fd: Int32) throws -> (MultiThreadedEventLoopGroup, SharedSocketAcceptor) {
+        guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
+        guard let group = group as? MultiThreadedEventLoopGroup else {
+            throw ServeError("shared listening sockets need a MultiThreadedEventLoopGroup")
+        }
+        let acceptor = try SharedSocketAcceptor(listeningSocket: fd, logger: configuration.logger)
+        acceptor.start()
+        return (group, acceptor)
+    }
+
     /// A listening socket shared with other workers: a thread of its own accepts (see
     /// ``SharedSocketAcceptor``) and each accepted socket becomes a channel here. Closing stops
     /// the thread and closes this process's copy of the socket, never the socket itself: queued
@@ -330,11 +335,7 @@ public final class GatewayServer: Service, Sendable {
         serveConnection: @escaping @Sendable (NIOAsyncChannel<Inbound, Outbound>) async -> Void
     ) throws -> BoundListener {
         let logger = configuration.logger
-        guard let group = group as? MultiThreadedEventLoopGroup else {
-            throw ServeError("shared listening sockets need a MultiThreadedEventLoopGroup")
-        }
-        let acceptor = try SharedSocketAcceptor(listeningSocket: fd, logger: logger)
-        acceptor.start()
+        let (group, acceptor) = try startSharedAcceptor(fd: fd)
         return BoundListener(
             localAddress: nil,
             close: { acceptor.stop() },

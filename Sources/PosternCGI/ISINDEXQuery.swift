@@ -1,3 +1,5 @@
+import PosternCore
+
 /// The argv words of an ISINDEX-style query (RFC 3875 §4.4): what a front-end passes as arguments.
 ///
 /// RFC 3875 §4.4: when QUERY_STRING contains no unencoded `=`, the server may split it on `+`,
@@ -26,7 +28,7 @@ public enum ISINDEXQuery {
                 let first = bytes.index(after: index)
                 guard first < bytes.endIndex else { return nil }
                 let second = bytes.index(after: first)
-                guard second < bytes.endIndex, let high = hexValue(bytes[first]), let low = hexValue(bytes[second]) else { return nil }
+                guard second < bytes.endIndex, let high = hexDigitValue(bytes[first]), let low = hexDigitValue(bytes[second]) else { return nil }
                 out.append(high << 4 | low)
                 index = bytes.index(after: second)
             } else {
@@ -35,14 +37,5 @@ public enum ISINDEXQuery {
             }
         }
         return out
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

@@ -7,10 +7,8 @@ import NIOCore
 public protocol PipelineProtocolServer: Sendable {
     var gatewayProtocol: GatewayProtocol { get }
 
-    /// Adds the handlers that serve a new connection; called on its event loop.
-    func configure(_ channel: any Channel, context: ConnectionContext) throws
-
-    /// Adds handlers that answer a connection over `--max-connections` "busy" (503 with
-    /// `Retry-After`) once its request is read, then close it.
-    func configureRefusal(_ channel: any Channel, context: ConnectionContext) throws
+    /// Adds the handlers that serve a new connection; called on its event loop. With a
+    /// `refusal` (503 over `--max-connections`), the request is read and answered with that
+    /// status (with `Retry-After`) instead of reaching the application.
+    func configure(_ channel: any Channel, context: ConnectionContext, refusal: ResponseStatus?) throws
 }

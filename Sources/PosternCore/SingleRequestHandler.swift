@@ -45,6 +45,25 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         }
     }
 
+    /// Sets up a one-request connection's pipeline: the protocol's decoder, the head and idle
+    /// timeouts (``RequestReadTimeoutHandler``), then this handler.
+    public static func install<Decoder: NIOSingleStepByteToMessageDecoder>(
+        on channel: any Channel,
+        decoder: Decoder,
+        framing: Framing,
+        connection: ConnectionContext,
+        refusal: ResponseStatus? = nil
+    ) throws where Decoder.InboundOut == RequestPart<Head> {
+        let limits = connection.configuration.limits
+        // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(decoder))
+        try sync.addHandler(
+            RequestReadTimeoutHandler<Head>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
+        try sync.addHandler(SingleRequestHandler(framing: framing, connection: connection, refusal: refusal))
+    }
+
     private enum State {
         /// Waiting for the head.
         case awaitingHead

@@ -121,16 +121,9 @@ struct HTTPExchange {
 
     /// The CGI variables for this request, as a front-end would set them (RFC 3875 §4.1).
     func makeVariables() throws(NormalizationError) -> EnvironBuilder.Result {
-        guard let target = HTTPTarget(parsing: head.uri) else { throw .invalid("request target") }
-        var builder = EnvironBuilder(gatewayProtocol: .http, maxBytes: configuration.limits.maxHeaderBytes)
-        for (name, value) in head.headers {
-            builder.addHeader(name: name, value: value)
+        guard var builder = HTTPRequestVariables.builder(for: head, maxBytes: configuration.limits.maxHeaderBytes) else {
+            throw .invalid("request target")
         }
-        builder.setComputed("REQUEST_METHOD", EnvironValue(head.method.rawValue))
-        builder.setComputed("REQUEST_URI", EnvironValue(head.uri))
-        builder.setComputed("SCRIPT_NAME", "")
-        builder.setComputed("PATH_INFO", EnvironValue(bytes: target.decodedPath))
-        builder.setComputed("QUERY_STRING", EnvironValue(target.query))
         builder.setComputed("SERVER_PROTOCOL", EnvironValue("HTTP/\(head.version.major).\(head.version.minor)"))
         builder.setComputed("GATEWAY_INTERFACE", "CGI/1.1")
         builder.setComputed("SERVER_SOFTWARE", EnvironValue(configuration.serverSoftware))

@@ -1,3 +1,5 @@
+import PosternCore
+
 /// The request-target of an HTTP/1.1 request line, split as CGI wants it (RFC 9112 §3.2,
 /// RFC 3875 §4.1.5 and §4.1.7): the path percent-decoded into PATH_INFO, the query kept raw.
 ///
@@ -41,7 +43,7 @@ public struct HTTPTarget: Sendable, Hashable {
         var iterator = bytes.makeIterator()
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                guard let high = iterator.next().flatMap(hexDigitValue), let low = iterator.next().flatMap(hexDigitValue) else { return nil }
                 let value = high << 4 | low
                 guard value != 0 else { return nil }
                 out.append(value)
@@ -50,14 +52,5 @@ public struct HTTPTarget: Sendable, Hashable {
             }
         }
         return out
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

@@ -17,23 +17,9 @@ public struct UWSGIProtocolServer: PipelineProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
-        try addHandlers(channel, context: context, refusal: nil)
-    }
-
-    public func configureRefusal(_ channel: any Channel, context: ConnectionContext) throws {
-        try addHandlers(channel, context: context, refusal: .serviceUnavailable)
-    }
-
-    private func addHandlers(_ channel: any Channel, context: ConnectionContext, refusal: ResponseStatus?) throws {
-        let limits = configuration.limits
-        // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
-        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
-        let sync = channel.pipeline.syncOperations
-        try sync.addHandler(ByteToMessageHandler(UWSGIRequestDecoder(limits: limits)))
-        try sync.addHandler(
-            RequestReadTimeoutHandler<UWSGIRequestHead>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
-        try sync.addHandler(SingleRequestHandler<UWSGIRequestHead>(framing: Self.framing, connection: context, refusal: refusal))
+    public func configure(_ channel: any Channel, context: ConnectionContext, refusal: ResponseStatus?) throws {
+        try SingleRequestHandler.install(
+            on: channel, decoder: UWSGIRequestDecoder(limits: configuration.limits), framing: Self.framing, connection: context, refusal: refusal)
     }
 
     static let framing = SingleRequestHandler<UWSGIRequestHead>.Framing(

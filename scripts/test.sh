@@ -36,13 +36,24 @@ swift build --build-tests
 
 # One test target at a time: the live suites start servers, front-ends and load, and two cores
 # shared by all of them at once starve the timing-sensitive ones. Arguments go to every run.
+# Each target's output is also kept in .build/test-logs, and the failures are repeated at the end:
+# a CI log is often read from its tail.
+logs=.build/test-logs
+mkdir -p "$logs"
 failed=()
 for directory in Tests/*Tests; do
   target=$(basename "$directory")
   echo "== swift test: $target"
-  swift test --skip-build --filter "^$target\." "$@" || failed+=("$target")
+  swift test --skip-build --filter "^$target\." "$@" 2>&1 | tee "$logs/$target.log" || failed+=("$target")
 done
 if [ "${#failed[@]}" -gt 0 ]; then
+  for target in "${failed[@]}"; do
+    echo "== what failed in $target (whole output: $logs/$target.log)" >&2
+    grep -E '✘|error:|[Ff]atal error|Crash|[Ss]ignal|Exited with|timed out' "$logs/$target.log" \
+      | grep -vE '^✘ (Suite|Test run) ' | head -n 40 >&2 || true
+    echo "-- its last lines:" >&2
+    tail -n 6 "$logs/$target.log" >&2
+  done
   echo "scripts/test.sh: failing test targets: ${failed[*]}" >&2
   exit 1
 fi

@@ -182,8 +182,8 @@ struct CGIScriptHostTests {
             let created = try await RawHTTP.get(server.port, "/stderr.sh")
             #expect(created.status == 201)
             #expect(created.text == "created\n")
-            #expect(log.all.contains { $0.contains("/stderr.sh: warning from the script") })
-            #expect(log.all.contains { $0.contains("/noheader.sh") })
+            #expect(await log.eventuallyContains { $0.contains("/stderr.sh: warning from the script") })
+            #expect(await log.eventuallyContains { $0.contains("/noheader.sh") })
         }
     }
 
@@ -233,13 +233,13 @@ struct CGIScriptHostTests {
         try await LiveServer.withHost(gatewayEnvironment: ["PIDFILE": pidFile], {
             $0.maxConcurrency = 1
             $0.queueWaitSeconds = 0.3
-            $0.timeoutSeconds = 3
+            $0.timeoutSeconds = 5
             $0.killGraceSeconds = 0.2
             $0.passEnvironment = ["PIDFILE"]
         }) { server in
             async let slow = RawHTTP.get(server.port, "/sleep.sh")
             // Wait until the one slot is really taken: the script wrote its pid.
-            for _ in 0..<200 where !FileManager.default.fileExists(atPath: pidFile) {
+            for _ in 0..<500 where !FileManager.default.fileExists(atPath: pidFile) {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(FileManager.default.fileExists(atPath: pidFile))

@@ -96,6 +96,17 @@ final class ErrorLog: Sendable {
     private let lines = LockedBox<[String]>([])
     var stream: ErrorStream { ErrorStream { [lines] line in lines.withLockedValue { $0.append(line) } } }
     var all: [String] { lines.withLockedValue { $0 } }
+
+    /// Whether a line matching `predicate` arrives within `seconds`: a script's stderr is read
+    /// beside its stdout, so its lines may reach the log just after the response is complete.
+    func eventuallyContains(seconds: Double = 10, _ predicate: (String) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if all.contains(where: predicate) { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return all.contains(where: predicate)
+    }
 }
 
 /// An Application that forwards to another with the given error stream (the HTTP adapter's

@@ -252,15 +252,19 @@ struct LiveServerTests {
     func idleTimeout() async throws {
         var limits = GatewayLimits()
         // Generous against a loaded machine: what is proven is "closed by the server's idle timer".
-        limits.idleTimeoutSeconds = 1.5
+        // The busy connection sends its request first, so a starved test process cannot leave it
+        // silent for a whole timeout before its request starts.
+        limits.idleTimeoutSeconds = 3
         let app = ProbeApp()
         try await withServer(app: app, limits: limits) { addresses in
-            let idle = try await connect(addresses)
             let busy = try await connect(addresses)
             let call = try await busy.start(ClientRequest(target: "/slow"))
-            try await within(20) { await idle.waitForClose() }
+            let idle = try await connect(addresses)
+            let opened = ContinuousClock.now
+            try await within(30) { await idle.waitForClose() }
             #expect(idle.isClosed)
-            try await Task.sleep(for: .milliseconds(2500))
+            #expect(ContinuousClock.now - opened > .seconds(2), "closed before its idle timeout")
+            try await Task.sleep(for: .seconds(4))
             #expect(!busy.isClosed)
             call.abort()
             #expect(try await within(5) { try await call.result() }.protocolStatus == .requestComplete)

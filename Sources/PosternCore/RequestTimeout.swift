@@ -19,7 +19,8 @@ enum RequestTimeout {
         let work = Task { try await operation() }
         let timer = Task {
             try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-            if race.resolve(.success(nil), timedOut: true) {
+            // Counted before the 504 is released: whoever sees the 504 sees the task counted.
+            _ = race.resolve(.success(nil), timedOut: true) {
                 work.cancel()
                 observer?.abandonedTasksChanged(by: 1)
             }
@@ -63,21 +64,28 @@ enum RequestTimeout {
             if let ready { continuation.resume(with: ready) }
         }
 
-        /// `true` if this outcome won.
-        func resolve(_ result: Result<Response?, any Error>, timedOut: Bool) -> Bool {
+        /// `true` if this outcome won; `whenWon` runs before the waiting request is resumed.
+        func resolve(_ result: Result<Response?, any Error>, timedOut: Bool, whenWon: () -> Void = {}) -> Bool {
             let (won, continuation) = state.withLock { state -> (Bool, CheckedContinuation<Response?, any Error>?) in
                 guard !state.resolved else { return (false, nil) }
                 state.resolved = true
                 state.timedOut = timedOut
-                guard let continuation = state.continuation else {
-                    state.result = result
-                    return (true, nil)
-                }
-                state.continuation = nil
-                return (true, continuation)
+                defer { state.continuation = nil }
+                return (true, state.continuation)
             }
-            continuation?.resume(with: result)
-            return won
+            guard won else { return false }
+            whenWon()
+            // Not waiting yet: the result is left for `install`, unless it came meanwhile.
+            let waiting = continuation ?? state.withLock { state in
+                if let late = state.continuation {
+                    state.continuation = nil
+                    return late
+                }
+                state.result = result
+                return nil
+            }
+            waiting?.resume(with: result)
+            return true
         }
     }
 }

@@ -36,7 +36,8 @@ public struct GatewayConfiguration: Sendable {
     /// or a response that fails ``HeaderSafety`` becomes a plain 500, and the reason goes to the
     /// environ's error stream and the log. A request that waits for a concurrency slot and runs
     /// longer than ``GatewayLimits/requestTimeoutSeconds`` is answered 504 and its application
-    /// task cancelled (not awaited). Cancellation (client gone) is rethrown.
+    /// task cancelled (not awaited). Cancellation (client gone) is rethrown, and so is an
+    /// application that gave up on ``RequestBodyError/disconnected`` (as a `CancellationError`).
     ///
     /// This is the one place every adapter runs the application, so the ``observer`` (access
     /// log, metrics) sees every request of every protocol here.
@@ -56,6 +57,12 @@ public struct GatewayConfiguration: Sendable {
             }
         } catch is CancellationError {
             // 499: nginx's "client closed request", so the access log says what happened.
+            tracker?.finish(status: 499, bytes: 0, timedOut: false)
+            throw CancellationError()
+        } catch RequestBodyError.disconnected {
+            // The application stopped because the peer went away mid-body: the client's doing,
+            // not an application error, and nobody is left to read a 500.
+            logger.info("the client disconnected before the request body was complete")
             tracker?.finish(status: 499, bytes: 0, timedOut: false)
             throw CancellationError()
         } catch {

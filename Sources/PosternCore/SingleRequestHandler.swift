@@ -387,8 +387,10 @@ enum SingleRequestResponse {
             }
         } catch is CancellationError {
             return
+        } catch where PeerGone.describes(error) {
+            logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
         } catch {
-            logger.notice("response failed mid-body; closing", metadata: ["error": "\(error)"])
+            logger.error("response failed mid-body; closing", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -71,6 +71,8 @@ struct FastCGIRequestRunner: Sendable {
         } else {
             do {
                 try await response.body.write(to: writer)
+            } catch where PeerGone.describes(error) {
+                logger.notice("the front-end went away mid-response", metadata: ["error": "\(error)"])
             } catch {
                 logger.error("response body failed mid-stream", metadata: ["error": "\(error)"])
                 handle.appendStderr("postern: response body failed: \(error)\n")

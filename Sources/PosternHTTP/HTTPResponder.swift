@@ -57,7 +57,11 @@ struct HTTPResponder: Sendable {
             return false
         } catch {
             // Headers are out: the only honest signal left is to close without the final chunk.
-            context.logger.error("response failed mid-body; closing", metadata: ["error": "\(error)", "chunked": "\(chunked)"])
+            if PeerGone.describes(error) {
+                context.logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
+            } else {
+                context.logger.error("response failed mid-body; closing", metadata: ["error": "\(error)", "chunked": "\(chunked)"])
+            }
             return false
         }
         return keepAlive

@@ -15,7 +15,8 @@ extension Hardening {
         @Test("disconnect mid-body", arguments: RequestBytes.allProtocols)
         func midBody(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
+            let errors = LogRecorder()
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) { addresses in
                 let port = addresses[0].port!
                 let request = RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000)
                     + RequestBytes.body(gatewayProtocol, [UInt8](repeating: 0x61, count: 10_000), end: false)
@@ -35,12 +36,15 @@ extension Hardening {
                 #expect(counter.total == Self.rounds)
                 #expect(counter.completed == 0, "\(counter.completed) request(s) read a whole body that was never sent")
             }
+            // A client that leaves is the client's doing: no error-level line, on any protocol.
+            #expect(errors.all.isEmpty, "logged as errors: \(errors.all.prefix(3))")
         }
 
         @Test("disconnect mid-response (an endless streamed body)", arguments: RequestBytes.allProtocols)
         func midResponse(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
+            let errors = LogRecorder()
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) { addresses in
                 let port = addresses[0].port!
                 let request = RequestBytes.request(gatewayProtocol, path: "/stream")
                 for round in 1...Self.rounds {
@@ -56,6 +60,7 @@ extension Hardening {
                 #expect(counter.total == Self.rounds)
                 #expect(counter.completed == 0, "\(counter.completed) endless stream(s) reported complete")
             }
+            #expect(errors.all.isEmpty, "logged as errors: \(errors.all.prefix(3))")
         }
     }
 }

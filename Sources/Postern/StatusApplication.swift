@@ -59,24 +59,29 @@ struct StatusApplication: Application {
     static func prometheus(_ total: StatsSnapshot, workers: Int) -> [UInt8] {
         let registry = PrometheusCollectorRegistry()
         for (proto, count) in total.byProtocol.sorted(by: { $0.key < $1.key }) {
-            registry.makeCounter(name: "postern_requests_total", labels: [("protocol", proto)], help: "Requests served, by protocol.")
+            registry.makeCounter(descriptor: metric("requests", "total", "Requests served, by protocol."), labels: [("protocol", proto)])
                 .increment(by: Int64(count))
         }
         for (status, count) in total.byStatus.sorted(by: { $0.key < $1.key }) {
-            registry.makeCounter(name: "postern_responses_total", labels: [("status", status)], help: "Responses, by status code.")
+            registry.makeCounter(descriptor: metric("responses", "total", "Responses, by status code."), labels: [("status", status)])
                 .increment(by: Int64(count))
         }
-        registry.makeCounter(name: "postern_errors_total", help: "Responses with a 5xx status.").increment(by: Int64(total.errors))
-        registry.makeCounter(name: "postern_timeouts_total", help: "Requests answered 504 by --timeout.").increment(by: Int64(total.timeouts))
-        registry.makeGauge(name: "postern_requests_in_flight", help: "Requests in progress.").set(Double(total.inFlight))
-        registry.makeGauge(name: "postern_abandoned_tasks", help: "Timed-out application tasks that ignored cancellation.").set(Double(total.abandonedTasks))
-        registry.makeGauge(name: "postern_workers", help: "Live worker processes.").set(Double(workers))
+        registry.makeCounter(descriptor: metric("errors", "total", "Responses with a 5xx status.")).increment(by: Int64(total.errors))
+        registry.makeCounter(descriptor: metric("timeouts", "total", "Requests answered 504 by --timeout.")).increment(by: Int64(total.timeouts))
+        registry.makeGauge(descriptor: metric("requests_in_flight", "", "Requests in progress.")).set(Double(total.inFlight))
+        registry.makeGauge(descriptor: metric("abandoned_tasks", "", "Timed-out application tasks that ignored cancellation.")).set(Double(total.abandonedTasks))
+        registry.makeGauge(descriptor: metric("workers", "", "Live worker processes.")).set(Double(workers))
+        let duration = metric("request_duration", "seconds", "Request latency percentile (histogram bucket bound).")
         for (quantile, value) in [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] {
-            registry.makeGauge(name: "postern_request_duration_seconds", labels: [("quantile", quantile)], help: "Request latency percentile (histogram bucket bound).")
-                .set(total.latencyPercentile(value))
+            registry.makeGauge(descriptor: duration, labels: [("quantile", quantile)]).set(total.latencyPercentile(value))
         }
-        registry.makeGauge(name: "postern_request_duration_seconds_sum", help: "Total request time.").set(total.latencySumSeconds)
+        registry.makeGauge(descriptor: metric("request_duration_seconds", "sum", "Total request time.")).set(total.latencySumSeconds)
         return registry.emitToBuffer()
+    }
+
+    /// `postern_<name>_<unit>` (no unit: `postern_<name>`).
+    private static func metric(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "postern", metricName: name, unitName: unit, helpText: help)
     }
 }
 

@@ -53,10 +53,13 @@ public final class FlushBeforeCloseHandler: ChannelOutboundHandler, RemovableCha
             let flushed = context.eventLoop.makePromise(of: Void.self)
             let deadline = context.eventLoop.scheduleTask(in: timeout) { flushed.succeed(()) }
             context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: flushed)
+            // Completed on this event loop: the handler and its context are used there only.
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
             flushed.futureResult.whenComplete { _ in
                 deadline.cancel()
-                guard case .flushing(let promises) = self.state else { return }
-                self.state = .closed
+                let (handler, context) = bound.value
+                guard case .flushing(let promises) = handler.state else { return }
+                handler.state = .closed
                 let closed = context.eventLoop.makePromise(of: Void.self)
                 closed.futureResult.whenComplete { result in promises.forEach { $0.completeWith(result) } }
                 context.close(mode: .all, promise: closed)

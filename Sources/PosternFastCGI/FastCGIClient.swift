@@ -72,10 +72,11 @@ public final class FastCGIClient: Sendable {
         let promise = channel.eventLoop.makePromise(of: FastCGIClientResult.self)
         let handler = self.handler
         let channel = self.channel
-        var params = ByteBuffer()
+        var encoded = ByteBuffer()
         for variable in replacement ?? request.cgiVariables() {
-            FastCGINameValuePairs.write(name: variable.name, value: variable.value, into: &params)
+            FastCGINameValuePairs.write(name: variable.name, value: variable.value, into: &encoded)
         }
+        let params = encoded
         let body = request.body
         let id = try await channel.eventLoop.submit { () throws -> UInt16 in
             let id: UInt16

@@ -178,7 +178,6 @@ func stop(_ process: Process) async {
         try? await Task.sleep(for: .milliseconds(100))
     }
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    nonisolated(unsafe) let process = process
     _ = try? await offPool { process.waitUntilExit() }
 }
 

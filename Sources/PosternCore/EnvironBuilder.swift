@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The one normalizer: every adapter builds its ``Environ`` here, so the rules live in one place.
 ///
 /// Protocols that carry CGI variables (FastCGI params, SCGI headers, uwsgi vars, a CGI process's
@@ -34,6 +36,21 @@ public struct EnvironBuilder: Sendable {
 
     /// Adds a CGI variable as carried by FastCGI, SCGI, uwsgi or a CGI environment.
     public mutating func addVariable<Name: Collection<UInt8>, Value: Collection<UInt8>>(name: Name, value: Value) {
+        addBytes(name: name, value: value)
+    }
+
+    /// The same for the byte types the adapters hold. Not generic, so that an adapter in another
+    /// module runs code specialized here instead of looking up generic metadata per variable
+    /// (measured: about 3 % of an SCGI request's CPU time).
+    public mutating func addVariable(name: ByteBufferView, value: ByteBufferView) {
+        addBytes(name: name, value: value)
+    }
+
+    public mutating func addVariable(name: [UInt8], value: [UInt8]) {
+        addBytes(name: name, value: value)
+    }
+
+    private mutating func addBytes<Name: Collection<UInt8>, Value: Collection<UInt8>>(name: Name, value: Value) {
         guard let name = String(validating: name, as: UTF8.self) else {
             dropped.append((String(decoding: name, as: UTF8.self), "name is not UTF-8"))
             return

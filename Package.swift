@@ -56,7 +56,9 @@ let package = Package(
         .target(name: "PosternFrontEnds", dependencies: ["Postern"]),
         // `postern bench`: CGI against the persistent gateways, through real front-ends, with wrk.
         .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
+        // The concurrency runtime's global-enqueue hook, reached by the linker (static stdlib too).
+        .target(name: "CPosternExecutorHook"),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench", "CPosternExecutorHook"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
         .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),

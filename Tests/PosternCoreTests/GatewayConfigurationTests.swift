@@ -32,14 +32,6 @@ struct GatewayConfigurationTests {
         func log(event: LogEvent) { levels.append(event.level) }
     }
 
-    final class Statuses: RequestObserver {
-        private let finished = Mutex<[Int]>([])
-        var all: [Int] { finished.withLock { $0 } }
-        func requestStarted(_ environ: Environ) {}
-        func requestFinished(_ record: RequestRecord) { finished.withLock { $0.append(record.status) } }
-        func abandonedTasksChanged(by delta: Int) {}
-    }
-
     struct Throwing: Application {
         let error: any Error
         func respond(to environ: Environ) async throws -> Response { throw error }
@@ -47,25 +39,25 @@ struct GatewayConfigurationTests {
 
     @Test("an application that gives up because the client left mid-body: rethrown as cancellation, 499, no error line")
     func clientDisconnectedMidBody() async throws {
-        let log = LogLevels(), statuses = Statuses(), errors = ErrorLog()
+        let log = LogLevels(), observer = RecordingObserver(), errors = ErrorLog()
         var configuration = GatewayConfiguration(application: Throwing(error: RequestBodyError.disconnected))
-        configuration.observer = statuses
+        configuration.observer = observer
         await #expect(throws: CancellationError.self) {
             _ = try await configuration.respond(to: validEnviron(errors), logger: log.logger)
         }
-        #expect(statuses.all == [499])
+        #expect(observer.statuses == [499])
         #expect(!log.all.contains { $0 >= .error }, "\(log.all)")
         #expect(errors.text.isEmpty)
     }
 
     @Test("any other application error: a plain 500, an error line in the log and on the error stream")
     func applicationError() async throws {
-        let log = LogLevels(), statuses = Statuses(), errors = ErrorLog()
+        let log = LogLevels(), observer = RecordingObserver(), errors = ErrorLog()
         var configuration = GatewayConfiguration(application: Throwing(error: RequestBodyError.lengthMismatch(expected: 10, received: 3)))
-        configuration.observer = statuses
+        configuration.observer = observer
         let response = try await configuration.respond(to: validEnviron(errors), logger: log.logger)
         #expect(response.status.code == 500)
-        #expect(statuses.all == [500])
+        #expect(observer.statuses == [500])
         #expect(log.all.contains(.error))
         #expect(errors.text.contains("CONTENT_LENGTH is 10"))
     }

@@ -7,18 +7,24 @@ import Testing
 
 @Suite("RequestTimeout")
 struct RequestTimeoutTests {
-    /// Records what RequestTimeout reports; only `abandonedTasksChanged` is used by it.
-    final class Counts: RequestObserver {
-        private let abandoned = Mutex(0)
-        var abandonedTasks: Int { abandoned.withLock { $0 } }
-        func requestStarted(_ environ: Environ) {}
-        func requestFinished(_ record: RequestRecord) {}
-        func abandonedTasksChanged(by delta: Int) { abandoned.withLock { $0 += delta } }
+    /// An application call that sleeps a minute unless cancelled, and notes its cancellation.
+    final class Sleeper: Sendable {
+        private let cancelled = Mutex(false)
+        var wasCancelled: Bool { cancelled.withLock { $0 } }
+        func run() async throws -> Response {
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                cancelled.withLock { $0 = true }
+                throw error
+            }
+            return .text("slept\n")
+        }
     }
 
     @Test("an answer before the deadline is returned, and nothing is counted")
     func answerInTime() async throws {
-        let counts = Counts()
+        let counts = RecordingObserver()
         let response = try await RequestTimeout.run(seconds: 5, observer: counts) { .text("done\n") }
         #expect(response?.status.code == 200)
         #expect(counts.abandonedTasks == 0)
@@ -26,7 +32,7 @@ struct RequestTimeoutTests {
 
     @Test("past the deadline: nil at once, the task is cancelled; one that ignores it is counted until it ends")
     func deadlineWithAStubbornTask() async throws {
-        let counts = Counts()
+        let counts = RecordingObserver()
         let release = AsyncStream<Void>.makeStream()
         let start = ContinuousClock.now
         let response = try await RequestTimeout.run(seconds: 0.2, observer: counts) {
@@ -51,46 +57,30 @@ struct RequestTimeoutTests {
 
     @Test("past the deadline, a task that honours cancellation ends and is not left counted")
     func deadlineWithACooperativeTask() async throws {
-        let counts = Counts()
-        let cancelled = Mutex(false)
-        let response = try await RequestTimeout.run(seconds: 0.2, observer: counts) {
-            do {
-                try await Task.sleep(for: .seconds(60))
-            } catch {
-                cancelled.withLock { $0 = true }
-                throw error
-            }
-            return .text("slept\n")
-        }
+        let counts = RecordingObserver()
+        let sleeper = Sleeper()
+        let response = try await RequestTimeout.run(seconds: 0.2, observer: counts) { try await sleeper.run() }
         #expect(response == nil)
         var settled = false
         for _ in 0..<500 where !settled {
             try await Task.sleep(for: .milliseconds(10))
-            settled = cancelled.withLock { $0 } && counts.abandonedTasks == 0
+            settled = sleeper.wasCancelled && counts.abandonedTasks == 0
         }
-        #expect(settled, "cancelled: \(cancelled.withLock { $0 }), counted: \(counts.abandonedTasks)")
+        #expect(settled, "cancelled: \(sleeper.wasCancelled), counted: \(counts.abandonedTasks)")
     }
 
     @Test("the caller cancelled: CancellationError at once, the task cancelled, nothing counted")
     func callerCancelled() async throws {
-        let counts = Counts()
-        let cancelled = Mutex(false)
+        let counts = RecordingObserver()
+        let sleeper = Sleeper()
         let caller = Task {
-            try await RequestTimeout.run(seconds: 60, observer: counts) {
-                do {
-                    try await Task.sleep(for: .seconds(60))
-                } catch {
-                    cancelled.withLock { $0 = true }
-                    throw error
-                }
-                return .text("slept\n")
-            }
+            try await RequestTimeout.run(seconds: 60, observer: counts) { try await sleeper.run() }
         }
         try await Task.sleep(for: .milliseconds(50))
         caller.cancel()
         await #expect(throws: CancellationError.self) { try await caller.value }
-        for _ in 0..<500 where !cancelled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(cancelled.withLock { $0 })
+        for _ in 0..<500 where !sleeper.wasCancelled { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(sleeper.wasCancelled)
         #expect(counts.abandonedTasks == 0)
     }
 }

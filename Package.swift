@@ -41,7 +41,8 @@ let package = Package(
         .target(
             name: "Postern",
             dependencies: [
-                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", log,
+                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "CPosternSocket",
+                "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -58,7 +59,9 @@ let package = Package(
         .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
         // The concurrency runtime's global-enqueue hook, reached by the linker (static stdlib too).
         .target(name: "CPosternExecutorHook"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench", "CPosternExecutorHook"] + nio),
+        // epoll, eventfd and accept4 for the connection engine's accept threads (not in Glibc's module map).
+        .target(name: "CPosternSocket"),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
         .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),

@@ -16,7 +16,7 @@ public enum SCGIFuzzTarget {
             case .head(let head, let bodyLength):
                 precondition(bodyLength == head.contentLength && bodyLength <= limits.maxBodyBytes)
                 var builder = EnvironBuilder(gatewayProtocol: .scgi, maxBytes: limits.maxHeaderBytes)
-                for header in head.headers where header.name != Array("SCGI".utf8) {
+                for header in head.headers where !header.name.elementsEqual("SCGI".utf8) {
                     builder.addVariable(name: header.name, value: header.value)
                 }
                 _ = try? builder.finish()

@@ -23,6 +23,8 @@ extension Gateway {
         if let status = await runCGIProgramIfRequested(cgiApplication) {
             exit(status)
         }
+        // Not a CGI request: the event loops become the global executor before any task runs.
+        ConcurrencyExecutor.install()
         await command.main()
     }
 

@@ -15,6 +15,7 @@ import ServiceLifecycle
 public enum Gateway {
     /// Runs `application` as the process's gateway, as `options` and the launch mode say.
     public static func run(_ application: any Application, options: ServeOptions) async throws {
+        ConcurrencyExecutor.install()
         let environment = ProcessEnvironment.current
         let level = LogLevelParsing.parse(options.logLevel) ?? .info
         LoggingSystem.bootstrap { label in

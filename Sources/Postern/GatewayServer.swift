@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -86,33 +89,79 @@ public final class GatewayServer: Service, Sendable {
         let run: @Sendable () async -> Void
     }
 
+    /// One bind path per kind of server, one admission path for all: SCGI, uwsgi and FastCGI
+    /// listen through a ``ConnectionAcceptor`` whose fast path serves one-request connections on
+    /// its own threads and hands every other connection to its protocol server; HTTP listens on
+    /// a SwiftNIO server channel (keep-alive is its common case), or through an acceptor with no
+    /// fast path on a socket shared with other workers.
     private func bind(_ spec: ListenerSpec) async throws -> BoundListener {
         switch spec.gatewayProtocol {
         case .http:
-            return try await bind(spec, server: HTTPProtocolServer(configuration: configuration))
+            let server = HTTPProtocolServer(configuration: configuration)
+            if sharedSockets, case .fd = spec.address {
+                return try bind(spec, server: server, through: try openAcceptor(spec, codec: nil))
+            }
+            return try await bind(spec, server: server)
         case .fastcgi:
-            return try await bind(spec, server: FastCGIProtocolServer(configuration: configuration))
+            let server = FastCGIProtocolServer(configuration: configuration)
+            return try bind(spec, server: server, through: try openAcceptor(spec, codec: server))
         case .scgi:
-            return try await bind(spec, pipeline: SCGIProtocolServer(configuration: configuration))
+            let server = SCGIProtocolServer(configuration: configuration)
+            return try bind(spec, pipeline: server, through: try openAcceptor(spec, codec: server))
         case .uwsgi:
-            return try await bind(spec, pipeline: UWSGIProtocolServer(configuration: configuration))
+            let server = UWSGIProtocolServer(configuration: configuration)
+            return try bind(spec, pipeline: server, through: try openAcceptor(spec, codec: server))
         case .cgi:
             throw ServeError("CGI is a launch mode, not a listener")
         }
     }
 
-    private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
+    /// A listener's acceptor, its address, and the channels it has open.
+    struct Acceptor {
+        let acceptor: ConnectionAcceptor
+        let localAddress: SocketAddress?
+        let open: OpenChannels
+        let group: MultiThreadedEventLoopGroup
+    }
+
+    /// Opens the listening socket (or takes `fd:N`) and starts its accept threads.
+    private func openAcceptor(_ spec: ListenerSpec, codec: (any OneRequestCodec)?) throws -> Acceptor {
+        guard let group = group as? MultiThreadedEventLoopGroup else {
+            throw ServeError("the connection engine needs a MultiThreadedEventLoopGroup")
+        }
+        let fd: CInt
+        if case .fd(let given) = spec.address {
+            guard isListeningSocket(given) else { throw ServeError("fd \(given) is not a listening socket") }
+            fd = given
+        } else {
+            fd = try ListeningSocket.open(spec)
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // a CGI script started meanwhile must not inherit it
+        let open = OpenChannels()
+        var logger = configuration.logger
+        logger[metadataKey: "protocol"] = "\(spec.gatewayProtocol)"
+        let cycle = codec.map {
+            OneRequestCycle(
+                codec: $0, configuration: configuration, connections: connections, allow: spec.allow, group: group, open: open,
+                logger: logger)
+        }
+        let acceptor = try ConnectionAcceptor(listeningSocket: fd, threads: System.coreCount, cycle: cycle, logger: configuration.logger)
+        let localAddress = sharedSockets ? nil : SocketAddress.local(of: fd)
+        acceptor.start()
+        return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)
+    }
+
+    /// What every connection of a ``ProtocolServer`` goes through: the allow-list and the
+    /// flush-before-close handler when its channel is made, then `--max-connections` (refused
+    /// the protocol's way) and the server's `serve`.
+    private func admission<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) -> (
+        initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Server.Inbound, Server.Outbound>?>,
+        serve: @Sendable (NIOAsyncChannel<Server.Inbound, Server.Outbound>) async -> Void
+    ) {
         let logger = configuration.logger
         let configuration = self.configuration
         let connections = self.connections
         let allow = spec.allow
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
-        if case .tcp = spec.address {
-            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Server.Inbound, Server.Outbound>?> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 guard allow.allows(channel.remoteAddress) else {
@@ -145,8 +194,20 @@ public final class GatewayServer: Service, Sendable {
             await server.serve(connection, context: context)
             connections.remove(context)
         }
-        if sharedSockets, case .fd(let fd) = spec.address {
-            return try sharedListener(fd: fd, initializer: initializer, serveConnection: serveConnection)
+        return (initializer, serveConnection)
+    }
+
+    /// An HTTP listener on a SwiftNIO server channel: a task per connection.
+    private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
+        let logger = configuration.logger
+        let connections = self.connections
+        let (initializer, serveConnection) = admission(spec, server: server)
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        if case .tcp = spec.address {
+            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
         let serverChannel: NIOAsyncChannel<NIOAsyncChannel<Server.Inbound, Server.Outbound>?, Never>
         switch spec.address {
@@ -204,11 +265,58 @@ public final class GatewayServer: Service, Sendable {
         )
     }
 
-    /// A listener whose connections are served in their pipelines (``PipelineProtocolServer``):
-    /// no task per connection. Each connection is registered (or refused over
-    /// `--max-connections`) as it is accepted and unregistered when its channel closes; `run`
-    /// returns once the listener is closed and its last connection has closed.
-    private func bind<Server: PipelineProtocolServer>(_ spec: ListenerSpec, pipeline server: Server) async throws -> BoundListener {
+    /// A listener whose accept threads hand connections to a ``ProtocolServer`` (FastCGI; HTTP
+    /// on a shared socket): each becomes a channel, with the bytes already read, served in a
+    /// task of its own.
+    private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server, through listener: Acceptor) throws -> BoundListener {
+        let logger = configuration.logger
+        let connections = self.connections
+        let (initializer, serveConnection) = admission(spec, server: server)
+        let acceptor = listener.acceptor
+        let group = listener.group
+        let open = listener.open
+        let isTCP = spec.isTCP
+        return BoundListener(
+            localAddress: listener.localAddress,
+            close: { acceptor.stop() },
+            run: {
+                await withTaskCancellationHandler {
+                    await withDiscardingTaskGroup { tasks in
+                        for await handOver in acceptor.handOvers {
+                            tasks.addTask {
+                                let connection: NIOAsyncChannel<Server.Inbound, Server.Outbound>?
+                                do {
+                                    connection = try await ClientBootstrap(group: group)
+                                        .channelOption(.allowRemoteHalfClosure, value: false)
+                                        .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket)) { channel in
+                                            channel.eventLoop.makeCompletedFuture {
+                                                try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
+                                            }.flatMap { initializer(channel) }
+                                        }
+                                } catch {
+                                    logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
+                                    return
+                                }
+                                guard let connection else { return }
+                                await serveConnection(connection)
+                            }
+                        }
+                    }
+                    await open.waitUntilNoneOpen()
+                } onCancel: {
+                    acceptor.stop()
+                    open.closeAll()
+                    connections.drainAll()
+                }
+            }
+        )
+    }
+
+    /// A listener whose connections are served in their pipelines (``PipelineProtocolServer``:
+    /// SCGI, uwsgi), no task per connection. Each connection is registered (or refused over
+    /// `--max-connections`) as its channel is made and unregistered when it closes; `run`
+    /// returns once the acceptor has stopped and its last connection has closed.
+    private func bind<Server: PipelineProtocolServer>(_ spec: ListenerSpec, pipeline server: Server, through listener: Acceptor) throws -> BoundListener {
         let logger = configuration.logger
         let configuration = self.configuration
         let connections = self.connections
@@ -216,17 +324,16 @@ public final class GatewayServer: Service, Sendable {
         let maxConnections = configuration.limits.maxConnections
         let protocolName = "\(spec.gatewayProtocol)"
         let connectionIDs = Atomic<Int>(0)
-        let open = OpenChannels()
-        let isTCP: Bool
-        if case .tcp = spec.address { isTCP = true } else { isTCP = false }
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+        let open = listener.open
+        let isTCP = spec.isTCP
+        let initializer: @Sendable (any Channel, ConnectionAcceptor.HandOver) -> EventLoopFuture<Void> = { channel, handOver in
             channel.eventLoop.makeCompletedFuture {
                 guard allow.allows(channel.remoteAddress) else {
                     logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
                     channel.close(promise: nil)
                     return
                 }
-                if isTCP { try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+                try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
                 try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
                 let id = connectionIDs.add(1, ordering: .relaxed).newValue
@@ -250,115 +357,39 @@ public final class GatewayServer: Service, Sendable {
                 try server.configure(channel, context: context, refusal: nil)
             }
         }
-        if sharedSockets, case .fd(let fd) = spec.address {
-            let (group, acceptor) = try startSharedAcceptor(fd: fd)
-            return BoundListener(
-                localAddress: nil,
-                close: { acceptor.stop() },
-                run: {
-                    // Cancelled (not a graceful shutdown): stop at once, closing every connection.
-                    await withTaskCancellationHandler {
-                    for await socket in acceptor.connections {
+        let acceptor = listener.acceptor
+        let group = listener.group
+        return BoundListener(
+            localAddress: listener.localAddress,
+            close: { acceptor.stop() },
+            run: {
+                // Cancelled (not a graceful shutdown): stop at once, closing every connection.
+                await withTaskCancellationHandler {
+                    for await handOver in acceptor.handOvers {
                         do {
                             _ = try await ClientBootstrap(group: group)
                                 .channelOption(.allowRemoteHalfClosure, value: false)
-                                .channelInitializer(initializer)
-                                .withConnectedSocket(NIOBSDSocket.Handle(socket))
+                                .channelInitializer { initializer($0, handOver) }
+                                .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket))
                                 .get()
                         } catch {
                             logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
                         }
                     }
                     await open.waitUntilNoneOpen()
-                    } onCancel: {
-                        acceptor.stop()
-                        open.closeAll()
-                    }
-                }
-            )
-        }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
-            .childChannelInitializer(initializer)
-        let channel: any Channel
-        switch spec.address {
-        case .tcp(let host, let port):
-            channel = try await bootstrap.bind(host: host, port: port).get()
-        case .unix(let path):
-            try UnixSocketFile.prepare(path: path)
-            channel = try await UnixSocketFile.bindingPrivately { try await bootstrap.bind(unixDomainSocketPath: path).get() }
-            try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
-        case .fd(let fd):
-            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
-            channel = try await bootstrap.withBoundSocket(NIOBSDSocket.Handle(fd)).get()
-        }
-        return BoundListener(
-            localAddress: channel.localAddress,
-            close: {
-                channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
-                    channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
-                }
-            },
-            run: {
-                // Cancelled (not a graceful shutdown): stop at once, closing every connection.
-                await withTaskCancellationHandler {
-                    try? await channel.closeFuture.get()
-                    await open.waitUntilNoneOpen()
                 } onCancel: {
-                    channel.close(promise: nil)
+                    acceptor.stop()
                     open.closeAll()
                 }
             }
         )
     }
 
-    /// Starts the accept thread on a listening socket inherited from the worker master.
-    private func startSharedAcceptor(fd: Int32) throws -> (MultiThreadedEventLoopGroup, SharedSocketAcceptor) {
-        guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
-        guard let group = group as? MultiThreadedEventLoopGroup else {
-            throw ServeError("shared listening sockets need a MultiThreadedEventLoopGroup")
-        }
-        let acceptor = try SharedSocketAcceptor(listeningSocket: fd, logger: configuration.logger)
-        acceptor.start()
-        return (group, acceptor)
-    }
-
-    /// A listening socket shared with other workers: a thread of its own accepts (see
-    /// ``SharedSocketAcceptor``) and each accepted socket becomes a channel here. Closing stops
-    /// the thread and closes this process's copy of the socket, never the socket itself: queued
-    /// connections stay in the backlog for the other workers.
-    private func sharedListener<Inbound: Sendable, Outbound: Sendable>(
-        fd: Int32,
-        initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Inbound, Outbound>?>,
-        serveConnection: @escaping @Sendable (NIOAsyncChannel<Inbound, Outbound>) async -> Void
-    ) throws -> BoundListener {
-        let logger = configuration.logger
-        let (group, acceptor) = try startSharedAcceptor(fd: fd)
-        return BoundListener(
-            localAddress: nil,
-            close: { acceptor.stop() },
-            run: {
-                await withDiscardingTaskGroup { tasks in
-                    for await socket in acceptor.connections {
-                        tasks.addTask {
-                            let connection: NIOAsyncChannel<Inbound, Outbound>?
-                            do {
-                                connection = try await ClientBootstrap(group: group)
-                                    .channelOption(.allowRemoteHalfClosure, value: false)
-                                    .withConnectedSocket(NIOBSDSocket.Handle(socket), channelInitializer: initializer)
-                            } catch {
-                                logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
-                                return
-                            }
-                            guard let connection else { return }
-                            await serveConnection(connection)
-                        }
-                    }
-                }
-            }
-        )
+    /// A handed-over socket's channel gets the bytes the fast path already read (first in its
+    /// pipeline) and, on TCP, no Nagle delay.
+    private static func prepareHandedOver(_ channel: any Channel, _ handOver: ConnectionAcceptor.HandOver, isTCP: Bool) throws {
+        if isTCP { try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+        try channel.pipeline.syncOperations.addHandler(PrefetchedBytesHandler(handOver.prefetched), position: .first)
     }
 }
 
@@ -401,7 +432,10 @@ final class ConnectionRegistry: Sendable {
 final class OpenChannels: Sendable {
     private struct State {
         var open: [ObjectIdentifier: any Channel] = [:]
+        /// Channels on their way (a fast-path response being handed over): counted as open.
+        var reserved = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
+        var isIdle: Bool { open.isEmpty && reserved == 0 }
     }
     private let state = Mutex(State())
 
@@ -410,9 +444,23 @@ final class OpenChannels: Sendable {
     }
 
     func closed(_ channel: any Channel) {
+        update { $0.open.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// A channel is about to be made: wait for it too.
+    func reserve() {
+        state.withLock { $0.reserved += 1 }
+    }
+
+    /// The reserved channel is open (or could not be made).
+    func unreserve() {
+        update { $0.reserved -= 1 }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open.removeValue(forKey: ObjectIdentifier(channel))
-            guard state.open.isEmpty else { return [] }
+            change(&state)
+            guard state.isIdle else { return [] }
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -426,7 +474,7 @@ final class OpenChannels: Sendable {
     func waitUntilNoneOpen() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
-                if state.open.isEmpty { return true }
+                if state.isIdle { return true }
                 state.waiters.append(continuation)
                 return false
             }

@@ -16,4 +16,10 @@ public struct ListenerSpec: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(gatewayProtocol) on \(address)" }
+
+    /// Whether the listener is a TCP address given by host and port.
+    var isTCP: Bool {
+        if case .tcp = address { return true }
+        return false
+    }
 }

@@ -13,7 +13,9 @@ public final class ConnectionContext: Sendable {
     public let logger: Logger
     public let remoteAddress: SocketAddress?
     public let localAddress: SocketAddress?
-    private let channel: any Channel
+    /// `nil` for a connection the engine's fast path serves on its own thread: it is busy from
+    /// its first moment to its close, so there is nothing to drain or close from outside.
+    private let channel: (any Channel)?
     private let state = Mutex(State())
 
     private struct State {
@@ -28,6 +30,16 @@ public final class ConnectionContext: Sendable {
         self.logger = logger
         self.remoteAddress = channel.remoteAddress
         self.localAddress = channel.localAddress
+    }
+
+    /// A connection with no channel (yet): the engine's fast path, which reads the whole request
+    /// before anything else happens on it.
+    public init(remoteAddress: SocketAddress?, localAddress: SocketAddress?, configuration: GatewayConfiguration, logger: Logger) {
+        self.channel = nil
+        self.configuration = configuration
+        self.logger = logger
+        self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
     }
 
     /// A request has started; `false` if the server is draining and the request must be refused
@@ -62,7 +74,7 @@ public final class ConnectionContext: Sendable {
             state.draining = true
             return (state.activeRequests == 0, state.startedRequests == 0)
         }
-        guard idle else { return }
+        guard idle, let channel else { return }
         guard fresh else {
             channel.close(promise: nil)
             return
@@ -76,7 +88,7 @@ public final class ConnectionContext: Sendable {
 
     /// Closes the connection.
     public func close() {
-        channel.close(promise: nil)
+        channel?.close(promise: nil)
     }
 
     /// The peer's IP address as text (`REMOTE_ADDR`), or `nil` on a unix socket.

@@ -113,16 +113,7 @@ struct FastCGIConnection: Sendable {
     /// PARAMS ended: build the environ and start the request's task.
     private func start(id: UInt16, begin: FastCGIBeginRequest, params: ByteBuffer, inputComplete: Bool, group: inout DiscardingTaskGroup) throws {
         let configuration = context.configuration
-        var builder = EnvironBuilder(gatewayProtocol: .fastcgi, maxBytes: configuration.limits.maxHeaderBytes)
-        var decoder = FastCGINameValuePairDecoder(maxLength: configuration.limits.maxHeaderBytes)
-        var stream = params
-        while let pair = try decoder.next(from: &stream) {
-            builder.addVariable(name: pair.name.readableBytesView, value: pair.value.readableBytesView)
-        }
-        guard stream.readableBytes == 0 else { throw FastCGIProtocolError.truncatedNameValuePair }
-        builder.setComputed("FCGI_ROLE", EnvironValue(begin.role.description))
-
-        let normalized: Result<EnvironBuilder.Result, NormalizationError> = Result { () throws(NormalizationError) in try builder.finish() }
+        let normalized = try Self.variables(begin: begin, params: params, limits: configuration.limits)
         let contentLength = (try? normalized.get())?.contentLength
         let hasBody = begin.role != .authorizer
         let (body, bodySource): (RequestBody, RequestBodySource?) = {
@@ -166,6 +157,22 @@ struct FastCGIConnection: Sendable {
         group.addTask {
             await runner.run(environ: accepted ? environ : nil, refused: !accepted)
         }
+    }
+
+    /// The PARAMS stream (name-value pairs, §3.4) through the normalizer, with `FCGI_ROLE`.
+    ///
+    /// - Throws: ``FastCGIProtocolError`` when the pairs are malformed (the connection closes);
+    ///   a rule of the normalizer broken is the result's failure (the request is answered 400).
+    static func variables(begin: FastCGIBeginRequest, params: ByteBuffer, limits: GatewayLimits) throws -> Result<EnvironBuilder.Result, NormalizationError> {
+        var builder = EnvironBuilder(gatewayProtocol: .fastcgi, maxBytes: limits.maxHeaderBytes)
+        var decoder = FastCGINameValuePairDecoder(maxLength: limits.maxHeaderBytes)
+        var stream = params
+        while let pair = try decoder.next(from: &stream) {
+            builder.addVariable(name: pair.name.readableBytesView, value: pair.value.readableBytesView)
+        }
+        guard stream.readableBytes == 0 else { throw FastCGIProtocolError.truncatedNameValuePair }
+        builder.setComputed("FCGI_ROLE", EnvironValue(begin.role.description))
+        return Result { () throws(NormalizationError) in try builder.finish() }
     }
 
     // MARK: Used by request tasks

@@ -32,7 +32,7 @@ public struct SCGIProtocolServer: PipelineProtocolServer {
     /// variable; what the front-end sent is otherwise kept as sent.
     static func variables(for head: SCGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
         var builder = EnvironBuilder(gatewayProtocol: .scgi, maxBytes: context.configuration.limits.maxHeaderBytes)
-        for header in head.headers where header.name != SCGIRequestHead.scgiName {
+        for header in head.headers where !header.name.elementsEqual(SCGIRequestHead.scgiName) {
             builder.addVariable(name: header.name, value: header.value)
         }
         for (name, reason) in builder.dropped {

@@ -14,8 +14,8 @@ import NIOCore
 /// CVE-2020-11984 was a uwsgi size trusted without that check).
 public struct UWSGIRequestHead: Sendable, Hashable {
     public struct Variable: Sendable, Hashable {
-        public var key: [UInt8]
-        public var value: [UInt8]
+        public var key: ByteBufferView
+        public var value: ByteBufferView
     }
 
     /// The vars in wire order. Keys may repeat (nginx sends a repeated request header twice).
@@ -25,27 +25,30 @@ public struct UWSGIRequestHead: Sendable, Hashable {
 
     static let contentLengthKey = Array("CONTENT_LENGTH".utf8)
 
+    /// Views into the vars block's bytes (no copy is made).
+
     /// Parses a whole vars block.
     public init(parsingVars block: ByteBuffer, maxBodyBytes: Int) throws(UWSGIError) {
         var block = block
         var variables: [Variable] = []
-        var contentLength: [UInt8]?
+        var contentLength: ByteBufferView?
+        variables.reserveCapacity(32)
         while block.readableBytes > 0 {
-            let key = try Self.readSized(&block, field: "key")
+            let key = try Self.readSized(&block) { "key" }
             guard !key.isEmpty else { throw .emptyKey }
-            let value = try Self.readSized(&block, field: "value of \(String(decoding: key.prefix(64), as: UTF8.self))")
-            if key == Self.contentLengthKey {
-                if let contentLength, contentLength != value { throw .conflictingContentLength }
+            let value = try Self.readSized(&block) { "value of \(String(decoding: key.prefix(64), as: UTF8.self))" }
+            if key.elementsEqual(Self.contentLengthKey) {
+                if let contentLength, !contentLength.elementsEqual(value) { throw .conflictingContentLength }
                 contentLength = value
             }
             variables.append(Variable(key: key, value: value))
         }
         var length = 0
         if let text = contentLength, !text.isEmpty {
-            guard text.count <= 18, text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let parsed = Int(String(decoding: text, as: UTF8.self)) else {
+            guard text.count <= 18, text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                 throw .invalidContentLength
             }
-            length = parsed
+            length = text.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
         guard length <= maxBodyBytes else { throw .bodyTooLarge(declared: length, limit: maxBodyBytes) }
         self.variables = variables
@@ -58,14 +61,15 @@ public struct UWSGIRequestHead: Sendable, Hashable {
     }
 
     /// A u16-LE size, then that many bytes, both checked against what remains.
-    private static func readSized(_ block: inout ByteBuffer, field: String) throws(UWSGIError) -> [UInt8] {
+    /// `field` names what is read, for the error only.
+    private static func readSized(_ block: inout ByteBuffer, field: () -> String) throws(UWSGIError) -> ByteBufferView {
         guard let size = block.readInteger(endianness: .little, as: UInt16.self) else {
-            throw .truncatedVar(field: "the size of the \(field)", declared: 2, available: block.readableBytes)
+            throw .truncatedVar(field: "the size of the \(field())", declared: 2, available: block.readableBytes)
         }
         let declared = Int(size)
         guard declared <= block.readableBytes else {
-            throw .truncatedVar(field: "the \(field)", declared: declared, available: block.readableBytes)
+            throw .truncatedVar(field: "the \(field())", declared: declared, available: block.readableBytes)
         }
-        return block.readBytes(length: declared)!
+        return block.readSlice(length: declared)!.readableBytesView
     }
 }

@@ -9,7 +9,6 @@ import PosternCore
 @main
 enum PosternMain {
     static func main() async {
-        ConcurrencyExecutor.install()
         await Gateway.main(PosternCommand.self) {
             DemoApps.all[ProcessEnvironment.current["POSTERN_APP"] ?? "environ"] ?? EnvironDump()
         }

@@ -38,7 +38,7 @@ import Testing
         let block: [UInt8] = [0x01, 0x00, UInt8(ascii: "K"), 0x2C, 0x01] + value
         let packet: [UInt8] = [0x00, 0x31, 0x01, 0x00] + block  // datasize 305 = 0x0131
         let decoded = try UWSGIDecoding.decode(packet, byteByByte: false)
-        #expect(decoded.head?.variables.first?.value == value)
+        #expect(decoded.head?.variables.first.map { Array($0.value) } == value)
         let encoded = try UWSGIRequestEncoder.encodeHead(variables: [("K", String(repeating: "v", count: 300))], contentLength: 0)
         // CONTENT_LENGTH=0 first (2+14+2+1 = 19 bytes), then the 305: 324 = 0x0144.
         #expect(Array(encoded.readableBytesView.prefix(4)) == [0x00, 0x44, 0x01, 0x00])

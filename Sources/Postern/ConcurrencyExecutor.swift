@@ -3,11 +3,13 @@ import CPosternExecutorHook
 import NIOCore
 import NIOPosix
 
-enum ConcurrencyExecutor {
+public enum ConcurrencyExecutor {
     /// Installs `MultiThreadedEventLoopGroup.singleton` as the global executor unless
     /// `POSTERN_GLOBAL_EXECUTOR=default`: a request's task then runs on the threads that do its
     /// I/O instead of hopping to the cooperative pool and back, which on a busy 2-core machine
-    /// costs a wait in the run queue at every hop. Call first thing in `main`.
+    /// costs a wait in the run queue at every hop. ``Gateway/main(_:cgiApplication:)`` and
+    /// ``Gateway/run(_:options:)`` call it, so every binary built on them gets it; calling it
+    /// again does nothing.
     ///
     /// SwiftNIO's installer finds the runtime's hook with `dlsym`, which fails in a
     /// `--static-swift-stdlib` build (the runtime's symbols are not exported there); the same
@@ -15,11 +17,15 @@ enum ConcurrencyExecutor {
     ///
     /// - Returns: whether the event loops are the global executor.
     @discardableResult
-    static func install() -> Bool {
+    public static func install() -> Bool {
+        installed
+    }
+
+    private static let installed: Bool = {
         if let choice = getenv("POSTERN_GLOBAL_EXECUTOR"), String(cString: choice) == "default" { return false }
         if NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() { return true }
         return installThroughTheLinker()
-    }
+    }()
 
     /// What NIO's installer does, with the hook's address from the linker: the hook takes the
     /// job and the runtime's own enqueue, and hands the job to an event loop of the singleton

@@ -1,0 +1,22 @@
+#ifndef CPOSTERN_SOCKET_H
+#define CPOSTERN_SOCKET_H
+
+#include <sys/socket.h>
+
+/// The Linux calls the connection engine's accept threads make, which Swift's Glibc module does
+/// not export (epoll, eventfd and accept4 are not in its module map).
+
+/// An eventfd (close-on-exec, non-blocking) that wakes every accept thread once written.
+int postern_wake_create(void);
+
+/// An epoll set of this thread's own: `listener` with EPOLLEXCLUSIVE (one waiter woken per
+/// connection, across threads and processes; Linux 4.5) and `wake`. -1 with errno on failure.
+int postern_accept_wait_create(int listener, int wake);
+
+/// Waits until the listener may have a connection or `wake` was written; -1 with errno (EINTR).
+int postern_accept_wait(int epoll);
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, the peer's address into `address`.
+int postern_accept(int listener, struct sockaddr_storage *address, socklen_t *length);
+
+#endif

@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPosternSocket
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The engine's front door on one listening socket: threads of its own accept, and each
+/// accepted connection is either served on the spot by the fast path (``OneRequestCycle``), or
+/// handed over, with the bytes already read, to the full engine (SwiftNIO channels) through
+/// ``handOvers``.
+///
+/// ```
+///  accept4(listener, NONBLOCK|CLOEXEC) ──► fast path? read ─► whole request ─► app ─► one send ─► close
+///     │ EAGAIN                                   │ not whole, not simple, or no fast path
+///     ▼                                          ▼
+///  epoll_wait(listener EXCLUSIVE, stop)      handOvers ─► a channel with the prefetched bytes
+/// ```
+/// A one-request connection costs accept4, read, send and close when the front-end sends its
+/// request at once, as nginx, lighttpd and Apache do (uWSGI's sync worker costs the same, plus
+/// its epoll_wait).
+///
+/// The same loop serves a socket shared with other worker processes: each thread waits in its
+/// own epoll set with EPOLLEXCLUSIVE, so a new connection wakes one waiter instead of all, and a
+/// lost race is an `EAGAIN`. (swift-nio's server channel must not accept on a shared socket:
+/// when another process wins, its `assert(readResult == .some)` kills a debug build.) Stopping
+/// never shuts the socket down: only this process's copy is closed, so connections still in the
+/// backlog stay there for the other workers.
+final class ConnectionAcceptor: Sendable {
+    /// A connection for the full engine: the socket (non-blocking, close-on-exec) and what the
+    /// fast path read from it already.
+    struct HandOver: Sendable {
+        let socket: CInt
+        let prefetched: ByteBuffer
+    }
+
+    /// Connections for the full engine; finishes once every accept thread has stopped.
+    let handOvers: AsyncStream<HandOver>
+    private let continuation: AsyncStream<HandOver>.Continuation
+    private let listener: CInt
+    private let wake: CInt
+    private let threadCount: Int
+    private let running: Atomic<Int>
+    private let stopped = Atomic<Bool>(false)
+    private let cycle: OneRequestCycle?
+    private let logger: Logger
+    private let lastResourceWarning = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// - Parameters:
+    ///   - threads: accept threads (the core count is a good number: each serves whole
+    ///     requests itself, and never waits on a client).
+    ///   - cycle: the fast path; `nil` hands every connection over (HTTP).
+    init(listeningSocket: CInt, threads: Int, cycle: OneRequestCycle?, logger: Logger) throws {
+        let wake = postern_wake_create()
+        guard wake >= 0 else {
+            throw ServeError("cannot create the accept threads' wake-up descriptor: \(String(cString: strerror(errno)))")
+        }
+        let flags = fcntl(listeningSocket, F_GETFL)
+        guard flags >= 0, fcntl(listeningSocket, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            close(wake)
+            throw ServeError("fd \(listeningSocket): cannot make it non-blocking: \(String(cString: strerror(errno)))")
+        }
+        self.listener = listeningSocket
+        self.wake = wake
+        self.threadCount = max(1, threads)
+        self.running = Atomic(max(1, threads))
+        self.cycle = cycle
+        self.logger = logger
+        (handOvers, continuation) = AsyncStream.makeStream(of: HandOver.self)
+    }
+
+    deinit {
+        close(wake)
+    }
+
+    func start() {
+        for index in 0..<threadCount {
+            let thread = Thread { [self] in run() }
+            thread.name = "postern-accept-\(listener)-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Stops accepting; the connections already accepted are still served or handed over.
+    /// Idempotent.
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    private func run() {
+        defer {
+            // The last thread out closes this process's copy of the listener.
+            if running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                close(listener)
+                continuation.finish()
+            }
+        }
+        let epoll = postern_accept_wait_create(listener, wake)
+        guard epoll >= 0 else {
+            logger.error("accept thread: cannot create its epoll set; this thread does not accept", metadata: ["error": "\(String(cString: strerror(errno)))"])
+            return
+        }
+        defer { close(epoll) }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: OneRequestCycle.firstReadBytes, alignment: 16)
+        defer { scratch.deallocate() }
+        var peer = sockaddr_storage()
+        while !stopped.load(ordering: .acquiring) {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = postern_accept(listener, &peer, &length)
+            if client >= 0 {
+                if let cycle {
+                    cycle.serve(client, peer: peer, scratch: scratch) { handOver($0, $1) }
+                } else {
+                    handOver(client, ByteBuffer())
+                }
+                continue
+            }
+            switch errno {
+            case EAGAIN, EWOULDBLOCK:
+                if postern_accept_wait(epoll) < 0 && errno != EINTR {
+                    logger.error("accept thread: epoll_wait failed; this thread stops accepting", metadata: ["error": "\(String(cString: strerror(errno)))"])
+                    return
+                }
+            case EINTR, ECONNABORTED, EPROTO:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                // Out of descriptors or memory: leave the connection queued a little while, and
+                // say so once a second at most, not once a connection.
+                warnOutOfResources(String(cString: strerror(errno)))
+                usleep(50_000)
+            default:
+                logger.error("accept thread: accept failed; this thread stops accepting", metadata: ["error": "\(String(cString: strerror(errno)))"])
+                return
+            }
+        }
+    }
+
+    private func handOver(_ socket: CInt, _ prefetched: ByteBuffer) {
+        if case .terminated = continuation.yield(HandOver(socket: socket, prefetched: prefetched)) {
+            close(socket)
+        }
+    }
+
+    private func warnOutOfResources(_ reason: String) {
+        let now = ContinuousClock.now
+        let due = lastResourceWarning.withLock { last -> Bool in
+            if let last, now - last < .seconds(1) { return false }
+            last = now
+            return true
+        }
+        if due { logger.warning("cannot accept: \(reason); connections wait in the backlog, retrying every 50 ms") }
+    }
+}

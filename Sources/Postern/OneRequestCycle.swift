@@ -1,0 +1,267 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import NIOPosix
+import PosternCore
+import Synchronization
+
+/// The engine's fast path: one connection that carries one request, served on the thread that
+/// accepted it (see ``ConnectionAcceptor``).
+///
+/// ```
+///  recv ─► codec.wholeRequest ─► EnvironBuilder result ─► Environ ─► configuration.respond
+///    (the protocol's one hook)                                        (on this thread: InlineTaskExecutor)
+///  ─► framing.writeWhole ─► one send ─► close
+/// ```
+/// Whatever the fast path does not fully understand goes to the full engine with the bytes
+/// already read (``ConnectionAcceptor/HandOver``): a request still arriving, KEEP_CONN, a
+/// malformed request, a connection over `--max-connections`. An application that waits for
+/// something outside its task, a streamed body, or a socket that takes less than the whole
+/// response continues on a SwiftNIO channel made from the socket (``ResponseHandOver``): the
+/// accepting thread never waits on an application or a client.
+///
+/// The application is called through ``GatewayConfiguration/respond(to:logger:)``, the same one
+/// call every adapter makes, so the access log, metrics, `--timeout`, `--max-concurrency` and
+/// the response header checks are the same on both paths.
+struct OneRequestCycle: Sendable {
+    /// The first read's size: a request larger than this (a big upload) goes to the full engine.
+    static let firstReadBytes = 64 * 1024
+    /// How long to wait for a request when the connection is accepted before its bytes arrive
+    /// (the front-end connects, then writes): long enough for a front-end, short enough that a
+    /// client that sends nothing costs the accepting thread almost nothing before it goes to the
+    /// full engine and its `--header-timeout`.
+    static let firstBytesWaitMilliseconds: Int32 = 2
+
+    let codec: any OneRequestCodec
+    let configuration: GatewayConfiguration
+    let connections: ConnectionRegistry
+    let allow: AllowList
+    let group: MultiThreadedEventLoopGroup
+    let open: OpenChannels
+    let logger: Logger
+
+    /// Serves `socket` or hands it to the full engine through `handOver`.
+    func serve(_ socket: CInt, peer: sockaddr_storage, scratch: UnsafeMutableRawBufferPointer, handOver: (CInt, ByteBuffer) -> Void) {
+        if !allow.isEmpty {
+            let address = SocketAddress(storage: peer)
+            guard allow.allows(address) else {
+                logger.warning("connection refused by the allow-list", metadata: ["peer": "\(address.map { "\($0)" } ?? "?")"])
+                close(socket)
+                return
+            }
+        }
+        var count = recv(socket, scratch.baseAddress, scratch.count, 0)
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, Self.firstBytesWaitMilliseconds) > 0 {
+                count = recv(socket, scratch.baseAddress, scratch.count, 0)
+            }
+        }
+        guard count > 0 else {
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                handOver(socket, ByteBuffer())
+            } else {
+                close(socket)  // closed (or reset) before sending a request
+            }
+            return
+        }
+        let bytes = ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+        guard count < scratch.count else {
+            handOver(socket, bytes)
+            return
+        }
+        let context = ConnectionContext(remoteAddress: nil, localAddress: nil, configuration: configuration, logger: logger)
+        guard let whole = codec.wholeRequest(in: bytes, connection: context),
+            connections.add(context, limit: configuration.limits.maxConnections)
+        else {
+            handOver(socket, bytes)
+            return
+        }
+        _ = context.beginRequest()  // a connection's first request is served even while draining
+        respond(to: whole, socket: socket, context: context)
+    }
+
+    private func respond(to whole: WholeRequest, socket: CInt, context: ConnectionContext) {
+        let connections = self.connections
+        let done = ConnectionDone(socket: socket) {
+            context.endRequest()
+            connections.remove(context)
+        }
+        let environ: Environ
+        switch whole.variables {
+        case .failure(let error):
+            refuse(error.description, whole: whole, done: done)
+            return
+        case .success(let normalized):
+            // The codec framed the body by the same CONTENT_LENGTH; a disagreement would let a
+            // body smuggle bytes, so it is refused rather than trusted.
+            guard normalized.contentLength ?? 0 == whole.body.readableBytes else {
+                refuse("CONTENT_LENGTH disagrees with the body's framing", whole: whole, done: done)
+                return
+            }
+            environ = Environ(
+                normalized,
+                gatewayProtocol: codec.gatewayProtocol,
+                body: RequestBody(bytes: whole.body),
+                errors: whole.errors ?? .logger(logger),
+                flags: configuration.flags
+            )
+        }
+        let outcome = OneRequestOutcome()
+        let executor = InlineTaskExecutor()
+        let configuration = self.configuration
+        let logger = self.logger
+        let task = Task(executorPreference: executor) {
+            let response = try? await configuration.respond(to: environ, logger: logger)
+            await outcome.deliver(response)
+        }
+        if executor.drive(until: { outcome.isDelivered }), let delivered = outcome.take() {
+            send(delivered, framing: whole.framing, done: done, task: task)
+            return
+        }
+        // The application waits for something outside its task: it goes on elsewhere, and its
+        // response goes out through a channel.
+        executor.release()
+        let handOver = makeHandOver(done: done, framing: whole.framing, task: task)
+        if let delivered = outcome.handOver(to: handOver) {
+            Task { await handOver.send(delivered) }
+        }
+    }
+
+    /// Writes a response the application has given (or `nil`: it was cancelled).
+    private func send(_ response: Response?, framing: any ResponseFraming, done: ConnectionDone, task: Task<Void, Never>?) {
+        guard let response else {
+            done.closeNow()
+            return
+        }
+        guard case .bytes(let body) = response.body.storage else {
+            let handOver = makeHandOver(done: done, framing: framing, task: task)
+            Task { await handOver.send(response) }
+            return
+        }
+        var out = ByteBuffer()
+        do {
+            try framing.writeWhole(response, body: body, into: &out)
+        } catch {
+            // respond(to:logger:) already refused unsafe heads; this is the last guard.
+            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
+            out.clear()
+            let fallback = Response.error(.internalServerError)
+            if case .bytes(let bytes) = fallback.body.storage { try? framing.writeWhole(fallback, body: bytes, into: &out) }
+        }
+        switch done.sendNow(&out) {
+        case .sent:
+            done.closeNow()
+        case .peerGone(let reason):
+            logger.notice("the client went away mid-response", metadata: ["error": "\(reason)"])
+            done.closeNow()
+        case .wouldBlock:
+            // The socket took part of it: a channel writes the rest as the peer reads.
+            makeHandOver(done: done, framing: framing, task: nil).sendEncoded(out)
+        }
+    }
+
+    /// Answers 400 without calling the application (a normalizer rule broken).
+    private func refuse(_ reason: String, whole: WholeRequest, done: ConnectionDone) {
+        logger.notice("request refused", metadata: ["status": "400", "reason": "\(reason)"])
+        send(configuration.errorResponse(.badRequest, detail: reason), framing: whole.framing, done: done, task: nil)
+    }
+
+    private func makeHandOver(done: ConnectionDone, framing: any ResponseFraming, task: Task<Void, Never>?) -> ResponseHandOver {
+        ResponseHandOver(
+            socket: done.socket, group: group, open: open, framing: framing, task: task,
+            flushTimeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds))), logger: logger, onClose: done.onClose)
+    }
+}
+
+/// The end of a fast-path connection: close it, then the bookkeeping (end of request,
+/// `--max-connections` slot).
+struct ConnectionDone: Sendable {
+    let socket: CInt
+    let onClose: @Sendable () -> Void
+
+    enum SendResult {
+        case sent
+        case wouldBlock
+        case peerGone(String)
+    }
+
+    /// Sends what the socket takes now; `out` keeps the rest.
+    func sendNow(_ out: inout ByteBuffer) -> SendResult {
+        while out.readableBytes > 0 {
+            let sent = out.withUnsafeReadableBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent > 0 {
+                out.moveReaderIndex(forwardBy: sent)
+                continue
+            }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            default: return .peerGone(String(cString: strerror(errno)))
+            }
+        }
+        return .sent
+    }
+
+    func closeNow() {
+        close(socket)
+        onClose()
+    }
+}
+
+/// Where a fast-path request's response is: still with the application, delivered to the
+/// accepting thread, or handed over to a channel.
+final class OneRequestOutcome: Sendable {
+    private enum State {
+        case pending
+        case delivered(Response?)
+        case handedOver(ResponseHandOver)
+        case taken
+    }
+    private let state = Mutex(State.pending)
+
+    /// Called by the request's task with the application's response (`nil`: cancelled).
+    func deliver(_ response: Response?) async {
+        let target = state.withLock { state -> ResponseHandOver? in
+            switch state {
+            case .pending:
+                state = .delivered(response)
+                return nil
+            case .handedOver(let handOver):
+                state = .taken
+                return handOver
+            case .delivered, .taken:
+                return nil
+            }
+        }
+        await target?.send(response)
+    }
+
+    var isDelivered: Bool {
+        state.withLock { if case .delivered = $0 { return true } else { return false } }
+    }
+
+    /// The delivered response, taken by the accepting thread.
+    func take() -> Response?? {
+        state.withLock { state in
+            guard case .delivered(let response) = state else { return nil }
+            state = .taken
+            return .some(response)
+        }
+    }
+
+    /// The accepting thread leaves: the response goes to `handOver` when it comes. Returns it
+    /// if it came meanwhile (the caller sends it).
+    func handOver(to handOver: ResponseHandOver) -> Response?? {
+        state.withLock { state in
+            if case .delivered(let response) = state {
+                state = .taken
+                return .some(response)
+            }
+            state = .handedOver(handOver)
+            return nil
+        }
+    }
+}

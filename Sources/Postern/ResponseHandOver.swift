@@ -1,0 +1,144 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PosternCore
+
+/// The rest of a fast-path request on a SwiftNIO channel made from its socket: the response of
+/// an application that waited for something, a streamed body, or the part of a response the
+/// socket could not take at once (see ``OneRequestCycle``).
+///
+/// The request has been read whole, so the channel only writes; a peer that goes away cancels
+/// the application's task (its reads see EOF or a reset), and a half-close after the request
+/// (SCGI and uwsgi clients may `shutdown(SHUT_WR)`) is allowed.
+struct ResponseHandOver: Sendable {
+    let channel: EventLoopFuture<any Channel>
+    let framing: any ResponseFraming
+    let logger: Logger
+
+    init(
+        socket: CInt,
+        group: MultiThreadedEventLoopGroup,
+        open: OpenChannels,
+        framing: any ResponseFraming,
+        task: Task<Void, Never>?,
+        flushTimeout: TimeAmount,
+        logger: Logger,
+        onClose: @escaping @Sendable () -> Void
+    ) {
+        self.framing = framing
+        self.logger = logger
+        open.reserve()
+        let made = ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: flushTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CancelOnCloseHandler(task: task))
+                    open.opened(channel)
+                    open.unreserve()
+                    channel.closeFuture.whenComplete { _ in
+                        onClose()
+                        open.closed(channel)
+                    }
+                }
+            }
+            .withConnectedSocket(NIOBSDSocket.Handle(socket))
+            .map { $0 as any Channel }
+        made.whenFailure { error in
+            logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
+            task?.cancel()
+            open.unreserve()
+            onClose()
+        }
+        self.channel = made
+    }
+
+    /// Writes the response, then closes; `nil` (the application was cancelled) just closes.
+    func send(_ response: Response?) async {
+        guard let channel = try? await channel.get() else { return }
+        defer { channel.close(promise: nil) }
+        guard let response else { return }
+        var head = ByteBuffer()
+        if case .bytes(let body) = response.body.storage {
+            do {
+                try framing.writeWhole(response, body: body, into: &head)
+            } catch {
+                logger.error("unsafe response refused", metadata: ["error": "\(error)"])
+                head.clear()
+                let fallback = Response.error(.internalServerError)
+                if case .bytes(let bytes) = fallback.body.storage { try? framing.writeWhole(fallback, body: bytes, into: &head) }
+            }
+            _ = try? await channel.writeAndFlush(head).get()
+            return
+        }
+        do {
+            try framing.writeHead(response, into: &head)
+        } catch {
+            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
+            head.clear()
+            let fallback = Response.error(.internalServerError)
+            if case .bytes(let bytes) = fallback.body.storage { try? framing.writeWhole(fallback, body: bytes, into: &head) }
+            _ = try? await channel.writeAndFlush(head).get()
+            return
+        }
+        do {
+            channel.writeAndFlush(head, promise: nil)
+            try await response.body.write(to: FramedChannelBodyWriter(channel: channel, framing: framing))
+        } catch is CancellationError {
+            return
+        } catch where PeerGone.describes(error) {
+            logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
+            return
+        } catch {
+            logger.error("response failed mid-body; closing", metadata: ["error": "\(error)"])
+        }
+        var end = ByteBuffer()
+        framing.writeEnd(into: &end)
+        if end.readableBytes > 0 { _ = try? await channel.writeAndFlush(end).get() }
+    }
+
+    /// Writes bytes already framed (the rest of a response), then closes.
+    func sendEncoded(_ bytes: ByteBuffer) {
+        channel.whenSuccess { channel in
+            channel.writeAndFlush(bytes).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+/// A streamed body's chunks, framed by the protocol, each awaited until the socket has taken it
+/// (a slow reader slows the application instead of growing a queue).
+struct FramedChannelBodyWriter: ResponseBodyWriter {
+    let channel: any Channel
+    let framing: any ResponseFraming
+
+    func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.readableBytes > 0 else { return }
+        try Task.checkCancellation()
+        var out = ByteBuffer()
+        framing.writeBody(buffer, into: &out)
+        try await channel.writeAndFlush(out).get()
+    }
+}
+
+/// Cancels the application's task when its connection closes (the peer went away).
+final class CancelOnCloseHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let task: Task<Void, Never>?
+
+    init(task: Task<Void, Never>?) {
+        self.task = task
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // The request was read whole: anything more is not ours to read.
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        task?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

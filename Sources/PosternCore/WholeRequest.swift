@@ -1,0 +1,108 @@
+import NIOCore
+
+/// A request that arrived whole in a connection's first read, decoded by a protocol's
+/// ``OneRequestCodec``: everything the engine's fast path needs to answer it without a channel.
+public struct WholeRequest: Sendable {
+    /// The variables through the normalizer, or why they broke one of its rules (answered 400).
+    public var variables: Result<EnvironBuilder.Result, NormalizationError>
+    /// The whole body: exactly CONTENT_LENGTH bytes.
+    public var body: ByteBuffer
+    /// Where `wsgi.errors` goes: FCGI_STDERR over FastCGI; `nil` for the connection's log.
+    public var errors: ErrorStream?
+    /// How the response goes back in this protocol's framing.
+    public var framing: any ResponseFraming
+
+    public init(
+        variables: Result<EnvironBuilder.Result, NormalizationError>,
+        body: ByteBuffer,
+        errors: ErrorStream? = nil,
+        framing: any ResponseFraming
+    ) {
+        self.variables = variables
+        self.body = body
+        self.errors = errors
+        self.framing = framing
+    }
+}
+
+/// A protocol's one hook for the engine's fast path (see `ConnectionAcceptor` in Postern): the
+/// bytes of a connection's first read in, a ``WholeRequest`` out, with no I/O.
+///
+/// The rule that keeps the fast path honest: it only takes what it fully understands. Anything
+/// else — a head or body still on its way, a FastCGI KEEP_CONN, a management record, an abort,
+/// bytes after the request, a malformed request — answers `nil`, and the connection goes, with
+/// the bytes already read, to the full engine, which handles it exactly as if it had read them
+/// itself (its decoder, its timeouts, its errors).
+public protocol OneRequestCodec: Sendable {
+    var gatewayProtocol: GatewayProtocol { get }
+
+    /// The request held whole by `bytes` (the first read of a new connection), or `nil` when
+    /// the full engine must serve the connection.
+    func wholeRequest(in bytes: ByteBuffer, connection: ConnectionContext) -> WholeRequest?
+}
+
+/// How a protocol frames a response on a connection that carries one request. A per-request
+/// value: FastCGI's knows its request id and the FCGI_STDERR lines still to send.
+public protocol ResponseFraming: Sendable {
+    /// Appends the response head: status, fields and the blank line, framed (a CGI-style block
+    /// for SCGI and FastCGI, an HTTP status line for uwsgi).
+    func writeHead(_ response: Response, into buffer: inout ByteBuffer) throws(ResponseError)
+    /// Appends body bytes, framed (FastCGI: FCGI_STDOUT records).
+    func writeBody(_ bytes: ByteBuffer, into buffer: inout ByteBuffer)
+    /// Appends what ends the response (FastCGI: the stream ends and FCGI_END_REQUEST).
+    func writeEnd(into buffer: inout ByteBuffer)
+    /// The whole response of a byte body, head, body and end, as it leaves in one write.
+    func writeWhole(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer) throws(ResponseError)
+}
+
+extension ResponseFraming {
+    public func writeWhole(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer) throws(ResponseError) {
+        try writeHead(response, into: &buffer)
+        writeBody(body, into: &buffer)
+        writeEnd(into: &buffer)
+    }
+}
+
+/// The framing of SCGI and uwsgi: a head, the body as it is, and the close that ends it.
+public struct CloseDelimitedFraming: ResponseFraming {
+    /// `true`: an HTTP status line (uwsgi); `false`: a CGI-style `Status:` block (SCGI).
+    public let statusLine: Bool
+
+    public init(statusLine: Bool) {
+        self.statusLine = statusLine
+    }
+
+    /// The head, with a `Content-Length` for a body of known length so the front-end need not
+    /// chunk it for its client (the close still ends the body here).
+    public func writeHead(_ response: Response, into buffer: inout ByteBuffer) throws(ResponseError) {
+        let response = SingleRequestResponse.framedByLength(response)
+        if statusLine {
+            try response.encodeHTTPHead(into: &buffer)
+        } else {
+            try response.encodeCGIHead(into: &buffer)
+        }
+    }
+
+    public func writeBody(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeImmutableBuffer(bytes)
+    }
+
+    public func writeEnd(into buffer: inout ByteBuffer) {}
+}
+
+extension OneRequestCodec {
+    /// The head and the whole body from a one-request decoder (SCGI, uwsgi), when `bytes` hold
+    /// exactly one complete request and nothing after it; `nil` otherwise (more to come, or an
+    /// error the full engine will report).
+    public static func decodeWhole<Decoder: NIOSingleStepByteToMessageDecoder, Head>(
+        _ bytes: ByteBuffer,
+        with decoder: Decoder
+    ) -> (head: Head, body: ByteBuffer)? where Decoder.InboundOut == RequestPart<Head> {
+        var decoder = decoder
+        var buffer = bytes
+        guard case .head(let head, let bodyLength)? = try? decoder.decode(buffer: &buffer) else { return nil }
+        // The body must be all there, and nothing after it (SCGI and uwsgi carry one request).
+        guard buffer.readableBytes == bodyLength else { return nil }
+        return (head, buffer)
+    }
+}

@@ -94,7 +94,10 @@ let package = Package(
         // cross-protocol environ comparison, front-end and backend launchers.
         .target(
             name: "PosternTestSupport",
-            dependencies: ["Postern", "PosternCore", "PosternApps", "PosternFrontEnds", log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")] + nio,
+            dependencies: [
+                "Postern", "PosternCore", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
             path: "Tests/PosternTestSupport"
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),
@@ -131,6 +134,13 @@ let package = Package(
             dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio,
             // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
             exclude: ["Fixtures"]
+        ),
+        // The connection engine: the fast path's codecs and executor, and live runs of each path.
+        .testTarget(
+            name: "PosternEngineTests",
+            dependencies: [
+                "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternApps", "PosternTestSupport", log,
+            ] + nio
         ),
         // Issue 9: round trips, fuzz corpus replay, hostile clients, response and socket safety.
         .testTarget(

@@ -145,7 +145,8 @@ public final class GatewayServer: Service, Sendable {
                 codec: $0, configuration: configuration, connections: connections, allow: spec.allow, group: group, open: open,
                 logger: logger)
         }
-        let acceptor = try ConnectionAcceptor(listeningSocket: fd, threads: System.coreCount, cycle: cycle, logger: configuration.logger)
+        let threads = getenv("POSTERN_ACCEPT_THREADS").flatMap { Int(String(cString: $0)) } ?? System.coreCount
+        let acceptor = try ConnectionAcceptor(listeningSocket: fd, threads: threads, cycle: cycle, logger: configuration.logger)
         let localAddress = sharedSockets ? nil : SocketAddress.local(of: fd)
         acceptor.start()
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)
@@ -399,13 +400,22 @@ public struct ServeError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// The open connections, so that a graceful shutdown can drain them.
+/// The open connections, so that a graceful shutdown can drain them, and `--max-connections`
+/// counts them all.
 final class ConnectionRegistry: Sendable {
-    private let state = Mutex<(draining: Bool, open: [ObjectIdentifier: ConnectionContext])>((false, [:]))
+    private struct State {
+        var draining = false
+        var open: [ObjectIdentifier: ConnectionContext] = [:]
+        /// Fast-path connections (``OneRequestCycle``): busy from accept to close, so there is
+        /// nothing to drain in them, only a slot to count.
+        var busy = 0
+        var count: Int { open.count + busy }
+    }
+    private let state = Mutex(State())
 
     func add(_ context: ConnectionContext, limit: Int) -> Bool {
         let (ok, draining) = state.withLock { state -> (Bool, Bool) in
-            guard state.open.count < limit else { return (false, false) }
+            guard state.count < limit else { return (false, false) }
             state.open[ObjectIdentifier(context)] = context
             return (true, state.draining)
         }
@@ -415,6 +425,19 @@ final class ConnectionRegistry: Sendable {
 
     func remove(_ context: ConnectionContext) {
         _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(context)) }
+    }
+
+    /// Takes a slot for a fast-path connection; `false` over `limit`.
+    func addBusy(limit: Int) -> Bool {
+        state.withLock { state in
+            guard state.count < limit else { return false }
+            state.busy += 1
+            return true
+        }
+    }
+
+    func removeBusy() {
+        state.withLock { $0.busy -= 1 }
     }
 
     func drainAll() {

@@ -14,6 +14,9 @@ public final class GatewayStats: RequestObserver {
     private let finishedCount = Atomic<Int>(0)
     private let requestLimit: Int
     private let onLimit: (@Sendable () -> Void)?
+    /// swift-metrics handles, made once per protocol and status instead of once per request (a
+    /// lookup in the backend's registry each time).
+    private let metrics = Mutex<(counters: [String: Counter], timers: [String: Metrics.Timer])>(([:], [:]))
 
     /// - Parameters:
     ///   - requestLimit: after this many finished requests `onLimit` is called once (0: never).
@@ -44,14 +47,30 @@ public final class GatewayStats: RequestObserver {
             stats.latencyBuckets[StatsSnapshot.bucket(for: seconds)] += 1
             stats.latencySumSeconds += seconds
         }
-        let dimensions = [("protocol", record.gatewayProtocol.rawValue), ("status", String(record.status))]
-        Counter(label: "postern_requests_total", dimensions: dimensions).increment()
-        Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", record.gatewayProtocol.rawValue)]).recordNanoseconds(
-            Int64(seconds * 1e9))
+        let (counter, timer) = metricHandles(protocol: record.gatewayProtocol.rawValue, status: record.status)
+        counter.increment()
+        timer.recordNanoseconds(Int64(seconds * 1e9))
         accessLog?.write(record)
         if requestLimit > 0 {
             let count = finishedCount.add(1, ordering: .relaxed).newValue
             if count == requestLimit { onLimit?() }
+        }
+    }
+
+    private func metricHandles(protocol name: String, status: Int) -> (Counter, Metrics.Timer) {
+        let key = "\(name) \(status)"
+        return metrics.withLock { metrics in
+            let counter = metrics.counters[key] ?? {
+                let made = Counter(label: "postern_requests_total", dimensions: [("protocol", name), ("status", String(status))])
+                metrics.counters[key] = made
+                return made
+            }()
+            let timer = metrics.timers[name] ?? {
+                let made = Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", name)])
+                metrics.timers[name] = made
+                return made
+            }()
+            return (counter, timer)
         }
     }
 

@@ -74,7 +74,7 @@ struct OneRequestCycle: Sendable {
         }
         let context = ConnectionContext(remoteAddress: nil, localAddress: nil, configuration: configuration, logger: logger)
         guard let whole = codec.wholeRequest(in: bytes, connection: context),
-            connections.add(context, limit: configuration.limits.maxConnections)
+            connections.addBusy(limit: configuration.limits.maxConnections)
         else {
             handOver(socket, bytes)
             return
@@ -87,7 +87,7 @@ struct OneRequestCycle: Sendable {
         let connections = self.connections
         let done = ConnectionDone(socket: socket) {
             context.endRequest()
-            connections.remove(context)
+            connections.removeBusy()
         }
         let environ: Environ
         switch whole.variables {
@@ -171,7 +171,7 @@ struct OneRequestCycle: Sendable {
 
     private func makeHandOver(done: ConnectionDone, framing: any ResponseFraming, task: Task<Void, Never>?) -> ResponseHandOver {
         ResponseHandOver(
-            socket: done.socket, group: group, open: open, framing: framing, task: task,
+            socket: done.socket, group: group, open: open, framing: framing, peerMayHalfClose: codec.peerMayHalfClose, task: task,
             flushTimeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds))), logger: logger, onClose: done.onClose)
     }
 }

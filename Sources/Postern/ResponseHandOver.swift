@@ -8,8 +8,9 @@ import PosternCore
 /// socket could not take at once (see ``OneRequestCycle``).
 ///
 /// The request has been read whole, so the channel only writes; a peer that goes away cancels
-/// the application's task (its reads see EOF or a reset), and a half-close after the request
-/// (SCGI and uwsgi clients may `shutdown(SHUT_WR)`) is allowed.
+/// the application's task: a reset, or for FastCGI the end of its input. A half-close after the
+/// request (SCGI and uwsgi clients may `shutdown(SHUT_WR)`) is allowed, so over those a peer
+/// that closes politely while the application waits is noticed at the first write.
 struct ResponseHandOver: Sendable {
     let channel: EventLoopFuture<any Channel>
     let framing: any ResponseFraming
@@ -20,6 +21,7 @@ struct ResponseHandOver: Sendable {
         group: MultiThreadedEventLoopGroup,
         open: OpenChannels,
         framing: any ResponseFraming,
+        peerMayHalfClose: Bool,
         task: Task<Void, Never>?,
         flushTimeout: TimeAmount,
         logger: Logger,
@@ -29,7 +31,7 @@ struct ResponseHandOver: Sendable {
         self.logger = logger
         open.reserve()
         let made = ClientBootstrap(group: group)
-            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.allowRemoteHalfClosure, value: peerMayHalfClose)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: flushTimeout))

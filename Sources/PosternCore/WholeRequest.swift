@@ -39,6 +39,15 @@ public protocol OneRequestCodec: Sendable {
     /// The request held whole by `bytes` (the first read of a new connection), or `nil` when
     /// the full engine must serve the connection.
     func wholeRequest(in bytes: ByteBuffer, connection: ConnectionContext) -> WholeRequest?
+
+    /// Whether a peer may half-close (`shutdown(SHUT_WR)`) after its request and still expect
+    /// the response (SCGI and uwsgi clients do); where it may not (FastCGI), the end of its input
+    /// means it has gone, and a waiting application is cancelled.
+    var peerMayHalfClose: Bool { get }
+}
+
+extension OneRequestCodec {
+    public var peerMayHalfClose: Bool { true }
 }
 
 /// How a protocol frames a response on a connection that carries one request. A per-request

@@ -11,6 +11,9 @@ import Synchronization
 /// abort, a protocol error), a FILTER, KEEP_CONN, or a STDIN that disagrees with CONTENT_LENGTH
 /// leaves the connection to the full engine.
 extension FastCGIProtocolServer: OneRequestCodec {
+    /// Front-ends close a FastCGI connection only when they give up on the request (§3.5).
+    public var peerMayHalfClose: Bool { false }
+
     public func wholeRequest(in bytes: ByteBuffer, connection: ConnectionContext) -> WholeRequest? {
         let limits = configuration.limits
         var machine = FastCGIConnectionStateMachine(

@@ -1,13 +1,14 @@
-// Request bytes for every protocol, built with the project's own encoders, for hostile clients.
+// Request bytes for every protocol, built with the project's own encoders, for hostile clients
+// and the engine's fast-path tests.
 import NIOCore
 import PosternCore
 import PosternFastCGI
 import PosternSCGI
 import PosternUWSGI
 
-enum RequestBytes {
+public enum RequestBytes {
     /// A request head for `path` declaring `contentLength` body bytes (none of which are included).
-    static func head(_ gatewayProtocol: GatewayProtocol, path: String, contentLength: Int, keepConnection: Bool = false) -> [UInt8] {
+    public static func head(_ gatewayProtocol: GatewayProtocol, path: String, contentLength: Int, keepConnection: Bool = false) -> [UInt8] {
         let variables: [(name: String, value: String)] = [
             ("REQUEST_METHOD", contentLength > 0 ? "POST" : "GET"), ("SCRIPT_NAME", ""), ("PATH_INFO", path),
             ("QUERY_STRING", ""), ("SERVER_NAME", "localhost"), ("SERVER_PORT", "80"), ("SERVER_PROTOCOL", "HTTP/1.1"),
@@ -35,13 +36,13 @@ enum RequestBytes {
 
     /// A whole bodiless request after which the server closes the connection (HTTP: with
     /// `Connection: close`; FastCGI: without FCGI_KEEP_CONN).
-    static func request(_ gatewayProtocol: GatewayProtocol, path: String) -> [UInt8] {
+    public static func request(_ gatewayProtocol: GatewayProtocol, path: String) -> [UInt8] {
         if gatewayProtocol == .http { return Array("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8) }
         return head(gatewayProtocol, path: path, contentLength: 0) + body(gatewayProtocol, [], end: true)
     }
 
     /// Body bytes as the protocol frames them (FastCGI: STDIN records; others: raw).
-    static func body(_ gatewayProtocol: GatewayProtocol, _ bytes: [UInt8], end: Bool) -> [UInt8] {
+    public static func body(_ gatewayProtocol: GatewayProtocol, _ bytes: [UInt8], end: Bool) -> [UInt8] {
         guard gatewayProtocol == .fastcgi else { return bytes }
         var out = ByteBuffer()
         if !bytes.isEmpty { FastCGIRecordEncoder.writeStream(type: .stdin, requestID: 1, content: ByteBuffer(bytes: bytes), into: &out) }
@@ -50,13 +51,13 @@ enum RequestBytes {
     }
 
     /// A fragment that leaves the server waiting for the rest of a head.
-    static func partialHead(_ gatewayProtocol: GatewayProtocol) -> [UInt8] {
+    public static func partialHead(_ gatewayProtocol: GatewayProtocol) -> [UInt8] {
         let whole = head(gatewayProtocol, path: "/", contentLength: 0)
         return Array(whole.prefix(whole.count / 2))
     }
 
     /// The STDOUT content of a FastCGI response (headers and body), nil if it never ended.
-    static func fastCGIStdout(_ bytes: [UInt8]) -> [UInt8]? {
+    public static func fastCGIStdout(_ bytes: [UInt8]) -> [UInt8]? {
         let processor = NIOSingleStepByteToMessageProcessor(FastCGIRecordDecoder())
         var stdout: [UInt8] = []
         var ended = false
@@ -67,5 +68,5 @@ enum RequestBytes {
         return ended ? stdout : nil
     }
 
-    static let allProtocols: [GatewayProtocol] = [.http, .fastcgi, .scgi, .uwsgi]
+    public static let allProtocols: [GatewayProtocol] = [.http, .fastcgi, .scgi, .uwsgi]
 }

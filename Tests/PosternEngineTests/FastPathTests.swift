@@ -1,0 +1,248 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import NIOCore
+import Postern
+import PosternCore
+import PosternTestSupport
+import Synchronization
+import Testing
+
+/// The engine's two paths, live: a one-request connection whose request arrives whole is served
+/// by the accepting thread; everything else reaches the full engine with its bytes, and an
+/// application that waits never holds an accepting thread.
+@Suite(.serialized) struct FastPathTests {
+    static let protocols: [GatewayProtocol] = [.scgi, .uwsgi, .fastcgi]
+
+    /// `/thread`: the name of the thread the application runs on; `/hold`: waits at the gate;
+    /// `/stream`: three chunks; `/big`: 16 MiB in one byte body.
+    static func application(gate: Gate) -> any Application {
+        ApplicationFunction { environ in
+            switch environ.pathInfo {
+            case "/thread":
+                return .text(Self.threadName())
+            case "/hold":
+                try await gate.wait()
+                return .text("released")
+            case "/stream":
+                return Response(status: .ok, headers: ["Content-Type": "text/plain"], body: .stream { writer in
+                    for part in ["one,", "two,", "three"] { try await writer.write(ByteBuffer(string: part)) }
+                })
+            case "/big":
+                return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ResponseBody(Self.big))
+            default:
+                return .text("ok")
+            }
+        }
+    }
+
+    /// This thread's name, as the kernel has it (`pthread_getname_np` is not in Glibc's module).
+    static func threadName() -> String {
+        let fd = open("/proc/thread-self/comm", O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let count = read(fd, &bytes, bytes.count)
+        return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .newlines)
+    }
+
+    static let big = ByteBuffer(bytes: (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+
+    /// The body of a response in the protocol's framing (FastCGI: STDOUT), after the head.
+    static func body(_ gatewayProtocol: GatewayProtocol, _ response: ByteBuffer) throws -> String {
+        let bytes = Array(response.readableBytesView)
+        let stdout = gatewayProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes
+        let text = String(decoding: stdout, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        return parts.dropFirst().joined(separator: "\r\n\r\n")
+    }
+
+    static func bodyBytes(_ gatewayProtocol: GatewayProtocol, _ response: ByteBuffer) throws -> [UInt8] {
+        let bytes = Array(response.readableBytesView)
+        let stdout = gatewayProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        let end = try #require((0...(stdout.count - 4)).first { Array(stdout[$0..<$0 + 4]) == separator })
+        return Array(stdout[(end + 4)...])
+    }
+
+    static func withServer(_ body: @Sendable (Gate, [GatewayProtocol: SocketAddress]) async throws -> Void) async throws {
+        let gate = Gate()
+        try await withLiveGateway(protocols.map(loopback), application: application(gate: gate)) { addresses in
+            defer { gate.open() }
+            try await body(gate, Dictionary(uniqueKeysWithValues: zip(protocols, addresses)))
+        }
+    }
+
+    @Test func aWholeRequestRunsOnTheAcceptingThread() async throws {
+        try await Self.withServer { _, addresses in
+            for gatewayProtocol in Self.protocols {
+                let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/thread"), with: addresses[gatewayProtocol]!, halfClose: false)
+                let thread = try Self.body(gatewayProtocol, response)
+                #expect(thread == "postern-accept", "\(gatewayProtocol): \(thread)")
+            }
+        }
+    }
+
+    /// A request that comes in two writes, the second after the first read: the full engine
+    /// (a SwiftNIO channel) serves it, with the bytes the fast path read first.
+    @Test func aRequestInTwoWritesIsServedByTheFullEngine() async throws {
+        try await Self.withServer { _, addresses in
+            for gatewayProtocol in Self.protocols {
+                let bytes = RequestBytes.request(gatewayProtocol, path: "/thread")
+                let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
+                let response = try await connection.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(bytes: bytes.prefix(7)))
+                    try await Task.sleep(for: .milliseconds(100))
+                    try await outbound.write(ByteBuffer(bytes: bytes.dropFirst(7)))
+                    return try await RawClient.readToEnd(inbound)
+                }
+                let thread = try Self.body(gatewayProtocol, response)
+                #expect(!thread.isEmpty && !thread.hasPrefix("postern-accept"), "\(gatewayProtocol): \(thread)")
+            }
+        }
+    }
+
+    /// More waiting requests than accepting threads: others are still served, then each waiting
+    /// one gets its answer through a channel.
+    @Test func aWaitingApplicationDoesNotHoldTheAcceptingThread() async throws {
+        try await Self.withServer { gate, addresses in
+            for gatewayProtocol in Self.protocols {
+                let held = 2 * System.coreCount + 1
+                try await withThrowingTaskGroup(of: String.self) { group in
+                    for _ in 0..<held {
+                        group.addTask {
+                            let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/hold"), with: addresses[gatewayProtocol]!, halfClose: false)
+                            return try Self.body(gatewayProtocol, response)
+                        }
+                    }
+                    try await gate.waitUntilArrived(held)
+                    let other = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/"), with: addresses[gatewayProtocol]!, halfClose: false)
+                    #expect(try Self.body(gatewayProtocol, other) == "ok", "\(gatewayProtocol)")
+                    gate.open()
+                    var answers = 0
+                    for try await body in group {
+                        #expect(body == "released")
+                        answers += 1
+                    }
+                    #expect(answers == held)
+                }
+                gate.close()
+            }
+        }
+    }
+
+    /// A client that leaves while its application waits: the application's task is cancelled.
+    /// A reset says so on every protocol; over FastCGI a plain close does too (front-ends never
+    /// half-close a FastCGI connection), while SCGI and uwsgi clients may half-close and still
+    /// read.
+    @Test(arguments: [(GatewayProtocol.scgi, true), (.uwsgi, true), (.fastcgi, true), (.fastcgi, false)])
+    func aClientThatLeavesCancelsTheWaitingApplication(_ gatewayProtocol: GatewayProtocol, reset: Bool) async throws {
+        try await Self.withServer { gate, addresses in
+            let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
+            if reset { try await (connection.channel as! any SocketOptionProvider).setSoLinger(linger(l_onoff: 1, l_linger: 0)).get() }
+            try await connection.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(bytes: RequestBytes.request(gatewayProtocol, path: "/hold")))
+                try await gate.waitUntilArrived(1)
+            }
+            try await gate.waitUntilCancelled(1)
+            #expect(gate.cancelled == 1)
+        }
+    }
+
+    @Test func aStreamedResponseGoesOutInTheProtocolsFraming() async throws {
+        try await Self.withServer { _, addresses in
+            for gatewayProtocol in Self.protocols {
+                let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/stream"), with: addresses[gatewayProtocol]!, halfClose: false)
+                #expect(try Self.body(gatewayProtocol, response) == "one,two,three", "\(gatewayProtocol)")
+            }
+        }
+    }
+
+    /// 16 MiB to a client that reads only later: the socket takes part of it at once, a channel
+    /// writes the rest, and every byte arrives in order.
+    @Test func aResponseLargerThanTheSocketTakesArrivesWhole() async throws {
+        try await Self.withServer { _, addresses in
+            for gatewayProtocol in Self.protocols {
+                let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
+                let response = try await connection.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(bytes: RequestBytes.request(gatewayProtocol, path: "/big")))
+                    try await Task.sleep(for: .milliseconds(300))
+                    return try await RawClient.readToEnd(inbound)
+                }
+                let body = try Self.bodyBytes(gatewayProtocol, response)
+                #expect(body.count == Self.big.readableBytes, "\(gatewayProtocol)")
+                #expect(body == Array(Self.big.readableBytesView), "\(gatewayProtocol)")
+            }
+        }
+    }
+}
+
+/// Where `/hold` requests wait until the test opens it; counts arrivals and cancellations.
+final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var arrived = 0
+        var cancelled = 0
+        var waiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    var arrived: Int { state.withLock { $0.arrived } }
+    var cancelled: Int { state.withLock { $0.cancelled } }
+
+    func wait() async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.arrived += 1
+            state.next += 1
+            return state.next
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resume = state.withLock { state -> Bool in
+                    if state.isOpen || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resume { continuation.resume() }
+            }
+            try Task.checkCancellation()
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                state.cancelled += 1
+                return state.waiters.removeValue(forKey: id)
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func close() {
+        state.withLock { $0.isOpen = false }
+    }
+
+    func waitUntilArrived(_ count: Int, timeout: Double = 10) async throws {
+        try await waitUntil(timeout: timeout, "\(count) requests at the gate") { arrived >= count }
+    }
+
+    func waitUntilCancelled(_ count: Int, timeout: Double = 10) async throws {
+        try await waitUntil(timeout: timeout, "\(count) cancellations at the gate") { cancelled >= count }
+    }
+
+    private func waitUntil(timeout: Double, _ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("no \(what) within \(timeout) s") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}

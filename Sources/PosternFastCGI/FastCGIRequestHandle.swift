@@ -84,14 +84,20 @@ final class FastCGIRequestHandle: Sendable {
         return try await operation()
     }
 
-    /// ABORT_REQUEST (§5.4), or the connection closed: cancel the application.
+    /// ABORT_REQUEST (§5.4), or the connection closed: cancel the application, and stop waiting
+    /// for input (the front-end sends no more of an aborted request's STDIN or DATA; what still
+    /// comes after END_REQUEST is for an inactive id and ignored, §3.3).
     func abort() {
-        state.withLock { state in
+        let waiter = state.withLock { state in
             state.aborted = true
             state.task?.task.cancel()
+            state.inputComplete = true
+            defer { state.inputWaiter = nil }
+            return state.inputWaiter
         }
         body?.fail(CancellationError())
         data?.fail(CancellationError())
+        waiter?.resume()
     }
 
     var wasAborted: Bool { state.withLock { $0.aborted } }

@@ -70,7 +70,10 @@ struct FastCGIRequestRunner: Sendable {
             FastCGIRecordEncoder.writeStreamEnd(type: .stdout, requestID: id, into: &out)
         } else {
             do {
-                try await response.body.write(to: writer)
+                // The stream is the application's too: ABORT_REQUEST cancels it mid-body.
+                try await handle.runCancellable { try await response.body.write(to: writer) }
+            } catch is CancellationError {
+                logger.debug("response stream cancelled", metadata: ["aborted": "\(handle.wasAborted)"])
             } catch where PeerGone.describes(error) {
                 logger.notice("the front-end went away mid-response", metadata: ["error": "\(error)"])
             } catch {

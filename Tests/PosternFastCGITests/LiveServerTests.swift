@@ -6,17 +6,30 @@ import PosternFastCGI
 import Testing
 
 /// Fails if `body` takes longer than `seconds` (a hang is a failure, not a stuck test run).
+/// The body runs in a task of its own that is left behind when it overruns: a task group would
+/// wait for it, and a body stuck in a call that ignores cancellation (a future's `get()`) would
+/// hang the test after all.
 func within<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-            return nil
+    let (outcome, continuation) = AsyncStream<Result<T, any Error>?>.makeStream()
+    let work = Task {
+        do {
+            continuation.yield(.success(try await body()))
+        } catch {
+            continuation.yield(.failure(error))
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TestFailure("timed out after \(seconds) s") }
-        return value
     }
+    let timer = Task {
+        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+        continuation.yield(nil)
+    }
+    var first = outcome.makeAsyncIterator()
+    let result = await first.next() ?? nil
+    timer.cancel()
+    guard let result else {
+        work.cancel()
+        throw TestFailure("timed out after \(seconds) s")
+    }
+    return try result.get()
 }
 
 @Suite("FastCGI server, live")

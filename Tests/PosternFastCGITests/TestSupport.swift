@@ -13,16 +13,46 @@ import Testing
 struct ProbeApp: Application {
     /// Set when a `/slow` request was cancelled (ABORT_REQUEST reached the app).
     let cancellations = Counter()
+    /// Application calls (and response streams) still running.
+    let live = Counter()
 
     func respond(to environ: Environ) async throws -> Response {
+        live.increment()
+        defer { live.decrement() }
         switch environ.pathInfo {
         case "/environ":
             let lines = environ.variables.keys.sorted().map { "\($0)=\(environ[$0] ?? "")" }
             return .text(lines.joined(separator: "\n") + "\n")
         case "/echo":
             let body = environ.body
+            let live = self.live
+            let cancellations = self.cancellations
+            live.increment()
             return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .stream { writer in
-                for try await chunk in body { try await writer.write(chunk) }
+                defer { live.decrement() }
+                do {
+                    for try await chunk in body { try await writer.write(chunk) }
+                } catch {
+                    cancellations.increment()
+                    throw error
+                }
+            })
+        case "/drip":
+            // A response that never ends by itself: a chunk every 20 ms until cancelled.
+            let live = self.live
+            let cancellations = self.cancellations
+            live.increment()
+            return Response(status: .ok, headers: ["Content-Type": "text/plain"], body: .stream { writer in
+                defer { live.decrement() }
+                do {
+                    while true {
+                        try await writer.write(ByteBuffer(string: "drip\n"))
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                } catch {
+                    cancellations.increment()
+                    throw error
+                }
             })
         case "/read":
             let body = try await environ.body.collect(upTo: 1 << 30)
@@ -54,7 +84,13 @@ struct ProbeApp: Application {
         case "/filter":
             guard let data = environ.filterData else { return .text("no filter data\n", status: .init(code: 500)) }
             let body = try await environ.body.collect(upTo: 1 << 20)
-            let file = try await data.collect(upTo: 1 << 20)
+            let file: ByteBuffer
+            do {
+                file = try await data.collect(upTo: 1 << 20)
+            } catch {
+                cancellations.increment()
+                throw error
+            }
             let text = "stdin=\(String(buffer: body)) data=\(String(buffer: file).uppercased()) length=\(environ["FCGI_DATA_LENGTH"] ?? "-") lastmod=\(environ["FCGI_DATA_LAST_MOD"] ?? "-")\n"
             return .text(text)
         case "/auth":
@@ -73,6 +109,7 @@ struct ProbeApp: Application {
 final class Counter: Sendable {
     private let value = Mutex(0)
     func increment() { value.withLock { $0 += 1 } }
+    func decrement() { value.withLock { $0 -= 1 } }
     var count: Int { value.withLock { $0 } }
 }
 
@@ -100,7 +137,21 @@ func withServer<T: Sendable>(
     }
     let result = try await body(addresses)
     task.cancel()
-    _ = try? await task.value
+    // A server that does not stop is a failure, not a test process that waits forever (a request
+    // task stuck for good keeps its connection, and the server, from ending).
+    let (outcome, continuation) = AsyncStream<Bool>.makeStream()
+    Task {
+        _ = try? await task.value
+        continuation.yield(true)
+    }
+    let timer = Task {
+        try? await Task.sleep(for: .seconds(30))
+        continuation.yield(false)
+    }
+    var first = outcome.makeAsyncIterator()
+    let stopped = await first.next() ?? false
+    timer.cancel()
+    guard stopped else { throw TestFailure("the server had not stopped 30 s after its cancellation") }
     return result
 }
 

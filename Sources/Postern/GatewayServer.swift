@@ -165,11 +165,7 @@ public final class GatewayServer: Service, Sendable {
         let allow = spec.allow
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Server.Inbound, Server.Outbound>?> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                guard allow.allows(channel.remoteAddress) else {
-                    logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
-                    channel.close(promise: nil)
-                    return nil
-                }
+                guard Self.admits(channel, allow, logger) else { return nil }
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
                 try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
                 return try server.configure(channel)
@@ -329,11 +325,7 @@ public final class GatewayServer: Service, Sendable {
         let isTCP = spec.isTCP
         let initializer: @Sendable (any Channel, ConnectionAcceptor.HandOver) -> EventLoopFuture<Void> = { channel, handOver in
             channel.eventLoop.makeCompletedFuture {
-                guard allow.allows(channel.remoteAddress) else {
-                    logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
-                    channel.close(promise: nil)
-                    return
-                }
+                guard Self.admits(channel, allow, logger) else { return }
                 try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
                 try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
@@ -384,6 +376,16 @@ public final class GatewayServer: Service, Sendable {
                 }
             }
         )
+    }
+
+    /// Whether the allow-list lets the channel's peer in; a refused channel is closed and logged.
+    private static func admits(_ channel: any Channel, _ allow: AllowList, _ logger: Logger) -> Bool {
+        guard allow.allows(channel.remoteAddress) else {
+            logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            channel.close(promise: nil)
+            return false
+        }
+        return true
     }
 
     /// A handed-over socket's channel gets the bytes the fast path already read (first in its

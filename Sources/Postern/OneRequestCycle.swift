@@ -142,15 +142,7 @@ struct OneRequestCycle: Sendable {
             return
         }
         var out = ByteBuffer()
-        do {
-            try framing.writeWhole(response, body: body, into: &out)
-        } catch {
-            // respond(to:logger:) already refused unsafe heads; this is the last guard.
-            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
-            out.clear()
-            let fallback = Response.error(.internalServerError)
-            if case .bytes(let bytes) = fallback.body.storage { try? framing.writeWhole(fallback, body: bytes, into: &out) }
-        }
+        framing.writeWholeOrRefuse(response, body: body, into: &out, logger: logger)
         switch done.sendNow(&out) {
         case .sent:
             done.closeNow()

@@ -62,24 +62,14 @@ struct ResponseHandOver: Sendable {
         guard let response else { return }
         var head = ByteBuffer()
         if case .bytes(let body) = response.body.storage {
-            do {
-                try framing.writeWhole(response, body: body, into: &head)
-            } catch {
-                logger.error("unsafe response refused", metadata: ["error": "\(error)"])
-                head.clear()
-                let fallback = Response.error(.internalServerError)
-                if case .bytes(let bytes) = fallback.body.storage { try? framing.writeWhole(fallback, body: bytes, into: &head) }
-            }
+            framing.writeWholeOrRefuse(response, body: body, into: &head, logger: logger)
             _ = try? await channel.writeAndFlush(head).get()
             return
         }
         do {
             try framing.writeHead(response, into: &head)
         } catch {
-            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
-            head.clear()
-            let fallback = Response.error(.internalServerError)
-            if case .bytes(let bytes) = fallback.body.storage { try? framing.writeWhole(fallback, body: bytes, into: &head) }
+            framing.refuse(error, into: &head, logger: logger)
             _ = try? await channel.writeAndFlush(head).get()
             return
         }

@@ -8,7 +8,9 @@ public struct BenchBackends: Sendable {
     public var skipped: [(BenchMode, String)] = []
 
     /// Starts what `modes` need; each started process is added to `registry`.
-    public static func start(modes: [BenchMode], workspace: BenchWorkspace, registry: ProcessRegistry, usesFcgiwrapForCGI: Bool) async throws -> BenchBackends {
+    public static func start(
+        modes: [BenchMode], workspace: BenchWorkspace, registry: ProcessRegistry, usesFcgiwrapForCGI: Bool, cgiBinary: String? = nil
+    ) async throws -> BenchBackends {
         var backends = BenchBackends()
         let dir = workspace.directory
         guard let postern = workspace.binary("postern") else { throw BenchError("no postern binary in \(workspace.binDirectory)") }
@@ -59,9 +61,11 @@ public struct BenchBackends: Sendable {
                     } else {
                         endpoint = BenchEndpoint(address: .tcp(port: try Ports.free()))
                     }
-                    let process = try spawn("postern-\(mode.rawValue)", postern, [
-                        "serve", "--app", "hello", flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning",
-                    ])
+                    // The hello example is built on Gateway.main, as users' own binaries are;
+                    // `postern serve --app hello` serves the same app when it is absent.
+                    let options = [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"]
+                    let process = try workspace.binary("hello").map { try spawn("hello-\(mode.rawValue)", $0, options) }
+                        ?? spawn("postern-\(mode.rawValue)", postern, ["serve", "--app", "hello"] + options)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = BenchEndpoint(address: endpoint.address, pid: process.pid)
                 case .cgiHost:
@@ -80,7 +84,7 @@ public struct BenchBackends: Sendable {
                     case .cgi:
                         // hello-cgi: the same app and CGIProgram in a binary without the listeners
                         // (a smaller image starts faster); `hello` in CGI mode when it is absent.
-                        guard let hello = workspace.binary("hello-cgi") ?? workspace.binary("hello") else {
+                        guard let hello = cgiBinary ?? workspace.binary("hello-cgi") ?? workspace.binary("hello") else {
                             throw BenchError("no hello-cgi or hello binary next to postern (swift build -c release --static-swift-stdlib)")
                         }
                         _ = try workspace.install(hello, as: "hello")
@@ -102,6 +106,17 @@ public struct BenchBackends: Sendable {
                     if let problem = workspace.compile("hello-fcgi.c", output: binary, libraries: ["-lfcgi"]) { throw BenchError(problem) }
                     let port = try Ports.free()
                     let process = try spawn("libfcgi", binary, ["127.0.0.1:\(port)", "\(workers)"])
+                    let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
+                    try await wait(process, endpoint)
+                    backends.endpoints[mode] = endpoint
+                case .floorSCGI, .floorUWSGI, .floorFastCGI:
+                    let binary = dir + "/floor"
+                    if !FileManager.default.isExecutableFile(atPath: binary), let problem = workspace.compile("floor.c", output: binary, libraries: ["-lpthread"]) {
+                        throw BenchError(problem)
+                    }
+                    let port = try Ports.free()
+                    let wire = [BenchMode.floorSCGI: "scgi", .floorUWSGI: "uwsgi"][mode] ?? "fastcgi"
+                    let process = try spawn(mode.rawValue, binary, [wire, "\(port)", "\(workers)"])
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint

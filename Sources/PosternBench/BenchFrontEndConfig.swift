@@ -40,11 +40,11 @@ public enum BenchFrontEndConfig {
                         }
 
                     """
-            case .fastcgiClose, .libfcgi, .uwsgiPythonFastCGI, .cgiHost:
+            case .fastcgiClose, .libfcgi, .uwsgiPythonFastCGI, .cgiHost, .floorFastCGI:
                 locations += "        location \(prefix) {\n            include fastcgi_params;\n            fastcgi_pass \(endpoint.hostPort);\n        }\n"
-            case .scgi, .uwsgiPythonSCGI:
+            case .scgi, .uwsgiPythonSCGI, .floorSCGI:
                 locations += "        location \(prefix) {\n            include scgi_params;\n            scgi_pass \(endpoint.hostPort);\n        }\n"
-            case .uwsgi, .uwsgiPythonUWSGI:
+            case .uwsgi, .uwsgiPythonUWSGI, .floorUWSGI:
                 locations += "        location \(prefix) {\n            include uwsgi_params;\n            uwsgi_pass \(endpoint.hostPort);\n        }\n"
             case .cgi, .cgiC, .fcgiwrap:
                 continue
@@ -81,11 +81,11 @@ public enum BenchFrontEndConfig {
         for (mode, endpoint) in endpoints.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let prefix = "\"/\(mode.rawValue)/\""
             switch mode {
-            case .fastcgi, .fastcgiUnix, .libfcgi, .uwsgiPythonFastCGI, .cgiHost:
+            case .fastcgi, .fastcgiUnix, .libfcgi, .uwsgiPythonFastCGI, .cgiHost, .floorFastCGI:
                 fastcgi.append("\(prefix) => \(server(endpoint))")
-            case .scgi, .uwsgiPythonSCGI:
+            case .scgi, .uwsgiPythonSCGI, .floorSCGI:
                 scgi.append("\(prefix) => \(server(endpoint))")
-            case .uwsgi, .uwsgiPythonUWSGI:
+            case .uwsgi, .uwsgiPythonUWSGI, .floorUWSGI:
                 scgi.append("\(prefix) => \(server(endpoint, ", \"scgi-protocol\" => \"uwsgi\""))")
             default:
                 continue
@@ -114,13 +114,14 @@ public enum BenchFrontEndConfig {
             let prefix = "/\(mode.rawValue)/"
             let url: String
             switch (mode, endpoint.address) {
-            case (.fastcgi, .tcp(let port)), (.libfcgi, .tcp(let port)), (.uwsgiPythonFastCGI, .tcp(let port)), (.cgiHost, .tcp(let port)):
+            case (.fastcgi, .tcp(let port)), (.libfcgi, .tcp(let port)), (.uwsgiPythonFastCGI, .tcp(let port)), (.cgiHost, .tcp(let port)),
+                (.floorFastCGI, .tcp(let port)):
                 url = "fcgi://127.0.0.1:\(port)/"
             case (.fastcgiUnix, .unix(let path)):
                 url = "unix:\(path)|fcgi://localhost/"
-            case (.scgi, .tcp(let port)), (.uwsgiPythonSCGI, .tcp(let port)):
+            case (.scgi, .tcp(let port)), (.uwsgiPythonSCGI, .tcp(let port)), (.floorSCGI, .tcp(let port)):
                 url = "scgi://127.0.0.1:\(port)/"
-            case (.uwsgi, .tcp(let port)), (.uwsgiPythonUWSGI, .tcp(let port)):
+            case (.uwsgi, .tcp(let port)), (.uwsgiPythonUWSGI, .tcp(let port)), (.floorUWSGI, .tcp(let port)):
                 url = "uwsgi://127.0.0.1:\(port)/"
             default:
                 continue

@@ -29,6 +29,11 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     case uwsgiPythonFastCGI = "uwsgi-python-fastcgi"
     case uwsgiPythonSCGI = "uwsgi-python-scgi"
     case uwsgiPythonUWSGI = "uwsgi-python-uwsgi"
+    /// The C floor (Benchmarks/reference/floor.c): threads that accept, read once, send a canned
+    /// response in the protocol's framing and close; no parsing, no application.
+    case floorSCGI = "floor-scgi"
+    case floorUWSGI = "floor-uwsgi"
+    case floorFastCGI = "floor-fastcgi"
 
     /// The default order: references interleaved with what they are compared to.
     public static let defaultModes: [BenchMode] = allCases
@@ -43,6 +48,9 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .fastcgiUnix: "Postern FastCGI, unix socket"
         case .scgi: "Postern SCGI"
         case .uwsgi: "Postern uwsgi"
+        case .floorSCGI: "C floor, SCGI: accept, read, send, close (reference)"
+        case .floorUWSGI: "C floor, uwsgi (reference)"
+        case .floorFastCGI: "C floor, FastCGI (reference)"
         case .cgi: "Postern hello as a CGI program"
         case .cgiHost: "shell CGI script via postern --cgi-root"
         case .libfcgi: "libfcgi C responder (reference)"
@@ -54,7 +62,8 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// Parses a comma-separated list; `uwsgi-python` stands for its three protocols, `all` for every mode.
+    /// Parses a comma-separated list; `uwsgi-python` and `floor` stand for their three protocols,
+    /// `all` for every mode.
     public static func parseList(_ text: String) throws -> [BenchMode] {
         var modes: [BenchMode] = []
         for word in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !word.isEmpty {
@@ -62,10 +71,12 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
                 modes += allCases
             } else if word == "uwsgi-python" {
                 modes += [.uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI]
+            } else if word == "floor" {
+                modes += [.floorFastCGI, .floorSCGI, .floorUWSGI]
             } else if let mode = BenchMode(rawValue: word) {
                 modes.append(mode)
             } else {
-                throw BenchError("unknown mode \(word); choose from \(allCases.map(\.rawValue).joined(separator: ", ")), uwsgi-python, all")
+                throw BenchError("unknown mode \(word); choose from \(allCases.map(\.rawValue).joined(separator: ", ")), uwsgi-python, floor, all")
             }
         }
         var seen = Set<BenchMode>()

@@ -12,8 +12,13 @@ public struct BenchOptions: Sendable {
     public var outDirectory: String
     /// Seconds of the unrecorded warm-up run of each mode before the first repeat.
     public var warmup: Double
+    /// The CGI program the `cgi` mode spawns; nil: `hello-cgi` (or `hello`) next to `postern`.
+    public var cgiBinary: String?
 
-    public init(frontEnd: FrontEnd.Kind, modes: [BenchMode], duration: Double, connections: Int, repeats: Int, outDirectory: String, warmup: Double) {
+    public init(
+        frontEnd: FrontEnd.Kind, modes: [BenchMode], duration: Double, connections: Int, repeats: Int, outDirectory: String, warmup: Double,
+        cgiBinary: String? = nil
+    ) {
         self.frontEnd = frontEnd
         self.modes = modes
         self.duration = duration
@@ -21,5 +26,6 @@ public struct BenchOptions: Sendable {
         self.repeats = repeats
         self.outDirectory = outDirectory
         self.warmup = warmup
+        self.cgiBinary = cgiBinary
     }
 }

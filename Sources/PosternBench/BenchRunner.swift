@@ -23,7 +23,8 @@ public struct BenchRunner: Sendable {
             if let reason = BenchFrontEndConfig.unsupported(mode, on: kind) { skipped.append((mode, reason)); return false }
             return true
         }
-        let backends = try await BenchBackends.start(modes: modes, workspace: workspace, registry: registry, usesFcgiwrapForCGI: kind == .nginx)
+        let backends = try await BenchBackends.start(
+            modes: modes, workspace: workspace, registry: registry, usesFcgiwrapForCGI: kind == .nginx, cgiBinary: options.cgiBinary)
         skipped += backends.skipped
         modes = modes.filter { mode in mode == .static || backends.endpoints[mode] != nil }
 
@@ -70,13 +71,21 @@ public struct BenchRunner: Sendable {
         for repeatIndex in 1...options.repeats {
             for mode in modes {
                 let target = url(mode)
+                let pid = backends.endpoints[mode]?.pid
+                let cpuBefore = pid.flatMap { BackendCPU.seconds(inTreeOf: $0) }
                 let result = try await wrkRun(wrk, port: target.port, path: target.path, duration: options.duration, workspace: workspace, label: mode.rawValue)
-                let rss = backends.endpoints[mode]?.pid.flatMap { PeakRSS.largest(inTreeOf: $0) }
-                let run = BenchRun(mode: mode, repeatIndex: repeatIndex, result: result, backendPeakRSS: rss, loadAverage: LoadAverage.current())
+                let cpuAfter = pid.flatMap { BackendCPU.seconds(inTreeOf: $0) }
+                var cpu: Double?
+                if let cpuBefore, let cpuAfter, result.requests > 0 { cpu = (cpuAfter - cpuBefore) * 1e6 / Double(result.requests) }
+                let rss = pid.flatMap { PeakRSS.largest(inTreeOf: $0) }
+                let run = BenchRun(
+                    mode: mode, repeatIndex: repeatIndex, result: result, backendPeakRSS: rss, loadAverage: LoadAverage.current(),
+                    backendMicrosecondsPerRequest: cpu)
                 runs.append(run)
                 let name = mode.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0)
                 say("[\(runs.count)/\(total)] repeat \(repeatIndex) \(name)" + String(format: "%9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  load %.2f",
-                    result.requestsPerSecond, result.p50, result.p99, result.errors, run.loadAverage))
+                    result.requestsPerSecond, result.p50, result.p99, result.errors, run.loadAverage)
+                    + (cpu.map { String(format: "  cpu %.1f µs/req", $0) } ?? ""))
             }
         }
         let loadAfter = LoadAverage.current()

@@ -11,6 +11,8 @@ public struct BenchSummary: Sendable, Codable {
     public var p99: Double
     public var errors: Int
     public var backendPeakRSS: Int?
+    /// The median over the repeats of the backend's CPU time per request, in microseconds.
+    public var backendMicrosecondsPerRequest: Double?
     public var ratioToCGI: Double?
     public var ratioToLibfcgi: Double?
 
@@ -24,6 +26,8 @@ public struct BenchSummary: Sendable, Codable {
                 mode: mode, medianRequestsPerSecond: median(rps), minRequestsPerSecond: rps.min()!, maxRequestsPerSecond: rps.max()!,
                 p50: median(mine.map(\.result.p50)), p99: median(mine.map(\.result.p99)),
                 errors: mine.map(\.result.errors).reduce(0, +), backendPeakRSS: mine.compactMap(\.backendPeakRSS).max(),
+                backendMicrosecondsPerRequest: mine.compactMap(\.backendMicrosecondsPerRequest).isEmpty
+                    ? nil : median(mine.compactMap(\.backendMicrosecondsPerRequest)),
                 ratioToCGI: nil, ratioToLibfcgi: nil
             )
         }
@@ -45,14 +49,15 @@ public struct BenchSummary: Sendable, Codable {
 
     /// The Markdown table: requests/s median with the spread (min–max as ± % of the median).
     public static func markdown(_ rows: [BenchSummary]) -> String {
-        var text = "| mode | what | req/s (median) | spread | p50 ms | p99 ms | errors | backend peak RSS | × cgi | × libfcgi |\n"
-        text += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        var text = "| mode | what | req/s (median) | spread | p50 ms | p99 ms | errors | backend peak RSS | backend CPU µs/req | × cgi | × libfcgi |\n"
+        text += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in rows {
             let spread = row.medianRequestsPerSecond > 0
                 ? "±" + format((row.maxRequestsPerSecond - row.minRequestsPerSecond) / 2 / row.medianRequestsPerSecond * 100, 0) + " %" : "–"
             let rss = row.backendPeakRSS.map { format(Double($0) / 1_048_576, 1) + " MiB" } ?? "–"
             text += "| `\(row.mode.rawValue)` | \(row.mode.summary) | \(format(row.medianRequestsPerSecond, 0)) | \(spread) | "
             text += "\(format(row.p50, 2)) | \(format(row.p99, 2)) | \(row.errors) | \(rss) | "
+            text += "\(row.backendMicrosecondsPerRequest.map { format($0, 1) } ?? "–") | "
             text += "\(row.ratioToCGI.map { format($0, 2) } ?? "–") | \(row.ratioToLibfcgi.map { format($0, 2) } ?? "–") |\n"
         }
         return text

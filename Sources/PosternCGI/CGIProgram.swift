@@ -9,6 +9,7 @@ import Darwin
 import Logging
 import NIOCore
 import PosternCore
+import Synchronization
 
 /// Runs an ``Application`` as a CGI/1.1 program: one request, one process.
 ///
@@ -39,6 +40,20 @@ public enum CGIProgram {
         }
     }
 
+    /// Serves the request on the calling thread and returns the exit status: for a synchronous
+    /// `main` (see `examples/hello-cgi`), which starts fastest, most of all when linked with
+    /// `-static-executable` (``CGIThreadExecutor`` says why).
+    public static func runOnThisThread(_ application: any Application, environment: [String: String], limits: GatewayLimits = GatewayLimits()) -> Int32 {
+        let executor = CGIThreadExecutor()
+        let status = Mutex<Int32?>(nil)
+        Task(executorPreference: executor) {
+            let result = await serve(application, environment: environment, limits: limits, executor: executor)
+            status.withLock { $0 = result }
+        }
+        executor.run { status.withLock { $0 != nil } }
+        return status.withLock { $0 ?? 1 }
+    }
+
     /// The process environment, read straight from `environ` (no Foundation: CGI start-up time
     /// is the whole cost of CGI, and Foundation's is measurable).
     public static func processEnvironment() -> [String: String] {
@@ -54,7 +69,7 @@ public enum CGIProgram {
         return result
     }
 
-    static func serve(_ application: any Application, environment: [String: String], limits: GatewayLimits, executor: MainQueueExecutor) async -> Int32 {
+    static func serve(_ application: any Application, environment: [String: String], limits: GatewayLimits, executor: any TaskExecutor) async -> Int32 {
         let logger = Logger(label: "postern.cgi") { StreamLogHandler.standardError(label: $0) }
         let errors = ErrorStream { message in
             var copy = message
@@ -91,7 +106,7 @@ public enum CGIProgram {
     /// bytes in all (RFC 3875 §4.2: the script must not read past it).
     /// The reader runs on the main thread too: it blocks in read(2) only while the application
     /// waits for body bytes anyway, and yields to it above the body's high watermark.
-    static func makeBody(contentLength: Int, errors: ErrorStream, executor: MainQueueExecutor) -> RequestBody {
+    static func makeBody(contentLength: Int, errors: ErrorStream, executor: any TaskExecutor) -> RequestBody {
         guard contentLength > 0 else { return .empty }
         let (body, source) = RequestBody.makeStream(expectedLength: contentLength)
         Task(executorPreference: executor) {

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// A request that arrived whole in a connection's first read, decoded by a protocol's
@@ -69,6 +70,25 @@ extension ResponseFraming {
         try writeHead(response, into: &buffer)
         writeBody(body, into: &buffer)
         writeEnd(into: &buffer)
+    }
+
+    /// The whole response of a byte body; if its head is unsafe, a plain 500 instead, logged.
+    /// (``GatewayConfiguration/respond(to:logger:)`` already refuses unsafe heads: this is the
+    /// last guard.)
+    public func writeWholeOrRefuse(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer, logger: Logger) {
+        do {
+            try writeWhole(response, body: body, into: &buffer)
+        } catch {
+            refuse(error, into: &buffer, logger: logger)
+        }
+    }
+
+    /// Replaces what `buffer` holds with a plain 500, and logs why.
+    public func refuse(_ error: ResponseError, into buffer: inout ByteBuffer, logger: Logger) {
+        logger.error("unsafe response refused", metadata: ["error": "\(error)"])
+        buffer.clear()
+        let fallback = Response.error(.internalServerError)
+        if case .bytes(let bytes) = fallback.body.storage { try? writeWhole(fallback, body: bytes, into: &buffer) }
     }
 }
 

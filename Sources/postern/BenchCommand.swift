@@ -33,6 +33,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Where results.md, results.json and chart.svg go.", valueName: "DIR"))
     var out: String = "bench-results"
 
+    @Option(help: ArgumentHelp("The CGI program the cgi mode runs (default: hello-cgi next to postern), e.g. a -static-executable build.", valueName: "PATH"))
+    var cgiBinary: String?
+
     @Flag(help: "About a second per mode, one repeat, no warm-up: proves every mode works.")
     var quick = false
 
@@ -51,7 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
         let options = BenchOptions(
             frontEnd: FrontEnd.Kind(rawValue: frontend)!, modes: try BenchMode.parseList(modes),
             duration: duration ?? (quick ? 1 : 5), connections: connections, repeats: repeats ?? (quick ? 1 : 3),
-            outDirectory: out, warmup: quick ? 0 : 1
+            outDirectory: out, warmup: quick ? 0 : 1, cgiBinary: cgiBinary
         )
         do {
             let report = try await BenchRunner(options: options).run()

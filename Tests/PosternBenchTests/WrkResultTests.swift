@@ -1,3 +1,4 @@
+import Foundation
 /// wrk's report parsed into numbers, mode lists parsed, and the summary's medians and ratios.
 import PosternBench
 import Testing
@@ -37,6 +38,7 @@ import Testing
     @Test func parsesModeLists() throws {
         #expect(try BenchMode.parseList("cgi, fastcgi,cgi") == [.cgi, .fastcgi])
         #expect(try BenchMode.parseList("uwsgi-python") == [.uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI])
+        #expect(try BenchMode.parseList("scgi,floor") == [.scgi, .floorFastCGI, .floorSCGI, .floorUWSGI])
         #expect(throws: BenchError.self) { try BenchMode.parseList("fastcgi,gopher") }
     }
 
@@ -50,5 +52,32 @@ import Testing
         #expect(rows[1].ratioToCGI == 5)
         #expect(rows[1].ratioToLibfcgi == nil)
         #expect(BenchSummary.markdown(rows).contains("| `fastcgi` |"))
+    }
+
+    @Test func summarizesTheBackendCPUPerRequest() {
+        func run(_ cpu: Double?, _ index: Int) -> BenchRun {
+            BenchRun(
+                mode: .scgi, repeatIndex: index, result: WrkResult(requestsPerSecond: 10, requests: 10, p50: 1, p99: 2, errors: 0),
+                backendPeakRSS: nil, loadAverage: 0, backendMicrosecondsPerRequest: cpu)
+        }
+        let rows = BenchSummary.summarize([run(30, 1), run(50, 2), run(40, 3), run(nil, 4)], modes: [.scgi])
+        #expect(rows[0].backendMicrosecondsPerRequest == 40)
+        #expect(BenchSummary.markdown(rows).contains("| 40.0 |"))
+        #expect(BenchSummary.summarize([run(nil, 1)], modes: [.scgi])[0].backendMicrosecondsPerRequest == nil)
+    }
+
+    /// The CPU this very process has used, read from /proc, grows with work done.
+    @Test func readsCPUTimeFromProc() throws {
+        let before = try #require(BackendCPU.seconds(inTreeOf: getpid()))
+        var x: UInt64 = 1
+        var after = before
+        let deadline = ContinuousClock.now + .seconds(20)
+        // Busy until /proc shows a tenth of a second more (a starved machine just takes longer).
+        while after - before < 0.1 && ContinuousClock.now < deadline {
+            for i in 0..<1_000_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            after = try #require(BackendCPU.seconds(inTreeOf: getpid()))
+        }
+        #expect(after - before >= 0.1, "\(x)")
+        #expect(BackendCPU.seconds(inTreeOf: -1) == nil)
     }
 }

@@ -107,7 +107,14 @@ public enum Gateway {
         configuration.observer = stats
         let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: GatewayServer(listeners: listeners, configuration: configuration, sharedSockets: worker != nil) { _ in reporter?.write() })
+            .init(
+                service: GatewayServer(
+                    listeners: listeners, configuration: configuration, sharedSockets: worker != nil,
+                    // N workers share the cores: more accept threads than cores only add
+                    // switches (measured: 2 workers with 2 threads each used 50-61 µs per SCGI
+                    // request against 40-46 µs for one process).
+                    acceptThreads: worker != nil ? max(1, System.coreCount / max(1, options.workers)) : nil
+                ) { _ in reporter?.write() })
         ]
         if worker == nil, let address = options.status {
             let status = GatewayServer(

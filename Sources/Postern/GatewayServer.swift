@@ -23,10 +23,14 @@ public final class GatewayServer: Service, Sendable {
     private let boundAddresses = Mutex<[SocketAddress?]>([])
     private let onReady: (@Sendable ([SocketAddress?]) -> Void)?
     private let sharedSockets: Bool
+    private let acceptThreads: Int?
 
     /// - Parameters:
     ///   - sharedSockets: the `fd:N` listeners are shared with other processes (a worker's):
-    ///     accept on them with a ``SharedSocketAcceptor`` instead of swift-nio's server channel.
+    ///     HTTP accepts on them with a ``ConnectionAcceptor`` too, instead of swift-nio's server
+    ///     channel, and stopping closes only this process's copy.
+    ///   - acceptThreads: accept threads per listener (default: the core count, or
+    ///     `POSTERN_ACCEPT_THREADS`, which wins over both).
     ///   - onReady: called once every listener is bound, with their local addresses in
     ///     the order of `listeners` (tests bind port 0 and read the port here).
     public init(
@@ -34,12 +38,14 @@ public final class GatewayServer: Service, Sendable {
         configuration: GatewayConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         sharedSockets: Bool = false,
+        acceptThreads: Int? = nil,
         onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil
     ) {
         self.listeners = listeners
         self.configuration = configuration
         self.group = group
         self.sharedSockets = sharedSockets
+        self.acceptThreads = acceptThreads
         self.onReady = onReady
     }
 
@@ -145,7 +151,7 @@ public final class GatewayServer: Service, Sendable {
                 codec: $0, configuration: configuration, connections: connections, allow: spec.allow, group: group, open: open,
                 logger: logger)
         }
-        let threads = getenv("POSTERN_ACCEPT_THREADS").flatMap { Int(String(cString: $0)) } ?? System.coreCount
+        let threads = getenv("POSTERN_ACCEPT_THREADS").flatMap { Int(String(cString: $0)) } ?? acceptThreads ?? System.coreCount
         let acceptor = try ConnectionAcceptor(listeningSocket: fd, threads: threads, cycle: cycle, logger: configuration.logger)
         let localAddress = sharedSockets ? nil : SocketAddress.local(of: fd)
         acceptor.start()

@@ -8,7 +8,12 @@
 # corpus (Fuzz/corpus/TARGET) plus what earlier runs found (fuzz-out/corpus/TARGET, git-ignored).
 # A crash leaves its input in fuzz-out/crashes/TARGET/ and makes the script fail; turn it into a
 # regression fixture under Tests/PosternHardeningTests/Fixtures/fuzz/TARGET/.
-# Environment: FUZZ_JOBS=N runs N targets at a time (default 1); FUZZ_CONFIG=release for speed.
+# Environment: FUZZ_JOBS=N runs N targets at a time (default 1); FUZZ_CONFIG=debug for a debug
+# build. The default is an optimized build with the same sanitizers: about 9x the executions per
+# second (fuzz-scgi: 13,800/s against 1,500/s debug, 20 s runs, this machine).
+# Memory: a run's RSS was about 525 MB whatever the target; that is ASan's quarantine (freed
+# memory held back to catch use-after-free, 256 MB by default) and its shadow, not the parsers:
+# with quarantine_size_mb=16 the same run peaks at 99 MB. 64 MB keeps runs side by side cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +21,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(fastcgi scgi uwsgi http cgi-head)
-config="${FUZZ_CONFIG:-debug}"
+config="${FUZZ_CONFIG:-release}"
 jobs="${FUZZ_JOBS:-1}"
 
 for t in "${targets[@]}"; do
@@ -30,7 +35,7 @@ run_one() {
   local corpus="fuzz-out/corpus/$t" crashes="fuzz-out/crashes/$t" log="fuzz-out/$t.log"
   mkdir -p "$corpus" "$crashes"
   # -rss_limit_mb bounds memory; -timeout flags a single input that runs over 10 s (a hang).
-  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$t" \
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=64 "$bin/fuzz-$t" \
     -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$crashes/" -print_final_stats=1 \
     "$corpus" "Fuzz/corpus/$t" >"$log" 2>&1

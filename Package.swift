@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "PosternFuzz",
             dependencies: [
-                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI",
+                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ] + nio,
             path: "Fuzz/PosternFuzz"

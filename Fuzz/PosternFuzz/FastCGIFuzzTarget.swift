@@ -10,6 +10,7 @@ public enum FastCGIFuzzTarget {
     /// Feeds `data` as a FastCGI connection would: never traps, whatever the bytes.
     public static func run(_ data: UnsafeBufferPointer<UInt8>) {
         let input = FuzzInput(data)
+        WholeRequestFuzzCheck.check(FastCGIProtocolServer(configuration: WholeRequestFuzzCheck.configuration), input.bytes)
         let processor = NIOSingleStepByteToMessageProcessor(FastCGIRecordDecoder(), maximumBufferSize: 1 << 20)
         var machine = FastCGIConnectionStateMachine(limits: limits)
         var closed = false

@@ -6,6 +6,7 @@ import PosternSCGI
 public enum SCGIFuzzTarget {
     public static func run(_ data: UnsafeBufferPointer<UInt8>) {
         let input = FuzzInput(data)
+        WholeRequestFuzzCheck.check(SCGIProtocolServer(configuration: WholeRequestFuzzCheck.configuration), input.bytes)
         var limits = GatewayLimits()
         limits.maxHeaderBytes = 4096
         limits.maxBodyBytes = 1 << 16

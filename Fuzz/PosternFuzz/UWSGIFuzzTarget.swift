@@ -6,6 +6,7 @@ import PosternUWSGI
 public enum UWSGIFuzzTarget {
     public static func run(_ data: UnsafeBufferPointer<UInt8>) {
         let input = FuzzInput(data)
+        WholeRequestFuzzCheck.check(UWSGIProtocolServer(configuration: WholeRequestFuzzCheck.configuration), input.bytes)
         var limits = GatewayLimits()
         limits.maxHeaderBytes = 4096
         limits.maxUWSGIVarsBytes = 4096

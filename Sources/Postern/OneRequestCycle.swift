@@ -117,13 +117,17 @@ struct OneRequestCycle: Sendable {
             let response = try? await configuration.respond(to: environ, logger: logger)
             await outcome.deliver(response)
         }
-        if executor.drive(until: { outcome.isDelivered }), let delivered = outcome.take() {
+        let answered = executor.drive(until: { outcome.isDelivered })
+        // Whatever the task (or a task it started with the same preference: a timer, a child
+        // of `--timeout`) enqueues from now on runs on the event loops, not on a thread that
+        // has gone back to accepting.
+        executor.release()
+        if answered, let delivered = outcome.take() {
             send(delivered, framing: whole.framing, done: done, task: task)
             return
         }
         // The application waits for something outside its task: it goes on elsewhere, and its
         // response goes out through a channel.
-        executor.release()
         let handOver = makeHandOver(done: done, framing: whole.framing, task: task)
         if let delivered = outcome.handOver(to: handOver) {
             Task { await handOver.send(delivered) }

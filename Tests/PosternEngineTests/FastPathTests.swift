@@ -77,9 +77,16 @@ import Testing
     @Test func aWholeRequestRunsOnTheAcceptingThread() async throws {
         try await Self.withServer { _, addresses in
             for gatewayProtocol in Self.protocols {
-                let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/thread"), with: addresses[gatewayProtocol]!, halfClose: false)
-                let thread = try Self.body(gatewayProtocol, response)
-                #expect(thread == "postern-accept", "\(gatewayProtocol): \(thread)")
+                // A request whose bytes reach the server more than the 2 ms grace after its
+                // connection goes to the full engine (a starved machine); one of a few tries
+                // must be served inline, and every try is answered.
+                var threads: [String] = []
+                for _ in 0..<20 where !threads.contains("postern-accept") {
+                    let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/thread"), with: addresses[gatewayProtocol]!, halfClose: false)
+                    threads.append(try Self.body(gatewayProtocol, response))
+                }
+                #expect(threads.contains("postern-accept"), "\(gatewayProtocol): \(threads)")
+                #expect(threads.allSatisfy { !$0.isEmpty })
             }
         }
     }
@@ -93,7 +100,7 @@ import Testing
                 let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
                 let response = try await connection.executeThenClose { inbound, outbound in
                     try await outbound.write(ByteBuffer(bytes: bytes.prefix(7)))
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await Task.sleep(for: .milliseconds(300))
                     try await outbound.write(ByteBuffer(bytes: bytes.dropFirst(7)))
                     return try await RawClient.readToEnd(inbound)
                 }
@@ -147,6 +154,28 @@ import Testing
             }
             try await gate.waitUntilCancelled(1)
             #expect(gate.cancelled == 1)
+        }
+    }
+
+    /// `--timeout` on the fast path: a quick request is answered, one that outlives the deadline
+    /// gets its 504 through a channel and its application is cancelled.
+    @Test func theRequestTimeoutWorksOnTheFastPath() async throws {
+        let gate = Gate()
+        var limits = GatewayLimits()
+        limits.requestTimeoutSeconds = 0.5
+        try await withLiveGateway(Self.protocols.map(loopback), application: Self.application(gate: gate), limits: limits) { addresses in
+            for (gatewayProtocol, address) in zip(Self.protocols, addresses) {
+                // Under --timeout the application runs in a task of its own (RequestTimeout),
+                // which does not inherit the accepting thread's executor.
+                let quick = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/"), with: address, halfClose: false)
+                #expect(try Self.body(gatewayProtocol, quick) == "ok", "\(gatewayProtocol)")
+                let cancelledBefore = gate.cancelled
+                let slow = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/hold"), with: address, halfClose: false)
+                let bytes = Array(slow.readableBytesView)
+                let text = String(decoding: gatewayProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes, as: UTF8.self)
+                #expect(text.hasPrefix(gatewayProtocol == .uwsgi ? "HTTP/1.1 504" : "Status: 504"), "\(gatewayProtocol): \(text.prefix(40))")
+                try await gate.waitUntilCancelled(cancelledBefore + 1)
+            }
         }
     }
 

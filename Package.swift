@@ -83,6 +83,8 @@ let package = Package(
         .executableTarget(name: "fuzz-uwsgi", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-uwsgi"),
         .executableTarget(name: "fuzz-http", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-http"),
         .executableTarget(name: "fuzz-cgi-head", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-cgi-head"),
+        .executableTarget(name: "fuzz-fastcgi-mux", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-fastcgi-mux"),
+        .executableTarget(name: "fuzz-timeouts", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-timeouts"),
         // The soak driver (scripts/soak.sh): requests over every protocol, RSS drift, errors.
         .executableTarget(
             name: "postern-soak",

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (Fuzz/) and runs each for SECONDS; prints executions per target.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: fastcgi scgi uwsgi http cgi-head (default: all)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: fastcgi scgi uwsgi http cgi-head fastcgi-mux timeouts
+#                                             (default: all)
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh 0      each target until it has run 10 million inputs
 #
 # The targets are SwiftPM executables built with -sanitize=fuzzer,address into .build-fuzz (a
 # separate scratch path: the main .build is untouched). Each run starts from the committed seed
 # corpus (Fuzz/corpus/TARGET) plus what earlier runs found (fuzz-out/corpus/TARGET, git-ignored).
 # A crash leaves its input in fuzz-out/crashes/TARGET/ and makes the script fail; turn it into a
 # regression fixture under Tests/PosternHardeningTests/Fixtures/fuzz/TARGET/.
-# Environment: FUZZ_JOBS=N runs N targets at a time (default 1); FUZZ_CONFIG=debug for a debug
+# Environment: FUZZ_JOBS=N runs N targets at a time (default 1); FUZZ_RUNS=N stops a target after
+# N executions (with SECONDS 0: no time limit); FUZZ_CONFIG=debug for a debug
 # build. The default is an optimized build with the same sanitizers: about 9x the executions per
 # second (fuzz-scgi: 13,800/s against 1,500/s debug, 20 s runs, this machine).
 # Memory: a run's RSS was about 525 MB whatever the target; that is ASan's quarantine (freed
@@ -20,9 +23,10 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(fastcgi scgi uwsgi http cgi-head)
+[ "${#targets[@]}" -gt 0 ] || targets=(fastcgi scgi uwsgi http cgi-head fastcgi-mux timeouts)
 config="${FUZZ_CONFIG:-release}"
 jobs="${FUZZ_JOBS:-1}"
+runs="${FUZZ_RUNS:--1}"
 
 for t in "${targets[@]}"; do
   swift build --scratch-path .build-fuzz -c "$config" -Xswiftc -sanitize=fuzzer,address \
@@ -36,7 +40,7 @@ run_one() {
   mkdir -p "$corpus" "$crashes"
   # -rss_limit_mb bounds memory; -timeout flags a single input that runs over 10 s (a hang).
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=64 "$bin/fuzz-$t" \
-    -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time="$seconds" -runs="$runs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$crashes/" -print_final_stats=1 \
     "$corpus" "Fuzz/corpus/$t" >"$log" 2>&1
 }
@@ -59,10 +63,12 @@ for i in "${!pids[@]}"; do
 done
 
 for t in "${targets[@]}"; do
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "fuzz-out/$t.log" | tail -1)
+  executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "fuzz-out/$t.log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "fuzz-out/$t.log" | tail -1)
   crashes=$(find "fuzz-out/crashes/$t" -type f | wc -l)
-  printf 'fuzz-%-9s %12s executions in %ss (%s/s), %s crash file(s)\n' "$t" "${runs:-?}" "$seconds" "${speed:-?}" "$crashes"
+  coverage=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "fuzz-out/$t.log" | tail -1)
+  elapsed=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "fuzz-out/$t.log" | tail -1)
+  printf 'fuzz-%-9s %12s executions in %ss (%s/s), %s, %s crash file(s)\n' "$t" "${executed:-?}" "${elapsed:-$seconds}" "${speed:-?}" "${coverage:-cov: ?}" "$crashes"
   [ "$crashes" -eq 0 ] || status=1
 done
 exit "$status"

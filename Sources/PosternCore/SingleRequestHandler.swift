@@ -46,7 +46,8 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
     }
 
     /// Sets up a one-request connection's pipeline: the protocol's decoder, the head and idle
-    /// timeouts (``RequestReadTimeoutHandler``), then this handler.
+    /// timeouts (``ConnectionTimeoutHandler`` in front of the decoder, told of the head and the
+    /// body's end by ``RequestPartTimeoutObserver``), then this handler.
     public static func install<Decoder: NIOSingleStepByteToMessageDecoder>(
         on channel: any Channel,
         decoder: Decoder,
@@ -58,9 +59,10 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         let sync = channel.pipeline.syncOperations
+        let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(limits), firstHeadAtOpen: true)
+        try sync.addHandler(timeouts)
         try sync.addHandler(ByteToMessageHandler(decoder))
-        try sync.addHandler(
-            RequestReadTimeoutHandler<Head>(headerTimeoutSeconds: limits.headerTimeoutSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds))
+        try sync.addHandler(RequestPartTimeoutObserver<Head>(timeouts))
         try sync.addHandler(SingleRequestHandler(framing: framing, connection: connection, refusal: refusal))
     }
 

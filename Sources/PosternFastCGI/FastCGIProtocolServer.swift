@@ -23,11 +23,10 @@ public struct FastCGIProtocolServer: ProtocolServer {
 
     public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
         let sync = channel.pipeline.syncOperations
+        let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(configuration.limits), firstHeadAtOpen: false)
+        try sync.addHandler(timeouts)
         try sync.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
-        try sync.addHandler(FastCGIParamsTimeoutHandler(headerTimeoutSeconds: configuration.limits.headerTimeoutSeconds))
-        let idle = TimeAmount.milliseconds(Int64(configuration.limits.idleTimeoutSeconds * 1000))
-        try sync.addHandler(IdleStateHandler(readTimeout: idle))
-        try sync.addHandler(FastCGIIdleCloseHandler())
+        try sync.addHandler(FastCGITimeoutObserver(timeouts))
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 

@@ -24,11 +24,10 @@ public struct HTTPProtocolServer: ProtocolServer {
 
     public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
         let sync = channel.pipeline.syncOperations
+        let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(configuration.limits), firstHeadAtOpen: true)
+        try sync.addHandler(timeouts)
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
-        try sync.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(configuration.limits.idleTimeoutSeconds * 1000))))
-        try sync.addHandler(HTTPIdleCloseHandler())
-        try sync.addHandler(HTTPHeadTimeoutHandler(
-            headerTimeoutSeconds: configuration.limits.headerTimeoutSeconds, idleTimeoutSeconds: configuration.limits.idleTimeoutSeconds))
+        try sync.addHandler(HTTPTimeoutObserver(timeouts))
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 
@@ -51,35 +50,5 @@ public struct HTTPProtocolServer: ProtocolServer {
         } catch {
             context.logger.debug("connection ended", metadata: ["error": "\(error)"])
         }
-    }
-}
-
-/// Closes a connection that has been idle (no bytes read) for the idle timeout while no request
-/// is in progress: keep-alive connections do not pile up, and a client that stops half-way
-/// through its head is dropped.
-final class HTTPIdleCloseHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private var busy = false
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { busy = true }
-        context.fireChannelRead(data)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { busy = false }
-        context.write(data, promise: promise)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, !busy {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 }

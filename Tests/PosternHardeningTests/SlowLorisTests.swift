@@ -60,6 +60,18 @@ extension Hardening {
             }
         }
 
+        @Test("A body that stops half-way while the application reads it is closed by the idle timeout",
+              arguments: RequestBytes.allProtocols)
+        func stalledBody(gatewayProtocol: GatewayProtocol) async throws {
+            try await withLiveGateway([loopback(gatewayProtocol)], application: Echo(), limits: Self.limits, logger: .quiet) { addresses in
+                // A whole head promising 1,000 bytes of body, then 10 of them.
+                let fragment = RequestBytes.head(gatewayProtocol, path: "/", contentLength: 1000)
+                    + RequestBytes.body(gatewayProtocol, Array(repeating: UInt8(ascii: "a"), count: 10), end: false)
+                let idle = try await HostileSocket.openIdle(port: addresses[0].port!, count: 50, fragment: fragment)
+                await Self.expectClosedByTimeout(idle, "\(gatewayProtocol) requests with a stalled body")
+            }
+        }
+
         @Test("FastCGI: a request begun whose PARAMS never end is closed by the header timeout")
         func fastCGIStalledParams() async throws {
             try await withLiveGateway([loopback(.fastcgi)], application: Hello(), limits: Self.limits, logger: .quiet) { addresses in

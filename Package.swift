@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "PosternCGITests",
             dependencies: [
-                "PosternCGI", "PosternHTTP", "Postern", "PosternApps", "PosternCore", log,
+                "PosternCGI", "PosternHTTP", "PosternFastCGI", "Postern", "PosternApps", "PosternCore", "PosternTestSupport", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),

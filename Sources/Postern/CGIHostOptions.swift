@@ -13,6 +13,9 @@ public struct CGIHostOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Most scripts running at once; excess requests wait up to 10 s, then 503.", valueName: "N"))
     public var cgiMaxConcurrency: Int = 16
 
+    @Option(help: ArgumentHelp("Most bytes a script may write (head and body; 0: no limit). Past it the script is stopped: 502 if its response has not started, else the response is cut off.", valueName: "BYTES"))
+    public var cgiMaxOutput: Int = 0
+
     @Option(help: ArgumentHelp("Pass this variable of the gateway's environment to scripts (repeatable). Nothing else is passed.", valueName: "NAME"))
     public var passEnv: [String] = []
 
@@ -21,6 +24,7 @@ public struct CGIHostOptions: ParsableArguments, Sendable {
     public func validate() throws {
         guard cgiTimeout > 0, cgiTimeout.isFinite else { throw ValidationError("--cgi-timeout must be a positive number of seconds") }
         guard cgiMaxConcurrency >= 1 else { throw ValidationError("--cgi-max-concurrency must be at least 1") }
+        guard cgiMaxOutput >= 0 else { throw ValidationError("--cgi-max-output must be 0 (no limit) or a number of bytes") }
         if passEnv.contains("HTTP_PROXY") { throw ValidationError("--pass-env HTTP_PROXY is refused (httpoxy, CVE-2016-5385)") }
     }
 
@@ -30,6 +34,7 @@ public struct CGIHostOptions: ParsableArguments, Sendable {
         var configuration = CGIScriptHostConfiguration(root: cgiRoot)
         configuration.timeoutSeconds = cgiTimeout
         configuration.maxConcurrency = cgiMaxConcurrency
+        configuration.maxOutputBytes = cgiMaxOutput
         configuration.passEnvironment = passEnv
         return configuration
     }

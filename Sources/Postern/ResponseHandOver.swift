@@ -82,7 +82,12 @@ struct ResponseHandOver: Sendable {
             logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
             return
         } catch {
-            logger.error("response failed mid-body; closing", metadata: ["error": "\(error)"])
+            // Not ended as if complete (no END_REQUEST): the peer sees the response cut off.
+            logger.error("response failed mid-body; closing without its end", metadata: ["error": "\(error)"])
+            var reason = ByteBuffer()
+            framing.writeFailure("\(error)", into: &reason)
+            if reason.readableBytes > 0 { _ = try? await channel.writeAndFlush(reason).get() }
+            return
         }
         var end = ByteBuffer()
         framing.writeEnd(into: &end)

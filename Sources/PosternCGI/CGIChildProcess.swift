@@ -114,6 +114,18 @@ public final class CGIChildProcess: Sendable {
         }
     }
 
+    /// Whether the script has exited (or been reaped), without reaping it: an exited script that
+    /// is not yet reaped still holds its process id, so its process group cannot be another's,
+    /// and ``signalGroup(_:)`` still reaches whatever it left running (waitid(2), WNOWAIT).
+    public var hasExited: Bool {
+        status.withLock { status in
+            if status != nil { return true }
+            var info = siginfo_t()
+            let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+            return (result == 0 && info.si_signo == SIGCHLD) || (result < 0 && errno == ECHILD)
+        }
+    }
+
     /// Reaps the script if it has exited; returns its wait status, or nil while it runs.
     public func tryReap() -> Int32? {
         status.withLock { status in

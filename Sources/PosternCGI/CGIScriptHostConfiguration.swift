@@ -24,6 +24,14 @@ public struct CGIScriptHostConfiguration: Sendable {
     public var maxInternalRedirects: Int = 10
     /// Largest script response head. Default 64 KiB.
     public var maxHeadBytes: Int = 64 * 1024
+    /// Most bytes a script may write to its stdout, head and body (`--cgi-max-output`); 0 means
+    /// no limit. Past it the script's process group is stopped: a response not yet started is
+    /// answered 502, one already streaming is cut short (never ended as if complete). Default 0.
+    public var maxOutputBytes: Int = 0
+    /// After a script has exited, or its response has ended, the other one may take this long
+    /// before the process group is stopped (SIGTERM, then SIGKILL after ``killGraceSeconds``).
+    /// Default 1 s.
+    public var lingerSeconds: Double = 1
 
     public init(root: String) {
         self.root = root

@@ -22,7 +22,14 @@ import Synchronization
 ///  EOF, reap ────────────────────done──► body closure returns (or throws)
 /// ```
 /// The watchdog enforces the timeout: SIGTERM to the process group, SIGKILL after the grace
-/// period, pipes closed; a head not yet sent becomes 504. Every path ends with the child reaped.
+/// period, pipes closed; a head not yet sent becomes 504. A script's process group ends with its
+/// request, as Apache ends a CGI child with its request's pool (apr_pool_note_subprocess,
+/// APR_KILL_AFTER_TIMEOUT): once the script has exited or its response is over, the other gets
+/// ``CGIScriptHostConfiguration/lingerSeconds``, then the group gets SIGTERM and, after the grace
+/// period, SIGKILL. So a background child that keeps stdout open does not hold the response, one
+/// that closes stdout and runs on does not hold a `--cgi-max-concurrency` slot, and nothing it
+/// started outlives it in its group. Every path ends with the child reaped, after its group is
+/// signalled (an unreaped script keeps its process id, so the group id is never another's).
 final class CGIScriptRun: Sendable {
     enum HeadOutcome: Sendable {
         case head(CGIResponseHeadParser.Head, body: ByteBuffer)
@@ -38,6 +45,11 @@ final class CGIScriptRun: Sendable {
         var description: String { "the script exceeded the CGI timeout" }
     }
 
+    struct OutputLimitExceeded: Error, CustomStringConvertible {
+        let limit: Int
+        var description: String { "the script wrote more than \(limit) bytes (--cgi-max-output); its output was cut off" }
+    }
+
     let head = OneShot<HeadOutcome>()
     let decision = OneShot<BodyDecision>()
     let done = OneShot<Result<Void, any Error>>()
@@ -45,6 +57,10 @@ final class CGIScriptRun: Sendable {
     let scriptName: String
     let isNPH: Bool
     private let timedOut = Atomic<Bool>(false)
+    /// The response is over: stdout ended, or what is left of it is being drained.
+    private let responseOver = Atomic<Bool>(false)
+    /// Stdout reached its end (every writer closed it, or it was closed for them).
+    private let stdoutClosed = Atomic<Bool>(false)
     private let channels = Mutex<[any Channel]>([])
 
     init(process: CGIChildProcess, scriptName: String, isNPH: Bool) {
@@ -104,13 +120,20 @@ final class CGIScriptRun: Sendable {
                 await self.forward(stderr, to: errors)
                 return false
             }
-            await readStdout(stdout, maxHeadBytes: configuration.maxHeadBytes)
-            await reap()
-            while let isWatchdog = await tasks.next() {
-                if !isWatchdog { break }
+            tasks.addTask {
+                await self.readStdout(stdout, configuration: configuration, errors: errors)
+                self.responseOver.store(true, ordering: .releasing)
+                self.stdoutClosed.store(true, ordering: .releasing)
+                return false
+            }
+            await endGroup(configuration)
+            var readers = 2
+            while readers > 0, let isWatchdog = await tasks.next() {
+                if !isWatchdog { readers -= 1 }
             }
             tasks.cancelAll()
         }
+        await reap()
         if let status = process.tryReap(), status != 0 {
             errors.write("\(scriptName): \(CGIChildProcess.describe(status: status))")
         }
@@ -147,16 +170,32 @@ final class CGIScriptRun: Sendable {
 
     /// Parses the head (RFC 3875 §6; a status line for `nph-` scripts, §5), hands it over, then
     /// streams or drains the rest.
-    private func readStdout(_ stdout: NIOAsyncChannel<ByteBuffer, ByteBuffer>, maxHeadBytes: Int) async {
-        var parser = CGIResponseHeadParser(mode: isNPH ? .httpStatusLine : .cgi, maxHeadBytes: maxHeadBytes)
+    /// `--cgi-max-output` counts every byte, head included: past it, before the head is handed
+    /// over the answer is 502, after it the response fails (the writer's connection is cut).
+    private func readStdout(_ stdout: NIOAsyncChannel<ByteBuffer, ByteBuffer>, configuration: CGIScriptHostConfiguration, errors: ErrorStream) async {
+        var parser = CGIResponseHeadParser(mode: isNPH ? .httpStatusLine : .cgi, maxHeadBytes: configuration.maxHeadBytes)
+        let limit = configuration.maxOutputBytes > 0 ? configuration.maxOutputBytes : Int.max
+        var written = 0
         do {
             try await stdout.executeThenClose { inbound, _ in
                 var iterator = inbound.makeAsyncIterator()
+                /// Stops the script and drains what it still writes: the response is over.
+                func drain() async throws {
+                    responseOver.store(true, ordering: .releasing)
+                    while try await iterator.next() != nil {}
+                }
                 var delivered = false
                 do {
                     while !delivered {
                         guard let chunk = try await iterator.next() else {
                             try parser.finish()
+                            return
+                        }
+                        written += chunk.readableBytes
+                        guard written <= limit else {
+                            head.fulfill(.failed(.badGateway, reason: OutputLimitExceeded(limit: limit).description))
+                            process.signalGroup(SIGTERM)
+                            try await drain()
                             return
                         }
                         if case .head(let parsed, let body) = try parser.feed(chunk) {
@@ -169,18 +208,21 @@ final class CGIScriptRun: Sendable {
                     process.signalGroup(SIGTERM)
                 }
                 guard delivered, case .stream(let writer) = await decision.value() else {
-                    while try await iterator.next() != nil {}
+                    try await drain()
                     return
                 }
                 do {
                     while let chunk = try await iterator.next() {
+                        written += chunk.readableBytes
+                        guard written <= limit else { throw OutputLimitExceeded(limit: limit) }
                         try await writer.write(chunk)
                     }
                     done.fulfill(timedOut.load(ordering: .relaxed) ? .failure(TimedOut()) : .success(()))
                 } catch {
+                    if error is OutputLimitExceeded { errors.write("\(scriptName): \(error)") }
                     done.fulfill(.failure(error))
                     process.signalGroup(SIGTERM)
-                    while try await iterator.next() != nil {}
+                    try await drain()
                 }
             }
         } catch {
@@ -223,6 +265,40 @@ final class CGIScriptRun: Sendable {
         try? await Task.sleep(for: .seconds(configuration.killGraceSeconds))
         process.signalGroup(SIGKILL)
         for channel in channels.withLock({ $0 }) { channel.close(promise: nil) }
+    }
+
+    /// Ends the script's process group with its request (see the type's comment): waits until
+    /// the script has exited or its response is over, gives the other `lingerSeconds`, then
+    /// SIGTERM, the grace period, SIGKILL; when both came in time, SIGKILL reaches only what the
+    /// script left running in the background (nothing, usually). Stdout is closed if a process
+    /// outside the group still holds it. Polls with a growing pause (1 ms up to 50 ms).
+    private func endGroup(_ configuration: CGIScriptHostConfiguration) async {
+        func both() -> Bool { process.hasExited && stdoutClosed.load(ordering: .acquiring) }
+        func waitUntil(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
+            let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+            var pause = 1
+            while !condition() {
+                guard ContinuousClock.now < deadline else { return false }
+                try? await Task.sleep(for: .milliseconds(pause))
+                pause = min(pause * 2, 50)
+            }
+            return true
+        }
+        var pause = 1
+        while !(process.hasExited || responseOver.load(ordering: .acquiring)) {
+            try? await Task.sleep(for: .milliseconds(pause))
+            pause = min(pause * 2, 50)
+        }
+        if await waitUntil(configuration.lingerSeconds, both) {
+            process.signalGroup(SIGKILL)
+            return
+        }
+        process.signalGroup(SIGTERM)
+        _ = await waitUntil(configuration.killGraceSeconds, both)
+        process.signalGroup(SIGKILL)
+        if !(await waitUntil(configuration.killGraceSeconds, { stdoutClosed.load(ordering: .acquiring) })) {
+            for channel in channels.withLock({ $0 }) { channel.close(promise: nil) }
+        }
     }
 
     /// Waits for the script to exit, polling waitpid(WNOHANG) with a growing pause (1 ms up to

@@ -63,9 +63,15 @@ public protocol ResponseFraming: Sendable {
     func writeEnd(into buffer: inout ByteBuffer)
     /// The whole response of a byte body, head, body and end, as it leaves in one write.
     func writeWhole(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer) throws(ResponseError)
+    /// Appends why a streamed response stops short, where the protocol has a place for it
+    /// (FastCGI: FCGI_STDERR); the connection then closes without the response's end.
+    func writeFailure(_ reason: String, into buffer: inout ByteBuffer)
 }
 
 extension ResponseFraming {
+    /// SCGI, uwsgi: no channel for it; the cut itself is the signal.
+    public func writeFailure(_ reason: String, into buffer: inout ByteBuffer) {}
+
     public func writeWhole(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer) throws(ResponseError) {
         try writeHead(response, into: &buffer)
         writeBody(body, into: &buffer)

@@ -97,6 +97,10 @@ final class FastCGIOneRequestFraming: ResponseFraming {
         FastCGIRecordEncoder.writeEndRequest(requestID: requestID, appStatus: 0, protocolStatus: .requestComplete, into: &buffer)
     }
 
+    func writeFailure(_ reason: String, into buffer: inout ByteBuffer) {
+        FastCGIRecordEncoder.writeStream(type: .stderr, requestID: requestID, content: ByteBuffer(string: "postern: response body failed: \(reason)\n"), into: &buffer)
+    }
+
     /// Head and body in one FCGI_STDOUT record when they fit (no intermediate copy of the body).
     func writeWhole(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer) throws(ResponseError) {
         var head = ByteBuffer()

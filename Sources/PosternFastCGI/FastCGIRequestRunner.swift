@@ -77,8 +77,16 @@ struct FastCGIRequestRunner: Sendable {
             } catch where PeerGone.describes(error) {
                 logger.notice("the front-end went away mid-response", metadata: ["error": "\(error)"])
             } catch {
-                logger.error("response body failed mid-stream", metadata: ["error": "\(error)"])
-                handle.appendStderr("postern: response body failed: \(error)\n")
+                // END_REQUEST would tell the front-end the response is complete (§5.5), and it
+                // would end its own response to the client as if it were: close the connection
+                // instead, as a crashed application would, so the cut shows (nginx: "upstream
+                // prematurely closed FastCGI stdout"). The reason goes to FCGI_STDERR first.
+                logger.error("response body failed mid-stream; closing the connection without END_REQUEST", metadata: ["error": "\(error)"])
+                var stderr = ByteBuffer()
+                FastCGIRecordEncoder.writeStream(type: .stderr, requestID: id, content: ByteBuffer(string: "postern: response body failed: \(error)\n"), into: &stderr)
+                connection.finish(id)
+                connection.writeAndClose(stderr)
+                return false
             }
             writer.finish(into: &out)
         }

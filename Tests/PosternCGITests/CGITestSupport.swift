@@ -126,12 +126,12 @@ struct LiveServer {
     let port: Int
     let task: Task<Void, any Error>
 
-    static func start(_ app: any Application) async throws -> LiveServer {
+    static func start(_ app: any Application, gatewayProtocol: GatewayProtocol = .http) async throws -> LiveServer {
         var logger = Logger(label: "cgi-test")
         logger.logLevel = .critical
         let configuration = GatewayConfiguration(application: app, logger: logger)
         let (stream, continuation) = AsyncStream<[SocketAddress?]>.makeStream()
-        let server = GatewayServer(listeners: [ListenerSpec(.http, .tcp(host: "127.0.0.1", port: 0))], configuration: configuration) {
+        let server = GatewayServer(listeners: [ListenerSpec(gatewayProtocol, .tcp(host: "127.0.0.1", port: 0))], configuration: configuration) {
             continuation.yield($0)
         }
         let task = Task { try await server.run() }
@@ -150,6 +150,7 @@ struct LiveServer {
         root: String = TestPaths.scriptsDirectory,
         gatewayEnvironment: [String: String] = [:],
         log: ErrorLog = ErrorLog(),
+        gatewayProtocol: GatewayProtocol = .http,
         _ adjust: (inout CGIScriptHostConfiguration) -> Void = { _ in },
         _ body: (LiveServer) async throws -> T
     ) async throws -> T {
@@ -157,7 +158,7 @@ struct LiveServer {
         configuration.timeoutSeconds = 20
         adjust(&configuration)
         let host = try CGIScriptHost(configuration: configuration, gatewayEnvironment: gatewayEnvironment)
-        let server = try await start(CapturingErrors(inner: host, log: log))
+        let server = try await start(CapturingErrors(inner: host, log: log), gatewayProtocol: gatewayProtocol)
         do {
             let result = try await body(server)
             await server.stop()
@@ -175,6 +176,8 @@ struct ClientResponse {
     var reason: String
     var headers: [(String, String)]
     var body: [UInt8]
+    /// A chunked body ended with its last chunk (RFC 9112 §7.1); nil when not chunked.
+    var chunkedComplete: Bool? = nil
     var text: String { String(decoding: body, as: UTF8.self) }
     func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
 }
@@ -239,9 +242,17 @@ enum RawHTTP {
         var response = ClientResponse(status: Int(statusParts[1]) ?? 0, reason: statusParts.count > 2 ? statusParts[2] : "", headers: headers, body: body)
         if response.header("Transfer-Encoding")?.lowercased() == "chunked" {
             var decoded: [UInt8] = []
+            response.chunkedComplete = false
             while let lineEnd = body.indices.first(where: { body[$0...].starts(with: [13, 10]) }) {
                 let size = Int(String(decoding: body[..<lineEnd], as: UTF8.self), radix: 16) ?? 0
-                if size == 0 { break }
+                if size == 0 {
+                    response.chunkedComplete = true
+                    break
+                }
+                guard lineEnd + 4 + size <= body.count else {
+                    decoded += body[(lineEnd + 2)...]  // a chunk cut off
+                    break
+                }
                 decoded += body[(lineEnd + 2)..<(lineEnd + 2 + size)]
                 body = Array(body[(lineEnd + 4 + size)...])
             }

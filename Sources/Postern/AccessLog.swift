@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import PosternCore
+import Synchronization
 
 /// The access log (`--access-log PATH|-`): one line per request, every protocol, in the common
 /// log format followed by the request's duration in microseconds:
@@ -10,12 +12,30 @@ import PosternCore
 /// ```
 /// Bytes are the response body bytes (`-` for none), as CLF has it. Each line is one `write(2)` on
 /// a file opened with O_APPEND, so the workers of one master can share the file.
+///
+/// A line that cannot be written (a full disk: ENOSPC; a quota; RLIMIT_FSIZE: EFBIG) is dropped,
+/// never waited for: requests are served regardless. The first failure is logged as an error,
+/// then at most one reminder per ``reportInterval`` while it lasts, each with the count of lines
+/// lost; the first line written again is announced with the total lost.
 public final class AccessLog: Sendable {
     private let fd: Int32
     private let ownsFD: Bool
+    private let path: String
+    private let logger: Logger
+    private let failures = Mutex(Failures())
+    /// The least time between two messages about the same failure.
+    public static let reportInterval: Duration = .seconds(10)
+
+    /// Lines lost since writing last worked, and when that was last said.
+    private struct Failures {
+        var lost = 0
+        var lastReport: ContinuousClock.Instant?
+    }
 
     /// Opens `path` for appending (created 0640), or standard output for `-`.
-    public init(path: String) throws {
+    public init(path: String, logger: Logger = Logger(label: "postern.access-log")) throws {
+        self.path = path
+        self.logger = logger
         if path == "-" {
             fd = 1
             ownsFD = false
@@ -31,15 +51,45 @@ public final class AccessLog: Sendable {
     public func write(_ record: RequestRecord) {
         var line = Array(Self.format(record).utf8)
         line.append(UInt8(ascii: "\n"))
-        line.withUnsafeBytes { raw in
+        let failure: Int32? = line.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return }
+                guard written > 0 else { return written < 0 ? errno : ENOSPC }
                 offset += written
             }
+            return nil
         }
+        if let failure {
+            lineLost(String(cString: strerror(failure)))
+        } else if failures.withLock({ $0.lost > 0 }) {
+            lineWritten()
+        }
+    }
+
+    private func lineLost(_ reason: String) {
+        let now = ContinuousClock.now
+        let report: Int? = failures.withLock { failures in
+            failures.lost += 1
+            if let last = failures.lastReport, now - last < Self.reportInterval { return nil }
+            failures.lastReport = now
+            return failures.lost
+        }
+        guard let lost = report else { return }
+        if lost == 1 {
+            logger.error("access log \(path): cannot write (\(reason)); requests are served, their lines dropped until it can be written again")
+        } else {
+            logger.error("access log \(path): still cannot write (\(reason)); \(lost) lines dropped so far")
+        }
+    }
+
+    private func lineWritten() {
+        let lost = failures.withLock { failures in
+            defer { failures = Failures() }
+            return failures.lost
+        }
+        if lost > 0 { logger.notice("access log \(path): writing again; \(lost) lines were dropped") }
     }
 
     /// The line for `record`, without the newline.

@@ -46,7 +46,7 @@ final class ConnectionAcceptor: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let cycle: OneRequestCycle?
     private let logger: Logger
-    private let lastResourceWarning = Mutex<ContinuousClock.Instant?>(nil)
+    private let resourceWarning = ResourceWarning()
 
     /// - Parameters:
     ///   - threads: accept threads (the core count is a good number: each serves whole
@@ -130,10 +130,12 @@ final class ConnectionAcceptor: Sendable {
                 }
             case EINTR, ECONNABORTED, EPROTO:
                 continue
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            case let code where ResourceWarning.isOutOfResources(code):
                 // Out of descriptors or memory: leave the connection queued a little while, and
                 // say so once a second at most, not once a connection.
-                warnOutOfResources(String(cString: strerror(errno)))
+                if resourceWarning.isDue() {
+                    logger.warning("cannot accept: \(String(cString: strerror(code))); connections wait in the backlog, retrying every 50 ms")
+                }
                 usleep(50_000)
             default:
                 logger.error("accept thread: accept failed; this thread stops accepting", metadata: ["error": "\(String(cString: strerror(errno)))"])
@@ -146,15 +148,5 @@ final class ConnectionAcceptor: Sendable {
         if case .terminated = continuation.yield(HandOver(socket: socket, prefetched: prefetched)) {
             close(socket)
         }
-    }
-
-    private func warnOutOfResources(_ reason: String) {
-        let now = ContinuousClock.now
-        let due = lastResourceWarning.withLock { last -> Bool in
-            if let last, now - last < .seconds(1) { return false }
-            last = now
-            return true
-        }
-        if due { logger.warning("cannot accept: \(reason); connections wait in the backlog, retrying every 50 ms") }
     }
 }

@@ -90,7 +90,10 @@ public enum Gateway {
     static func serveProcess(listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, worker: WorkerEnvironment?) async throws {
         var configuration = configuration
         let logger = configuration.logger
-        let accessLog = try options.accessLog.map { try AccessLog(path: $0) }
+        // Past RLIMIT_FSIZE (a log file grown to the limit) a write fails with EFBIG instead of
+        // the signal's default, which would end the process.
+        signal(SIGXFSZ, SIG_IGN)
+        let accessLog = try options.accessLog.map { try AccessLog(path: $0, logger: logger) }
         var requestLimit = 0
         if options.maxRequests > 0 {
             if worker != nil {

@@ -158,46 +158,66 @@ public final class GatewayServer: Service, Sendable {
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)
     }
 
-    /// What every connection of a ``ProtocolServer`` goes through: the allow-list and the
-    /// flush-before-close handler when its channel is made, then `--max-connections` (refused
-    /// the protocol's way) and the server's `serve`.
+    /// What every connection of a ``ProtocolServer`` goes through when its channel is made: the
+    /// allow-list, the flush-before-close handler, then `--max-connections` (turned away the
+    /// protocol's way, without a task); then the server's `serve` in a task of its own.
     private func admission<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) -> (
-        initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Server.Inbound, Server.Outbound>?>,
-        serve: @Sendable (NIOAsyncChannel<Server.Inbound, Server.Outbound>) async -> Void
+        initializer: @Sendable (any Channel) -> EventLoopFuture<Admitted<Server.Inbound, Server.Outbound>?>,
+        serve: @Sendable (Admitted<Server.Inbound, Server.Outbound>) async -> Void
     ) {
         let logger = configuration.logger
         let configuration = self.configuration
         let connections = self.connections
         let allow = spec.allow
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Server.Inbound, Server.Outbound>?> = { channel in
+        let register = self.registration(spec)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Admitted<Server.Inbound, Server.Outbound>?> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 guard Self.admits(channel, allow, logger) else { return nil }
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
                 try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
-                return try server.configure(channel)
+                guard let context = try register(channel, server) else { return nil }
+                do {
+                    return Admitted(connection: try server.configure(channel), context: context)
+                } catch {
+                    connections.remove(context)
+                    throw error
+                }
             }
         }
+        let serveConnection: @Sendable (Admitted<Server.Inbound, Server.Outbound>) async -> Void = { admitted in
+            await server.serve(admitted.connection, context: admitted.context)
+            connections.remove(admitted.context)
+        }
+        return (initializer, serveConnection)
+    }
+
+    /// `--max-connections` for a new channel of `spec`'s listener: its ``ConnectionContext``,
+    /// registered, or `nil` when the limit is reached and the channel has been handed to a
+    /// ``BusyRefusalHandler`` (answered the protocol's way at once, closed within 2 s; no
+    /// decoder, no task, a few bytes). Refusals are logged once a second, not once each.
+    private func registration(_ spec: ListenerSpec) -> @Sendable (any Channel, any BusyRefusal) throws -> ConnectionContext? {
+        let logger = configuration.logger
+        let configuration = self.configuration
+        let connections = self.connections
         let maxConnections = configuration.limits.maxConnections
         let protocolName = "\(spec.gatewayProtocol)"
         let connectionIDs = Atomic<Int>(0)
-        // Registers and serves one accepted connection; returns once it has closed.
-        let serveConnection: @Sendable (NIOAsyncChannel<Server.Inbound, Server.Outbound>) async -> Void = { connection in
+        let refusals = ResourceWarning()
+        return { channel, refusal in
             let id = connectionIDs.add(1, ordering: .relaxed).newValue
             var connectionLogger = logger
             connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
             connectionLogger[metadataKey: "connection"] = "\(id)"
-            let context = ConnectionContext(channel: connection.channel, configuration: configuration, logger: connectionLogger)
+            let context = ConnectionContext(channel: channel, configuration: configuration, logger: connectionLogger)
             guard connections.add(context, limit: maxConnections) else {
-                connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
-                // However the client behaves, the refusal ends within 2 s.
-                connection.channel.eventLoop.scheduleTask(in: .seconds(2)) { context.close() }
-                await server.refuse(connection, context: context)
-                return
+                if refusals.isDue() {
+                    logger.warning("turning connections away: \(maxConnections) open (--max-connections); each is told the server is busy", metadata: ["protocol": "\(protocolName)"])
+                }
+                try channel.pipeline.syncOperations.addHandler(BusyRefusalHandler(refusal))
+                return nil
             }
-            await server.serve(connection, context: context)
-            connections.remove(context)
+            return context
         }
-        return (initializer, serveConnection)
     }
 
     /// An HTTP listener on a SwiftNIO server channel: a task per connection.
@@ -215,7 +235,7 @@ public final class GatewayServer: Service, Sendable {
         if case .tcp = spec.address {
             bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
-        let serverChannel: NIOAsyncChannel<NIOAsyncChannel<Server.Inbound, Server.Outbound>?, Never>
+        let serverChannel: NIOAsyncChannel<Admitted<Server.Inbound, Server.Outbound>?, Never>
         switch spec.address {
         case .tcp(let host, let port):
             serverChannel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
@@ -290,7 +310,7 @@ public final class GatewayServer: Service, Sendable {
                     await withDiscardingTaskGroup { tasks in
                         for await handOver in acceptor.handOvers {
                             tasks.addTask {
-                                let connection: NIOAsyncChannel<Server.Inbound, Server.Outbound>?
+                                let connection: Admitted<Server.Inbound, Server.Outbound>?
                                 do {
                                     connection = try await ClientBootstrap(group: group)
                                         .channelOption(.allowRemoteHalfClosure, value: false)
@@ -327,36 +347,25 @@ public final class GatewayServer: Service, Sendable {
         let configuration = self.configuration
         let connections = self.connections
         let allow = spec.allow
-        let maxConnections = configuration.limits.maxConnections
-        let protocolName = "\(spec.gatewayProtocol)"
-        let connectionIDs = Atomic<Int>(0)
         let open = listener.open
         let isTCP = spec.isTCP
+        let register = self.registration(spec)
         let initializer: @Sendable (any Channel, ConnectionAcceptor.HandOver) -> EventLoopFuture<Void> = { channel, handOver in
             channel.eventLoop.makeCompletedFuture {
                 guard Self.admits(channel, allow, logger) else { return }
                 try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
                 try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
-                let id = connectionIDs.add(1, ordering: .relaxed).newValue
-                var connectionLogger = logger
-                connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
-                connectionLogger[metadataKey: "connection"] = "\(id)"
-                let context = ConnectionContext(channel: channel, configuration: configuration, logger: connectionLogger)
                 open.opened(channel)
-                guard connections.add(context, limit: maxConnections) else {
-                    connectionLogger.warning("connection refused: \(maxConnections) connections open (--max-connections)")
-                    // However the client behaves, the refusal ends within 2 s.
-                    channel.eventLoop.scheduleTask(in: .seconds(2)) { context.close() }
+                guard let context = try register(channel, server) else {
                     channel.closeFuture.whenComplete { _ in open.closed(channel) }
-                    try server.configure(channel, context: context, refusal: .serviceUnavailable)
                     return
                 }
                 channel.closeFuture.whenComplete { _ in
                     connections.remove(context)
                     open.closed(channel)
                 }
-                try server.configure(channel, context: context, refusal: nil)
+                try server.configure(channel, context: context)
             }
         }
         let acceptor = listener.acceptor
@@ -403,6 +412,12 @@ public final class GatewayServer: Service, Sendable {
         if isTCP { try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1) }
         try channel.pipeline.syncOperations.addHandler(PrefetchedBytesHandler(handOver.prefetched), position: .first)
     }
+}
+
+/// A connection through admission: its channel and its registered context.
+struct Admitted<Inbound: Sendable, Outbound: Sendable>: Sendable {
+    let connection: NIOAsyncChannel<Inbound, Outbound>
+    let context: ConnectionContext
 }
 
 /// A server that cannot start as configured.

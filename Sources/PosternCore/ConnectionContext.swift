@@ -100,7 +100,7 @@ public final class ConnectionContext: Sendable {
 
 /// A wire protocol's server side, as the runtime drives it: set up a new connection's pipeline,
 /// then serve it until it closes. Each protocol module provides one.
-public protocol ProtocolServer: Sendable {
+public protocol ProtocolServer: BusyRefusal {
     associatedtype Inbound: Sendable
     associatedtype Outbound: Sendable
 
@@ -111,14 +111,4 @@ public protocol ProtocolServer: Sendable {
 
     /// Serves one connection until it closes. Errors are the connection's own: log and return.
     func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async
-
-    /// Turns away a connection over `--max-connections` the way the protocol says "busy" (HTTP
-    /// 503, FastCGI FCGI_OVERLOADED), then closes it. The default just closes.
-    func refuse(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async
-}
-
-extension ProtocolServer {
-    public func refuse(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
-        context.close()
-    }
 }

@@ -52,8 +52,7 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         on channel: any Channel,
         decoder: Decoder,
         framing: Framing,
-        connection: ConnectionContext,
-        refusal: ResponseStatus? = nil
+        connection: ConnectionContext
     ) throws where Decoder.InboundOut == RequestPart<Head> {
         let limits = connection.configuration.limits
         // A client may half-close after its request (shutdown(SHUT_WR)); the response still goes out.
@@ -63,7 +62,7 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         try sync.addHandler(timeouts)
         try sync.addHandler(ByteToMessageHandler(decoder))
         try sync.addHandler(RequestPartTimeoutObserver<Head>(timeouts))
-        try sync.addHandler(SingleRequestHandler(framing: framing, connection: connection, refusal: refusal))
+        try sync.addHandler(SingleRequestHandler(framing: framing, connection: connection))
     }
 
     private enum State {
@@ -80,9 +79,6 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
 
     private let framing: Framing
     private let connection: ConnectionContext
-    /// Set for a connection over `--max-connections`: its request is read and answered with
-    /// this status, the application is not called.
-    private let refusal: ResponseStatus?
     private var state: State = .awaitingHead
     private var task: Task<Void, Never>?
     private var requestStarted = false
@@ -91,12 +87,9 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
     private var readPending = false
     private var context: ChannelHandlerContext?
 
-    /// - Parameter refusal: answer the request with this status (503 over `--max-connections`)
-    ///   instead of calling the application.
-    public init(framing: Framing, connection: ConnectionContext, refusal: ResponseStatus? = nil) {
+    public init(framing: Framing, connection: ConnectionContext) {
         self.framing = framing
         self.connection = connection
-        self.refusal = refusal
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -217,10 +210,6 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
             return
         }
         requestStarted = true
-        if let refusal {
-            refuse(refusal, "too many connections (--max-connections)", bodyLength: bodyLength, context: context)
-            return
-        }
         let configuration = connection.configuration
         let logger = connection.logger
         let normalized: EnvironBuilder.Result
@@ -264,12 +253,11 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         }
     }
 
-    /// Answers with an error status (400, or 503 with `Retry-After` when busy), then reads (and
-    /// drops) the rest of the body so the peer sees no reset.
+    /// Answers with an error status (400), then reads (and drops) the rest of the body so the
+    /// peer sees no reset.
     private func refuse(_ status: ResponseStatus, _ reason: String, bodyLength: Int, context: ChannelHandlerContext) {
         connection.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
         var response = connection.configuration.errorResponse(status, detail: reason)
-        if status == .serviceUnavailable { response.headers.add(name: "Retry-After", value: "1") }
         response = SingleRequestResponse.framedByLength(response)
         var head = ByteBuffer()
         try? framing.encodeHead(response, &head)

@@ -17,9 +17,14 @@ public struct UWSGIProtocolServer: PipelineProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel, context: ConnectionContext, refusal: ResponseStatus?) throws {
+    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
         try SingleRequestHandler.install(
-            on: channel, decoder: UWSGIRequestDecoder(limits: configuration.limits), framing: Self.framing, connection: context, refusal: refusal)
+            on: channel, decoder: UWSGIRequestDecoder(limits: configuration.limits), framing: Self.framing, connection: context)
+    }
+
+    /// Busy: 503 with `Retry-After`, at once.
+    public func busyAnswer(prefix: ByteBufferView) -> BusyAnswer {
+        Self.busyResponse { response, buffer throws(ResponseError) in try response.encodeHTTPHead(into: &buffer) }
     }
 
     static let framing = SingleRequestHandler<UWSGIRequestHead>.Framing(

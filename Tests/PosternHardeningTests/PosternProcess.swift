@@ -17,6 +17,7 @@ struct PosternProcess {
         _ label: String,
         ports portCount: Int,
         environment: [String: String]? = nil,
+        wrapper: [String] = [],
         arguments: ([Int]) -> [String]
     ) async throws -> PosternProcess {
         var failures: [String] = []
@@ -27,8 +28,10 @@ struct PosternProcess {
                 if !ports.contains(port) { ports.append(port) }
             }
             let directory = try Paths.makeTestDirectory(label)
+            let binary = Paths.binary("postern")
             let process = try ManagedProcess(
-                name: "postern", executable: Paths.binary("postern"), arguments: ["serve"] + arguments(ports),
+                name: "postern", executable: wrapper.first ?? binary,
+                arguments: (wrapper.isEmpty ? [] : Array(wrapper.dropFirst()) + [binary]) + ["serve"] + arguments(ports),
                 environment: environment, directory: directory)
             let server = PosternProcess(process: process, directory: directory, ports: ports)
             if try await server.waitUntilListening(timeout: 20) { return server }
@@ -59,9 +62,17 @@ struct PosternProcess {
     }
 
     /// The child's resident set size in KiB (VmRSS in /proc/PID/status).
-    var residentKiB: Int {
+    var residentKiB: Int { status("VmRSS:") }
+
+    /// The child's peak resident set size in KiB (VmHWM).
+    var peakResidentKiB: Int { status("VmHWM:") }
+
+    /// The child's open descriptors.
+    var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/fd").count) ?? 0 }
+
+    private func status(_ field: String) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
         }
         return 0

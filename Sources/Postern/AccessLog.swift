@@ -48,6 +48,26 @@ public final class AccessLog: Sendable {
 
     deinit { if ownsFD { close(fd) } }
 
+    /// Opens the path again (SIGUSR1, after logrotate has moved the file): the new file takes
+    /// the old one's descriptor number (dup2(2)), so a line being written goes to one file or the
+    /// other, never to a closed descriptor. Standard output is left alone.
+    public func reopen() {
+        guard ownsFD else { return }
+        let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fresh >= 0 else {
+            logger.error("access log \(path): cannot reopen (\(String(cString: strerror(errno)))); still writing to the file it had open")
+            return
+        }
+        if dup2(fresh, fd) < 0 {
+            logger.error("access log \(path): cannot reopen (dup2: \(String(cString: strerror(errno))))")
+        } else {
+            // dup2 clears close-on-exec on the target: set it again.
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            logger.info("access log \(path): reopened")
+        }
+        close(fresh)
+    }
+
     public func write(_ record: RequestRecord) {
         var line = Array(Self.format(record).utf8)
         line.append(UInt8(ascii: "\n"))

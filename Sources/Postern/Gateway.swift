@@ -93,6 +93,8 @@ public enum Gateway {
         // Past RLIMIT_FSIZE (a log file grown to the limit) a write fails with EFBIG instead of
         // the signal's default, which would end the process.
         signal(SIGXFSZ, SIG_IGN)
+        // Trapped before serving starts: from here no routine signal ends the process.
+        let signals = SignalEvents.stream(ServingProcessSignals.handled)
         let accessLog = try options.accessLog.map { try AccessLog(path: $0, logger: logger) }
         var requestLimit = 0
         if options.maxRequests > 0 {
@@ -129,7 +131,9 @@ public enum Gateway {
             )
             services.insert(.init(service: status), at: 0)
         }
-        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let signalHandling = Task { await ServingProcessSignals.run(signals, accessLog: accessLog, isWorker: worker != nil, logger: logger) }
+        defer { signalHandling.cancel() }
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.gracefulTimeout * 1000))
         groupConfiguration.maximumCancellationDuration = .seconds(5)
         let reporting = Task {

@@ -32,6 +32,8 @@ final class WorkerMaster: @unchecked Sendable {
     private var crashes = 0
     private var reloading: (old: [pid_t], new: [pid_t], deadline: ContinuousClock.Instant)?
     private var stopDeadline: ContinuousClock.Instant?
+    /// `--workers`, then moved by SIGTTIN and SIGTTOU.
+    private var workerCount: Int
     private var listenerFDs: [(String, Int32)] = []
     let restarts = ManagedCounter()
 
@@ -44,6 +46,7 @@ final class WorkerMaster: @unchecked Sendable {
     init(options: ServeOptions, specs: [ListenerSpec], logger: Logger) throws {
         self.options = options
         self.specs = specs
+        self.workerCount = options.workers
         var master = logger
         master[metadataKey: "role"] = "master"
         self.logger = master
@@ -74,10 +77,14 @@ final class WorkerMaster: @unchecked Sendable {
         }
         let (events, continuation) = AsyncStream<Event>.makeStream()
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
+        let more = SignalEvents.stream([SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU])
         let statusGroup = status.map { ServiceGroup(services: [$0], logger: logger) }
         let exitCode = await withTaskGroup(of: Void.self) { group -> Int32 in
             group.addTask {
                 for await signal in signals { continuation.yield(.signal(signal)) }
+            }
+            group.addTask {
+                for await number in more { continuation.yield(.otherSignal(number)) }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -88,11 +95,13 @@ final class WorkerMaster: @unchecked Sendable {
             if let statusGroup {
                 group.addTask { try? await statusGroup.run() }
             }
-            for slot in 0..<options.workers { start(slot: slot) }
+            for slot in 0..<workerCount { start(slot: slot) }
             for await event in events {
                 switch event {
                 case .signal(let signal):
                     handle(signal)
+                case .otherSignal(let number):
+                    handle(number)
                 case .tick:
                     reap()
                     if stopDeadline != nil {
@@ -125,7 +134,41 @@ final class WorkerMaster: @unchecked Sendable {
 
     enum Event: Sendable {
         case signal(UnixSignal)
+        case otherSignal(Int32)
         case tick
+    }
+
+    /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 goes to every worker (each reopens its
+    /// logs); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's signals; never fewer than
+    /// one); SIGUSR2 (an in-place upgrade) is not built yet and is ignored, said in the log.
+    private func handle(_ number: Int32) {
+        let name = SignalEvents.name(number)
+        guard stopDeadline == nil else { return }
+        switch number {
+        case SIGQUIT:
+            handle(UnixSignal.sigquit)
+        case SIGUSR1:
+            logger.notice("\(name): the workers reopen their logs", metadata: ["pids": "\(workers.keys.sorted())"])
+            for pid in workers.keys { kill(pid, SIGUSR1) }
+        case SIGTTIN:
+            workerCount += 1
+            logger.notice("\(name): one worker more", metadata: ["workers": "\(workerCount)"])
+            start(slot: workerCount - 1)
+        case SIGTTOU:
+            guard workerCount > 1 else {
+                logger.notice("\(name): ignored; one worker is the fewest")
+                return
+            }
+            workerCount -= 1
+            logger.notice("\(name): one worker fewer", metadata: ["workers": "\(workerCount)"])
+            pendingStarts.removeAll { $0.slot >= workerCount }
+            for (pid, worker) in workers where worker.slot >= workerCount && !worker.retiring {
+                workers[pid]?.retiring = true
+                kill(pid, SIGTERM)
+            }
+        default:
+            logger.notice("\(name): ignored (an in-place upgrade is not built yet: restart the service, or send SIGHUP for new workers)")
+        }
     }
 
     private func handle(_ signal: UnixSignal) {
@@ -136,7 +179,7 @@ final class WorkerMaster: @unchecked Sendable {
             let old = workers.filter { !$0.value.retiring }.map(\.key)
             for pid in old { workers[pid]?.retiring = true }
             var new: [pid_t] = []
-            for slot in 0..<options.workers {
+            for slot in 0..<workerCount {
                 if let pid = start(slot: slot) { new.append(pid) }
             }
             reloading = (old + (reloading?.old ?? []), new, .now + .seconds(10))

@@ -1,0 +1,73 @@
+import Dispatch
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Signals as an async sequence, for those swift-service-lifecycle's `UnixSignal` does not name
+/// (SIGTTIN, SIGTTOU) and the rest alike: each one's default action (for most, ending or
+/// stopping the process) is replaced by a delivery here, from the moment the stream is made.
+enum SignalEvents {
+    static func stream(_ signals: [Int32]) -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        let queue = DispatchQueue(label: "postern.signals")
+        var sources: [any DispatchSourceSignal] = []
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
+        }
+        let kept = UncheckedSources(sources)
+        continuation.onTermination = { _ in kept.cancel() }
+        return stream
+    }
+
+    /// The name a sysadmin knows a signal by.
+    static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGHUP: "SIGHUP"
+        case SIGUSR1: "SIGUSR1"
+        case SIGUSR2: "SIGUSR2"
+        case SIGTTIN: "SIGTTIN"
+        case SIGTTOU: "SIGTTOU"
+        case SIGQUIT: "SIGQUIT"
+        case SIGWINCH: "SIGWINCH"
+        default: "signal \(number)"
+        }
+    }
+
+    /// Dispatch sources are thread-safe; cancelled once, when the stream ends.
+    private final class UncheckedSources: @unchecked Sendable {
+        let sources: [any DispatchSourceSignal]
+        init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
+        func cancel() { for source in sources { source.cancel() } }
+    }
+}
+
+/// What a serving process, alone or a worker, does with the signals a sysadmin or a tool sends
+/// in routine work, besides SIGTERM, SIGINT and SIGQUIT (a graceful stop): none of them ends it.
+/// - SIGUSR1 (logrotate's `postrotate`): reopen the access log.
+/// - SIGHUP: alone, reopen the logs too (its app is compiled in: nothing else to reload); in a
+///   worker, nothing (reloads are the master's: it starts new workers).
+/// - SIGUSR2, SIGTTIN, SIGTTOU (the master's: upgrade, one worker more or less): logged, ignored.
+enum ServingProcessSignals {
+    static let handled: [Int32] = [SIGUSR1, SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU]
+
+    static func run(_ signals: AsyncStream<Int32>, accessLog: AccessLog?, isWorker: Bool, logger: Logger) async {
+        for await number in signals {
+            let name = SignalEvents.name(number)
+            switch number {
+            case SIGUSR1:
+                accessLog?.reopen()
+                logger.notice("\(name): logs reopened")
+            case SIGHUP where !isWorker:
+                accessLog?.reopen()
+                logger.notice("\(name): logs reopened; a single process has nothing else to reload (run --workers N for reloads that start new workers)")
+            default:
+                logger.notice("\(name): ignored \(isWorker ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
 
+import CPosternSocket
 import Logging
 import NIOCore
 import NIOPosix
@@ -35,6 +36,13 @@ public enum Gateway {
         let worker = WorkerEnvironment(environment)
         let specs: [ListenerSpec]
         if let worker {
+            // A master that dies (SIGKILL, the OOM killer) takes its workers with it: each gets
+            // SIGTERM and drains. Its parent may already be gone by now: then it leaves at once.
+            _ = postern_set_parent_death_signal(SIGTERM)
+            if let master = worker.master, getppid() != master {
+                logger.error("the master (pid \(master)) is gone; this worker leaves")
+                exit(1)
+            }
             let allow = try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? "")
             specs = worker.listeners.map { ListenerSpec(GatewayProtocol(rawValue: $0.0) ?? .http, .fd($0.1), allow: allow) }
             logger[metadataKey: "worker"] = "\(worker.slot)"

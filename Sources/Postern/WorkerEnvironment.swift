@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The marker a master puts in a worker's environment: the worker re-executes the same binary
 /// with the same arguments, and this tells it to serve the inherited listeners instead of binding
 /// (or starting workers of its own).
@@ -6,15 +10,20 @@
 /// POSTERN_WORKER=3                          the worker's slot number
 /// POSTERN_WORKER_LISTENERS=http=5,fastcgi=6 protocol=fd, in the order of the listener flags
 /// POSTERN_WORKER_STATS=/tmp/postern-…/      where the worker reports its counters
+/// POSTERN_WORKER_MASTER=1234                the master's pid (a worker whose parent is not
+///                                           that has lost its master and leaves)
 /// ```
 struct WorkerEnvironment: Sendable {
     static let markerKey = "POSTERN_WORKER"
     static let listenersKey = "POSTERN_WORKER_LISTENERS"
     static let statsKey = "POSTERN_WORKER_STATS"
+    static let masterKey = "POSTERN_WORKER_MASTER"
 
     let slot: Int
     let listeners: [(GatewayProtocolName, Int32)]
     let statsDirectory: String
+    /// The master's pid, when it said.
+    let master: Int32?
 
     typealias GatewayProtocolName = String
 
@@ -32,6 +41,7 @@ struct WorkerEnvironment: Sendable {
         self.slot = slot
         self.listeners = listeners
         self.statsDirectory = stats
+        self.master = environment[Self.masterKey].flatMap { Int32($0) }
     }
 
     /// The variables to add to a worker's environment.
@@ -40,6 +50,7 @@ struct WorkerEnvironment: Sendable {
             markerKey: String(slot),
             listenersKey: listeners.map { "\($0.0)=\($0.1)" }.joined(separator: ","),
             statsKey: statsDirectory,
+            masterKey: String(getpid()),
         ]
     }
 }

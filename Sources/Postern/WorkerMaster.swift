@@ -32,6 +32,8 @@ final class WorkerMaster: @unchecked Sendable {
     private var crashes = 0
     private var reloading: (old: [pid_t], new: [pid_t], deadline: ContinuousClock.Instant)?
     private var stopDeadline: ContinuousClock.Instant?
+    /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
+    private let startedFrom: String?
     /// `--workers`, then moved by SIGTTIN and SIGTTOU.
     private var workerCount: Int
     private var listenerFDs: [(String, Int32)] = []
@@ -47,6 +49,7 @@ final class WorkerMaster: @unchecked Sendable {
         self.options = options
         self.specs = specs
         self.workerCount = options.workers
+        self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
         var master = logger
         master[metadataKey: "role"] = "master"
         self.logger = master
@@ -209,7 +212,7 @@ final class WorkerMaster: @unchecked Sendable {
             environment[key] = value
         }
         do {
-            let pid = try WorkerProcess.spawn(executable: WorkerProcess.executable, arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
+            let pid = try WorkerProcess.spawn(executable: WorkerProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
             workers[pid] = Worker(slot: slot, started: .now, retiring: false)
             logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)"])
             return pid

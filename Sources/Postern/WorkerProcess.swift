@@ -4,20 +4,33 @@ import Glibc
 import Darwin
 #endif
 
-/// Starts a worker: this very binary again (`/proc/self/exe`, never `fork` — a multithreaded
-/// Swift process must not fork), the same arguments, the environment plus the worker marker.
-/// The listening sockets are inherited (they have no FD_CLOEXEC). The child starts with an empty
-/// signal mask and default dispositions, whatever the master blocks or ignores.
+/// Starts a worker: the binary again (never `fork` — a multithreaded Swift process must not
+/// fork), the same arguments, the environment plus the worker marker. The listening sockets are
+/// inherited (they have no FD_CLOEXEC). The child starts with an empty signal mask and default
+/// dispositions, whatever the master blocks or ignores.
 enum WorkerProcess {
-    /// The binary to re-execute: the path `/proc/self/exe` names, so that a binary replaced on
-    /// disk (a deploy) is what a reload starts; `/proc/self/exe` itself if the file is gone.
-    static var executable: String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return CommandLine.arguments[0] }
-        let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if path.hasSuffix(" (deleted)") { return "/proc/self/exe" }
-        return path
+    /// The path the binary was started from, made absolute (against the starting directory, or
+    /// found on PATH) but with its symlinks kept: a deploy that renames a new file over the old
+    /// one (install(1), dpkg) or swaps a symlink is what a reload then starts. Computed at start.
+    static func startedFrom(_ argument0: String = CommandLine.arguments.first ?? "", environment: [String: String]) -> String? {
+        if argument0.contains("/") {
+            if argument0.hasPrefix("/") { return argument0 }
+            var buffer = [CChar](repeating: 0, count: 4096)
+            guard getcwd(&buffer, buffer.count) != nil else { return nil }
+            return String(cString: buffer) + "/" + argument0
+        }
+        for directory in (environment["PATH"] ?? "").split(separator: ":") where directory.hasPrefix("/") {
+            let candidate = "\(directory)/\(argument0)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// What to start now: the path the binary was started from while an executable file is
+    /// there, else the image this process runs (`/proc/self/exe`: the old binary, even deleted).
+    static func executable(startedFrom: String?) -> String {
+        if let startedFrom, access(startedFrom, X_OK) == 0 { return startedFrom }
+        return "/proc/self/exe"
     }
 
     static func spawn(executable: String, arguments: [String], environment: [String: String]) throws -> pid_t {

@@ -11,13 +11,13 @@ struct OpsServer {
 
     /// Starts `postern serve --app ops` with `arguments`; `wrapper` (say `prlimit --nofile=64`)
     /// runs it, when given.
-    static func start(_ label: String, _ arguments: [String], statusPort: Bool = true, wrapper: [String] = []) async throws -> OpsServer {
+    static func start(_ label: String, _ arguments: [String], statusPort: Bool = true, wrapper: [String] = [], binary: String? = nil) async throws -> OpsServer {
         let directory = try Paths.makeTestDirectory(label)
         let port = try Ports.free()
         let status = try Ports.free()
         var args = ["serve", "--app", "ops", "--http", "127.0.0.1:\(port)", "--log-level", "info"] + arguments
         if statusPort { args += ["--status", "127.0.0.1:\(status)"] }
-        let binary = Paths.binary("postern")
+        let binary = binary ?? Paths.binary("postern")
         let process = try ManagedProcess(
             name: "postern", executable: wrapper.first ?? binary, arguments: wrapper.isEmpty ? args : Array(wrapper.dropFirst()) + [binary] + args,
             directory: directory)

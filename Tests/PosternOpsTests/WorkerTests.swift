@@ -78,6 +78,56 @@ import Testing
         #expect(before.isDisjoint(with: after))
     }
 
+    /// What `/proc/PID/exe` names.
+    private func executable(of pid: Int) -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?"
+    }
+
+    /// Gone, or a zombie nobody has reaped yet (its parent died; PID 1 reaps when it can).
+    private func isGone(_ pid: Int) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        return stat.contains(") Z ")
+    }
+
+    @Test func aReloadStartsTheBinaryNowAtThePathItWasStartedFrom() async throws {
+        let directory = try Paths.makeTestDirectory("upgrade")
+        let binary = directory + "/postern"
+        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
+        let server = try await OpsServer.start("upgrade", ["--workers", "2"], binary: binary)
+        defer { server.process.stop() }
+        let before = try await waitForWorkers(server, count: 2)
+        for pid in before { #expect(executable(of: pid) == binary) }
+        // A deploy as install(1) and dpkg do it: the new file is renamed over the old one.
+        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
+        #expect(rename(binary + ".new", binary) == 0)
+        for pid in before { #expect(executable(of: pid) == binary + " (deleted)") }
+        server.signal(SIGHUP)
+        var after: Set<Int> = []
+        for _ in 0..<100 {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try await server.workerPIDs()
+            if after.count == 2 && after.isDisjoint(with: before) { break }
+        }
+        #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGHUP: \(after), before \(before)")
+        for pid in after {
+            #expect(executable(of: pid) == binary, "worker \(pid) runs \(executable(of: pid)), not the new binary")
+        }
+        #expect(await server.get("/hello").status == 200)
+    }
+
+    @Test func workersLeaveWhenTheMasterIsKilled() async throws {
+        let server = try await OpsServer.start("orphaned", ["--workers", "2"])
+        defer { server.process.stop() }
+        let workers = try await waitForWorkers(server, count: 2)
+        kill(server.process.pid, SIGKILL)
+        var left: Set<Int> = workers
+        for _ in 0..<100 where !left.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            left = left.filter { !isGone($0) }
+        }
+        #expect(left.isEmpty, "workers \(left) outlived their master")
+    }
+
     private func waitForWorkers(_ server: OpsServer, count: Int) async throws -> Set<Int> {
         for _ in 0..<100 {
             let pids = try await server.workerPIDs()

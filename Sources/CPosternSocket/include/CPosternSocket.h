@@ -19,4 +19,8 @@ int postern_accept_wait(int epoll);
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, the peer's address into `address`.
 int postern_accept(int listener, struct sockaddr_storage *address, socklen_t *length);
 
+/// prctl(PR_SET_PDEATHSIG, signal): `signal` when the parent ends (prctl is variadic, which Swift
+/// cannot call). 0, or -1 with errno.
+int postern_set_parent_death_signal(int signal);
+
 #endif

@@ -7,6 +7,7 @@ import Musl
 import Darwin
 #endif
 import ArgumentParser
+import Foundation
 import PosternCGI
 import PosternCore
 
@@ -15,9 +16,14 @@ extension Gateway {
     /// ``CGILaunchDecision``), serves that one request with `cgiApplication` and exits, without
     /// parsing argv (an ISINDEX query's words are argv, §4.4), starting an event loop or touching
     /// Foundation; otherwise runs `command` as usual.
+    ///
+    /// The serving command (`command` itself, or its default subcommand) also takes its options
+    /// from a file and from `POSTERN_*` variables (``ServeConfiguration``): ``ServeOptions``'s
+    /// and `configurationKeys`, the command's own.
     @MainActor
     public static func main<Command: AsyncParsableCommand>(
         _ command: Command.Type,
+        configurationKeys: [ServeConfiguration.Key] = [],
         cgiApplication: @Sendable () -> any Application
     ) async {
         if let status = await runCGIProgramIfRequested(cgiApplication) {
@@ -25,7 +31,29 @@ extension Gateway {
         }
         // Not a CGI request: the event loops become the global executor before any task runs.
         ConcurrencyExecutor.install()
-        await command.main()
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let position = servingOptionsPosition(command, arguments) {
+            do {
+                let added = try await ServeConfiguration.resolve(
+                    arguments: arguments, keys: ServeConfiguration.serveKeys + configurationKeys, environment: ProcessEnvironment.current)
+                arguments.insert(contentsOf: added, at: position)
+            } catch {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                exit(64)  // EX_USAGE, as the argument parser's own errors
+            }
+        }
+        await command.main(arguments)
+    }
+
+    /// Where options for the serving command go in `arguments`: at the front for a command with
+    /// no subcommands or when its default subcommand is implied, after the default subcommand's
+    /// name when it is given; `nil` for another subcommand (`postern request`, `postern bench`).
+    static func servingOptionsPosition<Command: ParsableCommand>(_ command: Command.Type, _ arguments: [String]) -> Int? {
+        let subcommands = command.configuration.subcommands
+        guard !subcommands.isEmpty else { return 0 }
+        guard let serving = command.configuration.defaultSubcommand else { return nil }
+        guard let first = arguments.first, let named = subcommands.first(where: { $0._commandName == first }) else { return 0 }
+        return ObjectIdentifier(named) == ObjectIdentifier(serving) ? 1 : nil
     }
 
     /// Serves the CGI request and returns the exit status, or `nil` when this is no CGI launch.

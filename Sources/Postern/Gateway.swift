@@ -16,6 +16,10 @@ import ServiceLifecycle
 public enum Gateway {
     /// Runs `application` as the process's gateway, as `options` and the launch mode say.
     public static func run(_ application: any Application, options: ServeOptions) async throws {
+        if options.printConfig {
+            print(ServeConfiguration.describe(options))
+            exit(0)
+        }
         ConcurrencyExecutor.install()
         let environment = ProcessEnvironment.current
         let level = LogLevelParsing.parse(options.logLevel) ?? .info

@@ -78,7 +78,46 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(help: "Show error details to clients (never in production).")
     public var debug = false
 
+    @Option(help: ArgumentHelp("Read options from FILE, a JSON object keyed by the long option names (also POSTERN_CONFIG). Options also come from POSTERN_* variables (POSTERN_MAX_CONNECTIONS=...). The command line wins over the environment, the environment over the file.", valueName: "FILE"))
+    public var config: String?
+
+    @Flag(help: "Print the effective options and where each came from (command line, environment, file, default), then exit.")
+    public var printConfig = false
+
     public init() {}
+
+    /// The value of the option named `name` (its long name), as `--print-config` shows it.
+    public func configurationValue(_ name: String) -> String? {
+        func list(_ values: [String]) -> String { "[" + values.joined(separator: ", ") + "]" }
+        switch name {
+        case "http": return list(http)
+        case "fastcgi": return list(fastcgi)
+        case "scgi": return list(scgi)
+        case "uwsgi": return list(uwsgi)
+        case "validate": return String(validateContract)
+        case "mount": return mount ?? "(none)"
+        case "socket-mode": return socketMode
+        case "allow": return list(allow)
+        case "max-body-bytes": return String(maxBodyBytes)
+        case "max-header-bytes": return String(maxHeaderBytes)
+        case "uwsgi-max-vars": return String(uwsgiMaxVars)
+        case "max-connections": return String(maxConnections)
+        case "max-multiplexed-requests": return String(maxMultiplexedRequests)
+        case "idle-timeout": return String(idleTimeout)
+        case "header-timeout": return String(headerTimeout)
+        case "timeout": return String(timeout)
+        case "max-concurrency": return String(maxConcurrency)
+        case "workers": return String(workers)
+        case "graceful-timeout": return String(gracefulTimeout)
+        case "max-requests": return String(maxRequests)
+        case "max-requests-jitter": return String(maxRequestsJitter)
+        case "access-log": return accessLog ?? "(none)"
+        case "status": return status ?? "(none)"
+        case "log-level": return logLevel
+        case "debug": return String(debug)
+        default: return nil
+        }
+    }
 
     /// Whether any listener flag was given.
     public var hasListeners: Bool { !(http.isEmpty && fastcgi.isEmpty && scgi.isEmpty && uwsgi.isEmpty) }

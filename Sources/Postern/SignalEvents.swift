@@ -49,11 +49,32 @@ enum SignalEvents {
 /// What a serving process, alone or a worker, does with the signals a sysadmin or a tool sends
 /// in routine work, besides SIGTERM, SIGINT and SIGQUIT (a graceful stop): none of them ends it.
 /// - SIGUSR1 (logrotate's `postrotate`): reopen the access log.
-/// - SIGHUP: alone, reopen the logs too (its app is compiled in: nothing else to reload); in a
-///   worker, nothing (reloads are the master's: it starts new workers).
+/// - SIGHUP: alone, reopen the logs and read the configuration again, saying what changed (it
+///   applies at a restart); in a worker, nothing (reloads are the master's: new workers).
 /// - SIGUSR2, SIGTTIN, SIGTTOU (the master's: upgrade, one worker more or less): logged, ignored.
 enum ServingProcessSignals {
     static let handled: [Int32] = [SIGUSR1, SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU]
+
+    /// SIGHUP in a single process: the configuration read again, and what changed said; a
+    /// single process serves on with what it started with (its listeners, limits and app are
+    /// built once: `--workers N` reloads by starting new workers).
+    static func reportConfigurationChanges(_ logger: Logger) async {
+        let before = ServeConfiguration.settings
+        switch await ServeConfiguration.reread() {
+        case nil:
+            break
+        case .failure(let error):
+            logger.error("SIGHUP: the configuration has an error (a restart would fail)", metadata: ["error": "\(error)"])
+        case .success(let after):
+            let changed = after.filter { setting in
+                let old = ServeConfiguration.setting(setting.key.name, in: before)
+                return old?.values != setting.values || old?.source != setting.source
+            }.map(\.key.name)
+            if !changed.isEmpty {
+                logger.warning("SIGHUP: the configuration changed (\(changed.joined(separator: ", "))); a single process applies it when restarted (with --workers N a SIGHUP starts new workers with it)")
+            }
+        }
+    }
 
     static func run(_ signals: AsyncStream<Int32>, accessLog: AccessLog?, isWorker: Bool, logger: Logger) async {
         for await number in signals {
@@ -64,7 +85,8 @@ enum ServingProcessSignals {
                 logger.notice("\(name): logs reopened")
             case SIGHUP where !isWorker:
                 accessLog?.reopen()
-                logger.notice("\(name): logs reopened; a single process has nothing else to reload (run --workers N for reloads that start new workers)")
+                logger.notice("\(name): logs reopened")
+                await reportConfigurationChanges(logger)
             default:
                 logger.notice("\(name): ignored \(isWorker ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")
             }

@@ -32,6 +32,8 @@ final class WorkerMaster: @unchecked Sendable {
     private var crashes = 0
     private var reloading: (old: [pid_t], new: [pid_t], deadline: ContinuousClock.Instant)?
     private var stopDeadline: ContinuousClock.Instant?
+    /// The listener settings at start, to tell a reload that changes them.
+    private let initialBound: [String: [String]]
     /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
     private let startedFrom: String?
     /// `--workers`, then moved by SIGTTIN and SIGTTOU.
@@ -50,6 +52,9 @@ final class WorkerMaster: @unchecked Sendable {
         self.specs = specs
         self.workerCount = options.workers
         self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
+        var bound: [String: [String]] = [:]
+        for name in Self.boundAtStart { bound[name] = ServeConfiguration.setting(name, in: ServeConfiguration.settings)?.values ?? [] }
+        self.initialBound = bound
         var master = logger
         master[metadataKey: "role"] = "master"
         self.logger = master
@@ -102,6 +107,7 @@ final class WorkerMaster: @unchecked Sendable {
             for await event in events {
                 switch event {
                 case .signal(let signal):
+                    if signal == .sighup, stopDeadline == nil, !(await rereadConfiguration()) { continue }
                     handle(signal)
                 case .otherSignal(let number):
                     handle(number)
@@ -140,6 +146,40 @@ final class WorkerMaster: @unchecked Sendable {
         case otherSignal(Int32)
         case tick
     }
+
+    /// SIGHUP, before the reload: the configuration file (and environment) read again. The new
+    /// workers read it themselves as they start, so timeouts, limits, logs and the app's options
+    /// change with them; the master applies `workers`; the listeners it bound at start stay, and
+    /// a change to them is logged as needing a restart. A file with an error stops the reload
+    /// (new workers could not start with it): false.
+    private func rereadConfiguration() async -> Bool {
+        guard let result = await ServeConfiguration.reread() else { return true }
+        let settings: [ServeConfiguration.Setting]
+        switch result {
+        case .failure(let error):
+            logger.error("SIGHUP: not reloading: the configuration has an error; the workers keep running as they are", metadata: ["error": "\(error)"])
+            return false
+        case .success(let read):
+            settings = read
+        }
+        if let setting = ServeConfiguration.setting("workers", in: settings), setting.source != .commandLine {
+            let wanted = max(1, Int(setting.values.first ?? "") ?? 1)
+            if wanted != workerCount {
+                logger.notice("SIGHUP: workers \(workerCount) → \(wanted) (\(setting.source))")
+                workerCount = wanted
+            }
+        }
+        for name in Self.boundAtStart {
+            let now = ServeConfiguration.setting(name, in: settings)?.values ?? []
+            if now != initialBound[name] ?? [] {
+                logger.warning("SIGHUP: \(name) changed in the configuration; the master binds listeners at start: restart to apply it")
+            }
+        }
+        return true
+    }
+
+    /// The options the master applies once, when it binds.
+    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode"]
 
     /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 goes to every worker (each reopens its
     /// logs); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's signals; never fewer than

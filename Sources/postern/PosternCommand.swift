@@ -9,7 +9,7 @@ import PosternCore
 @main
 enum PosternMain {
     static func main() async {
-        await Gateway.main(PosternCommand.self) {
+        await Gateway.main(PosternCommand.self, configurationKeys: Serve.configurationKeys) {
             DemoApps.all[ProcessEnvironment.current["POSTERN_APP"] ?? "environ"] ?? EnvironDump()
         }
     }
@@ -42,6 +42,12 @@ struct Serve: AsyncParsableCommand {
     var app: String = ProcessEnvironment.current["POSTERN_APP"] ?? "environ"
 
     @OptionGroup var options: ServeOptions
+
+    /// `postern serve`'s own options that a file or `POSTERN_*` variables may set too.
+    static let configurationKeys: [ServeConfiguration.Key] = [
+        .init("app", .string), .init("cgi-root", .string), .init("cgi-timeout", .double),
+        .init("cgi-max-concurrency", .int), .init("cgi-max-output", .int), .init("pass-env", .list),
+    ]
 
     @OptionGroup(title: "CGI script host") var cgi: CGIHostOptions
 

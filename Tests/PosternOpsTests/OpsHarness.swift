@@ -11,7 +11,10 @@ struct OpsServer {
 
     /// Starts `postern serve --app ops` with `arguments`; `wrapper` (say `prlimit --nofile=64`)
     /// runs it, when given.
-    static func start(_ label: String, _ arguments: [String], statusPort: Bool = true, wrapper: [String] = [], binary: String? = nil) async throws -> OpsServer {
+    static func start(
+        _ label: String, _ arguments: [String], statusPort: Bool = true, wrapper: [String] = [], binary: String? = nil,
+        environment: [String: String]? = nil
+    ) async throws -> OpsServer {
         let directory = try Paths.makeTestDirectory(label)
         let port = try Ports.free()
         let status = try Ports.free()
@@ -20,7 +23,7 @@ struct OpsServer {
         let binary = binary ?? Paths.binary("postern")
         let process = try ManagedProcess(
             name: "postern", executable: wrapper.first ?? binary, arguments: wrapper.isEmpty ? args : Array(wrapper.dropFirst()) + [binary] + args,
-            directory: directory)
+            environment: environment, directory: directory)
         try await Wait.forPort(port)
         if statusPort { try await Wait.forPort(status) }
         return OpsServer(process: process, port: port, statusPort: status, directory: directory)

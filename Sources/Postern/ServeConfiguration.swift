@@ -1,0 +1,260 @@
+import Configuration
+import Foundation
+import SystemPackage
+
+/// `serve`'s options from a file (`--config FILE`, or `POSTERN_CONFIG`; JSON) and from
+/// `POSTERN_*` environment variables, read through swift-configuration: the command line over
+/// the environment over the file over the defaults.
+///
+/// A process manager that starts the binary with no arguments (mod_fcgid, lighttpd's
+/// `bin-path`) configures it through its environment (`FcgidInitialEnv`, `bin-environment`) or a
+/// file. The keys are the long option names: `max-connections` in the file,
+/// `POSTERN_MAX_CONNECTIONS` in the environment. A list (`fastcgi`, `allow`, …) is a JSON array
+/// (or one string) or a comma-separated variable; a flag (`debug`) is `true`/`false` (`1`/`0`, `yes`/`no` in the
+/// environment).
+///
+/// What the file and the environment give is added to the command line before it is parsed, so
+/// the options are checked in one place and every binary built on `Gateway.main` gets them; for
+/// each key the first source that has it wins whole (a list from the environment replaces the
+/// file's, it does not add to it). A value of the wrong type, an unknown key in the file, or a
+/// file that cannot be read is one message naming the source, the key and what was expected,
+/// and nothing starts.
+public enum ServeConfiguration {
+    public enum Kind: Sendable {
+        case string, int, double, bool, list
+
+        var expected: String {
+            switch self {
+            case .string: "a string"
+            case .int: "an integer"
+            case .double: "a number"
+            case .bool: "true or false"
+            case .list: "a list of strings (a JSON array; comma-separated in the environment)"
+            }
+        }
+
+        var type: ConfigType {
+            switch self {
+            case .string: .string
+            case .int: .int
+            case .double: .double
+            case .bool: .bool
+            case .list: .stringArray
+            }
+        }
+    }
+
+    /// One option that a file or the environment may set.
+    public struct Key: Sendable {
+        public let name: String
+        public let kind: Kind
+
+        public init(_ name: String, _ kind: Kind) {
+            self.name = name
+            self.kind = kind
+        }
+
+        /// `POSTERN_MAX_CONNECTIONS` for `max-connections`.
+        public var environmentName: String {
+            "POSTERN_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+        }
+    }
+
+    public enum Source: Sendable, Equatable, CustomStringConvertible {
+        case commandLine
+        case environment(String)
+        case file(String)
+        case defaultValue
+
+        public var description: String {
+            switch self {
+            case .commandLine: "command line"
+            case .environment(let name): "environment \(name)"
+            case .file(let path): "file \(path)"
+            case .defaultValue: "default"
+            }
+        }
+    }
+
+    /// Where one key's value came from, and the value as option arguments.
+    public struct Setting: Sendable {
+        public let key: Key
+        public let values: [String]
+        public let source: Source
+    }
+
+    /// The options of ``ServeOptions``. A command adds its own (`postern serve`: `app` and the
+    /// CGI host's).
+    public static let serveKeys: [Key] = [
+        Key("http", .list), Key("fastcgi", .list), Key("scgi", .list), Key("uwsgi", .list),
+        Key("validate", .bool), Key("mount", .string), Key("socket-mode", .string), Key("allow", .list),
+        Key("max-body-bytes", .int), Key("max-header-bytes", .int), Key("uwsgi-max-vars", .int),
+        Key("max-connections", .int), Key("max-multiplexed-requests", .int),
+        Key("idle-timeout", .double), Key("header-timeout", .double), Key("timeout", .double),
+        Key("max-concurrency", .int), Key("workers", .int), Key("graceful-timeout", .double),
+        Key("max-requests", .int), Key("max-requests-jitter", .int),
+        Key("access-log", .string), Key("status", .string), Key("log-level", .string), Key("debug", .bool),
+    ]
+
+    /// What the last ``resolve(arguments:keys:environment:)`` found, for `--print-config`, and
+    /// what it was given, to read the file again on SIGHUP. Set once at start (and by a reload,
+    /// on the one task that handles signals).
+    nonisolated(unsafe) public private(set) static var settings: [Setting] = []
+    nonisolated(unsafe) private static var given: (arguments: [String], keys: [Key], environment: [String: String])?
+
+    /// SIGHUP: the file (and the environment) read again as at start; `nil` when the process was
+    /// not started through `Gateway.main`.
+    public static func reread() async -> Result<[Setting], ConfigurationError>? {
+        guard let given else { return nil }
+        do {
+            _ = try await resolve(arguments: given.arguments, keys: given.keys, environment: given.environment)
+            return .success(settings)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The setting of `name` in `settings`.
+    public static func setting(_ name: String, in settings: [Setting]) -> Setting? {
+        settings.first { $0.key.name == name }
+    }
+
+    public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// The file named by `--config FILE`, `--config=FILE` or `POSTERN_CONFIG`.
+    static func configPath(_ arguments: [String], _ environment: [String: String]) -> String? {
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--config", index + 1 < arguments.count { return arguments[index + 1] }
+            if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
+            if argument == "--" { break }
+        }
+        return environment["POSTERN_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The option arguments the environment and the file add to `arguments` (to go before them:
+    /// for a repeated single-value option the last one counts, so the command line still wins),
+    /// and every key's setting.
+    public static func resolve(arguments: [String], keys: [Key], environment: [String: String]) async throws(ConfigurationError) -> [String] {
+        let onCommandLine = Set(keys.map(\.name).filter { name in
+            arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") }
+        })
+        let environmentProvider = EnvironmentVariablesProvider(environmentVariables: environment)
+        var file: (path: String, provider: FileProvider<JSONSnapshot>)?
+        if let path = configPath(arguments, environment) {
+            do {
+                file = (path, try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw ConfigurationError(description: "--config \(path): cannot read it as JSON: \(error)")
+            }
+            try checkKeys(path: path, known: Set(keys.map(\.name)))
+        }
+        var added: [String] = []
+        var settings: [Setting] = []
+        for key in keys {
+            if onCommandLine.contains(key.name) {
+                settings.append(Setting(key: key, values: commandLineValues(key, arguments), source: .commandLine))
+                continue
+            }
+            var found: (values: [String], source: Source)?
+            let environmentKey = AbsoluteConfigKey(["postern", key.name])
+            if environment[key.environmentName] != nil {
+                found = (try values(of: key, from: environmentProvider, at: environmentKey) { "environment variable \(key.environmentName)" },
+                         .environment(key.environmentName))
+            } else if let file {
+                let fileKey = AbsoluteConfigKey([key.name])
+                if (try? file.provider.value(forKey: fileKey, type: .string).value) != nil
+                    || (try? file.provider.value(forKey: fileKey, type: key.kind.type).value) != nil
+                {
+                    found = (try values(of: key, from: file.provider, at: fileKey) { "\(file.path): key \"\(key.name)\"" }, .file(file.path))
+                }
+            }
+            guard let found else {
+                settings.append(Setting(key: key, values: [], source: .defaultValue))
+                continue
+            }
+            settings.append(Setting(key: key, values: found.values, source: found.source))
+            switch key.kind {
+            case .bool:
+                if found.values == ["true"] { added.append("--" + key.name) }
+            default:
+                for value in found.values { added += ["--" + key.name, value] }
+            }
+        }
+        Self.settings = settings
+        Self.given = (arguments, keys, environment)
+        return added
+    }
+
+    /// What the command line gives `key`.
+    private static func commandLineValues(_ key: Key, _ arguments: [String]) -> [String] {
+        var values: [String] = []
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--" + key.name {
+                if key.kind == .bool { values.append("true") } else if index + 1 < arguments.count { values.append(arguments[index + 1]) }
+            } else if argument.hasPrefix("--" + key.name + "=") {
+                values.append(String(argument.dropFirst(key.name.count + 3)))
+            }
+        }
+        return values
+    }
+
+    /// The value of `key` in `provider` as option arguments; a value of another type is an error
+    /// that names `where` and what was expected.
+    private static func values(of key: Key, from provider: some ConfigProvider, at configKey: AbsoluteConfigKey, where place: () -> String) throws(ConfigurationError) -> [String] {
+        let found: ConfigValue?
+        do {
+            found = try provider.value(forKey: configKey, type: key.kind.type).value
+        } catch where key.kind == .list && (try? provider.value(forKey: configKey, type: .string).value) != nil {
+            // One address where a list is expected: a list of one.
+            guard case .string(let single)? = (try? provider.value(forKey: configKey, type: .string).value)??.content else {
+                throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
+            }
+            return [single]
+        } catch {
+            let raw: String? = switch (try? provider.value(forKey: configKey, type: .string).value)??.content {
+            case .string(let text)?: "\"\(text)\""
+            case let other?: "\(other)"
+            case nil: nil
+            }
+            throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)\(raw.map { ", found \($0)" } ?? "")")
+        }
+        guard let found else {
+            throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
+        }
+        switch found.content {
+        case .string(let value): return [value]
+        case .int(let value): return [String(value)]
+        case .double(let value): return [String(value)]
+        case .bool(let value): return [value ? "true" : "false"]
+        case .stringArray(let values): return values
+        default: throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
+        }
+    }
+
+    /// A key in the file that no option has is a mistake (a typo would otherwise be ignored).
+    private static func checkKeys(path: String, known: Set<String>) throws(ConfigurationError) {
+        guard let data = FileManager.default.contents(atPath: path),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
+            throw ConfigurationError(description: "--config \(path): expected a JSON object of option names and values")
+        }
+        let unknown = Set(object.keys).subtracting(known).sorted()
+        guard unknown.isEmpty else {
+            throw ConfigurationError(description: "--config \(path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); the keys are the long option names: \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// `--print-config`: every key, its effective value and where it came from.
+    public static func describe(_ options: ServeOptions) -> String {
+        var lines: [String] = []
+        for setting in settings {
+            let value = options.configurationValue(setting.key.name)
+                ?? (setting.values.isEmpty ? "(default)"
+                    : setting.key.kind == .list ? "[" + setting.values.joined(separator: ", ") + "]" : setting.values.joined(separator: " "))
+            lines.append("\(setting.key.name) = \(value)    # \(setting.source)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -122,16 +122,28 @@ public struct ServeOptions: ParsableArguments, Sendable {
     /// Whether any listener flag was given.
     public var hasListeners: Bool { !(http.isEmpty && fastcgi.isEmpty && scgi.isEmpty && uwsgi.isEmpty) }
 
-    /// The listeners, parsed; with no flag, none.
-    public func listenerSpecs(environment: [String: String]) throws -> [ListenerSpec] {
+    /// `--socket-mode`, parsed.
+    public func socketModeValue() throws -> UInt16 {
         guard let mode = UInt16(socketMode, radix: 8), mode <= 0o777 else {
             throw ValidationError("--socket-mode \(socketMode) is not an octal mode such as 660")
         }
+        return mode
+    }
+
+    /// `--allow` and `FCGI_WEB_SERVER_ADDRS`, parsed.
+    public func allowList(environment: [String: String]) throws -> AllowList {
         var allowList = AllowList()
         for entry in allow { try allowList.add(entry) }
         if let addresses = environment["FCGI_WEB_SERVER_ADDRS"], !addresses.isEmpty {
             for entry in try AllowList(parsing: addresses).blocks { allowList.blocks.append(entry) }
         }
+        return allowList
+    }
+
+    /// The listeners, parsed; with no flag, none.
+    public func listenerSpecs(environment: [String: String]) throws -> [ListenerSpec] {
+        let mode = try socketModeValue()
+        let allowList = try allowList(environment: environment)
         var specs: [ListenerSpec] = []
         for (kind, addresses) in [(GatewayProtocol.http, http), (.fastcgi, fastcgi), (.scgi, scgi), (.uwsgi, uwsgi)] {
             for text in addresses {

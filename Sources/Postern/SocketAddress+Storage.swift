@@ -36,3 +36,14 @@ extension SocketAddress {
         return SocketAddress(storage: storage)
     }
 }
+
+extension SocketAddress {
+    /// `127.0.0.1:8080`, `[::1]:8080` or `unix:/run/app.sock`, as the listener flags write them.
+    var listenerText: String {
+        switch self {
+        case .v4: return "\(ipAddress ?? "?"):\(port ?? 0)"
+        case .v6: return "[\(ipAddress ?? "?")]:\(port ?? 0)"
+        case .unixDomainSocket: return "unix:\(pathname ?? "?")"
+        }
+    }
+}

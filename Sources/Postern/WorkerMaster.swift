@@ -32,6 +32,11 @@ final class WorkerMaster: @unchecked Sendable {
     private var crashes = 0
     private var reloading: (old: [pid_t], new: [pid_t], deadline: ContinuousClock.Instant)?
     private var stopDeadline: ContinuousClock.Instant?
+    /// systemd's `NOTIFY_SOCKET`, when the master runs as a `Type=notify` service.
+    private let notifier: SystemdNotifier?
+    /// READY=1 is due once the workers serve (at start, and after each reload).
+    private var readyDue = true
+    private var lastStatus = ContinuousClock.now
     /// The listener settings at start, to tell a reload that changes them.
     private let initialBound: [String: [String]]
     /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
@@ -47,7 +52,8 @@ final class WorkerMaster: @unchecked Sendable {
         var retiring: Bool
     }
 
-    init(options: ServeOptions, specs: [ListenerSpec], logger: Logger) throws {
+    init(options: ServeOptions, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
+        self.notifier = notifier
         self.options = options
         self.specs = specs
         self.workerCount = options.workers
@@ -123,6 +129,7 @@ final class WorkerMaster: @unchecked Sendable {
                     } else {
                         startDue()
                         advanceReload()
+                        notifySystemd()
                     }
                 }
                 if stopDeadline != nil && workers.isEmpty { break }
@@ -219,6 +226,8 @@ final class WorkerMaster: @unchecked Sendable {
         case .sighup:
             guard stopDeadline == nil else { return }
             logger.notice("SIGHUP: reloading; new workers start, the old ones drain")
+            notifier?.reloading()
+            readyDue = true
             let old = workers.filter { !$0.value.retiring }.map(\.key)
             for pid in old { workers[pid]?.retiring = true }
             var new: [pid_t] = []
@@ -229,9 +238,29 @@ final class WorkerMaster: @unchecked Sendable {
         default:
             guard stopDeadline == nil else { return }
             logger.notice("\(signal): graceful stop; workers drain", metadata: ["graceful-timeout": "\(options.gracefulTimeout)"])
+            notifier?.send("STOPPING=1\nSTATUS=stopping: workers drain")
             stopDeadline = .now + .milliseconds(Int64(options.gracefulTimeout * 1000)) + .seconds(5)
             pendingStarts.removeAll()
             for pid in workers.keys { kill(pid, SIGTERM) }
+        }
+    }
+
+    /// READY=1 once every worker serves (none still starting, no reload under way); the status
+    /// line, with WATCHDOG=1 when the unit asks for it, at half the watchdog timeout or every 10 s.
+    private func notifySystemd() {
+        guard let notifier else { return }
+        let interval = notifier.watchdogInterval ?? .seconds(10)
+        let statusDue = ContinuousClock.now - lastStatus >= interval
+        guard readyDue || statusDue else { return }
+        let serving = workers.filter { !$0.value.retiring && FileManager.default.fileExists(atPath: "\(statsDirectory)/\($0.key).json") }.count
+        let status = "STATUS=\(serving) of \(workerCount) workers serving, \(aggregate().total.requests) requests"
+        if readyDue, reloading == nil, serving >= workerCount {
+            readyDue = false
+            notifier.send("READY=1\nMAINPID=\(getpid())\n" + status)
+            lastStatus = .now
+        } else if statusDue {
+            lastStatus = .now
+            notifier.send((notifier.watchdogInterval != nil ? "WATCHDOG=1\n" : "") + status)
         }
     }
 

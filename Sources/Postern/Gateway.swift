@@ -23,8 +23,10 @@ public enum Gateway {
         ConcurrencyExecutor.install()
         let environment = ProcessEnvironment.current
         let level = LogLevelParsing.parse(options.logLevel) ?? .info
+        let errorLog = try options.errorLog.map { try ErrorLogFile(path: $0) }
+        ErrorLogFile.current = errorLog
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = errorLog.map { StreamLogHandler(label: label, stream: $0) } ?? StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
@@ -38,7 +40,8 @@ public enum Gateway {
         }
         var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
         let worker = WorkerEnvironment(environment)
-        let specs: [ListenerSpec]
+        try Privileges.prepare(options)
+        var specs: [ListenerSpec]
         if let worker {
             // A master that dies (SIGKILL, the OOM killer) takes its workers with it: each gets
             // SIGTERM and drains. Its parent may already be gone by now: then it leaves at once.
@@ -47,11 +50,21 @@ public enum Gateway {
                 logger.error("the master (pid \(master)) is gone; this worker leaves")
                 exit(1)
             }
+            // The master bound the sockets (as root, maybe); a worker serves as --user, executed
+            // again as the user (see ``Privileges/dropPrivilegesAndReexecute``; the sockets and
+            // the worker's environment go with it; PR_SET_PDEATHSIG, cleared by setuid, is set
+            // again by the new image above).
+            if options.user != nil, geteuid() == 0 {
+                try Privileges.dropPrivilegesAndReexecute(options, listeners: [], socketFiles: [], keepEnvironment: true)
+            }
             let allow = try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? "")
             specs = worker.listeners.map { ListenerSpec(GatewayProtocol(rawValue: $0.0) ?? .http, .fd($0.1), allow: allow) }
             logger[metadataKey: "worker"] = "\(worker.slot)"
             logger[metadataKey: "pid"] = "\(getpid())"
             configuration.logger = logger
+        } else if let inherited = Privileges.inheritedListeners(environment, allow: try options.allowList(environment: environment)) {
+            // This process is the server executed again as --user, with the sockets bound before.
+            specs = inherited
         } else {
             // Sockets systemd opened for us count as listeners given (socket activation).
             let activated = try SocketActivation.listeners(
@@ -68,6 +81,7 @@ public enum Gateway {
             case .developmentHTTP:
                 specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
             }
+            try Privileges.checkRoot(options, listeners: specs, logger: logger)
         }
         configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1, runOnce: false)
         if options.maxConcurrency > 0 { configuration.concurrencyGate = ConcurrencyGate(limit: options.maxConcurrency) }
@@ -84,6 +98,30 @@ public enum Gateway {
                 )
             }
             exit(try await master.run(status: status))
+        }
+        var unixSocketFiles = Privileges.inheritedSocketFiles(environment)
+        if worker == nil, unixSocketFiles.isEmpty, options.user != nil || options.socketOwner != nil || options.socketGroup != nil {
+            // Bound here, as whoever started the server, then handed over as descriptors: the
+            // sockets are ready before privileges are dropped, and before anything is served.
+            specs = try specs.map { spec in
+                if case .fd = spec.address { return spec }
+                let fd = try ListeningSocket.open(spec)
+                if case .unix(let path) = spec.address {
+                    try Privileges.ownSocket(path, options)
+                    unixSocketFiles.append(path)
+                }
+                logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"])
+                return ListenerSpec(spec.gatewayProtocol, .fd(fd), socketMode: spec.socketMode, allow: spec.allow)
+            }
+            if options.user != nil, geteuid() == 0 {
+                try Privileges.dropPrivilegesAndReexecute(options, listeners: specs, socketFiles: unixSocketFiles)
+            }
+            for spec in specs { if case .fd(let fd) = spec.address { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
+        }
+        if worker == nil, let path = options.pidFile { try Privileges.writePIDFile(path) }
+        defer {
+            if worker == nil, let path = options.pidFile { Privileges.removePIDFile(path) }
+            for path in unixSocketFiles { try? UnixSocketFile.remove(path: path) }
         }
         try await serveProcess(listeners: specs, configuration: configuration, options: options, worker: worker)
     }

@@ -94,6 +94,8 @@ public enum ServeConfiguration {
         Key("max-concurrency", .int), Key("workers", .int), Key("graceful-timeout", .double),
         Key("max-requests", .int), Key("max-requests-jitter", .int),
         Key("access-log", .string), Key("status", .string), Key("log-level", .string), Key("debug", .bool),
+        Key("error-log", .string), Key("user", .string), Key("group", .string), Key("allow-root", .bool), Key("socket-owner", .string),
+        Key("socket-group", .string), Key("chdir", .string), Key("umask", .string), Key("pid-file", .string),
     ]
 
     /// What the last ``resolve(arguments:keys:environment:)`` found, for `--print-config`, and

@@ -78,6 +78,33 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(help: "Show error details to clients (never in production).")
     public var debug = false
 
+    @Option(help: ArgumentHelp("Write the server's log to PATH instead of standard error (reopened on SIGUSR1).", valueName: "PATH"))
+    public var errorLog: String?
+
+    @Option(help: ArgumentHelp("Run as this user (name or uid) once the listeners are bound; its groups too. Needed to serve as root, unless --allow-root.", valueName: "USER"))
+    public var user: String?
+
+    @Option(help: ArgumentHelp("Run with this group (name or gid) instead of the user's own.", valueName: "GROUP"))
+    public var group: String?
+
+    @Flag(help: "Serve as root without --user (not recommended: a FastCGI socket runs code as whoever serves it).")
+    public var allowRoot = false
+
+    @Option(help: ArgumentHelp("Owner of the unix socket files created (name or uid).", valueName: "USER"))
+    public var socketOwner: String?
+
+    @Option(help: ArgumentHelp("Group of the unix socket files created (name or gid): the front-end's, with --socket-mode 660.", valueName: "GROUP"))
+    public var socketGroup: String?
+
+    @Option(help: ArgumentHelp("Change to DIR before anything else.", valueName: "DIR"))
+    public var chdir: String?
+
+    @Option(help: ArgumentHelp("The file mode creation mask, in octal (as umask(1)).", valueName: "MASK"))
+    public var umask: String?
+
+    @Option(help: ArgumentHelp("Write the server's process id to PATH (atomically); removed at exit.", valueName: "PATH"))
+    public var pidFile: String?
+
     @Option(help: ArgumentHelp("Read options from FILE, a JSON object keyed by the long option names (also POSTERN_CONFIG). Options also come from POSTERN_* variables (POSTERN_MAX_CONNECTIONS=...). The command line wins over the environment, the environment over the file.", valueName: "FILE"))
     public var config: String?
 
@@ -115,6 +142,15 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "status": return status ?? "(none)"
         case "log-level": return logLevel
         case "debug": return String(debug)
+        case "error-log": return errorLog ?? "(standard error)"
+        case "user": return user ?? "(none)"
+        case "group": return group ?? "(none)"
+        case "allow-root": return String(allowRoot)
+        case "socket-owner": return socketOwner ?? "(none)"
+        case "socket-group": return socketGroup ?? "(none)"
+        case "chdir": return chdir ?? "(none)"
+        case "umask": return umask ?? "(none)"
+        case "pid-file": return pidFile ?? "(none)"
         default: return nil
         }
     }

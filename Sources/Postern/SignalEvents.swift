@@ -55,6 +55,14 @@ enum SignalEvents {
 enum ServingProcessSignals {
     static let handled: [Int32] = [SIGUSR1, SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU]
 
+    /// The access log and `--error-log`, opened again at their paths (after logrotate moved them).
+    static func reopenLogs(_ accessLog: AccessLog?, _ logger: Logger) {
+        accessLog?.reopen()
+        if let errorLog = ErrorLogFile.current, !errorLog.reopen() {
+            logger.error("--error-log: cannot reopen it; still writing to the file it had open")
+        }
+    }
+
     /// SIGHUP in a single process: the configuration read again, and what changed said; a
     /// single process serves on with what it started with (its listeners, limits and app are
     /// built once: `--workers N` reloads by starting new workers).
@@ -81,10 +89,10 @@ enum ServingProcessSignals {
             let name = SignalEvents.name(number)
             switch number {
             case SIGUSR1:
-                accessLog?.reopen()
+                reopenLogs(accessLog, logger)
                 logger.notice("\(name): logs reopened")
             case SIGHUP where !isWorker:
-                accessLog?.reopen()
+                reopenLogs(accessLog, logger)
                 logger.notice("\(name): logs reopened")
                 await reportConfigurationChanges(logger)
             default:

@@ -67,6 +67,8 @@ final class WorkerMaster: @unchecked Sendable {
         var template = Array("/tmp/postern-run-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw ServeError("cannot create the run directory: \(String(cString: strerror(errno)))") }
         self.statsDirectory = String(cString: made)
+        // Workers running as --user write their counters here.
+        try Privileges.giveToUser(statsDirectory, options)
     }
 
     /// The summed counters of every worker, live and gone, and the live workers' own.
@@ -86,9 +88,13 @@ final class WorkerMaster: @unchecked Sendable {
     func run(status: GatewayServer?) async throws -> Int32 {
         for spec in specs {
             let fd = try ListeningSocket.open(spec)
+            if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options) }
             listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
             logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
         }
+        // The master stays who started it (to bind again and start workers); workers drop to --user.
+        if let path = options.pidFile { try Privileges.writePIDFile(path) }
+        defer { if let path = options.pidFile { Privileges.removePIDFile(path) } }
         let (events, continuation) = AsyncStream<Event>.makeStream()
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let more = SignalEvents.stream([SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU])
@@ -198,6 +204,7 @@ final class WorkerMaster: @unchecked Sendable {
         case SIGQUIT:
             handle(UnixSignal.sigquit)
         case SIGUSR1:
+            ServingProcessSignals.reopenLogs(nil, logger)
             logger.notice("\(name): the workers reopen their logs", metadata: ["pids": "\(workers.keys.sorted())"])
             for pid in workers.keys { kill(pid, SIGUSR1) }
         case SIGTTIN:

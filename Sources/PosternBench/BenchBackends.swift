@@ -63,7 +63,10 @@ public struct BenchBackends: Sendable {
                     }
                     // The hello example is built on Gateway.main, as users' own binaries are;
                     // `postern serve --app hello` serves the same app when it is absent.
+                    // A bench run as root serves its own sockets as root (postern refuses that
+                    // without --user or --allow-root beyond loopback).
                     let options = [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"]
+                        + (geteuid() == 0 ? ["--allow-root"] : [])
                     let process = try workspace.binary("hello").map { try spawn("hello-\(mode.rawValue)", $0, options) }
                         ?? spawn("postern-\(mode.rawValue)", postern, ["serve", "--app", "hello"] + options)
                     try await wait(process, endpoint)

@@ -52,6 +52,20 @@ struct SignalTests {
         #expect(status == 0, "SIGQUIT: exit status \(String(describing: status)): \(server.process.output.suffix(800))")
     }
 
+    @Test("--error-log: the server's log goes to the file, not standard error; SIGUSR1 after logrotate moved it starts a new file")
+    func errorLog() async throws {
+        let directory = try Paths.makeTestDirectory("signals-error-log")
+        let log = directory + "/error.log"
+        let server = try await OpsServer.start("signals-error-log", ["--error-log", log], statusPort: false)
+        defer { server.process.stop() }
+        #expect(await Self.eventually { Self.contents(log).contains("listening") }, "no line in --error-log: \(Self.contents(log))")
+        #expect(!server.process.output.contains("listening"), "the log still went to standard error")
+        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+        server.signal(SIGUSR1)
+        #expect(await Self.eventually { Self.contents(log).contains("SIGUSR1: logs reopened") }, "the new file has no line: \(Self.contents(log))")
+        #expect(!Self.contents(log + ".1").contains("SIGUSR1"), "the reopened line went to the moved file")
+    }
+
     @Test("workers: SIGUSR1 reaches every worker; SIGTTIN adds one, SIGTTOU removes one (never the last); SIGUSR2 is ignored; SIGQUIT stops them all")
     func workers() async throws {
         let directory = try Paths.makeTestDirectory("signals-workers")

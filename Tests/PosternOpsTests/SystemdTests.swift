@@ -69,7 +69,9 @@ struct SystemdTests {
         let process = try ManagedProcess(
             name: "systemd-socket-activate", executable: Self.activate,
             arguments: ["-l", "127.0.0.1:\(fastcgiPort)", "--fdname=fastcgi", "-l", "127.0.0.1:\(httpPort)", "--fdname=http",
-                        "-E", "POSTERN_APP=hello", Paths.binary("postern"), "serve", "--workers", String(workers)],
+                        // systemd-socket-activate passes only the variables given with -E; as root,
+                        // postern serves a descriptor only with --user or --allow-root.
+                        "-E", "POSTERN_APP=hello", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve", "--workers", String(workers)],
             directory: directory)
         defer { process.stop() }
         try await Wait.forPort(httpPort)
@@ -95,7 +97,7 @@ struct SystemdTests {
         let directory = try Paths.makeTestDirectory("socket-activation-unnamed")
         let process = try ManagedProcess(
             name: "systemd-socket-activate", executable: Self.activate,
-            arguments: ["-l", "127.0.0.1:\(port)", Paths.binary("postern"), "serve"], directory: directory)
+            arguments: ["-l", "127.0.0.1:\(port)", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve"], directory: directory)
         defer { process.stop() }
         try await Wait.forPort(port)
         _ = await OpsServer.get(port: port, "/")

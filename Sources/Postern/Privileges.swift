@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import PosternCore
+
+/// Who the server runs as, and the files that say so: `--user`/`--group` (privileges dropped
+/// once the listeners are bound, before anything is served), `--socket-owner`/`--socket-group`
+/// for unix socket files, `--chdir`, `--umask` and `--pid-file`.
+///
+/// As root without `--user`, it refuses to serve unless `--allow-root` (or the development
+/// default on loopback): a FastCGI socket runs code as whoever serves it.
+enum Privileges {
+    /// A user (or group) named, or given by number.
+    struct Account: Sendable, Equatable {
+        let name: String
+        let id: UInt32
+        let primaryGroup: gid_t
+    }
+
+    static func user(_ text: String) throws -> Account {
+        if let entry = getpwnam(text) {
+            return Account(name: text, id: entry.pointee.pw_uid, primaryGroup: entry.pointee.pw_gid)
+        }
+        if let number = UInt32(text), let entry = getpwuid(number) {
+            return Account(name: String(cString: entry.pointee.pw_name), id: number, primaryGroup: entry.pointee.pw_gid)
+        }
+        throw ServeError("--user \(text): no such user")
+    }
+
+    static func group(_ text: String) throws -> gid_t {
+        if let entry = getgrnam(text) { return entry.pointee.gr_gid }
+        if let number = UInt32(text), getgrgid(number) != nil { return number }
+        throw ServeError("--group \(text): no such group")
+    }
+
+    /// Before anything is bound: `--umask`, then `--chdir`.
+    static func prepare(_ options: ServeOptions) throws {
+        if let text = options.umask {
+            guard let mask = UInt32(text, radix: 8), mask <= 0o777 else { throw ServeError("--umask \(text): not an octal mask such as 027") }
+            umask(mode_t(mask))
+        }
+        if let directory = options.chdir {
+            guard chdir(directory) == 0 else { throw ServeError("--chdir \(directory): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Refuses root without `--user`, unless `--allow-root`, or every listener is TCP on loopback
+    /// (a developer's machine; said in the log): a unix socket, an inherited descriptor or a
+    /// public address is how a front-end or the world reaches code running as root.
+    static func checkRoot(_ options: ServeOptions, listeners: [ListenerSpec], logger: Logger) throws {
+        guard geteuid() == 0, options.user == nil, !options.allowRoot else { return }
+        let loopbackOnly = !listeners.isEmpty && listeners.allSatisfy { spec in
+            guard case .tcp(let host, _) = spec.address else { return false }
+            return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
+        guard loopbackOnly else {
+            throw ServeError("running as root: give --user NAME (the listeners are bound as root, then the server runs as NAME) or --allow-root")
+        }
+        logger.warning("running as root (on loopback only); give --user NAME for anything else")
+    }
+
+    /// Gives `path` (a directory the master made) to `--user`, for its workers to write in.
+    static func giveToUser(_ path: String, _ options: ServeOptions) throws {
+        guard let text = options.user, geteuid() == 0 else { return }
+        let account = try user(text)
+        let groupID = try options.group.map(group) ?? account.primaryGroup
+        guard chown(path, account.id, groupID) == 0 else { throw ServeError("--user \(text): cannot give \(path) to it: \(String(cString: strerror(errno)))") }
+    }
+
+    /// `--socket-owner` and `--socket-group` for a unix socket file just bound.
+    static func ownSocket(_ path: String, _ options: ServeOptions) throws {
+        guard options.socketOwner != nil || options.socketGroup != nil else { return }
+        let owner = try options.socketOwner.map { try user($0).id } ?? UInt32.max  // -1: unchanged
+        let group = try options.socketGroup.map { try self.group($0) } ?? UInt32.max
+        guard chown(path, owner, group) == 0 else {
+            throw ServeError("--socket-owner/--socket-group for \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Drops to `--user` (its primary group unless `--group`, its supplementary groups from the
+    /// group database), for good: the real, effective and saved ids all change, and a check that
+    /// root cannot be regained. Nothing when not root or no `--user`.
+    static func dropPrivileges(_ options: ServeOptions) throws {
+        guard let userText = options.user else { return }
+        let account = try user(userText)
+        let groupID = try options.group.map(group) ?? account.primaryGroup
+        guard geteuid() == 0 else {
+            guard geteuid() == account.id else { throw ServeError("--user \(userText): only root can change to another user") }
+            return
+        }
+        guard initgroups(account.name, groupID) == 0 else { throw ServeError("--user \(userText): initgroups: \(String(cString: strerror(errno)))") }
+        guard setgid(groupID) == 0 else { throw ServeError("--group: setgid(\(groupID)): \(String(cString: strerror(errno)))") }
+        guard setuid(account.id) == 0 else { throw ServeError("--user \(userText): setuid(\(account.id)): \(String(cString: strerror(errno)))") }
+        if account.id != 0 {
+            guard setuid(0) != 0, geteuid() == account.id, getegid() == groupID else {
+                throw ServeError("--user \(userText): root could be regained after dropping privileges; refusing to serve")
+            }
+        }
+    }
+
+    static let inheritedKey = "POSTERN_LISTENERS_INHERITED"
+    static let socketFilesKey = "POSTERN_SOCKET_FILES"
+
+    /// Drops to `--user` and executes the binary again, the bound sockets inherited: setuid(2)
+    /// changes every live thread, but a Swift program's main thread has already ended (the
+    /// async `main` parks it for good), and the process's entry in /proc (what `ps` shows, what
+    /// `/proc/PID` belongs to) keeps that thread's ids. A process started afresh as the user has
+    /// none left over. The listeners pass as `POSTERN_LISTENERS_INHERITED` (`fastcgi=9,http=10`);
+    /// the process id stays the same (a pid file, a supervisor, systemd's MAINPID stay true).
+    /// A worker passes `keepEnvironment` (its sockets are already in its environment).
+    static func dropPrivilegesAndReexecute(_ options: ServeOptions, listeners: [ListenerSpec], socketFiles: [String], keepEnvironment: Bool = false) throws -> Never {
+        try dropPrivileges(options)
+        if !keepEnvironment {
+            var inherited: [String] = []
+            for spec in listeners {
+                guard case .fd(let fd) = spec.address else { continue }
+                _ = fcntl(fd, F_SETFD, 0)  // kept across exec
+                inherited.append("\(spec.gatewayProtocol.rawValue)=\(fd)")
+            }
+            setenv(inheritedKey, inherited.joined(separator: ","), 1)
+            setenv(socketFilesKey, socketFiles.joined(separator: ":"), 1)
+        }
+        let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", arguments)
+        throw ServeError("--user: cannot execute the binary again as \(options.user ?? "?"): \(String(cString: strerror(errno)))")
+    }
+
+    /// The listeners a process executed again as `--user` inherited; nil when it is no such process.
+    static func inheritedListeners(_ environment: [String: String], allow: AllowList) -> [ListenerSpec]? {
+        guard let text = environment[inheritedKey] else { return nil }
+        unsetenv(inheritedKey)
+        return text.split(separator: ",").compactMap { entry in
+            let parts = entry.split(separator: "=")
+            guard parts.count == 2, let kind = GatewayProtocol(rawValue: String(parts[0])), let fd = Int32(parts[1]) else { return nil }
+            return ListenerSpec(kind, .fd(fd), allow: allow)
+        }
+    }
+
+    /// The unix socket files such a process removes at exit.
+    static func inheritedSocketFiles(_ environment: [String: String]) -> [String] {
+        guard let text = environment[socketFilesKey] else { return [] }
+        unsetenv(socketFilesKey)
+        return text.split(separator: ":").map(String.init)
+    }
+
+    /// `--pid-file`: written whole (a temporary file renamed over the path) with this process's
+    /// id; `remove` deletes it if it still names this process.
+    static func writePIDFile(_ path: String) throws {
+        let temporary = path + ".\(getpid()).tmp"
+        do {
+            try "\(getpid())\n".write(toFile: temporary, atomically: false, encoding: .utf8)
+        } catch {
+            throw ServeError("--pid-file \(path): cannot write: \(error.localizedDescription)")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw ServeError("--pid-file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func removePIDFile(_ path: String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) == getpid()
+        else { return }
+        unlink(path)
+    }
+}

@@ -20,10 +20,18 @@ final class SystemdNotifier: Sendable {
     private let path: [UInt8]
     /// Half the watchdog timeout, when there is one.
     let watchdogInterval: Duration?
+    /// The variables as systemd set them, for a master that executes itself again (SIGUSR2).
+    private let variables: [String: String]
 
-    private init(path: [UInt8], watchdogInterval: Duration?) {
+    private init(path: [UInt8], watchdogInterval: Duration?, variables: [String: String]) {
         self.path = path
         self.watchdogInterval = watchdogInterval
+        self.variables = variables
+    }
+
+    /// Puts the variables back, for the process image that replaces this one.
+    func restoreEnvironment() {
+        for (name, value) in variables { setenv(name, value, 1) }
     }
 
     /// The notifier systemd asked for, or `nil` when it did not.
@@ -38,7 +46,9 @@ final class SystemdNotifier: Sendable {
         {
             watchdog = .microseconds(usec / 2)
         }
-        return SystemdNotifier(path: path, watchdogInterval: watchdog)
+        var variables: [String: String] = ["NOTIFY_SOCKET": socket]
+        for name in ["WATCHDOG_USEC", "WATCHDOG_PID"] { variables[name] = environment[name] }
+        return SystemdNotifier(path: path, watchdogInterval: watchdog, variables: variables)
     }
 
     /// Sends `state` (newline-separated `KEY=VALUE` lines); false when it could not.

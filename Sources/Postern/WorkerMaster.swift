@@ -64,9 +64,15 @@ final class WorkerMaster: @unchecked Sendable {
         var master = logger
         master[metadataKey: "role"] = "master"
         self.logger = master
-        var template = Array("/tmp/postern-run-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw ServeError("cannot create the run directory: \(String(cString: strerror(errno)))") }
-        self.statsDirectory = String(cString: made)
+        if let inherited = getenv(Self.upgradeStatsKey).map({ String(cString: $0) }) {
+            // An upgraded master keeps the directory: the previous workers still report there.
+            unsetenv(Self.upgradeStatsKey)
+            self.statsDirectory = inherited
+        } else {
+            var template = Array("/tmp/postern-run-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else { throw ServeError("cannot create the run directory: \(String(cString: strerror(errno)))") }
+            self.statsDirectory = String(cString: made)
+        }
         // Workers running as --user write their counters here.
         try Privileges.giveToUser(statsDirectory, options)
     }
@@ -86,11 +92,18 @@ final class WorkerMaster: @unchecked Sendable {
 
     /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status.
     func run(status: GatewayServer?) async throws -> Int32 {
-        for spec in specs {
-            let fd = try ListeningSocket.open(spec)
-            if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options) }
-            listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
-            logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
+        let upgrade = Self.takeUpgrade()
+        if let upgrade {
+            // Executed again by SIGUSR2: the sockets are already open, the old workers still run.
+            listenerFDs = upgrade.listeners
+            logger.notice("upgraded in place: the sockets kept, the previous workers drain once new ones serve", metadata: ["previous": "\(upgrade.workers.sorted())"])
+        } else {
+            for spec in specs {
+                let fd = try ListeningSocket.open(spec)
+                if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options) }
+                listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
+                logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
+            }
         }
         // The master stays who started it (to bind again and start workers); workers drop to --user.
         if let path = options.pidFile { try Privileges.writePIDFile(path) }
@@ -115,7 +128,14 @@ final class WorkerMaster: @unchecked Sendable {
             if let statusGroup {
                 group.addTask { try? await statusGroup.run() }
             }
-            for slot in 0..<workerCount { start(slot: slot) }
+            var started: [pid_t] = []
+            for slot in 0..<workerCount {
+                if let pid = start(slot: slot) { started.append(pid) }
+            }
+            if let upgrade, !upgrade.workers.isEmpty {
+                for pid in upgrade.workers { workers[pid] = Worker(slot: -1, started: .now, retiring: true) }
+                reloading = (upgrade.workers, started, .now + .seconds(10))
+            }
             for await event in events {
                 switch event {
                 case .signal(let signal):
@@ -196,7 +216,7 @@ final class WorkerMaster: @unchecked Sendable {
 
     /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 goes to every worker (each reopens its
     /// logs); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's signals; never fewer than
-    /// one); SIGUSR2 (an in-place upgrade) is not built yet and is ignored, said in the log.
+    /// one); SIGUSR2 upgrades in place (``upgrade()``).
     private func handle(_ number: Int32) {
         let name = SignalEvents.name(number)
         guard stopDeadline == nil else { return }
@@ -223,9 +243,59 @@ final class WorkerMaster: @unchecked Sendable {
                 workers[pid]?.retiring = true
                 kill(pid, SIGTERM)
             }
+        case SIGUSR2:
+            upgrade()
         default:
-            logger.notice("\(name): ignored (an in-place upgrade is not built yet: restart the service, or send SIGHUP for new workers)")
+            logger.notice("\(name): ignored")
         }
+    }
+
+    static let upgradeListenersKey = "POSTERN_UPGRADE_LISTENERS"
+    static let upgradeWorkersKey = "POSTERN_UPGRADE_WORKERS"
+    static let upgradeStatsKey = "POSTERN_UPGRADE_STATS"
+
+    /// SIGUSR2, an in-place upgrade (nginx's binary upgrade, in one step): the master executes
+    /// the binary now at the path it was started from, in its own process, so its pid (what
+    /// systemd and the pid file track) and its listening sockets stay; the new image finds the
+    /// sockets and the old workers in its environment, starts new workers, and drains the old
+    /// ones once the new serve, as a reload does. Connections meanwhile wait in the sockets'
+    /// backlogs: none is refused. If the binary cannot be executed, nothing changes.
+    private func upgrade() {
+        guard reloading == nil else {
+            logger.notice("SIGUSR2: a reload is under way; send it again once it is done")
+            return
+        }
+        let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        logger.notice("SIGUSR2: upgrading in place: the master executes \(executable) (same pid, same sockets); the workers are replaced")
+        notifier?.reloading()
+        notifier?.restoreEnvironment()
+        setenv(Self.upgradeListenersKey, listenerFDs.map { "\($0.0)=\($0.1)" }.joined(separator: ","), 1)
+        setenv(Self.upgradeWorkersKey, workers.keys.map { String($0) }.joined(separator: ","), 1)
+        setenv(Self.upgradeStatsKey, statsDirectory, 1)
+        InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
+        // The new image starts with this thread's signal mask: an empty one.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
+        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
+        execv(executable, arguments)
+        logger.error("SIGUSR2: cannot execute \(executable) (\(String(cString: strerror(errno)))); still serving with the running binary")
+        for name in [Self.upgradeListenersKey, Self.upgradeWorkersKey, Self.upgradeStatsKey, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) }
+        notifier?.send("READY=1")
+    }
+
+    /// What an upgraded master inherits: the listeners (protocol, fd) and the previous workers.
+    private static func takeUpgrade() -> (listeners: [(String, Int32)], workers: [pid_t])? {
+        guard let listenersText = getenv(upgradeListenersKey).map({ String(cString: $0) }) else { return nil }
+        let workersText = getenv(upgradeWorkersKey).map { String(cString: $0) } ?? ""
+        unsetenv(upgradeListenersKey)
+        unsetenv(upgradeWorkersKey)
+        let listeners: [(String, Int32)] = listenersText.split(separator: ",").compactMap { entry in
+            let parts = entry.split(separator: "=")
+            guard parts.count == 2, let fd = Int32(parts[1]) else { return nil }
+            return (String(parts[0]), fd)
+        }
+        return (listeners, workersText.split(separator: ",").compactMap { pid_t($0) })
     }
 
     private func handle(_ signal: UnixSignal) {
@@ -287,6 +357,7 @@ final class WorkerMaster: @unchecked Sendable {
         for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: listenerFDs, statsDirectory: statsDirectory) {
             environment[key] = value
         }
+        InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
         do {
             let pid = try WorkerProcess.spawn(executable: WorkerProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
             workers[pid] = Worker(slot: slot, started: .now, retiring: false)

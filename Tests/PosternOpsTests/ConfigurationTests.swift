@@ -9,46 +9,14 @@ import Testing
 
 @Suite("Configuration from a file and the environment", .serialized)
 struct ConfigurationTests {
-    /// Runs `postern ARGUMENTS` to its end with `environment` added: its exit status and output.
+    /// Runs `postern ARGUMENTS` to its end with `environment` added (and no other POSTERN_*).
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Paths.binary("postern"))
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// Runs any tool to its end: its exit status and output.
-    static func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runToEnd(Paths.binary("postern"), arguments,
+                     environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 })
     }
 
     static func write(_ text: String, _ path: String) throws {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
     }
 
     @Test("the command line wins over the environment, the environment over the file, the file over the defaults; --print-config says which")
@@ -116,12 +84,12 @@ struct ConfigurationTests {
         try Self.write(#"{"workers": 2}"#, file)
         let server = try await OpsServer.start("config-reload", ["--config", file])
         defer { server.process.stop() }
-        #expect(await Self.eventually { ((try? await server.workerPIDs()) ?? []).count == 2 })
+        #expect(await eventually { ((try? await server.workerPIDs()) ?? []).count == 2 })
         let first = try await server.workerPIDs()
         try Self.write(#"{"workers": 3, "scgi": ["127.0.0.1:1"]}"#, file)
         server.signal(SIGHUP)
         // Three new workers, and the first two gone (drained).
-        #expect(await Self.eventually(20) {
+        #expect(await eventually(20) {
             let now = (try? await server.workerPIDs()) ?? []
             return now.count == 3 && now.isDisjoint(with: first)
         }, "3 new workers after SIGHUP: \(server.process.output.suffix(1500))")
@@ -130,7 +98,7 @@ struct ConfigurationTests {
         let before = try await server.workerPIDs()
         try Self.write(#"{"workers": "lots"}"#, file)
         server.signal(SIGHUP)
-        #expect(await Self.eventually { server.process.output.contains("SIGHUP: not reloading: the configuration has an error") })
+        #expect(await eventually { server.process.output.contains("SIGHUP: not reloading: the configuration has an error") })
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await server.workerPIDs() == before, "a broken file replaced the workers")
         #expect(await server.get("/hello").status == 200)

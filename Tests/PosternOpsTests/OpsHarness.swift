@@ -46,6 +46,9 @@ struct OpsServer {
         let bytes = try? await pool.runIfActive {
             let fd = try BlockingClient.connectTCP(port: port)
             defer { close(fd) }
+            // A request that is never answered fails after 30 s instead of holding the test.
+            var timeout = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             try BlockingClient.sendAll(fd, request)
             return BlockingClient.readAll(fd)
         }
@@ -130,4 +133,30 @@ final class Load: @unchecked Sendable {
     }
 
     var sent: Int { lock.withLock { sentCount } }
+}
+
+/// Whether `condition` holds within `seconds`, checked every 100 ms (a server logs, writes and
+/// starts workers a moment after it answers).
+func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return try await condition()
+}
+
+/// Runs a program to its end: its exit status and what it printed (standard output and error).
+func runToEnd(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

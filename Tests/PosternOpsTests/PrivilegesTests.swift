@@ -28,7 +28,7 @@ struct PrivilegesTests {
             name: "postern", executable: Paths.binary("postern"), arguments: ["serve", "--fastcgi", "unix:\(directory)/app.sock"],
             environment: environment, directory: directory)
         defer { process.stop() }
-        let refused = await ConfigurationTests.eventually(10) { !process.isRunning }
+        let refused = await eventually(10) { !process.isRunning }
         if geteuid() == 0 {
             #expect(refused, "root served a unix socket without --user")
             #expect(process.output.contains("running as root: give --user NAME"), "\(process.output.suffix(800))")
@@ -53,14 +53,14 @@ struct PrivilegesTests {
         guard geteuid() == 0 else {
             let server = try? await OpsServer.start("privileges", arguments, statusPort: false)
             defer { server?.process.stop() }
-            #expect(await ConfigurationTests.eventually(5) { server.map { $0.process.output.contains("only root can change to another user") } ?? true })
+            #expect(await eventually(5) { server.map { $0.process.output.contains("only root can change to another user") } ?? true })
             return
         }
         let server = try await OpsServer.start("privileges", arguments, statusPort: false)
         defer { server.process.stop() }
         let pid = server.process.pid
         // The sockets answer as soon as they are bound; the server writes its pid file as the user.
-        #expect(await ConfigurationTests.eventually { FileManager.default.fileExists(atPath: pidFile) }, "\(server.process.output.suffix(1000))")
+        #expect(await eventually { FileManager.default.fileExists(atPath: pidFile) }, "\(server.process.output.suffix(1000))")
         #expect(Self.ids(pid, "Uid:") == [nobody, nobody, nobody, nobody], "uids \(Self.ids(pid, "Uid:"))")
         let primary = getpwnam("nobody")!.pointee.pw_gid
         #expect(Self.ids(pid, "Gid:") == [primary, primary, primary, primary], "gids \(Self.ids(pid, "Gid:"))")

@@ -6,30 +6,6 @@ import Testing
 
 @Suite("Running out of resources", .serialized)
 struct ResourceTests {
-    /// Runs a tool to its end: its exit status and what it printed.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
-    /// Whether `condition` holds within `seconds` (the server logs after it answers).
-    static func eventually(_ seconds: Double = 3, _ condition: () throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try condition()
-    }
-
     static func lines(_ text: String, containing needle: String) -> Int {
         text.split(separator: "\n").filter { $0.contains(needle) }.count
     }
@@ -84,9 +60,9 @@ struct ResourceTests {
     func fullDisk() async throws {
         let mount = try Paths.makeTestDirectory("disk-full") + "/small"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let mounted = try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=128k", "tmpfs", mount])
+        let mounted = try runToEnd("/bin/mount", ["-t", "tmpfs", "-o", "size=128k", "tmpfs", mount])
         try #require(mounted.status == 0, "a small tmpfs is needed (root): \(mounted.output)")
-        defer { _ = try? Self.run("/bin/umount", ["-l", mount]) }
+        defer { _ = try? runToEnd("/bin/umount", ["-l", mount]) }
         // Fill the file system first: a line appended to a page the log already has would fit.
         let filler = mount + "/filler"
         let fd = open(filler, O_WRONLY | O_CREAT, 0o600)
@@ -105,7 +81,7 @@ struct ResourceTests {
         }
         let size = (try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? -1
         #expect(size == 0, "\(size) bytes written to a full disk?")
-        _ = await Self.eventually { server.process.output.contains("cannot write") }
+        _ = await eventually(3) { server.process.output.contains("cannot write") }
         try await Task.sleep(for: .milliseconds(300))
         var output = server.process.output
         #expect(Self.lines(output, containing: "cannot write (No space left on device)") == 1,
@@ -114,9 +90,9 @@ struct ResourceTests {
         // Space returns: the next line is written, and the loss is told.
         try FileManager.default.removeItem(atPath: filler)
         #expect(await server.get("/after").status == 200)
-        #expect(await Self.eventually { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("GET /after") },
+        #expect(await eventually(3) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("GET /after") },
                 "no line after space returned")
-        #expect(await Self.eventually { server.process.output.contains("writing again; 30 lines were dropped") })
+        #expect(await eventually(3) { server.process.output.contains("writing again; 30 lines were dropped") })
         output = server.process.output
         #expect(output.contains("writing again; 30 lines were dropped"), "\(output.suffix(1500))")
         #expect(server.process.isRunning)

@@ -101,7 +101,7 @@ struct SystemdTests {
         defer { process.stop() }
         try await Wait.forPort(port)
         _ = await OpsServer.get(port: port, "/")
-        let said = await ConfigurationTests.eventually { process.output.contains("name each socket by its protocol") }
+        let said = await eventually { process.output.contains("name each socket by its protocol") }
         #expect(said, "\(process.output.suffix(1500))")
     }
 
@@ -151,7 +151,7 @@ struct SystemdTests {
             .replacingOccurrences(of: "/usr/local/bin/postern", with: Paths.binary("postern"))
         try service.write(toFile: directory + "/postern.service", atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(atPath: Self.root + "/systemd/postern.socket", toPath: directory + "/postern.socket")
-        let verify = try ConfigurationTests.runTool("/usr/bin/systemd-analyze", ["verify", directory + "/postern.socket", directory + "/postern.service"])
+        let verify = try runToEnd("/usr/bin/systemd-analyze", ["verify", directory + "/postern.socket", directory + "/postern.service"])
         #expect(verify.status == 0 && verify.output.isEmpty, "systemd-analyze verify: \(verify.output)")
         let socket = try String(contentsOfFile: Self.root + "/systemd/postern.socket", encoding: .utf8)
         for line in socket.split(separator: "\n") where line.hasPrefix("FileDescriptorName=") {

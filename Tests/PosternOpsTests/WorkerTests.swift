@@ -115,6 +115,38 @@ import Testing
         #expect(await server.get("/hello").status == 200)
     }
 
+    @Test func sigusr2UpgradesInPlaceUnderLoadWithoutAFailedRequest() async throws {
+        let directory = try Paths.makeTestDirectory("usr2")
+        let binary = directory + "/postern"
+        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
+        let server = try await OpsServer.start("usr2", ["--workers", "2"], binary: binary)
+        defer { server.process.stop() }
+        let master = server.process.pid
+        let before = try await waitForWorkers(server, count: 2)
+        let load = Load(port: server.port, clients: 8)
+        try await Task.sleep(for: .milliseconds(700))
+        // The new binary arrives as a deploy installs it, then SIGUSR2.
+        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
+        #expect(rename(binary + ".new", binary) == 0)
+        #expect(executable(of: Int(master)) == binary + " (deleted)")
+        server.signal(SIGUSR2)
+        var after: Set<Int> = []
+        for _ in 0..<200 {
+            try await Task.sleep(for: .milliseconds(100))
+            after = (try? await server.workerPIDs()) ?? []
+            if after.count == 2 && after.isDisjoint(with: before) { break }
+        }
+        try await Task.sleep(for: .milliseconds(700))
+        let result = await load.finish()
+        #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGUSR2: \(after), before \(before): \(server.process.output.suffix(1500))")
+        #expect(result.sent > 50)
+        #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+        #expect(server.process.isRunning && server.process.pid == master)
+        #expect(executable(of: Int(master)) == binary, "the master runs \(executable(of: Int(master))), not the new binary")
+        for pid in after { #expect(executable(of: pid) == binary) }
+        #expect(server.process.output.contains("upgraded in place"))
+    }
+
     @Test func workersLeaveWhenTheMasterIsKilled() async throws {
         let server = try await OpsServer.start("orphaned", ["--workers", "2"])
         defer { server.process.stop() }

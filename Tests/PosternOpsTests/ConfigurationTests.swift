@@ -7,100 +7,102 @@ import PosternFastCGI
 import PosternTestSupport
 import Testing
 
-@Suite("Configuration from a file and the environment", .serialized)
-struct ConfigurationTests {
-    /// Runs `postern ARGUMENTS` to its end with `environment` added (and no other POSTERN_*).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        try runToEnd(Paths.binary("postern"), arguments,
-                     environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 })
-    }
-
-    static func write(_ text: String, _ path: String) throws {
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    @Test("the command line wins over the environment, the environment over the file, the file over the defaults; --print-config says which")
-    func precedence() throws {
-        let directory = try Paths.makeTestDirectory("config-precedence")
-        let file = directory + "/postern.json"
-        try Self.write(#"{"max-connections": 50, "idle-timeout": 12.5, "fastcgi": ["127.0.0.1:9001", "unix:/tmp/x.sock"], "debug": true, "timeout": 3, "app": "hello"}"#, file)
-        let result = try Self.run(
-            ["serve", "--config", file, "--print-config", "--timeout", "9"],
-            environment: ["POSTERN_IDLE_TIMEOUT": "7", "POSTERN_ALLOW": "127.0.0.1,10.0.0.0/8"])
-        #expect(result.status == 0, "\(result.output)")
-        let lines = result.output
-        #expect(lines.contains("max-connections = 50    # file \(file)"))
-        #expect(lines.contains("fastcgi = [127.0.0.1:9001, unix:/tmp/x.sock]    # file \(file)"))
-        #expect(lines.contains("debug = true    # file \(file)"))
-        #expect(lines.contains("idle-timeout = 7.0    # environment POSTERN_IDLE_TIMEOUT"))
-        #expect(lines.contains("allow = [127.0.0.1, 10.0.0.0/8]    # environment POSTERN_ALLOW"))
-        #expect(lines.contains("timeout = 9.0    # command line"))
-        #expect(lines.contains("max-body-bytes = 4294967296    # default"))
-        #expect(lines.contains("app = hello    # file \(file)"))
-    }
-
-    @Test("a bad file or value: one message naming the source, the key and what was expected, and nothing starts")
-    func errors() throws {
-        let directory = try Paths.makeTestDirectory("config-errors")
-        let typo = directory + "/typo.json", wrongType = directory + "/type.json", notJSON = directory + "/broken.json"
-        try Self.write(#"{"max-conections": 5}"#, typo)
-        try Self.write(#"{"max-connections": "many"}"#, wrongType)
-        try Self.write("max-connections = 5\n", notJSON)
-        let cases: [([String], [String: String], String)] = [
-            (["--config", typo], [:], "\(typo): unknown key \"max-conections\""),
-            (["--config", wrongType], [:], "\(wrongType): key \"max-connections\": expected an integer, found \"many\""),
-            (["--config", notJSON], [:], "--config \(notJSON): cannot read it as JSON"),
-            (["--config", directory + "/missing.json"], [:], "--config \(directory)/missing.json: cannot read it"),
-            ([], ["POSTERN_HEADER_TIMEOUT": "soon"], "environment variable POSTERN_HEADER_TIMEOUT: expected a number, found \"soon\""),
-            ([], ["POSTERN_CONFIG": typo], "unknown key \"max-conections\""),
-        ]
-        for (arguments, environment, message) in cases {
-            let result = try Self.run(arguments + ["--print-config"], environment: environment)
-            #expect(result.status == 64, "\(arguments) \(environment): status \(result.status)")
-            #expect(result.output.contains(message), "\(arguments) \(environment): \(result.output)")
-            #expect(!result.output.contains("# default"), "it went on after the error: \(result.output)")
+extension Ops {
+    @Suite("Configuration from a file and the environment", .serialized)
+    struct ConfigurationTests {
+        /// Runs `postern ARGUMENTS` to its end with `environment` added (and no other POSTERN_*).
+        static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+            try runToEnd(Paths.binary("postern"), arguments,
+                         environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 })
         }
-    }
 
-    @Test("started with no arguments, as mod_fcgid and lighttpd's bin-path do, it serves what POSTERN_* says")
-    func noArguments() async throws {
-        let port = try Ports.free()
-        let directory = try Paths.makeTestDirectory("config-no-arguments")
-        let process = try ManagedProcess(
-            name: "postern", executable: Paths.binary("postern"), arguments: [],
-            environment: ProcessInfo.processInfo.environment.merging(["POSTERN_FASTCGI": "127.0.0.1:\(port)", "POSTERN_APP": "hello", "POSTERN_MAX_CONNECTIONS": "8"]) { $1 },
-            directory: directory)
-        defer { process.stop() }
-        try await Wait.forPort(port)
-        let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: port))
-        let result = try await client.send(ClientRequest(method: "GET", target: "/"))
-        #expect(String(buffer: result.stdout).contains("Hello, World!"), "\(String(buffer: result.stdout))")
-    }
+        static func write(_ text: String, _ path: String) throws {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
 
-    @Test("SIGHUP reads the file again: the master applies workers, new workers the rest; a listener change asks for a restart; a broken file stops the reload")
-    func reload() async throws {
-        let directory = try Paths.makeTestDirectory("config-reload")
-        let file = directory + "/postern.json"
-        try Self.write(#"{"workers": 2}"#, file)
-        let server = try await OpsServer.start("config-reload", ["--config", file])
-        defer { server.process.stop() }
-        #expect(await eventually { ((try? await server.workerPIDs()) ?? []).count == 2 })
-        let first = try await server.workerPIDs()
-        try Self.write(#"{"workers": 3, "scgi": ["127.0.0.1:1"]}"#, file)
-        server.signal(SIGHUP)
-        // Three new workers, and the first two gone (drained).
-        #expect(await eventually(20) {
-            let now = (try? await server.workerPIDs()) ?? []
-            return now.count == 3 && now.isDisjoint(with: first)
-        }, "3 new workers after SIGHUP: \(server.process.output.suffix(1500))")
-        #expect(server.process.output.contains("SIGHUP: workers 2 → 3"))
-        #expect(server.process.output.contains("SIGHUP: scgi changed in the configuration; the master binds listeners at start: restart to apply it"))
-        let before = try await server.workerPIDs()
-        try Self.write(#"{"workers": "lots"}"#, file)
-        server.signal(SIGHUP)
-        #expect(await eventually { server.process.output.contains("SIGHUP: not reloading: the configuration has an error") })
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try await server.workerPIDs() == before, "a broken file replaced the workers")
-        #expect(await server.get("/hello").status == 200)
+        @Test("the command line wins over the environment, the environment over the file, the file over the defaults; --print-config says which")
+        func precedence() throws {
+            let directory = try Paths.makeTestDirectory("config-precedence")
+            let file = directory + "/postern.json"
+            try Self.write(#"{"max-connections": 50, "idle-timeout": 12.5, "fastcgi": ["127.0.0.1:9001", "unix:/tmp/x.sock"], "debug": true, "timeout": 3, "app": "hello"}"#, file)
+            let result = try Self.run(
+                ["serve", "--config", file, "--print-config", "--timeout", "9"],
+                environment: ["POSTERN_IDLE_TIMEOUT": "7", "POSTERN_ALLOW": "127.0.0.1,10.0.0.0/8"])
+            #expect(result.status == 0, "\(result.output)")
+            let lines = result.output
+            #expect(lines.contains("max-connections = 50    # file \(file)"))
+            #expect(lines.contains("fastcgi = [127.0.0.1:9001, unix:/tmp/x.sock]    # file \(file)"))
+            #expect(lines.contains("debug = true    # file \(file)"))
+            #expect(lines.contains("idle-timeout = 7.0    # environment POSTERN_IDLE_TIMEOUT"))
+            #expect(lines.contains("allow = [127.0.0.1, 10.0.0.0/8]    # environment POSTERN_ALLOW"))
+            #expect(lines.contains("timeout = 9.0    # command line"))
+            #expect(lines.contains("max-body-bytes = 4294967296    # default"))
+            #expect(lines.contains("app = hello    # file \(file)"))
+        }
+
+        @Test("a bad file or value: one message naming the source, the key and what was expected, and nothing starts")
+        func errors() throws {
+            let directory = try Paths.makeTestDirectory("config-errors")
+            let typo = directory + "/typo.json", wrongType = directory + "/type.json", notJSON = directory + "/broken.json"
+            try Self.write(#"{"max-conections": 5}"#, typo)
+            try Self.write(#"{"max-connections": "many"}"#, wrongType)
+            try Self.write("max-connections = 5\n", notJSON)
+            let cases: [([String], [String: String], String)] = [
+                (["--config", typo], [:], "\(typo): unknown key \"max-conections\""),
+                (["--config", wrongType], [:], "\(wrongType): key \"max-connections\": expected an integer, found \"many\""),
+                (["--config", notJSON], [:], "--config \(notJSON): cannot read it as JSON"),
+                (["--config", directory + "/missing.json"], [:], "--config \(directory)/missing.json: cannot read it"),
+                ([], ["POSTERN_HEADER_TIMEOUT": "soon"], "environment variable POSTERN_HEADER_TIMEOUT: expected a number, found \"soon\""),
+                ([], ["POSTERN_CONFIG": typo], "unknown key \"max-conections\""),
+            ]
+            for (arguments, environment, message) in cases {
+                let result = try Self.run(arguments + ["--print-config"], environment: environment)
+                #expect(result.status == 64, "\(arguments) \(environment): status \(result.status)")
+                #expect(result.output.contains(message), "\(arguments) \(environment): \(result.output)")
+                #expect(!result.output.contains("# default"), "it went on after the error: \(result.output)")
+            }
+        }
+
+        @Test("started with no arguments, as mod_fcgid and lighttpd's bin-path do, it serves what POSTERN_* says")
+        func noArguments() async throws {
+            let port = try Ports.free()
+            let directory = try Paths.makeTestDirectory("config-no-arguments")
+            let process = try ManagedProcess(
+                name: "postern", executable: Paths.binary("postern"), arguments: [],
+                environment: ProcessInfo.processInfo.environment.merging(["POSTERN_FASTCGI": "127.0.0.1:\(port)", "POSTERN_APP": "hello", "POSTERN_MAX_CONNECTIONS": "8"]) { $1 },
+                directory: directory)
+            defer { process.stop() }
+            try await Wait.forPort(port)
+            let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: port))
+            let result = try await client.send(ClientRequest(method: "GET", target: "/"))
+            #expect(String(buffer: result.stdout).contains("Hello, World!"), "\(String(buffer: result.stdout))")
+        }
+
+        @Test("SIGHUP reads the file again: the master applies workers, new workers the rest; a listener change asks for a restart; a broken file stops the reload")
+        func reload() async throws {
+            let directory = try Paths.makeTestDirectory("config-reload")
+            let file = directory + "/postern.json"
+            try Self.write(#"{"workers": 2}"#, file)
+            let server = try await OpsServer.start("config-reload", ["--config", file])
+            defer { server.process.stop() }
+            #expect(await eventually { ((try? await server.workerPIDs()) ?? []).count == 2 })
+            let first = try await server.workerPIDs()
+            try Self.write(#"{"workers": 3, "scgi": ["127.0.0.1:1"]}"#, file)
+            server.signal(SIGHUP)
+            // Three new workers, and the first two gone (drained).
+            #expect(await eventually(20) {
+                let now = (try? await server.workerPIDs()) ?? []
+                return now.count == 3 && now.isDisjoint(with: first)
+            }, "3 new workers after SIGHUP: \(server.process.output.suffix(1500))")
+            #expect(server.process.output.contains("SIGHUP: workers 2 → 3"))
+            #expect(server.process.output.contains("SIGHUP: scgi changed in the configuration; the master binds listeners at start: restart to apply it"))
+            let before = try await server.workerPIDs()
+            try Self.write(#"{"workers": "lots"}"#, file)
+            server.signal(SIGHUP)
+            #expect(await eventually { server.process.output.contains("SIGHUP: not reloading: the configuration has an error") })
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await server.workerPIDs() == before, "a broken file replaced the workers")
+            #expect(await server.get("/hello").status == 200)
+        }
     }
 }

@@ -5,81 +5,83 @@ import PosternFastCGI
 import PosternTestSupport
 import Testing
 
-/// The access log and the status endpoint, live: requests over HTTP and FastCGI to a real
-/// `postern serve --app ops` process, then what it wrote and what it reports.
-@Suite(.serialized) struct ObservabilityTests {
-    @Test func accessLogHasOneCommonLogFormatLinePerRequest() async throws {
-        let fastcgiPort = try Ports.free()
-        let directory = try Paths.makeTestDirectory("access-log-file")
-        let logPath = directory + "/access.log"
-        let server = try await OpsServer.start("access-log", ["--access-log", logPath, "--fastcgi", "127.0.0.1:\(fastcgiPort)"], statusPort: false)
-        defer { server.process.stop() }
-        try await Wait.forPort(fastcgiPort)
-        #expect(await server.get("/hello?x=1").status == 200)
-        #expect(await server.get("/sleep?ms=30").status == 200)
-        let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
-        _ = try await client.send(ClientRequest(target: "/hello?via=fcgi"))
-        _ = try await client.send(ClientRequest(method: "POST", target: "/pid", body: ByteBuffer(string: "x")))
-        await client.close()
+extension Ops {
+    /// The access log and the status endpoint, live: requests over HTTP and FastCGI to a real
+    /// `postern serve --app ops` process, then what it wrote and what it reports.
+    @Suite(.serialized) struct ObservabilityTests {
+        @Test func accessLogHasOneCommonLogFormatLinePerRequest() async throws {
+            let fastcgiPort = try Ports.free()
+            let directory = try Paths.makeTestDirectory("access-log-file")
+            let logPath = directory + "/access.log"
+            let server = try await OpsServer.start("access-log", ["--access-log", logPath, "--fastcgi", "127.0.0.1:\(fastcgiPort)"], statusPort: false)
+            defer { server.process.stop() }
+            try await Wait.forPort(fastcgiPort)
+            #expect(await server.get("/hello?x=1").status == 200)
+            #expect(await server.get("/sleep?ms=30").status == 200)
+            let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
+            _ = try await client.send(ClientRequest(target: "/hello?via=fcgi"))
+            _ = try await client.send(ClientRequest(method: "POST", target: "/pid", body: ByteBuffer(string: "x")))
+            await client.close()
 
-        var lines: [String] = []
-        for _ in 0..<40 {
-            lines = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-            if lines.count >= 4 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(lines.count == 4, "one line per request: \(lines)")
-        // host ident user [dd/Mon/yyyy:hh:mm:ss +zzzz] "request line" status bytes microseconds
-        let pattern = #/^(\S+) - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "([^"]*)" (\d{3}) (\d+|-) (\d+)$/#
-        var parsed: [(host: String, request: String, status: Int, bytes: String, micros: Int)] = []
-        for line in lines {
-            guard let match = line.wholeMatch(of: pattern) else {
-                Issue.record("not common log format + duration: \(line)")
-                continue
+            var lines: [String] = []
+            for _ in 0..<40 {
+                lines = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+                if lines.count >= 4 { break }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            parsed.append((String(match.1), String(match.2), Int(match.3)!, String(match.4), Int(match.5)!))
+            #expect(lines.count == 4, "one line per request: \(lines)")
+            // host ident user [dd/Mon/yyyy:hh:mm:ss +zzzz] "request line" status bytes microseconds
+            let pattern = #/^(\S+) - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "([^"]*)" (\d{3}) (\d+|-) (\d+)$/#
+            var parsed: [(host: String, request: String, status: Int, bytes: String, micros: Int)] = []
+            for line in lines {
+                guard let match = line.wholeMatch(of: pattern) else {
+                    Issue.record("not common log format + duration: \(line)")
+                    continue
+                }
+                parsed.append((String(match.1), String(match.2), Int(match.3)!, String(match.4), Int(match.5)!))
+            }
+            guard parsed.count == 4 else { return }
+            #expect(parsed[0].host == "127.0.0.1")
+            #expect(parsed[0].request == "GET /hello?x=1 HTTP/1.1")
+            #expect(parsed[0].status == 200)
+            #expect(parsed[0].bytes == "14", "Hello, World!\\n")
+            #expect(parsed[1].request == "GET /sleep?ms=30 HTTP/1.1")
+            #expect(parsed[1].micros >= 30_000, "the duration covers the app's 30 ms: \(parsed[1].micros)")
+            #expect(parsed[2].request.hasPrefix("GET /hello?via=fcgi "), "FastCGI request: \(parsed[2].request)")
+            #expect(parsed[2].status == 200)
+            #expect(parsed[3].request.hasPrefix("POST /pid "))
+            #expect(parsed[3].status == 200)
         }
-        guard parsed.count == 4 else { return }
-        #expect(parsed[0].host == "127.0.0.1")
-        #expect(parsed[0].request == "GET /hello?x=1 HTTP/1.1")
-        #expect(parsed[0].status == 200)
-        #expect(parsed[0].bytes == "14", "Hello, World!\\n")
-        #expect(parsed[1].request == "GET /sleep?ms=30 HTTP/1.1")
-        #expect(parsed[1].micros >= 30_000, "the duration covers the app's 30 ms: \(parsed[1].micros)")
-        #expect(parsed[2].request.hasPrefix("GET /hello?via=fcgi "), "FastCGI request: \(parsed[2].request)")
-        #expect(parsed[2].status == 200)
-        #expect(parsed[3].request.hasPrefix("POST /pid "))
-        #expect(parsed[3].status == 200)
-    }
 
-    @Test func statusCountsRequestsByProtocolAndMetricsIsPrometheusText() async throws {
-        let fastcgiPort = try Ports.free()
-        let server = try await OpsServer.start("status", ["--fastcgi", "127.0.0.1:\(fastcgiPort)"])
-        defer { server.process.stop() }
-        try await Wait.forPort(fastcgiPort)
-        for _ in 0..<3 { #expect(await server.get("/hello").status == 200) }
-        let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
-        for _ in 0..<2 { _ = try await client.send(ClientRequest(target: "/hello")) }
-        await client.close()
+        @Test func statusCountsRequestsByProtocolAndMetricsIsPrometheusText() async throws {
+            let fastcgiPort = try Ports.free()
+            let server = try await OpsServer.start("status", ["--fastcgi", "127.0.0.1:\(fastcgiPort)"])
+            defer { server.process.stop() }
+            try await Wait.forPort(fastcgiPort)
+            for _ in 0..<3 { #expect(await server.get("/hello").status == 200) }
+            let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
+            for _ in 0..<2 { _ = try await client.send(ClientRequest(target: "/hello")) }
+            await client.close()
 
-        let status = try await server.status()
-        #expect(status["mode"] as? String == "single")
-        #expect(status["requests"] as? Int == 5, "\(status)")
-        let byProtocol = status["byProtocol"] as? [String: Int] ?? [:]
-        #expect(byProtocol == ["http": 3, "fastcgi": 2], "\(status)")
-        #expect((status["byStatus"] as? [String: Int])?["200"] == 5)
-        #expect(status["inFlight"] as? Int == 0)
+            let status = try await server.status()
+            #expect(status["mode"] as? String == "single")
+            #expect(status["requests"] as? Int == 5, "\(status)")
+            let byProtocol = status["byProtocol"] as? [String: Int] ?? [:]
+            #expect(byProtocol == ["http": 3, "fastcgi": 2], "\(status)")
+            #expect((status["byStatus"] as? [String: Int])?["200"] == 5)
+            #expect(status["inFlight"] as? Int == 0)
 
-        let (code, metrics) = await OpsServer.get(port: server.statusPort, "/metrics")
-        #expect(code == 200)
-        let samples = metrics.split(separator: "\n").filter { !$0.hasPrefix("#") }
-        #expect(metrics.contains("# TYPE postern_requests_total counter"), "\(metrics)")
-        #expect(samples.contains(#"postern_requests_total{protocol="http"} 3"#), "\(metrics)")
-        #expect(samples.contains(#"postern_requests_total{protocol="fastcgi"} 2"#), "\(metrics)")
-        #expect(samples.contains(#"postern_responses_total{status="200"} 5"#), "\(metrics)")
-        // Every sample line is `name{labels} value`.
-        for sample in samples {
-            #expect(sample.wholeMatch(of: #/[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+/#) != nil, "\(sample)")
+            let (code, metrics) = await OpsServer.get(port: server.statusPort, "/metrics")
+            #expect(code == 200)
+            let samples = metrics.split(separator: "\n").filter { !$0.hasPrefix("#") }
+            #expect(metrics.contains("# TYPE postern_requests_total counter"), "\(metrics)")
+            #expect(samples.contains(#"postern_requests_total{protocol="http"} 3"#), "\(metrics)")
+            #expect(samples.contains(#"postern_requests_total{protocol="fastcgi"} 2"#), "\(metrics)")
+            #expect(samples.contains(#"postern_responses_total{status="200"} 5"#), "\(metrics)")
+            // Every sample line is `name{labels} value`.
+            for sample in samples {
+                #expect(sample.wholeMatch(of: #/[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+/#) != nil, "\(sample)")
+            }
         }
     }
 }

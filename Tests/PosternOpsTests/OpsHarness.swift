@@ -1,6 +1,11 @@
 import Foundation
 import NIOPosix
 import PosternTestSupport
+import Testing
+
+/// The live operations tests, one suite at a time: each starts real servers, workers and load,
+/// and two at once on two cores starve each other's timing (as the hardening tests do).
+@Suite(.serialized) enum Ops {}
 
 /// A `postern serve --app ops` process for one test, and the HTTP requests the tests send it.
 struct OpsServer {

@@ -5,91 +5,93 @@ import Foundation
 import PosternTestSupport
 import Testing
 
-@Suite("Signals", .serialized)
-struct SignalTests {
-    static func contents(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+extension Ops {
+    @Suite("Signals", .serialized)
+    struct SignalTests {
+        static func contents(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-    /// logrotate's way: move the file, send SIGUSR1; later lines go to a new file at the path.
-    static func rotate(_ server: OpsServer, log: String, reopened: Int) async throws {
-        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
-        server.signal(SIGUSR1)
-        let said = await eventually { server.process.output.components(separatedBy: "SIGUSR1: logs reopened").count - 1 >= reopened }
-        #expect(said, "no \"logs reopened\" from \(reopened) process(es): \(server.process.output.suffix(1500))")
-    }
-
-    @Test("a single process: SIGUSR1 reopens the access log; SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully")
-    func singleProcess() async throws {
-        let directory = try Paths.makeTestDirectory("signals-single")
-        let log = directory + "/access.log"
-        let server = try await OpsServer.start("signals-single", ["--access-log", log], statusPort: false)
-        defer { server.process.stop() }
-        #expect(await server.get("/before-rotation").status == 200)
-        #expect(await eventually { Self.contents(log).contains("/before-rotation") })
-        try await Self.rotate(server, log: log, reopened: 1)
-        #expect(await server.get("/after-rotation").status == 200)
-        #expect(await eventually { Self.contents(log).contains("/after-rotation") }, "the new file has no line: \(Self.contents(log))")
-        #expect(!Self.contents(log + ".1").contains("/after-rotation"), "a line went to the rotated file")
-
-        for signal in [SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
-            server.signal(signal)
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(server.process.isRunning, "signal \(signal) ended the server: \(server.process.output.suffix(800))")
-            #expect(await server.get("/after-\(signal)").status == 200, "not serving after signal \(signal)")
+        /// logrotate's way: move the file, send SIGUSR1; later lines go to a new file at the path.
+        static func rotate(_ server: OpsServer, log: String, reopened: Int) async throws {
+            try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+            server.signal(SIGUSR1)
+            let said = await eventually { server.process.output.components(separatedBy: "SIGUSR1: logs reopened").count - 1 >= reopened }
+            #expect(said, "no \"logs reopened\" from \(reopened) process(es): \(server.process.output.suffix(1500))")
         }
-        #expect(server.process.output.contains("SIGHUP: logs reopened"))
 
-        server.signal(SIGQUIT)
-        let status = await server.waitForExit(seconds: 15)
-        #expect(status == 0, "SIGQUIT: exit status \(String(describing: status)): \(server.process.output.suffix(800))")
-    }
+        @Test("a single process: SIGUSR1 reopens the access log; SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully")
+        func singleProcess() async throws {
+            let directory = try Paths.makeTestDirectory("signals-single")
+            let log = directory + "/access.log"
+            let server = try await OpsServer.start("signals-single", ["--access-log", log], statusPort: false)
+            defer { server.process.stop() }
+            #expect(await server.get("/before-rotation").status == 200)
+            #expect(await eventually { Self.contents(log).contains("/before-rotation") })
+            try await Self.rotate(server, log: log, reopened: 1)
+            #expect(await server.get("/after-rotation").status == 200)
+            #expect(await eventually { Self.contents(log).contains("/after-rotation") }, "the new file has no line: \(Self.contents(log))")
+            #expect(!Self.contents(log + ".1").contains("/after-rotation"), "a line went to the rotated file")
 
-    @Test("--error-log: the server's log goes to the file, not standard error; SIGUSR1 after logrotate moved it starts a new file")
-    func errorLog() async throws {
-        let directory = try Paths.makeTestDirectory("signals-error-log")
-        let log = directory + "/error.log"
-        let server = try await OpsServer.start("signals-error-log", ["--error-log", log], statusPort: false)
-        defer { server.process.stop() }
-        #expect(await eventually { Self.contents(log).contains("listening") }, "no line in --error-log: \(Self.contents(log))")
-        #expect(!server.process.output.contains("listening"), "the log still went to standard error")
-        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
-        server.signal(SIGUSR1)
-        #expect(await eventually { Self.contents(log).contains("SIGUSR1: logs reopened") }, "the new file has no line: \(Self.contents(log))")
-        #expect(!Self.contents(log + ".1").contains("SIGUSR1"), "the reopened line went to the moved file")
-    }
+            for signal in [SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
+                server.signal(signal)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(server.process.isRunning, "signal \(signal) ended the server: \(server.process.output.suffix(800))")
+                #expect(await server.get("/after-\(signal)").status == 200, "not serving after signal \(signal)")
+            }
+            #expect(server.process.output.contains("SIGHUP: logs reopened"))
 
-    @Test("workers: SIGUSR1 reaches every worker; SIGTTIN adds one, SIGTTOU removes one (never the last); SIGWINCH is ignored; SIGQUIT stops them all (SIGUSR2: WorkerTests)")
-    func workers() async throws {
-        let directory = try Paths.makeTestDirectory("signals-workers")
-        let log = directory + "/access.log"
-        let server = try await OpsServer.start("signals-workers", ["--workers", "2", "--access-log", log])
-        defer { server.process.stop() }
-        func workerCount(_ count: Int) async -> Bool {
-            await eventually { ((try? await server.workerPIDs()) ?? []).count == count }
+            server.signal(SIGQUIT)
+            let status = await server.waitForExit(seconds: 15)
+            #expect(status == 0, "SIGQUIT: exit status \(String(describing: status)): \(server.process.output.suffix(800))")
         }
-        #expect(await workerCount(2))
-        for index in 0..<10 { #expect(await server.get("/before-\(index)").status == 200) }
-        try await Self.rotate(server, log: log, reopened: 2)
-        for index in 0..<10 { #expect(await server.get("/after-\(index)").status == 200) }
-        #expect(await eventually { Self.contents(log).components(separatedBy: "/after-").count - 1 == 10 },
-                "not all 10 lines in the new file (each worker must reopen): \(Self.contents(log))")
-        #expect(!Self.contents(log + ".1").contains("/after-"))
 
-        server.signal(SIGTTIN)
-        #expect(await workerCount(3), "SIGTTIN did not add a worker")
-        server.signal(SIGTTOU)
-        #expect(await workerCount(2))
-        server.signal(SIGTTOU)
-        #expect(await workerCount(1))
-        server.signal(SIGTTOU)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(await workerCount(1), "SIGTTOU past one worker")
-        #expect(server.process.output.contains("one worker is the fewest"))
-        server.signal(SIGWINCH)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(await server.get("/after-winch").status == 200)
+        @Test("--error-log: the server's log goes to the file, not standard error; SIGUSR1 after logrotate moved it starts a new file")
+        func errorLog() async throws {
+            let directory = try Paths.makeTestDirectory("signals-error-log")
+            let log = directory + "/error.log"
+            let server = try await OpsServer.start("signals-error-log", ["--error-log", log], statusPort: false)
+            defer { server.process.stop() }
+            #expect(await eventually { Self.contents(log).contains("listening") }, "no line in --error-log: \(Self.contents(log))")
+            #expect(!server.process.output.contains("listening"), "the log still went to standard error")
+            try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+            server.signal(SIGUSR1)
+            #expect(await eventually { Self.contents(log).contains("SIGUSR1: logs reopened") }, "the new file has no line: \(Self.contents(log))")
+            #expect(!Self.contents(log + ".1").contains("SIGUSR1"), "the reopened line went to the moved file")
+        }
 
-        server.signal(SIGQUIT)
-        let status = await server.waitForExit(seconds: 20)
-        #expect(status == 0, "SIGQUIT: exit status \(String(describing: status)): \(server.process.output.suffix(800))")
+        @Test("workers: SIGUSR1 reaches every worker; SIGTTIN adds one, SIGTTOU removes one (never the last); SIGWINCH is ignored; SIGQUIT stops them all (SIGUSR2: WorkerTests)")
+        func workers() async throws {
+            let directory = try Paths.makeTestDirectory("signals-workers")
+            let log = directory + "/access.log"
+            let server = try await OpsServer.start("signals-workers", ["--workers", "2", "--access-log", log])
+            defer { server.process.stop() }
+            func workerCount(_ count: Int) async -> Bool {
+                await eventually { ((try? await server.workerPIDs()) ?? []).count == count }
+            }
+            #expect(await workerCount(2))
+            for index in 0..<10 { #expect(await server.get("/before-\(index)").status == 200) }
+            try await Self.rotate(server, log: log, reopened: 2)
+            for index in 0..<10 { #expect(await server.get("/after-\(index)").status == 200) }
+            #expect(await eventually { Self.contents(log).components(separatedBy: "/after-").count - 1 == 10 },
+                    "not all 10 lines in the new file (each worker must reopen): \(Self.contents(log))")
+            #expect(!Self.contents(log + ".1").contains("/after-"))
+
+            server.signal(SIGTTIN)
+            #expect(await workerCount(3), "SIGTTIN did not add a worker")
+            server.signal(SIGTTOU)
+            #expect(await workerCount(2))
+            server.signal(SIGTTOU)
+            #expect(await workerCount(1))
+            server.signal(SIGTTOU)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(await workerCount(1), "SIGTTOU past one worker")
+            #expect(server.process.output.contains("one worker is the fewest"))
+            server.signal(SIGWINCH)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(await server.get("/after-winch").status == 200)
+
+            server.signal(SIGQUIT)
+            let status = await server.waitForExit(seconds: 20)
+            #expect(status == 0, "SIGQUIT: exit status \(String(describing: status)): \(server.process.output.suffix(800))")
+        }
     }
 }

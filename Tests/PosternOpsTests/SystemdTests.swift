@@ -7,158 +7,160 @@ import PosternFastCGI
 import PosternTestSupport
 import Testing
 
-@Suite("systemd", .serialized)
-struct SystemdTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
-    static let activate = "/usr/bin/systemd-socket-activate"
+extension Ops {
+    @Suite("systemd", .serialized)
+    struct SystemdTests {
+        static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+        static let activate = "/usr/bin/systemd-socket-activate"
 
-    /// A unix datagram socket for sd_notify messages, read on a thread of its own.
-    final class NotifySocket: @unchecked Sendable {
-        let path: String
-        private let fd: Int32
-        private let lock = NSLock()
-        private var received: [String] = []
-        private var stopped = false
+        /// A unix datagram socket for sd_notify messages, read on a thread of its own.
+        final class NotifySocket: @unchecked Sendable {
+            let path: String
+            private let fd: Int32
+            private let lock = NSLock()
+            private var received: [String] = []
+            private var stopped = false
 
-        init(directory: String) throws {
-            path = directory + "/notify.sock"
-            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-            }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            guard bound == 0 else { throw TestFailure("bind \(path): errno \(errno)") }
-            var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            Thread.detachNewThread { [self] in
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                // The thread closes the socket itself once stopped: closed from outside, its
-                // number could be reused by the next test's socket while this thread still reads.
-                while !lock.withLock({ stopped }) {
-                    let count = recv(fd, &buffer, buffer.count, 0)
-                    if count > 0 { lock.withLock { received.append(String(decoding: buffer[..<count], as: UTF8.self)) } }
+            init(directory: String) throws {
+                path = directory + "/notify.sock"
+                fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+                var address = sockaddr_un()
+                address.sun_family = sa_family_t(AF_UNIX)
+                withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                    for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
                 }
-                Glibc.close(fd)
+                let bound = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+                guard bound == 0 else { throw TestFailure("bind \(path): errno \(errno)") }
+                var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                Thread.detachNewThread { [self] in
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    // The thread closes the socket itself once stopped: closed from outside, its
+                    // number could be reused by the next test's socket while this thread still reads.
+                    while !lock.withLock({ stopped }) {
+                        let count = recv(fd, &buffer, buffer.count, 0)
+                        if count > 0 { lock.withLock { received.append(String(decoding: buffer[..<count], as: UTF8.self)) } }
+                    }
+                    Glibc.close(fd)
+                }
+            }
+
+            var messages: [String] { lock.withLock { received } }
+
+            /// Whether a message containing `text` arrives within `seconds`; its index after `after`.
+            func waitFor(_ text: String, after: Int = 0, seconds: Double = 15) async -> Int? {
+                let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+                while ContinuousClock.now < deadline {
+                    let all = messages
+                    if let index = all.indices.first(where: { $0 >= after && all[$0].contains(text) }) { return index }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                return nil
+            }
+
+            func close() { lock.withLock { stopped = true } }
+        }
+
+        @Test("socket activation: the sockets systemd opened, named by protocol, served by one process or by workers", arguments: [1, 2])
+        func socketActivation(workers: Int) async throws {
+            let fastcgiPort = try Ports.free(), httpPort = try Ports.free()
+            let directory = try Paths.makeTestDirectory("socket-activation")
+            let process = try ManagedProcess(
+                name: "systemd-socket-activate", executable: Self.activate,
+                arguments: ["-l", "127.0.0.1:\(fastcgiPort)", "--fdname=fastcgi", "-l", "127.0.0.1:\(httpPort)", "--fdname=http",
+                            // systemd-socket-activate passes only the variables given with -E; as root,
+                            // postern serves a descriptor only with --user or --allow-root.
+                            "-E", "POSTERN_APP=hello", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve", "--workers", String(workers)],
+                directory: directory)
+            defer { process.stop() }
+            try await Wait.forPort(httpPort)
+            // The first connection started postern, which finds the sockets as fd 3 and 4.
+            var answer = (status: 0, body: "")
+            for _ in 0..<50 where answer.status != 200 {
+                answer = await OpsServer.get(port: httpPort, "/")
+                if answer.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(answer.status == 200 && answer.body.contains("Hello, World!"), "HTTP through the activated socket: \(answer) \(process.output.suffix(1500))")
+            let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
+            let result = try await client.send(ClientRequest(method: "GET", target: "/"))
+            #expect(String(buffer: result.stdout).contains("Hello, World!"), "FastCGI through the activated socket")
+            #expect(process.output.contains("fd:3") && process.output.contains("protocol=fastcgi"), "\(process.output.suffix(1500))")
+            if workers > 1 {
+                #expect(process.output.components(separatedBy: "worker started").count - 1 >= workers)
             }
         }
 
-        var messages: [String] { lock.withLock { received } }
+        @Test("socket activation: a socket not named by its protocol is one clear error")
+        func unnamedSocket() async throws {
+            let port = try Ports.free()
+            let directory = try Paths.makeTestDirectory("socket-activation-unnamed")
+            let process = try ManagedProcess(
+                name: "systemd-socket-activate", executable: Self.activate,
+                arguments: ["-l", "127.0.0.1:\(port)", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve"], directory: directory)
+            defer { process.stop() }
+            try await Wait.forPort(port)
+            _ = await OpsServer.get(port: port, "/")
+            let said = await eventually { process.output.contains("name each socket by its protocol") }
+            #expect(said, "\(process.output.suffix(1500))")
+        }
 
-        /// Whether a message containing `text` arrives within `seconds`; its index after `after`.
-        func waitFor(_ text: String, after: Int = 0, seconds: Double = 15) async -> Int? {
-            let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-            while ContinuousClock.now < deadline {
-                let all = messages
-                if let index = all.indices.first(where: { $0 >= after && all[$0].contains(text) }) { return index }
-                try? await Task.sleep(for: .milliseconds(50))
+        @Test("sd_notify from a single process: READY=1 with a status once it listens, WATCHDOG=1, STOPPING=1 on SIGTERM")
+        func notifySingle() async throws {
+            let directory = try Paths.makeTestDirectory("notify-single")
+            let notify = try NotifySocket(directory: directory)
+            defer { notify.close() }
+            let environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"]) { $1 }
+            let server = try await OpsServer.start("notify-single", [], statusPort: false, environment: environment)
+            defer { server.process.stop() }
+            let ready = await notify.waitFor("READY=1")
+            #expect(ready != nil, "no READY=1: \(notify.messages)")
+            #expect(notify.messages.contains { $0.contains("READY=1") && $0.contains("STATUS=serving on 127.0.0.1:\(server.port)") })
+            #expect(await notify.waitFor("WATCHDOG=1", after: ready ?? 0, seconds: 5) != nil, "no WATCHDOG=1 with WATCHDOG_USEC=400000: \(notify.messages)")
+            #expect(await server.get("/hello").status == 200)
+            server.signal(SIGTERM)
+            #expect(await notify.waitFor("STOPPING=1") != nil, "no STOPPING=1: \(notify.messages)")
+            #expect(await server.waitForExit(seconds: 15) == 0)
+        }
+
+        @Test("sd_notify from a master: READY=1 once its workers serve, RELOADING=1 with MONOTONIC_USEC then READY=1 on SIGHUP, STOPPING=1")
+        func notifyMaster() async throws {
+            let directory = try Paths.makeTestDirectory("notify-master")
+            let notify = try NotifySocket(directory: directory)
+            defer { notify.close() }
+            let environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
+            let server = try await OpsServer.start("notify-master", ["--workers", "2"], environment: environment)
+            defer { server.process.stop() }
+            let ready = await notify.waitFor("READY=1")
+            #expect(ready != nil, "no READY=1: \(notify.messages)")
+            #expect(notify.messages.contains { $0.contains("READY=1") && $0.contains("2 of 2 workers serving") }, "\(notify.messages)")
+            server.signal(SIGHUP)
+            let reloading = await notify.waitFor("RELOADING=1", after: (ready ?? 0) + 1)
+            #expect(reloading != nil, "no RELOADING=1: \(notify.messages)")
+            if let reloading { #expect(notify.messages[reloading].contains("MONOTONIC_USEC=")) }
+            #expect(await notify.waitFor("READY=1", after: (reloading ?? 0) + 1) != nil, "no READY=1 after the reload: \(notify.messages)")
+            server.signal(SIGTERM)
+            #expect(await notify.waitFor("STOPPING=1") != nil, "no STOPPING=1: \(notify.messages)")
+            #expect(!server.process.output.contains("NOTIFY_SOCKET"), "a worker tried to notify")
+        }
+
+        @Test("the shipped unit files pass systemd-analyze verify, and the example configuration parses")
+        func unitFiles() throws {
+            let directory = try Paths.makeTestDirectory("units")
+            let service = try String(contentsOfFile: Self.root + "/systemd/postern.service", encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/postern", with: Paths.binary("postern"))
+            try service.write(toFile: directory + "/postern.service", atomically: true, encoding: .utf8)
+            try FileManager.default.copyItem(atPath: Self.root + "/systemd/postern.socket", toPath: directory + "/postern.socket")
+            let verify = try runToEnd("/usr/bin/systemd-analyze", ["verify", directory + "/postern.socket", directory + "/postern.service"])
+            #expect(verify.status == 0 && verify.output.isEmpty, "systemd-analyze verify: \(verify.output)")
+            let socket = try String(contentsOfFile: Self.root + "/systemd/postern.socket", encoding: .utf8)
+            for line in socket.split(separator: "\n") where line.hasPrefix("FileDescriptorName=") {
+                #expect(GatewayProtocol(rawValue: String(line.dropFirst("FileDescriptorName=".count))) != nil, "\(line)")
             }
-            return nil
+            let printed = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--print-config"])
+            #expect(printed.status == 0, "\(printed.output)")
+            #expect(printed.output.contains("workers = 2    # file"))
         }
-
-        func close() { lock.withLock { stopped = true } }
-    }
-
-    @Test("socket activation: the sockets systemd opened, named by protocol, served by one process or by workers", arguments: [1, 2])
-    func socketActivation(workers: Int) async throws {
-        let fastcgiPort = try Ports.free(), httpPort = try Ports.free()
-        let directory = try Paths.makeTestDirectory("socket-activation")
-        let process = try ManagedProcess(
-            name: "systemd-socket-activate", executable: Self.activate,
-            arguments: ["-l", "127.0.0.1:\(fastcgiPort)", "--fdname=fastcgi", "-l", "127.0.0.1:\(httpPort)", "--fdname=http",
-                        // systemd-socket-activate passes only the variables given with -E; as root,
-                        // postern serves a descriptor only with --user or --allow-root.
-                        "-E", "POSTERN_APP=hello", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve", "--workers", String(workers)],
-            directory: directory)
-        defer { process.stop() }
-        try await Wait.forPort(httpPort)
-        // The first connection started postern, which finds the sockets as fd 3 and 4.
-        var answer = (status: 0, body: "")
-        for _ in 0..<50 where answer.status != 200 {
-            answer = await OpsServer.get(port: httpPort, "/")
-            if answer.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(answer.status == 200 && answer.body.contains("Hello, World!"), "HTTP through the activated socket: \(answer) \(process.output.suffix(1500))")
-        let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
-        let result = try await client.send(ClientRequest(method: "GET", target: "/"))
-        #expect(String(buffer: result.stdout).contains("Hello, World!"), "FastCGI through the activated socket")
-        #expect(process.output.contains("fd:3") && process.output.contains("protocol=fastcgi"), "\(process.output.suffix(1500))")
-        if workers > 1 {
-            #expect(process.output.components(separatedBy: "worker started").count - 1 >= workers)
-        }
-    }
-
-    @Test("socket activation: a socket not named by its protocol is one clear error")
-    func unnamedSocket() async throws {
-        let port = try Ports.free()
-        let directory = try Paths.makeTestDirectory("socket-activation-unnamed")
-        let process = try ManagedProcess(
-            name: "systemd-socket-activate", executable: Self.activate,
-            arguments: ["-l", "127.0.0.1:\(port)", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve"], directory: directory)
-        defer { process.stop() }
-        try await Wait.forPort(port)
-        _ = await OpsServer.get(port: port, "/")
-        let said = await eventually { process.output.contains("name each socket by its protocol") }
-        #expect(said, "\(process.output.suffix(1500))")
-    }
-
-    @Test("sd_notify from a single process: READY=1 with a status once it listens, WATCHDOG=1, STOPPING=1 on SIGTERM")
-    func notifySingle() async throws {
-        let directory = try Paths.makeTestDirectory("notify-single")
-        let notify = try NotifySocket(directory: directory)
-        defer { notify.close() }
-        let environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"]) { $1 }
-        let server = try await OpsServer.start("notify-single", [], statusPort: false, environment: environment)
-        defer { server.process.stop() }
-        let ready = await notify.waitFor("READY=1")
-        #expect(ready != nil, "no READY=1: \(notify.messages)")
-        #expect(notify.messages.contains { $0.contains("READY=1") && $0.contains("STATUS=serving on 127.0.0.1:\(server.port)") })
-        #expect(await notify.waitFor("WATCHDOG=1", after: ready ?? 0, seconds: 5) != nil, "no WATCHDOG=1 with WATCHDOG_USEC=400000: \(notify.messages)")
-        #expect(await server.get("/hello").status == 200)
-        server.signal(SIGTERM)
-        #expect(await notify.waitFor("STOPPING=1") != nil, "no STOPPING=1: \(notify.messages)")
-        #expect(await server.waitForExit(seconds: 15) == 0)
-    }
-
-    @Test("sd_notify from a master: READY=1 once its workers serve, RELOADING=1 with MONOTONIC_USEC then READY=1 on SIGHUP, STOPPING=1")
-    func notifyMaster() async throws {
-        let directory = try Paths.makeTestDirectory("notify-master")
-        let notify = try NotifySocket(directory: directory)
-        defer { notify.close() }
-        let environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
-        let server = try await OpsServer.start("notify-master", ["--workers", "2"], environment: environment)
-        defer { server.process.stop() }
-        let ready = await notify.waitFor("READY=1")
-        #expect(ready != nil, "no READY=1: \(notify.messages)")
-        #expect(notify.messages.contains { $0.contains("READY=1") && $0.contains("2 of 2 workers serving") }, "\(notify.messages)")
-        server.signal(SIGHUP)
-        let reloading = await notify.waitFor("RELOADING=1", after: (ready ?? 0) + 1)
-        #expect(reloading != nil, "no RELOADING=1: \(notify.messages)")
-        if let reloading { #expect(notify.messages[reloading].contains("MONOTONIC_USEC=")) }
-        #expect(await notify.waitFor("READY=1", after: (reloading ?? 0) + 1) != nil, "no READY=1 after the reload: \(notify.messages)")
-        server.signal(SIGTERM)
-        #expect(await notify.waitFor("STOPPING=1") != nil, "no STOPPING=1: \(notify.messages)")
-        #expect(!server.process.output.contains("NOTIFY_SOCKET"), "a worker tried to notify")
-    }
-
-    @Test("the shipped unit files pass systemd-analyze verify, and the example configuration parses")
-    func unitFiles() throws {
-        let directory = try Paths.makeTestDirectory("units")
-        let service = try String(contentsOfFile: Self.root + "/systemd/postern.service", encoding: .utf8)
-            .replacingOccurrences(of: "/usr/local/bin/postern", with: Paths.binary("postern"))
-        try service.write(toFile: directory + "/postern.service", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: Self.root + "/systemd/postern.socket", toPath: directory + "/postern.socket")
-        let verify = try runToEnd("/usr/bin/systemd-analyze", ["verify", directory + "/postern.socket", directory + "/postern.service"])
-        #expect(verify.status == 0 && verify.output.isEmpty, "systemd-analyze verify: \(verify.output)")
-        let socket = try String(contentsOfFile: Self.root + "/systemd/postern.socket", encoding: .utf8)
-        for line in socket.split(separator: "\n") where line.hasPrefix("FileDescriptorName=") {
-            #expect(GatewayProtocol(rawValue: String(line.dropFirst("FileDescriptorName=".count))) != nil, "\(line)")
-        }
-        let printed = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--print-config"])
-        #expect(printed.status == 0, "\(printed.output)")
-        #expect(printed.output.contains("workers = 2    # file"))
     }
 }

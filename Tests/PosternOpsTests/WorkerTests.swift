@@ -2,170 +2,172 @@ import Foundation
 import PosternTestSupport
 import Testing
 
-/// Workers and signals, live: real `postern serve --workers N` processes under load.
-@Suite(.serialized) struct WorkerTests {
-    @Test func killedWorkerIsReplacedUnderLoad() async throws {
-        let server = try await OpsServer.start("kill", ["--workers", "2"])
-        defer { server.process.stop() }
-        let before = try await waitForWorkers(server, count: 2)
-        let load = Load(port: server.port, clients: 4)
-        try await Task.sleep(for: .milliseconds(500))
-        let victim = Int32(before.first!)
-        kill(victim, SIGKILL)
-        var after: Set<Int> = []
-        for _ in 0..<100 {
-            try await Task.sleep(for: .milliseconds(100))
-            after = try await server.workerPIDs()
-            if after.count == 2 && !after.contains(Int(victim)) { break }
+extension Ops {
+    /// Workers and signals, live: real `postern serve --workers N` processes under load.
+    @Suite(.serialized) struct WorkerTests {
+        @Test func killedWorkerIsReplacedUnderLoad() async throws {
+            let server = try await OpsServer.start("kill", ["--workers", "2"])
+            defer { server.process.stop() }
+            let before = try await waitForWorkers(server, count: 2)
+            let load = Load(port: server.port, clients: 4)
+            try await Task.sleep(for: .milliseconds(500))
+            let victim = Int32(before.first!)
+            kill(victim, SIGKILL)
+            var after: Set<Int> = []
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(100))
+                after = try await server.workerPIDs()
+                if after.count == 2 && !after.contains(Int(victim)) { break }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            let result = await load.finish()
+            #expect(after.count == 2, "two workers again: \(after)")
+            #expect(!after.contains(Int(victim)))
+            #expect(result.sent > 50)
+            // Only requests the killed worker held may fail; the rest of the load goes on.
+            #expect(result.failed <= 4, "failed \(result.failed) of \(result.sent): \(result.examples)")
+            #expect(server.process.output.contains("worker died; replacing it"))
+            let restarts = try await server.status()["workerRestarts"] as? Int
+            #expect(restarts == 1)
         }
-        try await Task.sleep(for: .milliseconds(500))
-        let result = await load.finish()
-        #expect(after.count == 2, "two workers again: \(after)")
-        #expect(!after.contains(Int(victim)))
-        #expect(result.sent > 50)
-        // Only requests the killed worker held may fail; the rest of the load goes on.
-        #expect(result.failed <= 4, "failed \(result.failed) of \(result.sent): \(result.examples)")
-        #expect(server.process.output.contains("worker died; replacing it"))
-        let restarts = try await server.status()["workerRestarts"] as? Int
-        #expect(restarts == 1)
-    }
 
-    @Test func sighupUnderLoadDropsNothing() async throws {
-        let server = try await OpsServer.start("hup", ["--workers", "2"])
-        defer { server.process.stop() }
-        let before = try await waitForWorkers(server, count: 2)
-        let load = Load(port: server.port, clients: 8)
-        try await Task.sleep(for: .milliseconds(700))
-        server.signal(SIGHUP)
-        try await Task.sleep(for: .milliseconds(1500))
-        server.signal(SIGHUP)
-        try await Task.sleep(for: .milliseconds(1500))
-        let result = await load.finish()
-        let after = try await waitForWorkers(server, count: 2)
-        print("SIGHUP under load: \(result.sent) requests sent, \(result.failed) failed (2 reloads, 8 clients, --workers 2)")
-        #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
-        #expect(result.sent > 200)
-        #expect(before.isDisjoint(with: after), "new workers after the reload: \(before) → \(after)")
-    }
-
-    @Test func sigtermLetsInFlightRequestsFinish() async throws {
-        let server = try await OpsServer.start("term", ["--workers", "2"])
-        defer { server.process.stop() }
-        _ = try await waitForWorkers(server, count: 2)
-        let requests = (0..<6).map { _ in Task { await server.get("/sleep?ms=1500") } }
-        try await Task.sleep(for: .milliseconds(400))
-        server.signal(SIGTERM)
-        var codes: [Int] = []
-        for request in requests { codes.append(await request.value.status) }
-        #expect(codes == Array(repeating: 200, count: 6), "\(codes)")
-        let exit = await server.waitForExit(seconds: 10)
-        #expect(exit == 0)
-    }
-
-    @Test func maxRequestsRecyclesWithoutFailures() async throws {
-        let server = try await OpsServer.start("recycle", ["--workers", "2", "--max-requests", "40", "--max-requests-jitter", "10"])
-        defer { server.process.stop() }
-        let before = try await waitForWorkers(server, count: 2)
-        let load = Load(port: server.port, clients: 4, limit: 600)
-        let result = await load.drain()
-        try await Task.sleep(for: .milliseconds(500))
-        let status = try await server.status()
-        print("--max-requests 40 under load: \(result.sent) sent, \(result.failed) failed, \(status["workerRestarts"] ?? "?") recycled")
-        #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
-        #expect((status["workerRestarts"] as? Int ?? 0) >= 8)
-        #expect((status["requests"] as? Int ?? 0) >= 600)
-        let after = try await waitForWorkers(server, count: 2)
-        #expect(before.isDisjoint(with: after))
-    }
-
-    /// What `/proc/PID/exe` names.
-    private func executable(of pid: Int) -> String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?"
-    }
-
-    /// Gone, or a zombie nobody has reaped yet (its parent died; PID 1 reaps when it can).
-    private func isGone(_ pid: Int) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
-        return stat.contains(") Z ")
-    }
-
-    @Test func aReloadStartsTheBinaryNowAtThePathItWasStartedFrom() async throws {
-        let directory = try Paths.makeTestDirectory("upgrade")
-        let binary = directory + "/postern"
-        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
-        let server = try await OpsServer.start("upgrade", ["--workers", "2"], binary: binary)
-        defer { server.process.stop() }
-        let before = try await waitForWorkers(server, count: 2)
-        for pid in before { #expect(executable(of: pid) == binary) }
-        // A deploy as install(1) and dpkg do it: the new file is renamed over the old one.
-        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
-        #expect(rename(binary + ".new", binary) == 0)
-        for pid in before { #expect(executable(of: pid) == binary + " (deleted)") }
-        server.signal(SIGHUP)
-        var after: Set<Int> = []
-        for _ in 0..<100 {
-            try await Task.sleep(for: .milliseconds(100))
-            after = try await server.workerPIDs()
-            if after.count == 2 && after.isDisjoint(with: before) { break }
+        @Test func sighupUnderLoadDropsNothing() async throws {
+            let server = try await OpsServer.start("hup", ["--workers", "2"])
+            defer { server.process.stop() }
+            let before = try await waitForWorkers(server, count: 2)
+            let load = Load(port: server.port, clients: 8)
+            try await Task.sleep(for: .milliseconds(700))
+            server.signal(SIGHUP)
+            try await Task.sleep(for: .milliseconds(1500))
+            server.signal(SIGHUP)
+            try await Task.sleep(for: .milliseconds(1500))
+            let result = await load.finish()
+            let after = try await waitForWorkers(server, count: 2)
+            print("SIGHUP under load: \(result.sent) requests sent, \(result.failed) failed (2 reloads, 8 clients, --workers 2)")
+            #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+            #expect(result.sent > 200)
+            #expect(before.isDisjoint(with: after), "new workers after the reload: \(before) → \(after)")
         }
-        #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGHUP: \(after), before \(before)")
-        for pid in after {
-            #expect(executable(of: pid) == binary, "worker \(pid) runs \(executable(of: pid)), not the new binary")
-        }
-        #expect(await server.get("/hello").status == 200)
-    }
 
-    @Test func sigusr2UpgradesInPlaceUnderLoadWithoutAFailedRequest() async throws {
-        let directory = try Paths.makeTestDirectory("usr2")
-        let binary = directory + "/postern"
-        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
-        let server = try await OpsServer.start("usr2", ["--workers", "2"], binary: binary)
-        defer { server.process.stop() }
-        let master = server.process.pid
-        let before = try await waitForWorkers(server, count: 2)
-        let load = Load(port: server.port, clients: 8)
-        try await Task.sleep(for: .milliseconds(700))
-        // The new binary arrives as a deploy installs it, then SIGUSR2.
-        try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
-        #expect(rename(binary + ".new", binary) == 0)
-        #expect(executable(of: Int(master)) == binary + " (deleted)")
-        server.signal(SIGUSR2)
-        var after: Set<Int> = []
-        for _ in 0..<200 {
-            try await Task.sleep(for: .milliseconds(100))
-            after = (try? await server.workerPIDs()) ?? []
-            if after.count == 2 && after.isDisjoint(with: before) { break }
+        @Test func sigtermLetsInFlightRequestsFinish() async throws {
+            let server = try await OpsServer.start("term", ["--workers", "2"])
+            defer { server.process.stop() }
+            _ = try await waitForWorkers(server, count: 2)
+            let requests = (0..<6).map { _ in Task { await server.get("/sleep?ms=1500") } }
+            try await Task.sleep(for: .milliseconds(400))
+            server.signal(SIGTERM)
+            var codes: [Int] = []
+            for request in requests { codes.append(await request.value.status) }
+            #expect(codes == Array(repeating: 200, count: 6), "\(codes)")
+            let exit = await server.waitForExit(seconds: 10)
+            #expect(exit == 0)
         }
-        try await Task.sleep(for: .milliseconds(700))
-        let result = await load.finish()
-        #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGUSR2: \(after), before \(before): \(server.process.output.suffix(1500))")
-        #expect(result.sent > 50)
-        #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
-        #expect(server.process.isRunning && server.process.pid == master)
-        #expect(executable(of: Int(master)) == binary, "the master runs \(executable(of: Int(master))), not the new binary")
-        for pid in after { #expect(executable(of: pid) == binary) }
-        #expect(server.process.output.contains("upgraded in place"))
-    }
 
-    @Test func workersLeaveWhenTheMasterIsKilled() async throws {
-        let server = try await OpsServer.start("orphaned", ["--workers", "2"])
-        defer { server.process.stop() }
-        let workers = try await waitForWorkers(server, count: 2)
-        kill(server.process.pid, SIGKILL)
-        var left: Set<Int> = workers
-        for _ in 0..<100 where !left.isEmpty {
-            try await Task.sleep(for: .milliseconds(100))
-            left = left.filter { !isGone($0) }
+        @Test func maxRequestsRecyclesWithoutFailures() async throws {
+            let server = try await OpsServer.start("recycle", ["--workers", "2", "--max-requests", "40", "--max-requests-jitter", "10"])
+            defer { server.process.stop() }
+            let before = try await waitForWorkers(server, count: 2)
+            let load = Load(port: server.port, clients: 4, limit: 600)
+            let result = await load.drain()
+            try await Task.sleep(for: .milliseconds(500))
+            let status = try await server.status()
+            print("--max-requests 40 under load: \(result.sent) sent, \(result.failed) failed, \(status["workerRestarts"] ?? "?") recycled")
+            #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+            #expect((status["workerRestarts"] as? Int ?? 0) >= 8)
+            #expect((status["requests"] as? Int ?? 0) >= 600)
+            let after = try await waitForWorkers(server, count: 2)
+            #expect(before.isDisjoint(with: after))
         }
-        #expect(left.isEmpty, "workers \(left) outlived their master")
-    }
 
-    private func waitForWorkers(_ server: OpsServer, count: Int) async throws -> Set<Int> {
-        for _ in 0..<100 {
-            let pids = try await server.workerPIDs()
-            if pids.count == count { return pids }
-            try await Task.sleep(for: .milliseconds(100))
+        /// What `/proc/PID/exe` names.
+        private func executable(of pid: Int) -> String {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?"
         }
-        throw TestFailure("not \(count) workers after 10 s: \(server.process.output.suffix(2000))")
+
+        /// Gone, or a zombie nobody has reaped yet (its parent died; PID 1 reaps when it can).
+        private func isGone(_ pid: Int) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+            return stat.contains(") Z ")
+        }
+
+        @Test func aReloadStartsTheBinaryNowAtThePathItWasStartedFrom() async throws {
+            let directory = try Paths.makeTestDirectory("upgrade")
+            let binary = directory + "/postern"
+            try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
+            let server = try await OpsServer.start("upgrade", ["--workers", "2"], binary: binary)
+            defer { server.process.stop() }
+            let before = try await waitForWorkers(server, count: 2)
+            for pid in before { #expect(executable(of: pid) == binary) }
+            // A deploy as install(1) and dpkg do it: the new file is renamed over the old one.
+            try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
+            #expect(rename(binary + ".new", binary) == 0)
+            for pid in before { #expect(executable(of: pid) == binary + " (deleted)") }
+            server.signal(SIGHUP)
+            var after: Set<Int> = []
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(100))
+                after = try await server.workerPIDs()
+                if after.count == 2 && after.isDisjoint(with: before) { break }
+            }
+            #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGHUP: \(after), before \(before)")
+            for pid in after {
+                #expect(executable(of: pid) == binary, "worker \(pid) runs \(executable(of: pid)), not the new binary")
+            }
+            #expect(await server.get("/hello").status == 200)
+        }
+
+        @Test func sigusr2UpgradesInPlaceUnderLoadWithoutAFailedRequest() async throws {
+            let directory = try Paths.makeTestDirectory("usr2")
+            let binary = directory + "/postern"
+            try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
+            let server = try await OpsServer.start("usr2", ["--workers", "2"], binary: binary)
+            defer { server.process.stop() }
+            let master = server.process.pid
+            let before = try await waitForWorkers(server, count: 2)
+            let load = Load(port: server.port, clients: 8)
+            try await Task.sleep(for: .milliseconds(700))
+            // The new binary arrives as a deploy installs it, then SIGUSR2.
+            try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
+            #expect(rename(binary + ".new", binary) == 0)
+            #expect(executable(of: Int(master)) == binary + " (deleted)")
+            server.signal(SIGUSR2)
+            var after: Set<Int> = []
+            for _ in 0..<200 {
+                try await Task.sleep(for: .milliseconds(100))
+                after = (try? await server.workerPIDs()) ?? []
+                if after.count == 2 && after.isDisjoint(with: before) { break }
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            let result = await load.finish()
+            #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGUSR2: \(after), before \(before): \(server.process.output.suffix(1500))")
+            #expect(result.sent > 50)
+            #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+            #expect(server.process.isRunning && server.process.pid == master)
+            #expect(executable(of: Int(master)) == binary, "the master runs \(executable(of: Int(master))), not the new binary")
+            for pid in after { #expect(executable(of: pid) == binary) }
+            #expect(server.process.output.contains("upgraded in place"))
+        }
+
+        @Test func workersLeaveWhenTheMasterIsKilled() async throws {
+            let server = try await OpsServer.start("orphaned", ["--workers", "2"])
+            defer { server.process.stop() }
+            let workers = try await waitForWorkers(server, count: 2)
+            kill(server.process.pid, SIGKILL)
+            var left: Set<Int> = workers
+            for _ in 0..<100 where !left.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                left = left.filter { !isGone($0) }
+            }
+            #expect(left.isEmpty, "workers \(left) outlived their master")
+        }
+
+        private func waitForWorkers(_ server: OpsServer, count: Int) async throws -> Set<Int> {
+            for _ in 0..<100 {
+                let pids = try await server.workerPIDs()
+                if pids.count == count { return pids }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestFailure("not \(count) workers after 10 s: \(server.process.output.suffix(2000))")
+        }
     }
 }

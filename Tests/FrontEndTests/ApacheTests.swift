@@ -91,6 +91,10 @@ struct ApacheTests {
         #expect(spawned.contains { $0 == Paths.binary("postern") }, "\(spawned)")
         try await FrontEndChecks.echo(apache, target: "/fcgid/echo")
         try await FrontEndChecks.concurrency(apache, target: "/fcgid/hello")
+        // Basic credentials reach the app (CGIPassAuth On in the shipped file).
+        let credentials = try await BlockingClient.get(port: apache.port, "/fcgid" + FrontEndChecks.environSuffix, headers: ["Authorization: Basic dXNlcjpwYXNz"])
+        let seen = try JSONSerialization.jsonObject(with: Data(credentials.body)) as? [String: String]
+        #expect(seen?["HTTP_AUTHORIZATION"] == "Basic dXNlcjpwYXNz", "mod_fcgid: \(String(describing: seen?["HTTP_AUTHORIZATION"]))")
     }
 
     @Test("mod_cgid runs an app binary as a CGI program")

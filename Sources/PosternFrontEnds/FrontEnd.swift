@@ -47,7 +47,7 @@ public final class FrontEnd: @unchecked Sendable {
             Listen 127.0.0.1:\(port)
             PidFile \(directory)/run/apache.pid
             DefaultRuntimeDir \(directory)/run
-            Mutex file:\(directory)/run default
+            Mutex pthread default
             ErrorLog \(directory)/apache-error.log
             LogLevel warn
             User www-data

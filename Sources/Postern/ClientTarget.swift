@@ -7,28 +7,28 @@ import Darwin
 #endif
 import PosternCore
 
-/// A `postern request` URL: `fastcgi://HOST:PORT/path?query`, `scgi://…`, `uwsgi://…`, or the
-/// unix forms `fastcgi+unix:///run/app.sock/path?query`, where the socket path is the longest
-/// prefix of the path that names a socket file.
+/// A `postern request` URL: `fastcgi://HOST:PORT/path?query`, `scgi://…`, `uwsgi://…`,
+/// `http://…`, or the unix forms `fastcgi+unix:///run/app.sock/path?query`, where the socket path
+/// is the longest prefix of the path that names a socket file.
 public struct ClientTarget: Sendable, Equatable {
     public var gatewayProtocol: GatewayProtocol
     public var address: ListenAddress
     /// `/path?query` as sent to the server.
     public var requestTarget: String
 
-    public init(parsing url: String, isSocket: (String) -> Bool = ClientTarget.isSocketFile) throws(ListenAddressError) {
+    public init(parsing url: String, isSocket: (String) -> Bool = ClientTarget.isSocketFile) throws(ClientTargetError) {
         let pieces = url.split(separator: "://", maxSplits: 1)
-        guard pieces.count == 2 else { throw ListenAddressError(url, "expected SCHEME://…") }
+        guard pieces.count == 2 else { throw ClientTargetError(url, "expected SCHEME://HOST:PORT/path, with SCHEME one of fastcgi, scgi, uwsgi, http (or fastcgi+unix:///path/to.sock/path)") }
         var scheme = pieces[0].lowercased()
         let rest = String(pieces[1])
         let unix = scheme.hasSuffix("+unix")
         if unix { scheme.removeLast(5) }
         guard let kind = GatewayProtocol(rawValue: scheme), kind != GatewayProtocol.cgi else {
-            throw ListenAddressError(url, "unknown scheme \(scheme); use fastcgi, scgi, uwsgi or http (with +unix for a socket)")
+            throw ClientTargetError(url, "unknown scheme \(scheme); use fastcgi, scgi, uwsgi or http (with +unix for a socket)")
         }
         gatewayProtocol = kind
         if unix {
-            guard rest.hasPrefix("/") else { throw ListenAddressError(url, "a +unix URL needs an absolute socket path") }
+            guard rest.hasPrefix("/") else { throw ClientTargetError(url, "a +unix URL needs an absolute socket path") }
             let pathPart = String(rest.prefix { $0 != "?" })
             let query = rest.dropFirst(pathPart.count)
             var split: (String, String)?
@@ -43,13 +43,17 @@ public struct ClientTarget: Sendable, Equatable {
                 index = slash
             }
             guard let (socketPath, requestPath) = split else {
-                throw ListenAddressError(url, "no prefix of \(pathPart) is a unix socket")
+                throw ClientTargetError(url, "no prefix of \(pathPart) is a unix socket")
             }
             address = .unix(path: socketPath)
             requestTarget = (requestPath.isEmpty ? "/" : requestPath) + query
         } else {
             let authority = String(rest.prefix { $0 != "/" && $0 != "?" })
-            address = try ListenAddress(parsing: authority)
+            do {
+                address = try ListenAddress(parsing: authority)
+            } catch {
+                throw ClientTargetError(url, error.reason)
+            }
             let target = String(rest.dropFirst(authority.count))
             requestTarget = target.isEmpty ? "/" : (target.hasPrefix("?") ? "/" + target : target)
         }
@@ -59,4 +63,17 @@ public struct ClientTarget: Sendable, Equatable {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
     }
+}
+
+/// A `postern request` URL that cannot be used, with the reason.
+public struct ClientTargetError: Error, CustomStringConvertible, Sendable {
+    public let url: String
+    public let reason: String
+
+    init(_ url: String, _ reason: String) {
+        self.url = url
+        self.reason = reason
+    }
+
+    public var description: String { "invalid URL \(String(reflecting: url)): \(reason)" }
 }

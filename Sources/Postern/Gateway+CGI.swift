@@ -45,6 +45,27 @@ extension Gateway {
         await command.main(arguments)
     }
 
+    /// Starts an app binary with no command of its own: `await Gateway.main(MyApp())` in an
+    /// `@main` type is the whole `main`. The binary takes every ``ServeOptions`` flag and
+    /// `--version` (``AppCommand``), finds its socket on fd 0 under a process manager, and
+    /// serves one request as a CGI program when a front-end runs it as one.
+    ///
+    /// - Parameters:
+    ///   - application: Makes the app; called once per process (once per CGI request).
+    ///   - name: The command's name in `--help`; by default the executable's file name.
+    ///   - version: The app's own version, printed by `--version` with Postern's.
+    @MainActor
+    public static func main(
+        _ application: @autoclosure @escaping @Sendable () -> any Application,
+        name: String? = nil,
+        version: String? = nil
+    ) async {
+        AppCommand.application = application
+        AppCommand.name = name ?? CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "app") } ?? "app"
+        AppCommand.version = version
+        await main(AppCommand.self, cgiApplication: application)
+    }
+
     /// Where options for the serving command go in `arguments`: at the front for a command with
     /// no subcommands or when its default subcommand is implied, after the default subcommand's
     /// name when it is given; `nil` for another subcommand (`postern request`, `postern bench`).

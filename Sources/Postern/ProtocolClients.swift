@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import PosternCore
 import PosternFastCGI
+import PosternHTTP
 import PosternSCGI
 import PosternUWSGI
 
@@ -26,7 +27,13 @@ public enum ProtocolClients {
         case .uwsgi:
             return try await UWSGIClient.send(request, to: try target.address.clientSocketAddress(), group: group)
         case .http:
-            throw ServeError("the \(target.gatewayProtocol) client is not built yet")
+            let host: String
+            switch target.address {
+            case .tcp(let name, let port): host = name.contains(":") ? "[\(name)]:\(port)" : "\(name):\(port)"
+            default: host = "localhost"
+            }
+            return try await HTTPClient.send(
+                request, target: target.requestTarget, to: try target.address.clientSocketAddress(), host: host, group: group)
         case .cgi:
             throw ServeError("CGI has no client: run the program with GATEWAY_INTERFACE set")
         }

@@ -44,7 +44,7 @@ public struct CGIScriptEnvironment: Sendable {
             if let value = gatewayEnvironment[name] { variables[name] = Array(value.utf8) }
         }
         variables["GATEWAY_INTERFACE"] = Array("CGI/1.1".utf8)
-        if variables["SERVER_SOFTWARE"] == nil { variables["SERVER_SOFTWARE"] = Array("Postern/0.1".utf8) }
+        if variables["SERVER_SOFTWARE"] == nil { variables["SERVER_SOFTWARE"] = Array(PosternVersion.serverSoftware.utf8) }
         variables["SCRIPT_NAME"] = Array(location.scriptName.utf8)
         variables["PATH_INFO"] = Array(location.pathInfo.utf8)
         variables["SCRIPT_FILENAME"] = Array(location.filename.utf8)

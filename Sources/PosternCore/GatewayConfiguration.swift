@@ -20,7 +20,7 @@ public struct GatewayConfiguration: Sendable {
         application: any Application,
         limits: GatewayLimits = GatewayLimits(),
         flags: GatewayFlags = GatewayFlags(),
-        serverSoftware: String = "Postern/0.1",
+        serverSoftware: String = PosternVersion.serverSoftware,
         debug: Bool = false,
         logger: Logger = Logger(label: "postern")
     ) {

@@ -20,6 +20,7 @@ struct PosternCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "A Swift gateway server for legacy front-ends: FastCGI, SCGI, uwsgi, HTTP/1.1 and CGI.",
+        version: PosternVersion.current,
         subcommands: [Serve.self, RequestCommand.self, BenchCommand.self],
         defaultSubcommand: Serve.self
     )

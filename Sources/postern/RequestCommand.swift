@@ -1,5 +1,6 @@
 import ArgumentParser
 import NIOCore
+import NIOPosix
 import Postern
 import PosternCore
 
@@ -7,13 +8,14 @@ import PosternCore
 import Glibc
 #endif
 
-/// `postern request`: send one request over FastCGI, SCGI or uwsgi and print the response like `curl -i`.
+/// `postern request`: send one request over FastCGI, SCGI, uwsgi or HTTP and print the response like `curl -i`.
 struct RequestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "request",
-        abstract: "Send one request to a FastCGI, SCGI or uwsgi server and print the response like curl -i.",
+        abstract: "Send one request to a FastCGI, SCGI, uwsgi or HTTP server and print the response like curl -i.",
         discussion: """
-            URL: fastcgi://HOST:PORT/path?query, scgi://…, uwsgi://…, or fastcgi+unix:///path/to.sock/request/path.
+            URL: fastcgi://HOST:PORT/path?query, scgi://…, uwsgi://…, http://…, or fastcgi+unix:///path/to.sock/request/path
+            (scgi+unix, uwsgi+unix, http+unix likewise).
             The exit status is 0 for any complete response, 1 when the request failed.
             """
     )
@@ -58,7 +60,15 @@ struct RequestCommand: AsyncParsableCommand {
             headers: parsedHeaders,
             body: body
         )
-        let response = try await ProtocolClients.send(request, to: target)
+        let response: ClientResponse
+        do {
+            response = try await ProtocolClients.send(request, to: target)
+        } catch let error as IOError {
+            throw ServeError("\(target.gatewayProtocol) server at \(target.address): \(String(cString: strerror(error.errnoCode)))")
+        } catch let error as NIOConnectionError {
+            let cause = error.connectionErrors.last.map { ($0.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\($0.error)" }
+            throw ServeError("\(target.gatewayProtocol) server at \(target.address): \(cause ?? "cannot connect")")
+        }
         let output = bodyOnly ? response.body : response.curlStyle()
         output.withUnsafeReadableBytes { raw in
             var offset = 0

@@ -36,7 +36,7 @@ struct CGIScriptResolverTests {
         let variables = environment.variables.mapValues { String(decoding: $0, as: UTF8.self) }
         #expect(variables == [
             "REQUEST_METHOD": "GET", "HTTP_HOST": "x", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin",
-            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_SOFTWARE": "Postern/0.1",
+            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_SOFTWARE": "Postern/\(PosternVersion.current)",
             "SCRIPT_NAME": "/s.sh", "PATH_INFO": "/p", "SCRIPT_FILENAME": "/srv/cgi/s.sh",
             "DOCUMENT_ROOT": "/srv/cgi", "PATH_TRANSLATED": "/srv/cgi/p",
         ])

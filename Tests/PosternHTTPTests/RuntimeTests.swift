@@ -55,7 +55,7 @@ struct RuntimeTests {
         let unix = try ClientTarget(parsing: "scgi+unix:///run/app.sock/path/x?q", isSocket: { $0 == "/run/app.sock" })
         #expect(unix.address == .unix(path: "/run/app.sock"))
         #expect(unix.requestTarget == "/path/x?q")
-        #expect(throws: ListenAddressError.self) { _ = try ClientTarget(parsing: "gopher://x:1/") }
-        #expect(throws: ListenAddressError.self) { _ = try ClientTarget(parsing: "uwsgi+unix:///nowhere/x", isSocket: { _ in false }) }
+        #expect(throws: ClientTargetError.self) { _ = try ClientTarget(parsing: "gopher://x:1/") }
+        #expect(throws: ClientTargetError.self) { _ = try ClientTarget(parsing: "uwsgi+unix:///nowhere/x", isSocket: { _ in false }) }
     }
 }

@@ -1,20 +1,11 @@
-import ArgumentParser
 import Postern
 import PosternApps
 
-/// The `hello` demo app as its own binary: the same listener flags as `postern serve`.
+/// The `hello` demo app as its own binary: the same listener flags as `postern serve`, and a
+/// CGI program when a front-end runs it as one.
 @main
 enum Entry {
     static func main() async {
-        await Gateway.main(Main.self) { Hello() }
-    }
-}
-
-struct Main: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hello")
-    @OptionGroup var options: ServeOptions
-
-    func run() async throws {
-        try await Gateway.run(Hello(), options: options)
+        await Gateway.main(Hello())
     }
 }

@@ -1,0 +1,3 @@
+// `import Postern` is all an app needs: the gateway contract (Application, Environ, Response,
+// Middleware) comes with it.
+@_exported import PosternCore

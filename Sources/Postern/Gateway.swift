@@ -158,10 +158,31 @@ public enum Gateway {
             }
         }
         let share = requestLimit
-        let stats = GatewayStats(accessLog: accessLog, requestLimit: share) {
-            logger.notice("served its --max-requests share; draining and leaving", metadata: ["requests": "\(share)"])
-            kill(getpid(), SIGTERM)
-        }
+        // Abandoned tasks (past --timeout, ignoring cancellation) keep their --max-concurrency
+        // slots: C of them leave a process with none, whatever --max-abandoned-tasks says.
+        let abandonedLimit = [options.maxAbandonedTasks, options.maxConcurrency].filter { $0 > 0 }.min() ?? 0
+        let isWorker = worker != nil
+        let stats = GatewayStats(
+            accessLog: accessLog, requestLimit: share,
+            onLimit: {
+                logger.notice("served its --max-requests share; draining and leaving", metadata: ["requests": "\(share)"])
+                kill(getpid(), SIGTERM)
+            },
+            abandonedLimit: abandonedLimit,
+            onAbandonedLimit: { count in
+                if isWorker {
+                    // As uWSGI's harakiri and gunicorn's worker timeout: the stuck process goes,
+                    // a fresh one takes its place (the tasks end with the process).
+                    logger.error(
+                        "application tasks ignore --timeout and still run: this worker is stuck; draining and leaving",
+                        metadata: ["abandoned": "\(count)"])
+                    kill(getpid(), SIGTERM)
+                } else {
+                    logger.error(
+                        "application tasks ignore --timeout and still run (each keeps its --max-concurrency slot); one process cannot replace itself: run with --workers 2 or more, or restart it",
+                        metadata: ["abandoned": "\(count)"])
+                }
+            })
         configuration.observer = stats
         let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         // systemd's Type=notify: a single process tells it itself; a worker leaves it to its master.

@@ -14,19 +14,28 @@ public final class GatewayStats: RequestObserver {
     private let finishedCount = Atomic<Int>(0)
     private let requestLimit: Int
     private let onLimit: (@Sendable () -> Void)?
+    private let abandonedLimit: Int
+    private let onAbandonedLimit: (@Sendable (Int) -> Void)?
     /// swift-metrics handles, made once per protocol and status instead of once per request (a
     /// lookup in the backend's registry each time).
     private let metrics = Mutex<(counters: [String: Counter], timers: [String: Metrics.Timer])>(([:], [:]))
 
     /// - Parameters:
     ///   - requestLimit: after this many finished requests `onLimit` is called once (0: never).
-    public init(accessLog: AccessLog? = nil, requestLimit: Int = 0, onLimit: (@Sendable () -> Void)? = nil) {
+    ///   - abandonedLimit: when this many timed-out application tasks are still running at once,
+    ///     `onAbandonedLimit` is called with the count, each time the count reaches it (0: never).
+    public init(
+        accessLog: AccessLog? = nil, requestLimit: Int = 0, onLimit: (@Sendable () -> Void)? = nil,
+        abandonedLimit: Int = 0, onAbandonedLimit: (@Sendable (Int) -> Void)? = nil
+    ) {
         var initial = StatsSnapshot()
         initial.pid = ProcessIdentity.pid
         self.state = Mutex(initial)
         self.accessLog = accessLog
         self.requestLimit = requestLimit
         self.onLimit = onLimit
+        self.abandonedLimit = abandonedLimit
+        self.onAbandonedLimit = onAbandonedLimit
     }
 
     public var snapshot: StatsSnapshot { state.withLock { $0 } }
@@ -75,7 +84,11 @@ public final class GatewayStats: RequestObserver {
     }
 
     public func abandonedTasksChanged(by delta: Int) {
-        state.withLock { $0.abandonedTasks += delta }
+        let count = state.withLock { stats in
+            stats.abandonedTasks += delta
+            return stats.abandonedTasks
+        }
+        if delta > 0, abandonedLimit > 0, count == abandonedLimit { onAbandonedLimit?(count) }
     }
 }
 

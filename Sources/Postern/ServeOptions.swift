@@ -66,6 +66,11 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Adds a random 0...J to each worker's --max-requests so that workers do not all leave at once.", valueName: "J"))
     public var maxRequestsJitter: Int = 0
 
+    @Option(help: ArgumentHelp(
+        "A worker whose application has this many tasks still running past --timeout (they ignored cancellation) is stuck: it drains and is replaced, as --max-requests does. With --max-concurrency C the bound is the smaller of N and C (abandoned tasks keep their slots). 0: never.",
+        valueName: "N"))
+    public var maxAbandonedTasks: Int = 16
+
     @Option(help: ArgumentHelp("Write one line per request (common log format + duration in µs) to PATH, or to standard output for -.", valueName: "PATH"))
     public var accessLog: String?
 
@@ -138,6 +143,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "graceful-timeout": return String(gracefulTimeout)
         case "max-requests": return String(maxRequests)
         case "max-requests-jitter": return String(maxRequestsJitter)
+        case "max-abandoned-tasks": return String(maxAbandonedTasks)
         case "access-log": return accessLog ?? "(none)"
         case "status": return status ?? "(none)"
         case "log-level": return logLevel
@@ -213,8 +219,8 @@ public struct ServeOptions: ParsableArguments, Sendable {
         guard maxMultiplexedRequests >= 1, idleTimeout > 0, headerTimeout > 0, timeout >= 0, maxConcurrency >= 0 else {
             throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
-        guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0 else {
-            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests and --max-requests-jitter not negative")
+        guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0 else {
+            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter and --max-abandoned-tasks not negative")
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

@@ -3,8 +3,9 @@ import Synchronization
 /// Runs the application for one request with a deadline (`--timeout`): the application runs in a
 /// task of its own, so that when the deadline passes the request is answered at once (504) and
 /// the task is cancelled *without being awaited*. An application that ignores cancellation keeps
-/// running on its own, reported through ``RequestObserver/abandonedTasksChanged(by:)``, and
-/// never stalls the connection or the other requests of its process.
+/// running on its own, reported through ``RequestObserver/abandonedTasksChanged(by:)``; it never
+/// stalls the connection, and holds only what `operation` holds (in ``GatewayConfiguration``,
+/// its `--max-concurrency` slot, until it really ends).
 ///
 /// The same detachment covers the request's own cancellation (client gone): the caller returns
 /// at once, whatever the application does.

@@ -30,6 +30,16 @@ struct ReadmeGuideTests {
         }
     }
 
+    @Test("examples/README.md shows the greeter package's files exactly as they are built and tested")
+    func guideMatchesGreeter() throws {
+        let guide = try String(contentsOfFile: Paths.root + "/examples/README.md", encoding: .utf8)
+        for path in ["examples/greeter/Package.swift", "examples/greeter/Sources/greeter/Greeter.swift"] {
+            let content = try ShippedConfig.text(path)
+            let shown = guide.contains("```swift\n\(content)```\n")
+            #expect(shown, "examples/README.md differs from \(path)")
+        }
+    }
+
     @Test("every shipped file is started by a front-end test")
     func everyFileIsTested() throws {
         let directory = Paths.root + "/Tests/FrontEndTests"

@@ -87,5 +87,40 @@ extension Ops {
             #expect(await first.value.status == 200)
             #expect(await second.value.status == 504, "waited ~650 ms for the slot, then 800 ms ran past 1 s")
         }
+
+        @Test("one process: a task that ignores --timeout keeps its --max-concurrency slot, so the next request gets 504 too, until it ends; the log says why")
+        func abandonedTaskKeepsItsSlot() async throws {
+            let server = try await OpsServer.start("abandoned-single", ["--max-concurrency", "1", "--timeout", "1"])
+            defer { server.process.stop() }
+            let stubborn = await server.get("/stubborn?ms=4000")
+            #expect(stubborn.status == 504)
+            let blocked = await server.get("/hello")
+            #expect(blocked.status == 504, "the slot is the stubborn task's until it ends: --max-concurrency 1 means one app task")
+            #expect(try await server.status()["abandonedTasks"] as? Int == 1)
+            #expect(try await eventually { server.process.output.contains("application tasks ignore --timeout and still run") }, "\(server.process.output)")
+            // Once the stubborn task ends on its own (4 s), the slot is free again.
+            #expect(try await eventually(10) { await server.get("/hello").status == 200 })
+            #expect(try await server.status()["abandonedTasks"] as? Int == 0)
+        }
+
+        @Test("workers: a worker whose tasks ignore --timeout is stuck; it drains and is replaced, and requests are served again at once")
+        func stuckWorkerIsReplaced() async throws {
+            let server = try await OpsServer.start("abandoned-workers", ["--workers", "2", "--max-concurrency", "1", "--timeout", "1"])
+            defer { server.process.stop() }
+            #expect(try await eventually { try await server.workerPIDs().count == 2 })
+            let before = try await server.workerPIDs()
+            // A 60 s stubborn task: the worker holding it leaves long before the task would end.
+            let started = ContinuousClock.now
+            #expect(await server.get("/stubborn?ms=60000").status == 504)
+            #expect(try await eventually(20) {
+                let now = try await server.workerPIDs()
+                return now.count == 2 && now != before
+            }, "the stuck worker was not replaced (workers were \(before))")
+            #expect(ContinuousClock.now - started < .seconds(30))
+            #expect(server.process.output.contains("this worker is stuck; draining and leaving"), "\(server.process.output)")
+            for _ in 0..<10 {
+                #expect(await server.get("/hello").status == 200)
+            }
+        }
     }
 }

@@ -1,20 +1,16 @@
 // swift-tools-version:6.1
-// Your own app on Postern, in a package of its own (see ../README.md).
 import PackageDescription
 
 let package = Package(
     name: "greeter",
     platforms: [.macOS(.v15)],
     dependencies: [
-        // Postern, by its git URL and a release:
+        // Postern by its git URL and a release tag (`postern --version` prints the version):
         //     .package(url: "https://…/postern.git", from: "0.2.0"),
-        // or, as here, a checkout beside this package (../postern):
+        // or a checkout beside your package:
         .package(path: "../postern"),
     ],
     targets: [
-        .executableTarget(
-            name: "greeter",
-            dependencies: [.product(name: "Postern", package: "postern")]
-        ),
+        .executableTarget(name: "greeter", dependencies: [.product(name: "Postern", package: "postern")]),
     ]
 )

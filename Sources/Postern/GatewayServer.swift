@@ -57,7 +57,11 @@ public final class GatewayServer: Service, Sendable {
         var bound: [BoundListener] = []
         do {
             for spec in listeners {
-                bound.append(try await bind(spec))
+                do {
+                    bound.append(try await bind(spec))
+                } catch {
+                    throw spec.failure(error)
+                }
                 logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"])
             }
         } catch {

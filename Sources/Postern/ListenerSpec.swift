@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
 import PosternCore
 
 /// One listener to open: which protocol, where, and who may connect.
@@ -7,19 +13,47 @@ public struct ListenerSpec: Sendable, Hashable, CustomStringConvertible {
     /// Mode of a unix socket file this listener creates. Default 0660 (owner and group).
     public var socketMode: UInt16
     public var allow: AllowList
+    /// The option that asked for this listener when it is not the protocol's own (`--status`).
+    public var option: String
 
-    public init(_ gatewayProtocol: GatewayProtocol, _ address: ListenAddress, socketMode: UInt16 = 0o660, allow: AllowList = AllowList()) {
+    public init(
+        _ gatewayProtocol: GatewayProtocol, _ address: ListenAddress, socketMode: UInt16 = 0o660, allow: AllowList = AllowList(),
+        option: String? = nil
+    ) {
         self.gatewayProtocol = gatewayProtocol
         self.address = address
         self.socketMode = socketMode
         self.allow = allow
+        self.option = option ?? "--\(gatewayProtocol.rawValue)"
     }
 
     public var description: String { "\(gatewayProtocol) on \(address)" }
+
+    /// `error`, met while opening this listener, as the one line a user reads: the option, the
+    /// address and the cause (`--http 127.0.0.1:8080: cannot bind: Address already in use`).
+    func failure(_ error: any Error) -> ListenerError {
+        if let error = error as? ListenerError { return error }
+        let cause: String
+        if let error = error as? IOError {
+            cause = "\(error.errnoCode == EADDRINUSE ? "cannot bind" : "cannot listen"): \(String(cString: strerror(error.errnoCode)))"
+        } else {
+            cause = "\(error)"
+        }
+        return ListenerError(option: option, address: "\(address)", cause: cause)
+    }
 
     /// Whether the listener is a TCP address given by host and port.
     var isTCP: Bool {
         if case .tcp = address { return true }
         return false
     }
+}
+
+/// A listener that could not be opened: which option, which address, why.
+public struct ListenerError: Error, CustomStringConvertible, Sendable {
+    public let option: String
+    public let address: String
+    public let cause: String
+
+    public var description: String { "\(option) \(address): \(cause)" }
 }

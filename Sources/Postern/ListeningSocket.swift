@@ -11,7 +11,15 @@ import Darwin
 /// refused.
 enum ListeningSocket {
     /// Opens (or, for `fd:N`, checks) the listener and returns its descriptor.
-    static func open(_ spec: ListenerSpec) throws -> Int32 {
+    static func open(_ spec: ListenerSpec) throws(ListenerError) -> Int32 {
+        do {
+            return try openUnchecked(spec)
+        } catch {
+            throw spec.failure(error)
+        }
+    }
+
+    private static func openUnchecked(_ spec: ListenerSpec) throws -> Int32 {
         let fd: Int32
         switch spec.address {
         case .fd(let given):
@@ -36,7 +44,7 @@ enum ListeningSocket {
         var result: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &result)
         guard status == 0, let info = result else {
-            throw ServeError("cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+            throw ServeError("cannot resolve the host: \(String(cString: gai_strerror(status)))")
         }
         defer { freeaddrinfo(result) }
         let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
@@ -46,7 +54,7 @@ enum ListeningSocket {
         guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeError("cannot bind \(host):\(port): \(reason)")
+            throw ServeError("cannot bind: \(reason)")
         }
         return try listening(fd, "\(host):\(port)")
     }
@@ -65,7 +73,7 @@ enum ListeningSocket {
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeError("cannot bind unix:\(path): \(reason)")
+            throw ServeError("cannot bind: \(reason)")
         }
         return try listening(fd, "unix:\(path)")
     }
@@ -74,7 +82,7 @@ enum ListeningSocket {
         guard listen(fd, 1024) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeError("cannot listen on \(name): \(reason)")
+            throw ServeError("cannot listen: \(reason)")
         }
         return fd
     }

@@ -19,13 +19,13 @@ enum UnixSocketFile {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }  // nothing there
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
-            throw Error(description: "\(path) exists and is not a socket; refusing to replace it")
+            throw Error(description: "the file exists and is not a socket; refusing to replace it")
         }
         if isListening(path: path) {
-            throw Error(description: "another process is listening on \(path)")
+            throw Error(description: "another process is listening on this socket")
         }
         guard unlink(path) == 0 || errno == ENOENT else {
-            throw Error(description: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))")
+            throw Error(description: "cannot remove the stale socket: \(String(cString: strerror(errno)))")
         }
     }
 
@@ -49,7 +49,7 @@ enum UnixSocketFile {
 
     static func setMode(path: String, mode: UInt16) throws {
         guard chmod(path, mode_t(mode)) == 0 else {
-            throw Error(description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+            throw Error(description: "cannot set mode \(String(mode, radix: 8)): \(String(cString: strerror(errno)))")
         }
     }
 

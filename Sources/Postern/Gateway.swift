@@ -90,7 +90,7 @@ public enum Gateway {
             let master = try WorkerMaster(options: options, specs: specs, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
             let status = try options.status.map { address in
                 GatewayServer(
-                    listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), option: "--status")],
+                    listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
                     configuration: GatewayConfiguration(
                         application: StatusApplication(source: { master.aggregate() }, mode: "master", restarts: { master.restarts.current }),
                         logger: logger
@@ -206,9 +206,9 @@ public enum Gateway {
         ]
         if worker == nil, let address = options.status {
             let status = GatewayServer(
-                listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), option: "--status")],
+                listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
                 configuration: GatewayConfiguration(
-                    application: StatusApplication(source: { (stats.snapshot, []) }, mode: "single", restarts: { 0 }),
+                    application: StatusApplication(source: { let own = stats.snapshot; return (own, [own]) }, mode: "single", restarts: { 0 }),
                     logger: logger
                 )
             )

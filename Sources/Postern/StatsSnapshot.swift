@@ -4,8 +4,12 @@ import Foundation
 /// the status endpoint sums and shows. Counters only grow; `inFlight` and `abandonedTasks` are
 /// gauges.
 public struct StatsSnapshot: Codable, Sendable, Equatable {
-    /// Upper bounds (seconds) of the latency histogram's buckets; the last bucket is open.
-    public static let latencyBounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+    /// Upper bounds (seconds) of the latency histogram's buckets, 1-2.5-5 steps from 25 µs (a
+    /// gateway's own hello is tens of µs) to 60 s; the last bucket is open.
+    public static let latencyBounds: [Double] = [
+        0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+        1, 2.5, 5, 10, 30, 60,
+    ]
 
     public var pid: Int32 = 0
     public var requests = 0
@@ -40,21 +44,25 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         }
     }
 
-    /// The latency below which `fraction` of the requests finished: the upper bound of the
-    /// histogram bucket that reaches it (so an estimate, never an understatement); 0 with no
-    /// requests.
+    /// The latency below which `fraction` of the requests finished, estimated as Prometheus's
+    /// `histogram_quantile` does: found in the bucket that reaches it, then interpolated linearly
+    /// between that bucket's bounds (the first bucket starts at 0). In the open last bucket the
+    /// answer is its lower bound, 60 s. 0 with no requests.
     public func latencyPercentile(_ fraction: Double) -> Double {
         let total = latencyBuckets.reduce(0, +)
         guard total > 0 else { return 0 }
-        let wanted = Int((Double(total) * fraction).rounded(.up))
+        let rank = Double(total) * fraction
         var seen = 0
-        for (index, count) in latencyBuckets.enumerated() {
-            seen += count
-            if seen >= wanted {
-                return index < Self.latencyBounds.count ? Self.latencyBounds[index] : Self.latencyBounds.last! * 2
+        for (index, count) in latencyBuckets.enumerated() where count > 0 {
+            if Double(seen + count) >= rank {
+                guard index < Self.latencyBounds.count else { return Self.latencyBounds.last! }
+                let lower = index == 0 ? 0 : Self.latencyBounds[index - 1]
+                let upper = Self.latencyBounds[index]
+                return lower + (upper - lower) * max(0, rank - Double(seen)) / Double(count)
             }
+            seen += count
         }
-        return Self.latencyBounds.last! * 2
+        return Self.latencyBounds.last!
     }
 
     /// The bucket index for a latency in seconds.

@@ -7,7 +7,8 @@ import Prometheus
 /// are used: `/` (or `/status`) answers JSON, `/metrics` the Prometheus text format (rendered by
 /// swift-prometheus). With workers, the numbers are the master's sum over every worker.
 struct StatusApplication: Application {
-    /// The counters: (sum over the processes, the live workers' own; empty without workers).
+    /// The counters: (sum over the processes, each serving process's own: the live workers, or
+    /// this process alone without workers).
     let source: @Sendable () -> (total: StatsSnapshot, workers: [StatsSnapshot])
     let mode: String
     let restarts: @Sendable () -> Int
@@ -32,7 +33,7 @@ struct StatusApplication: Application {
         let document = StatusDocument(
             mode: mode,
             pid: ProcessIdentity.pid,
-            workerCount: mode == "master" ? workers.count : 1,
+            workerCount: workers.count,
             workerRestarts: restarts(),
             requests: total.requests,
             inFlight: total.inFlight,
@@ -45,7 +46,9 @@ struct StatusApplication: Application {
                 meanSeconds: total.requests == 0 ? 0 : total.latencySumSeconds / Double(total.requests),
                 p50Seconds: total.latencyPercentile(0.5),
                 p90Seconds: total.latencyPercentile(0.9),
-                p99Seconds: total.latencyPercentile(0.99)
+                p99Seconds: total.latencyPercentile(0.99),
+                percentiles: "estimated: linear within the histogram bucket that holds them, as Prometheus's histogram_quantile",
+                buckets: Self.cumulativeBuckets(total).map { .init(le: $0.bound, count: $0.count) }
             ),
             workers: workers.map { .init(pid: $0.pid, requests: $0.requests, inFlight: $0.inFlight) }
         )
@@ -70,13 +73,30 @@ struct StatusApplication: Application {
         registry.makeCounter(descriptor: metric("timeouts", "total", "Requests answered 504 by --timeout.")).increment(by: Int64(total.timeouts))
         registry.makeGauge(descriptor: metric("requests_in_flight", "", "Requests in progress.")).set(Double(total.inFlight))
         registry.makeGauge(descriptor: metric("abandoned_tasks", "", "Timed-out application tasks that ignored cancellation.")).set(Double(total.abandonedTasks))
-        registry.makeGauge(descriptor: metric("workers", "", "Live worker processes.")).set(Double(workers))
-        let duration = metric("request_duration", "seconds", "Request latency percentile (histogram bucket bound).")
-        for (quantile, value) in [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] {
-            registry.makeGauge(descriptor: duration, labels: [("quantile", quantile)]).set(total.latencyPercentile(value))
+        registry.makeGauge(descriptor: metric("workers", "", "Processes serving requests: the live workers, or 1 without --workers.")).set(Double(workers))
+        return registry.emitToBuffer() + Array(histogram(total).utf8)
+    }
+
+    /// The latency histogram in the Prometheus text format (a histogram: cumulative `_bucket`
+    /// lines, `_sum`, `_count`), written here because the registry's histograms record single
+    /// observations and these counts are already summed over the processes.
+    static func histogram(_ total: StatsSnapshot) -> String {
+        let name = "postern_request_duration_seconds"
+        var text = "# HELP \(name) Request latency, from the request's start to its response's end.\n# TYPE \(name) histogram\n"
+        for (bound, count) in cumulativeBuckets(total) {
+            text += "\(name)_bucket{le=\"\(bound.map { "\($0)" } ?? "+Inf")\"} \(count)\n"
         }
-        registry.makeGauge(descriptor: metric("request_duration_seconds", "sum", "Total request time.")).set(total.latencySumSeconds)
-        return registry.emitToBuffer()
+        text += "\(name)_sum \(total.latencySumSeconds)\n\(name)_count \(total.latencyBuckets.reduce(0, +))\n"
+        return text
+    }
+
+    /// (upper bound, requests at or under it), the open last bucket's bound `nil`.
+    static func cumulativeBuckets(_ total: StatsSnapshot) -> [(bound: Double?, count: Int)] {
+        var running = 0
+        return total.latencyBuckets.enumerated().map { index, count in
+            running += count
+            return (index < StatsSnapshot.latencyBounds.count ? StatsSnapshot.latencyBounds[index] : nil, running)
+        }
     }
 
     /// `postern_<name>_<unit>` (no unit: `postern_<name>`).
@@ -88,10 +108,18 @@ struct StatusApplication: Application {
 /// The JSON status document.
 struct StatusDocument: Codable {
     struct Latency: Codable {
+        struct Bucket: Codable {
+            /// The bucket's upper bound in seconds; `null` for the open last one.
+            var le: Double?
+            /// Requests at or under `le` (cumulative, as Prometheus's `_bucket`).
+            var count: Int
+        }
         var meanSeconds: Double
         var p50Seconds: Double
         var p90Seconds: Double
         var p99Seconds: Double
+        var percentiles: String
+        var buckets: [Bucket]
     }
     struct WorkerEntry: Codable {
         var pid: Int32

@@ -70,6 +70,24 @@ extension Ops {
             #expect(byProtocol == ["http": 3, "fastcgi": 2], "\(status)")
             #expect((status["byStatus"] as? [String: Int])?["200"] == 5)
             #expect(status["inFlight"] as? Int == 0)
+            // One process: it is the one serving process, in the JSON and in /metrics alike.
+            #expect(status["workerCount"] as? Int == 1)
+            let workers = status["workers"] as? [[String: Any]] ?? []
+            #expect(workers.count == 1 && workers.first?["pid"] as? Int == Int(server.process.pid) && workers.first?["requests"] as? Int == 5, "\(status)")
+            // The percentiles are estimates inside the bucket that holds them, ordered, and the
+            // buckets they come from are in the document.
+            let latency = status["latency"] as? [String: Any] ?? [:]
+            let p50 = latency["p50Seconds"] as? Double ?? -1, p90 = latency["p90Seconds"] as? Double ?? -1, p99 = latency["p99Seconds"] as? Double ?? -1
+            #expect(0 < p50 && p50 <= p90 && p90 <= p99, "\(latency)")
+            let buckets = latency["buckets"] as? [[String: Any]] ?? []
+            #expect(buckets.last?["count"] as? Int == 5, "\(latency)")
+            if let holding = buckets.firstIndex(where: { ($0["count"] as? Int ?? 0) * 2 >= 5 }) {
+                let upper = buckets[holding]["le"] as? Double ?? .infinity
+                let lower = holding == 0 ? 0 : buckets[holding - 1]["le"] as? Double ?? 0
+                #expect(lower <= p50 && p50 <= upper, "p50 \(p50) outside its bucket (\(lower), \(upper)]")
+            } else {
+                Issue.record("no bucket holds the median: \(latency)")
+            }
 
             let (code, metrics) = await OpsServer.get(port: server.statusPort, "/metrics")
             #expect(code == 200)
@@ -78,10 +96,29 @@ extension Ops {
             #expect(samples.contains(#"postern_requests_total{protocol="http"} 3"#), "\(metrics)")
             #expect(samples.contains(#"postern_requests_total{protocol="fastcgi"} 2"#), "\(metrics)")
             #expect(samples.contains(#"postern_responses_total{status="200"} 5"#), "\(metrics)")
+            #expect(samples.contains("postern_workers 1.0"), "\(metrics)")
+            // A real histogram: cumulative buckets ending in +Inf, then _sum and _count.
+            #expect(metrics.contains("# TYPE postern_request_duration_seconds histogram"), "\(metrics)")
+            let counts = samples.filter { $0.hasPrefix("postern_request_duration_seconds_bucket{") }.compactMap { Int($0.split(separator: " ").last ?? "") }
+            #expect(counts.count == 21 && counts == counts.sorted() && counts.last == 5, "\(counts)")
+            #expect(samples.contains(#"postern_request_duration_seconds_bucket{le="+Inf"} 5"#), "\(metrics)")
+            #expect(samples.contains("postern_request_duration_seconds_count 5"), "\(metrics)")
+            #expect(!metrics.contains("quantile="), "no percentiles dressed up as a summary: \(metrics)")
             // Every sample line is `name{labels} value`.
             for sample in samples {
                 #expect(sample.wholeMatch(of: #/[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+/#) != nil, "\(sample)")
             }
+        }
+
+        @Test("--allow applies to the status page: a peer outside it gets no status")
+        func statusPageHonoursTheAllowList() async throws {
+            let server = try await OpsServer.start("status-allow", ["--allow", "10.0.0.0/8"])
+            defer { server.process.stop() }
+            #expect(await OpsServer.get(port: server.statusPort, "/").status == 0, "127.0.0.1 is outside --allow 10.0.0.0/8")
+            #expect(await OpsServer.get(port: server.statusPort, "/metrics").status == 0)
+            let open = try await OpsServer.start("status-allow-loopback", ["--allow", "127.0.0.0/8"])
+            defer { open.process.stop() }
+            #expect(await OpsServer.get(port: open.statusPort, "/").status == 200)
         }
     }
 }

@@ -33,7 +33,7 @@ public enum Gateway {
         var logger = Logger(label: "postern")
         logger.logLevel = level
 
-        var app: any Application = options.validateContract ? Validator(application) : application
+        var app: any Application = options.validateContract ? Validator(application, logger: logger) : application
         if let mount = options.mount {
             // Outside the validator: the validator checks the environ the app will see.
             app = try MountPrefix(mount, wrapping: app)

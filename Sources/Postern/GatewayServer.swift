@@ -403,7 +403,7 @@ public final class GatewayServer: Service, Sendable {
     /// Whether the allow-list lets the channel's peer in; a refused channel is closed and logged.
     private static func admits(_ channel: any Channel, _ allow: AllowList, _ logger: Logger) -> Bool {
         guard allow.allows(channel.remoteAddress) else {
-            logger.warning("connection refused by the allow-list", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            AllowListRefusals.shared.refused(peer: channel.remoteAddress.map { "\($0)" } ?? "?", logger: logger)
             channel.close(promise: nil)
             return false
         }

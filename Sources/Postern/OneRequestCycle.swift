@@ -47,7 +47,7 @@ struct OneRequestCycle: Sendable {
         if !allow.isEmpty {
             let address = SocketAddress(storage: peer)
             guard allow.allows(address) else {
-                logger.warning("connection refused by the allow-list", metadata: ["peer": "\(address.map { "\($0)" } ?? "?")"])
+                AllowListRefusals.shared.refused(peer: address.map { "\($0)" } ?? "?", logger: logger)
                 close(socket)
                 return
             }

@@ -145,9 +145,14 @@ public struct CGIScriptHost: Application {
     }
 
     /// The error page; the reason goes to the environ's error stream (the front-end's error log
-    /// over FastCGI, the gateway's log otherwise), never to the client.
+    /// over FastCGI, the gateway's log otherwise), never to the client. A 4xx is the client's
+    /// doing (a missing script, a path out of the root): a note, not a server error.
     private func refuse(_ status: ResponseStatus, _ reason: String, _ environ: Environ) -> Response {
-        environ.errors.write("postern: cgi: \(reason)")
+        if status.code < 500 {
+            environ.errors.note("postern: cgi: \(reason)")
+        } else {
+            environ.errors.write("postern: cgi: \(reason)")
+        }
         return .error(status)
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Synchronization
 
@@ -15,11 +16,17 @@ import Synchronization
 /// ...: the gateway owns framing); `Content-Type` present except for 1xx, 204 and 304; no body
 /// with 1xx, 204 and 304; a `Content-Length` header equal to the bytes written; the request body
 /// read at most once.
+///
+/// A violation is also logged in the gateway's own log (at `error`, with the request), when the
+/// error stream goes elsewhere (FCGI_STDERR, a CGI program's stderr): the front-end's log is not
+/// the only place to find it.
 public struct Validator: Middleware {
     public let next: any Application
+    let logger: Logger?
 
-    public init(_ next: any Application) {
+    public init(_ next: any Application, logger: Logger? = nil) {
         self.next = next
+        self.logger = logger
     }
 
     public func respond(to environ: Environ) async throws -> Response {
@@ -35,12 +42,22 @@ public struct Validator: Middleware {
         if let problem = Self.checkResponse(response) {
             return fail(environ, "response: \(problem)")
         }
-        return Self.guardBody(of: response, environ: environ)
+        return guardBody(of: response, environ: environ)
     }
 
     private func fail(_ environ: Environ, _ problem: String) -> Response {
-        environ.errors.write("postern validator: \(problem)")
+        report(environ, problem)
         return .error(.internalServerError)
+    }
+
+    private func report(_ environ: Environ, _ problem: String) {
+        environ.errors.write("postern validator: \(problem)")
+        if !environ.errors.isGatewayLog {
+            logger?.error("contract violation: \(problem)", metadata: [
+                "request": "\(environ["REQUEST_METHOD"] ?? "-") \(environ["REQUEST_URI"] ?? environ.scriptName + environ.pathInfo)",
+                "protocol": "\(environ.gatewayProtocol)",
+            ])
+        }
     }
 
     /// The first environ rule `environ` breaks, or `nil`.
@@ -94,7 +111,7 @@ public struct Validator: Middleware {
     }
 
     /// Wraps a streamed body so that writing more (or fewer) bytes than Content-Length is caught.
-    static func guardBody(of response: Response, environ: Environ) -> Response {
+    func guardBody(of response: Response, environ: Environ) -> Response {
         guard case .stream(let length, let write) = response.body.storage else { return response }
         let declared = response.headers["Content-Length"].flatMap(Int.init) ?? length
         let bodiless = (100..<200).contains(response.status.code) || response.status.code == 204 || response.status.code == 304
@@ -104,11 +121,11 @@ public struct Validator: Middleware {
             try await write(counting)
             let written = counting.count
             if bodiless, written > 0 {
-                environ.errors.write("postern validator: response: status \(response.status.code) must not have a body")
+                report(environ, "response: status \(response.status.code) must not have a body")
                 throw ValidationError(message: "body on a bodiless status")
             }
             if let declared, written != declared {
-                environ.errors.write("postern validator: response: Content-Length \(declared) but the body wrote \(written) bytes")
+                report(environ, "response: Content-Length \(declared) but the body wrote \(written) bytes")
                 throw ValidationError(message: "body length differs from Content-Length")
             }
         }

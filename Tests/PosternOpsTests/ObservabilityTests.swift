@@ -116,9 +116,44 @@ extension Ops {
             defer { server.process.stop() }
             #expect(await OpsServer.get(port: server.statusPort, "/").status == 0, "127.0.0.1 is outside --allow 10.0.0.0/8")
             #expect(await OpsServer.get(port: server.statusPort, "/metrics").status == 0)
+            // A flood from outside the list is summarized, not logged once a connection.
+            for _ in 0..<50 { _ = await server.get("/hello") }
+            let lines = server.process.output.split(separator: "\n").filter { $0.contains("refused by the allow-list") }
+            #expect(!lines.isEmpty && lines.count <= 4, "52 refusals in about a second: \(lines.count) lines")
+            #expect(lines.first?.contains("refused=1") == true, "the first refusal is said at once: \(lines)")
             let open = try await OpsServer.start("status-allow-loopback", ["--allow", "127.0.0.0/8"])
             defer { open.process.stop() }
             #expect(await OpsServer.get(port: open.statusPort, "/").status == 200)
+        }
+
+        @Test("--validate: a violation over FastCGI goes to FCGI_STDERR and to Postern's own log; over HTTP it is logged once")
+        func validatorViolationsReachTheLog() async throws {
+            let fastcgiPort = try Ports.free()
+            let server = try await OpsServer.start("validate-log", ["--validate", "--fastcgi", "127.0.0.1:\(fastcgiPort)"], statusPort: false)
+            defer { server.process.stop() }
+            try await Wait.forPort(fastcgiPort)
+            let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
+            let result = try await client.send(ClientRequest(target: "/no-content-type"))
+            await client.close()
+            #expect(try result.response().status.code == 500)
+            #expect(String(buffer: result.stderr).contains("postern validator: response: no Content-Type for status 200"), "\(String(buffer: result.stderr))")
+            #expect(try await eventually { server.process.output.contains("contract violation: response: no Content-Type for status 200") }, "\(server.process.output)")
+            #expect(server.process.output.contains("GET /no-content-type"), "the log line names the request: \(server.process.output)")
+            #expect(await server.get("/no-content-type").status == 500)
+            try await Task.sleep(for: .milliseconds(200))
+            let lines = server.process.output.split(separator: "\n").filter { $0.contains("no Content-Type for status 200") }
+            #expect(lines.count == 2, "once for FastCGI (its stderr went to the client), once for HTTP (its error stream is the log): \(lines)")
+        }
+
+        @Test("--cgi-root: a missing script is the client's mistake, logged at info; a broken script is an error")
+        func cgiClientMistakesAreNotServerErrors() async throws {
+            let server = try await OpsServer.start("cgi-log-levels", ["--cgi-root", Paths.root + "/examples/cgi-bin"], statusPort: false)
+            defer { server.process.stop() }
+            #expect(await server.get("/no-such-script.sh").status == 404)
+            #expect(try await eventually { server.process.output.contains("postern: cgi:") }, "\(server.process.output)")
+            let lines = server.process.output.split(separator: "\n").filter { $0.contains("postern: cgi:") }
+            #expect(lines.allSatisfy { $0.contains(" info ") } && !lines.isEmpty, "\(lines)")
+            #expect(!server.process.output.contains(" error "), "\(server.process.output)")
         }
     }
 }

@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// The operations demo the live tests drive: `…/pid` names the serving process, `…/sleep?ms=N`
-/// sleeps (honouring cancellation), `…/stubborn?ms=N` sleeps and ignores cancellation, anything
-/// else says hello.
+/// sleeps (honouring cancellation), `…/stubborn?ms=N` sleeps and ignores cancellation,
+/// `…/no-content-type` breaks the contract (a 200 without Content-Type, for `--validate`),
+/// anything else says hello.
 public struct OpsDemo: Application {
     public init() {}
 
@@ -18,6 +19,7 @@ public struct OpsDemo: Application {
             try await Task.sleep(for: .milliseconds(milliseconds))
             return .text("slept \(milliseconds) ms in \(getpid())\n")
         }
+        if path.hasSuffix("/no-content-type") { return Response(status: .ok, body: .init(string: "untyped\n")) }
         if path.hasSuffix("/stubborn") {
             // Ignores cancellation without spinning: a detached task is not cancelled with this one,
             // and awaiting its value waits out the whole sleep.

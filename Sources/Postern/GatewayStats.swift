@@ -45,22 +45,33 @@ public final class GatewayStats: RequestObserver {
     }
 
     public func requestFinished(_ record: RequestRecord) {
+        count(record, started: true)
+    }
+
+    public func requestRefused(_ record: RequestRecord) {
+        count(record, started: false)
+    }
+
+    private func count(_ record: RequestRecord, started: Bool) {
         let seconds = Double(record.duration.components.seconds) + Double(record.duration.components.attoseconds) / 1e18
         state.withLock { stats in
-            stats.inFlight -= 1
+            if started { stats.inFlight -= 1 }
             stats.requests += 1
             stats.byProtocol[record.gatewayProtocol.rawValue, default: 0] += 1
             stats.byStatus[String(record.status), default: 0] += 1
             if record.status >= 500 && record.status != 599 { stats.errors += 1 }
             if record.timedOut { stats.timeouts += 1 }
-            stats.latencyBuckets[StatsSnapshot.bucket(for: seconds)] += 1
-            stats.latencySumSeconds += seconds
+            // A refusal took no application time: the latency figures are the application's.
+            if started {
+                stats.latencyBuckets[StatsSnapshot.bucket(for: seconds)] += 1
+                stats.latencySumSeconds += seconds
+            }
         }
         let (counter, timer) = metricHandles(protocol: record.gatewayProtocol.rawValue, status: record.status)
         counter.increment()
-        timer.recordNanoseconds(Int64(seconds * 1e9))
+        if started { timer.recordNanoseconds(Int64(seconds * 1e9)) }
         accessLog?.write(record)
-        if requestLimit > 0 {
+        if started, requestLimit > 0 {
             let count = finishedCount.add(1, ordering: .relaxed).newValue
             if count == requestLimit { onLimit?() }
         }

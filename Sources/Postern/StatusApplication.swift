@@ -43,7 +43,7 @@ struct StatusApplication: Application {
             timeouts: total.timeouts,
             abandonedTasks: total.abandonedTasks,
             latency: .init(
-                meanSeconds: total.requests == 0 ? 0 : total.latencySumSeconds / Double(total.requests),
+                meanSeconds: total.latencyBuckets.reduce(0, +) == 0 ? 0 : total.latencySumSeconds / Double(total.latencyBuckets.reduce(0, +)),
                 p50Seconds: total.latencyPercentile(0.5),
                 p90Seconds: total.latencyPercentile(0.9),
                 p99Seconds: total.latencyPercentile(0.99),

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 /// Watches every request at the one place all adapters run the application
 /// (``GatewayConfiguration/respond(to:logger:)``): the access log and the metrics live behind it.
 public protocol RequestObserver: Sendable {
@@ -9,6 +14,13 @@ public protocol RequestObserver: Sendable {
     /// The application task of a timed-out request ignored its cancellation and still runs
     /// (`delta` +1), or has finally ended (`delta` -1).
     func abandonedTasksChanged(by delta: Int)
+    /// A request the adapter answered itself, before the contract (a malformed HTTP request's
+    /// 400, a body over the limit's 413): counted and access-logged, never started.
+    func requestRefused(_ record: RequestRecord)
+}
+
+extension RequestObserver {
+    public func requestRefused(_ record: RequestRecord) {}
 }
 
 /// One finished request, as the access log and the metrics see it.
@@ -30,6 +42,31 @@ public struct RequestRecord: Sendable {
     public var duration: Duration
     /// The request hit `--timeout` and was answered 504.
     public var timedOut: Bool
+
+    /// The wall clock now, in seconds since the epoch (what `startedAt` holds).
+    public static func wallClockNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    /// A request with no environ (refused before the normalizer finished): the parts known.
+    public init(
+        gatewayProtocol: GatewayProtocol, remoteAddress: String, method: String, target: String, serverProtocol: String,
+        status: Int, startedAt: Double
+    ) {
+        self.gatewayProtocol = gatewayProtocol
+        self.remoteAddress = remoteAddress
+        self.remoteUser = "-"
+        self.method = method
+        self.target = target
+        self.serverProtocol = serverProtocol
+        self.status = status
+        self.bytes = 0
+        self.startedAt = startedAt
+        self.duration = .zero
+        self.timedOut = false
+    }
 
     public init(environ: Environ, status: Int, bytes: Int, startedAt: Double, duration: Duration, timedOut: Bool) {
         self.gatewayProtocol = environ.gatewayProtocol

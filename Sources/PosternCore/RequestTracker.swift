@@ -21,9 +21,7 @@ final class RequestTracker: Sendable {
         self.observer = observer
         self.environ = environ
         self.started = .now
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        self.startedAt = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        self.startedAt = RequestRecord.wallClockNow()
         observer.requestStarted(environ)
     }
 

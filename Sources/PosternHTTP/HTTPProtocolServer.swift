@@ -47,6 +47,11 @@ public struct HTTPProtocolServer: ProtocolServer {
                     if !keepAlive || drained { return }
                 }
             }
+        } catch let error as HTTPParserError {
+            // SwiftNIO's error handler has answered 400 and closes: counted and access-logged
+            // here, as every other answer is.
+            context.logger.notice("malformed request refused", metadata: ["status": "400", "reason": "\(error)"])
+            context.configuration.observer?.requestRefused(HTTPRefusal.record(status: 400, context: context))
         } catch {
             context.logger.debug("connection ended", metadata: ["error": "\(error)"])
         }

@@ -155,5 +155,36 @@ extension Ops {
             #expect(lines.allSatisfy { $0.contains(" info ") } && !lines.isEmpty, "\(lines)")
             #expect(!server.process.output.contains(" error "), "\(server.process.output)")
         }
+
+        @Test("HTTP requests refused before the app (malformed or smuggling: 400; a body over the limit: 413) are access-logged and counted")
+        func refusedHTTPRequestsAreLogged() async throws {
+            let directory = try Paths.makeTestDirectory("access-log-refused")
+            let logPath = directory + "/access.log"
+            let server = try await OpsServer.start("access-log-refused", ["--access-log", logPath, "--max-body-bytes", "10"])
+            defer { server.process.stop() }
+            let garbage = try await BlockingClient.exchange(port: server.port, Array("NOT HTTP AT ALL\r\n\r\n".utf8))
+            #expect(String(decoding: garbage, as: UTF8.self).hasPrefix("HTTP/1.1 400"), "\(String(decoding: garbage, as: UTF8.self))")
+            let smuggle = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            let refused = try await BlockingClient.exchange(port: server.port, Array(smuggle.utf8))
+            #expect(String(decoding: refused, as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+            let large = "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"
+            let tooLarge = try await BlockingClient.exchange(port: server.port, Array(large.utf8))
+            #expect(String(decoding: tooLarge, as: UTF8.self).hasPrefix("HTTP/1.1 413"))
+            #expect(await server.get("/hello").status == 200)
+            var lines: [String] = []
+            for _ in 0..<40 {
+                lines = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+                if lines.count >= 4 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(lines.count == 4, "\(lines)")
+            // SwiftNIO's parser refuses the first two before any head exists: Apache's "-" for the line.
+            #expect(lines.filter { $0.hasPrefix("127.0.0.1 - - [") && $0.contains("\"- - -\" 400 ") }.count == 2, "\(lines)")
+            #expect(lines.contains { $0.contains("\"POST /upload HTTP/1.1\" 413 ") }, "\(lines)")
+            let status = try await server.status()
+            #expect((status["byStatus"] as? [String: Int])?["400"] == 2, "\(status)")
+            #expect((status["byStatus"] as? [String: Int])?["413"] == 1, "\(status)")
+            #expect(status["inFlight"] as? Int == 0, "a refusal never started: \(status)")
+        }
     }
 }

@@ -158,6 +158,10 @@ public enum Gateway {
             }
         }
         let share = requestLimit
+        let recycling = WorkerRecycling(maxResidentBytes: options.maxWorkerRss << 20, maxLifetimeSeconds: options.maxWorkerLifetime)
+        if recycling.isEnabled && worker == nil {
+            logger.warning("--max-worker-rss and --max-worker-lifetime need --workers 2 or more (a master to replace the worker); ignored")
+        }
         // Abandoned tasks (past --timeout, ignoring cancellation) keep their --max-concurrency
         // slots: C of them leave a process with none, whatever --max-abandoned-tasks says.
         let abandonedLimit = [options.maxAbandonedTasks, options.maxConcurrency].filter { $0 > 0 }.min() ?? 0
@@ -227,6 +231,8 @@ public enum Gateway {
             }
         }
         defer { reporting.cancel() }
+        let recycler = worker != nil && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
+        defer { recycler?.cancel() }
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {

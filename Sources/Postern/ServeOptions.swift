@@ -66,6 +66,12 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Adds a random 0...J to each worker's --max-requests so that workers do not all leave at once.", valueName: "J"))
     public var maxRequestsJitter: Int = 0
 
+    @Option(help: ArgumentHelp("A worker whose resident memory grows past this many MiB drains and is replaced (checked once a second); 0: never.", valueName: "MIB"))
+    public var maxWorkerRss: Int = 0
+
+    @Option(help: ArgumentHelp("A worker that has served this long drains and is replaced; 0: never.", valueName: "SECONDS"))
+    public var maxWorkerLifetime: Double = 0
+
     @Option(help: ArgumentHelp(
         "A worker whose application has this many tasks still running past --timeout (they ignored cancellation) is stuck: it drains and is replaced, as --max-requests does. With --max-concurrency C the bound is the smaller of N and C (abandoned tasks keep their slots). 0: never.",
         valueName: "N"))
@@ -144,6 +150,8 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "max-requests": return String(maxRequests)
         case "max-requests-jitter": return String(maxRequestsJitter)
         case "max-abandoned-tasks": return String(maxAbandonedTasks)
+        case "max-worker-rss": return String(maxWorkerRss)
+        case "max-worker-lifetime": return String(maxWorkerLifetime)
         case "access-log": return accessLog ?? "(none)"
         case "status": return status ?? "(none)"
         case "log-level": return logLevel
@@ -219,8 +227,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
         guard maxMultiplexedRequests >= 1, idleTimeout > 0, headerTimeout > 0, timeout >= 0, maxConcurrency >= 0 else {
             throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
-        guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0 else {
-            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter and --max-abandoned-tasks not negative")
+        guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0,
+            maxWorkerRss >= 0, maxWorkerLifetime >= 0
+        else {
+            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss and --max-worker-lifetime not negative")
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

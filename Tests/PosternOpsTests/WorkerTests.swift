@@ -79,6 +79,29 @@ extension Ops {
             #expect(before.isDisjoint(with: after))
         }
 
+        @Test("--max-worker-lifetime and --max-worker-rss recycle workers under load without a failed request")
+        func lifetimeAndMemoryRecycleWithoutFailures() async throws {
+            for (label, flags, logged) in [
+                ("recycle-lifetime", ["--max-worker-lifetime", "2"], "served for --max-worker-lifetime 2.0 s; draining and leaving"),
+                // 1 MiB: every worker is over it, so each leaves within a second or two of starting.
+                ("recycle-rss", ["--max-worker-rss", "1"], "is over --max-worker-rss 1 MiB; draining and leaving"),
+            ] {
+                let server = try await OpsServer.start(label, ["--workers", "2"] + flags)
+                defer { server.process.stop() }
+                let before = try await waitForWorkers(server, count: 2)
+                let load = Load(port: server.port, clients: 4)
+                try await Task.sleep(for: .seconds(5))
+                let result = await load.finish()
+                #expect(result.failed == 0, "\(label): failed \(result.failed) of \(result.sent): \(result.examples)")
+                #expect(result.sent > 100, "\(label): \(result.sent) sent")
+                let status = try await server.status()
+                #expect((status["workerRestarts"] as? Int ?? 0) >= 2, "\(label): \(status)")
+                #expect(try await eventually { try await server.workerPIDs().count == 2 })
+                #expect(try await server.workerPIDs().isDisjoint(with: before), "\(label): the first workers were all replaced")
+                #expect(server.process.output.contains(logged), "\(label): \(server.process.output.suffix(2000))")
+            }
+        }
+
         /// What `/proc/PID/exe` names.
         private func executable(of pid: Int) -> String {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?"

@@ -25,7 +25,7 @@ public enum HTTPClient {
     }
 
     /// Sends `request` (its `target`, `method`, `headers` and `body`) to the HTTP server at `address`.
-    /// `host` is the `Host` field.
+    /// `host` is the `Host` field unless the request's headers have one.
     public static func send(
         _ request: ClientRequest,
         target: String,
@@ -41,7 +41,10 @@ public enum HTTPClient {
             }
         }
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: target)
-        head.headers.add(name: "Host", value: host)
+        // The caller's own Host field (`-H 'Host: …'`) wins over the address.
+        if !request.headers.contains(where: { $0.name.caseInsensitiveEquals("Host") }) {
+            head.headers.add(name: "Host", value: host)
+        }
         for field in request.headers where !field.name.caseInsensitiveEquals("Content-Length") {
             head.headers.add(name: field.name, value: field.value)
         }

@@ -44,6 +44,10 @@ extension Ops {
             #expect(seen["PATH_INFO"] == "/some/where")
             #expect(seen["QUERY_STRING"] == "q=1")
             #expect(seen["HTTP_HOST"] == "127.0.0.1:\(demoPort)")
+            let named = try Self.request(["--body-only", "-H", "Host: example.test", base + "/"])
+            let namedEnviron = try #require(try JSONSerialization.jsonObject(with: Data(named.output.utf8)) as? [String: String])
+            #expect(namedEnviron["HTTP_HOST"] == "example.test", "the caller's Host wins, once")
+            #expect(namedEnviron["SERVER_NAME"] == "example.test")
         }
 
         @Test("a URL without a scheme and a refused connection: one clear line each, exit status 1")

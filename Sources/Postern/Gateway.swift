@@ -166,6 +166,7 @@ public enum Gateway {
         // slots: C of them leave a process with none, whatever --max-abandoned-tasks says.
         let abandonedLimit = [options.maxAbandonedTasks, options.maxConcurrency].filter { $0 > 0 }.min() ?? 0
         let isWorker = worker != nil
+        let slowLog = options.slowLog > 0 ? SlowRequestLog(seconds: options.slowLog) : nil
         let stats = GatewayStats(
             accessLog: accessLog, requestLimit: share,
             onLimit: {
@@ -186,7 +187,8 @@ public enum Gateway {
                         "application tasks ignore --timeout and still run (each keeps its --max-concurrency slot); one process cannot replace itself: run with --workers 2 or more, or restart it",
                         metadata: ["abandoned": "\(count)"])
                 }
-            })
+            },
+            slowLog: slowLog, logger: logger)
         configuration.observer = stats
         let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         // systemd's Type=notify: a single process tells it itself; a worker leaves it to its master.
@@ -233,6 +235,8 @@ public enum Gateway {
         defer { reporting.cancel() }
         let recycler = worker != nil && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
         defer { recycler?.cancel() }
+        let slowWatch = slowLog.map { log in Task { await log.watch(logger: logger) } }
+        defer { slowWatch?.cancel() }
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Metrics
 import PosternCore
 import Synchronization
@@ -16,6 +17,9 @@ public final class GatewayStats: RequestObserver {
     private let onLimit: (@Sendable () -> Void)?
     private let abandonedLimit: Int
     private let onAbandonedLimit: (@Sendable (Int) -> Void)?
+    /// `--slow-log`, when given: told of every request's start and end.
+    let slowLog: SlowRequestLog?
+    private let logger: Logger
     /// swift-metrics handles, made once per protocol and status instead of once per request (a
     /// lookup in the backend's registry each time).
     private let metrics = Mutex<(counters: [String: Counter], timers: [String: Metrics.Timer])>(([:], [:]))
@@ -26,8 +30,11 @@ public final class GatewayStats: RequestObserver {
     ///     `onAbandonedLimit` is called with the count, each time the count reaches it (0: never).
     public init(
         accessLog: AccessLog? = nil, requestLimit: Int = 0, onLimit: (@Sendable () -> Void)? = nil,
-        abandonedLimit: Int = 0, onAbandonedLimit: (@Sendable (Int) -> Void)? = nil
+        abandonedLimit: Int = 0, onAbandonedLimit: (@Sendable (Int) -> Void)? = nil,
+        slowLog: SlowRequestLog? = nil, logger: Logger = Logger(label: "postern")
     ) {
+        self.slowLog = slowLog
+        self.logger = logger
         var initial = StatsSnapshot()
         initial.pid = ProcessIdentity.pid
         self.state = Mutex(initial)
@@ -38,14 +45,24 @@ public final class GatewayStats: RequestObserver {
         self.onAbandonedLimit = onAbandonedLimit
     }
 
-    public var snapshot: StatsSnapshot { state.withLock { $0 } }
+    public var snapshot: StatsSnapshot {
+        var snapshot = state.withLock { $0 }
+        snapshot.slowRequests = slowLog?.slowRequests ?? 0
+        return snapshot
+    }
 
     public func requestStarted(_ environ: Environ) {
         state.withLock { $0.inFlight += 1 }
     }
 
+    public func requestStarted(_ environ: Environ, id: Int) {
+        requestStarted(environ)
+        slowLog?.began(id, environ)
+    }
+
     public func requestFinished(_ record: RequestRecord) {
         count(record, started: true)
+        slowLog?.ended(record, logger: logger)
     }
 
     public func requestRefused(_ record: RequestRecord) {

@@ -66,6 +66,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Adds a random 0...J to each worker's --max-requests so that workers do not all leave at once.", valueName: "J"))
     public var maxRequestsJitter: Int = 0
 
+    @Option(help: ArgumentHelp("Log a request still running this long (its request line, the pid, the time so far), and its total time when it ends; 0: never.", valueName: "SECONDS"))
+    public var slowLog: Double = 0
+
     @Option(help: ArgumentHelp("A worker whose resident memory grows past this many MiB drains and is replaced (checked once a second); 0: never.", valueName: "MIB"))
     public var maxWorkerRss: Int = 0
 
@@ -151,6 +154,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "max-requests-jitter": return String(maxRequestsJitter)
         case "max-abandoned-tasks": return String(maxAbandonedTasks)
         case "max-worker-rss": return String(maxWorkerRss)
+        case "slow-log": return String(slowLog)
         case "max-worker-lifetime": return String(maxWorkerLifetime)
         case "access-log": return accessLog ?? "(none)"
         case "status": return status ?? "(none)"
@@ -228,9 +232,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
         guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0,
-            maxWorkerRss >= 0, maxWorkerLifetime >= 0
+            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0
         else {
-            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss and --max-worker-lifetime not negative")
+            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime and --slow-log not negative")
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

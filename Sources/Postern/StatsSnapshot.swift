@@ -22,6 +22,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var timeouts = 0
     /// Application tasks of timed-out requests that ignored cancellation and still run.
     public var abandonedTasks = 0
+    /// Requests reported by `--slow-log` while they ran.
+    public var slowRequests = 0
     public var latencyBuckets = [Int](repeating: 0, count: StatsSnapshot.latencyBounds.count + 1)
     public var latencySumSeconds = 0.0
 
@@ -34,6 +36,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         for (key, value) in other.byStatus { byStatus[key, default: 0] += value }
         errors += other.errors
         timeouts += other.timeouts
+        slowRequests += other.slowRequests
         for index in latencyBuckets.indices where index < other.latencyBuckets.count {
             latencyBuckets[index] += other.latencyBuckets[index]
         }

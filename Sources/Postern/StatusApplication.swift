@@ -42,6 +42,7 @@ struct StatusApplication: Application {
             errors: total.errors,
             timeouts: total.timeouts,
             abandonedTasks: total.abandonedTasks,
+            slowRequests: total.slowRequests,
             latency: .init(
                 meanSeconds: total.latencyBuckets.reduce(0, +) == 0 ? 0 : total.latencySumSeconds / Double(total.latencyBuckets.reduce(0, +)),
                 p50Seconds: total.latencyPercentile(0.5),
@@ -73,6 +74,7 @@ struct StatusApplication: Application {
         registry.makeCounter(descriptor: metric("timeouts", "total", "Requests answered 504 by --timeout.")).increment(by: Int64(total.timeouts))
         registry.makeGauge(descriptor: metric("requests_in_flight", "", "Requests in progress.")).set(Double(total.inFlight))
         registry.makeGauge(descriptor: metric("abandoned_tasks", "", "Timed-out application tasks that ignored cancellation.")).set(Double(total.abandonedTasks))
+        registry.makeCounter(descriptor: metric("slow_requests", "total", "Requests reported by --slow-log while they ran.")).increment(by: Int64(total.slowRequests))
         registry.makeGauge(descriptor: metric("workers", "", "Processes serving requests: the live workers, or 1 without --workers.")).set(Double(workers))
         return registry.emitToBuffer() + Array(histogram(total).utf8)
     }
@@ -137,6 +139,7 @@ struct StatusDocument: Codable {
     var errors: Int
     var timeouts: Int
     var abandonedTasks: Int
+    var slowRequests: Int
     var latency: Latency
     var workers: [WorkerEntry]
 }

@@ -8,6 +8,8 @@ import Darwin
 public protocol RequestObserver: Sendable {
     /// A request reached the gateway contract (it may still wait for a concurrency slot).
     func requestStarted(_ environ: Environ)
+    /// The same, with the number its ``RequestRecord/id`` will carry when it finishes.
+    func requestStarted(_ environ: Environ, id: Int)
     /// The request is over: its response has been handed to the adapter and its body written
     /// (or abandoned). Called exactly once per ``requestStarted(_:)``.
     func requestFinished(_ record: RequestRecord)
@@ -20,11 +22,14 @@ public protocol RequestObserver: Sendable {
 }
 
 extension RequestObserver {
+    public func requestStarted(_ environ: Environ, id: Int) { requestStarted(environ) }
     public func requestRefused(_ record: RequestRecord) {}
 }
 
 /// One finished request, as the access log and the metrics see it.
 public struct RequestRecord: Sendable {
+    /// The number ``RequestObserver/requestStarted(_:id:)`` was given (0 for a refusal).
+    public var id = 0
     public var gatewayProtocol: GatewayProtocol
     /// `REMOTE_ADDR`, or `-`.
     public var remoteAddress: String

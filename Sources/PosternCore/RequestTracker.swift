@@ -11,6 +11,10 @@ import Darwin
 /// been written, or — if the adapter never writes the stream (HEAD, a failed connection) — when
 /// the response is dropped.
 final class RequestTracker: Sendable {
+    /// Numbers the requests of this process, so that an observer can pair a start with its end.
+    private static let nextID = Atomic<Int>(0)
+
+    private let id: Int
     private let observer: any RequestObserver
     private let environ: Environ
     private let started: ContinuousClock.Instant
@@ -22,7 +26,8 @@ final class RequestTracker: Sendable {
         self.environ = environ
         self.started = .now
         self.startedAt = RequestRecord.wallClockNow()
-        observer.requestStarted(environ)
+        self.id = Self.nextID.add(1, ordering: .relaxed).newValue
+        observer.requestStarted(environ, id: id)
     }
 
     /// Reports the request (once).
@@ -33,9 +38,9 @@ final class RequestTracker: Sendable {
             return true
         }
         guard first else { return }
-        observer.requestFinished(
-            RequestRecord(environ: environ, status: status, bytes: bytes, startedAt: startedAt, duration: .now - started, timedOut: timedOut)
-        )
+        var record = RequestRecord(environ: environ, status: status, bytes: bytes, startedAt: startedAt, duration: .now - started, timedOut: timedOut)
+        record.id = id
+        observer.requestFinished(record)
     }
 
     /// The response as the adapter will write it: a streamed body counts its bytes and reports
@@ -60,9 +65,9 @@ final class RequestTracker: Sendable {
     deinit {
         let (done, status, timedOut) = state.withLock { ($0.done, $0.status, $0.timedOut) }
         if !done {
-            observer.requestFinished(
-                RequestRecord(environ: environ, status: status, bytes: 0, startedAt: startedAt, duration: .now - started, timedOut: timedOut)
-            )
+            var record = RequestRecord(environ: environ, status: status, bytes: 0, startedAt: startedAt, duration: .now - started, timedOut: timedOut)
+            record.id = id
+            observer.requestFinished(record)
         }
     }
 }

@@ -1,0 +1,72 @@
+import Logging
+import PosternCore
+import Synchronization
+
+/// `--slow-log S`: a request still running S seconds after it reached the application is logged
+/// while it runs — its request line, the worker's pid and the time so far — as php-fpm's slowlog
+/// does; when it ends, its total time is logged too. Only the requests in flight are kept.
+public final class SlowRequestLog: Sendable {
+    private struct Entry {
+        var line: String
+        var started: ContinuousClock.Instant
+        var reported = false
+    }
+
+    let threshold: Duration
+    private let running = Mutex<[Int: Entry]>([:])
+    private let reportedCount = Atomic<Int>(0)
+
+    public init(seconds: Double) {
+        threshold = .milliseconds(Int64(seconds * 1000))
+    }
+
+    /// Slow requests seen so far (reported while running).
+    var slowRequests: Int { reportedCount.load(ordering: .relaxed) }
+
+    func began(_ id: Int, _ environ: Environ) {
+        let uri = environ["REQUEST_URI"].flatMap { $0.isEmpty ? nil : $0 } ?? environ.scriptName + environ.pathInfo
+        let line = "\(environ.requestMethod) \(uri) \(environ["SERVER_PROTOCOL"] ?? "-")"
+        running.withLock { $0[id] = Entry(line: line, started: .now) }
+    }
+
+    /// The request ended; logs its total time if it was reported as slow.
+    func ended(_ record: RequestRecord, logger: Logger) {
+        guard let entry = running.withLock({ $0.removeValue(forKey: record.id) }), entry.reported else { return }
+        logger.notice("slow request ended", metadata: [
+            "request": "\(entry.line)", "status": "\(record.status)", "seconds": "\(Self.seconds(.now - entry.started))",
+        ])
+    }
+
+    /// Logs each request that has passed the threshold and was not reported yet.
+    func scan(logger: Logger) {
+        let now = ContinuousClock.now
+        let slow = running.withLock { running -> [(String, Duration)] in
+            var found: [(String, Duration)] = []
+            for (id, entry) in running where !entry.reported && now - entry.started >= threshold {
+                running[id]?.reported = true
+                found.append((entry.line, now - entry.started))
+            }
+            return found
+        }
+        for (line, elapsed) in slow {
+            reportedCount.add(1, ordering: .relaxed)
+            logger.warning("slow request, still running", metadata: [
+                "request": "\(line)", "seconds": "\(Self.seconds(elapsed))", "pid": "\(ProcessIdentity.pid)",
+            ])
+        }
+    }
+
+    /// Scans until cancelled, four times per threshold (at most every second, at least every 50 ms).
+    func watch(logger: Logger) async {
+        let interval = min(max(threshold / 4, .milliseconds(50)), .seconds(1))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            scan(logger: logger)
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(Double(Int(value * 1000)) / 1000)
+    }
+}

@@ -35,7 +35,9 @@ public struct ListenerSpec: Sendable, Hashable, CustomStringConvertible {
         if let error = error as? ListenerError { return error }
         let cause: String
         if let error = error as? IOError {
-            cause = "\(error.errnoCode == EADDRINUSE ? "cannot bind" : "cannot listen"): \(String(cString: strerror(error.errnoCode)))"
+            // SwiftNIO names the failed call first: "bind(descriptor:…): …", "listen(…): …".
+            let call = "\(error)".hasPrefix("listen") ? "cannot listen" : "cannot bind"
+            cause = "\(call): \(String(cString: strerror(error.errnoCode)))"
         } else {
             cause = "\(error)"
         }

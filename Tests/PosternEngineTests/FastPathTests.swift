@@ -100,9 +100,13 @@ import Testing
                 var threads: [String] = []
                 let port = addresses[gatewayProtocol]!.port!
                 let request = RequestBytes.request(gatewayProtocol, path: "/thread")
-                for _ in 0..<20 where !threads.contains("postern-accept") {
+                // CI twice saw the first 20 SCGI tries, within 30 ms of the server's start, all on
+                // the full engine (not understood yet: see the session note); so the tries are
+                // spread over up to 2 s. A fast path that never serves inline still fails.
+                for _ in 0..<100 where !threads.contains("postern-accept") {
                     let response = try await Self.blockingExchange(port: port, request)
                     threads.append(try Self.body(gatewayProtocol, ByteBuffer(bytes: response)))
+                    if threads.last != "postern-accept" { try await Task.sleep(for: .milliseconds(20)) }
                 }
                 #expect(threads.contains("postern-accept"), "\(gatewayProtocol): \(threads)")
                 #expect(threads.allSatisfy { !$0.isEmpty })

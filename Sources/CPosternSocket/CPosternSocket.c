@@ -39,3 +39,7 @@ int postern_accept(int listener, struct sockaddr_storage *address, socklen_t *le
 int postern_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
 }
+
+int postern_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}

@@ -78,12 +78,24 @@ final class ConnectionAcceptor: Sendable {
     func start() {
         for _ in 0..<threadCount {
             Thread { [self] in
-                // Named from inside: on Linux, Foundation applies a name only to the current
-                // thread (15 bytes at most; `top -H` and `perf` show it).
-                Thread.current.name = "postern-accept"
+                // Not `Thread.current.name`: on Linux it races with `start()` and now and then
+                // leaves the thread with its creator's name (a Dispatch thread's).
+                _ = postern_set_thread_name("postern-accept")
+                Self.blockAsynchronousSignals()
                 run()
             }.start()
         }
+    }
+
+    /// A signal sent to the process (SIGCHLD of a CGI script, SIGHUP, SIGUSR1) goes to another
+    /// thread, never to one that waits for a request's first bytes: `poll` and `epoll_wait` fail
+    /// with `EINTR` after a handler runs, whatever `SA_RESTART` says (signal(7)). The faults a
+    /// thread raises itself stay deliverable.
+    private static func blockAsynchronousSignals() {
+        var signals = sigset_t()
+        sigfillset(&signals)
+        for fault in [SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS] { sigdelset(&signals, fault) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     /// Stops accepting; the connections already accepted are still served or handed over.

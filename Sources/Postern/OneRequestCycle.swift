@@ -52,15 +52,9 @@ struct OneRequestCycle: Sendable {
                 return
             }
         }
-        var count = recv(socket, scratch.baseAddress, scratch.count, 0)
-        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-            var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            if poll(&ready, 1, Self.firstBytesWaitMilliseconds) > 0 {
-                count = recv(socket, scratch.baseAddress, scratch.count, 0)
-            }
-        }
+        let count = Self.firstRead(socket, into: scratch)
         guard count > 0 else {
-            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 handOver(socket, ByteBuffer())
             } else {
                 close(socket)  // closed (or reset) before sending a request
@@ -81,6 +75,48 @@ struct OneRequestCycle: Sendable {
         }
         _ = context.beginRequest()  // a connection's first request is served even while draining
         respond(to: whole, socket: socket, context: context)
+    }
+
+    /// The connection's first bytes: what is there, or what arrives within
+    /// ``firstBytesWaitMilliseconds``. A signal does not cut the wait short (`poll` and `recv`
+    /// fail with `EINTR` whatever `SA_RESTART` says): a process that hosts CGI scripts, or takes
+    /// a `SIGHUP`, would otherwise send connections to the full engine for no reason. Returns
+    /// `recv`'s result; `-1` with `EAGAIN` when nothing came in time.
+    static func firstRead(_ socket: CInt, into scratch: UnsafeMutableRawBufferPointer) -> Int {
+        var deadline: Int64?  // set at the first EAGAIN: the common case never reads the clock
+        while true {
+            let count = recv(socket, scratch.baseAddress, scratch.count, 0)
+            if count >= 0 { return count }
+            switch errno {
+            case EINTR:
+                continue
+            case EAGAIN, EWOULDBLOCK:
+                let end = deadline ?? monotonicNanoseconds() + Int64(firstBytesWaitMilliseconds) * 1_000_000
+                deadline = end
+                var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+                var result: Int32
+                repeat {
+                    let left = end - monotonicNanoseconds()
+                    guard left > 0 else {
+                        errno = EAGAIN
+                        return -1
+                    }
+                    result = poll(&ready, 1, Int32((left + 999_999) / 1_000_000))
+                } while result < 0 && errno == EINTR
+                guard result > 0 else {
+                    if result == 0 { errno = EAGAIN }
+                    return -1
+                }
+            default:
+                return count
+            }
+        }
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     private func respond(to whole: WholeRequest, socket: CInt, context: ConnectionContext) {

@@ -18,6 +18,50 @@ extension Ops {
             #expect(said, "no \"logs reopened\" from \(reopened) process(es): \(server.process.output.suffix(1500))")
         }
 
+        /// The accepting threads of a real server, 64 on each of three listeners: every one is
+        /// named `postern-accept` (Foundation's `Thread.current.name`, set from inside a thread
+        /// just started, was lost about once in 100: the thread kept its creator's name, and a
+        /// request it served inline looked as if the full engine had served it), and every one
+        /// blocks the signals sent to the process, so none lands in a thread waiting for a
+        /// request's first bytes (its `poll` would fail with `EINTR`); another thread takes them.
+        @Test("every accepting thread is named and blocks the signals sent to the process")
+        func acceptingThreadsBlockSignals() async throws {
+            let ports = try (0..<3).map { _ in try Ports.free() }
+            let server = try await OpsServer.start(
+                "signals-accept", ["--scgi", "127.0.0.1:\(ports[0])", "--uwsgi", "127.0.0.1:\(ports[1])", "--fastcgi", "127.0.0.1:\(ports[2])"],
+                statusPort: false, environment: ProcessInfo.processInfo.environment.merging(["POSTERN_ACCEPT_THREADS": "64"]) { $1 })
+            defer { server.process.stop() }
+            for port in ports { try await Wait.forPort(port) }
+            let tasks = "/proc/\(server.process.pid)/task"
+            var accepting: [String: UInt64] = [:]
+            var names: [String: Int] = [:]
+            // Each thread names itself as it starts: up to 5 s for all of them.
+            for _ in 0..<50 {
+                accepting = [:]
+                names = [:]
+                for task in try FileManager.default.contentsOfDirectory(atPath: tasks) {
+                    let name = Self.contents("\(tasks)/\(task)/comm").trimmingCharacters(in: .newlines)
+                    names[name, default: 0] += 1
+                    guard name == "postern-accept" else { continue }
+                    let line = Self.contents("\(tasks)/\(task)/status").split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
+                    accepting[task] = line.flatMap { UInt64($0.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces), radix: 16) }
+                }
+                if accepting.count >= 3 * 64 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(accepting.count == 3 * 64, "threads by name: \(names)")
+            for (task, blocked) in accepting {
+                for signal in [SIGHUP, SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH, SIGPIPE] {
+                    #expect(blocked & (1 << UInt64(signal - 1)) != 0, "thread \(task) takes signal \(signal): SigBlk \(String(blocked, radix: 16))")
+                }
+                #expect(blocked & (1 << UInt64(SIGSEGV - 1)) == 0, "thread \(task) blocks SIGSEGV")
+            }
+            // The signals still reach the process, and it serves on.
+            server.signal(SIGUSR1)
+            #expect(await eventually { server.process.output.contains("SIGUSR1: logs reopened") })
+            #expect(await server.get("/after").status == 200)
+        }
+
         @Test("a single process: SIGUSR1 reopens the access log; SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully")
         func singleProcess() async throws {
             let directory = try Paths.makeTestDirectory("signals-single")

@@ -100,9 +100,11 @@ public enum Gateway {
             exit(try await master.run(status: status))
         }
         var unixSocketFiles = Privileges.inheritedSocketFiles(environment)
-        if worker == nil, unixSocketFiles.isEmpty, options.user != nil || options.socketOwner != nil || options.socketGroup != nil {
-            // Bound here, as whoever started the server, then handed over as descriptors: the
-            // sockets are ready before privileges are dropped, and before anything is served.
+        var reload: InPlaceReload?
+        if worker == nil {
+            // A single process opens its listeners here, as whoever started the server, and
+            // serves them as descriptors: the sockets are ready before privileges are dropped,
+            // and they outlive a reload in place (``InPlaceReload``). Inherited ones are kept.
             specs = try specs.map { spec in
                 if case .fd = spec.address { return spec }
                 let fd = try ListeningSocket.open(spec)
@@ -110,20 +112,27 @@ public enum Gateway {
                     try Privileges.ownSocket(path, options)
                     unixSocketFiles.append(path)
                 }
-                logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"])
-                return ListenerSpec(spec.gatewayProtocol, .fd(fd), socketMode: spec.socketMode, allow: spec.allow)
+                return ListenerSpec(spec.gatewayProtocol, .fd(fd), socketMode: spec.socketMode, allow: spec.allow, option: spec.option)
             }
             if options.user != nil, geteuid() == 0 {
                 try Privileges.dropPrivilegesAndReexecute(options, listeners: specs, socketFiles: unixSocketFiles)
             }
             for spec in specs { if case .fd(let fd) = spec.address { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
+            let kept = InPlaceReload(
+                listeners: specs, socketFiles: unixSocketFiles, notifier: SystemdNotifier.fromEnvironment(environment), environment: environment)
+            reload = kept
+            specs = try InPlaceReload.servingCopies(of: specs)
         }
         if worker == nil, let path = options.pidFile { try Privileges.writePIDFile(path) }
         defer {
             if worker == nil, let path = options.pidFile { Privileges.removePIDFile(path) }
             for path in unixSocketFiles { try? UnixSocketFile.remove(path: path) }
         }
-        try await serveProcess(listeners: specs, configuration: configuration, options: options, worker: worker)
+        try await serveProcess(listeners: specs, configuration: configuration, options: options, worker: worker, reload: reload)
+        if let reload, reload.isReloading {
+            reload.execute(logger: logger)
+            exit(1)
+        }
     }
 
     /// Serves until SIGINT or SIGTERM, which stop it gracefully.
@@ -140,7 +149,9 @@ public enum Gateway {
     /// One serving process — the only one, or a worker: the access log, the counters (and, in a
     /// worker, their reports to the master and `--max-requests`), the status endpoint when alone,
     /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
-    static func serveProcess(listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, worker: WorkerEnvironment?) async throws {
+    static func serveProcess(
+        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, worker: WorkerEnvironment?, reload: InPlaceReload?
+    ) async throws {
         var configuration = configuration
         let logger = configuration.logger
         // Past RLIMIT_FSIZE (a log file grown to the limit) a write fails with EFBIG instead of
@@ -192,7 +203,7 @@ public enum Gateway {
         configuration.observer = stats
         let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         // systemd's Type=notify: a single process tells it itself; a worker leaves it to its master.
-        let notifier = worker == nil ? SystemdNotifier.fromEnvironment(ProcessEnvironment.current) : nil
+        let notifier = reload?.notifier
         let statusLine: @Sendable () -> String = {
             let snapshot = stats.snapshot
             return "serving: \(snapshot.requests) requests, \(snapshot.inFlight) in flight"
@@ -220,8 +231,9 @@ public enum Gateway {
             )
             services.insert(.init(service: status), at: 0)
         }
-        if let notifier { services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine))) }
-        let signalHandling = Task { await ServingProcessSignals.run(signals, accessLog: accessLog, isWorker: worker != nil, logger: logger) }
+        if let reload { services.append(.init(service: KeptListeners(reload: reload))) }
+        if let notifier { services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine, isReloading: { reload?.isReloading == true }))) }
+        let signalHandling = Task { await ServingProcessSignals.run(signals, accessLog: accessLog, reload: reload, logger: logger) }
         defer { signalHandling.cancel() }
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.gracefulTimeout * 1000))

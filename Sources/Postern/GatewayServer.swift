@@ -62,7 +62,12 @@ public final class GatewayServer: Service, Sendable {
                 } catch {
                     throw spec.failure(error)
                 }
-                logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"])
+                var metadata: Logger.Metadata = ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"]
+                if case .fd = spec.address, let local = bound.last?.localAddress {
+                    // A socket opened before (by the process at start, a master, systemd): its address.
+                    metadata["address"] = "\(local.listenerText)"
+                }
+                logger.info("listening", metadata: metadata)
             }
         } catch {
             for listener in bound { listener.close() }

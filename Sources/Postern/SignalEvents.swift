@@ -24,6 +24,17 @@ enum SignalEvents {
         return stream
     }
 
+    /// The signals a sysadmin or a tool sends in routine work, which no serving process may die
+    /// of: reload, log rotation, upgrade, one worker more or less.
+    static let routine: [Int32] = [SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH]
+
+    /// Before `execv`: the routine signals ignored. An ignored signal stays ignored in the new
+    /// image (execve(2)), so one that arrives while it starts, before it listens for signals
+    /// again, is lost instead of ending the process with the default action.
+    static func ignoreRoutineSignalsAcrossExec() {
+        for number in routine { signal(number, SIG_IGN) }
+    }
+
     /// The name a sysadmin knows a signal by.
     static func name(_ number: Int32) -> String {
         switch number {
@@ -48,10 +59,12 @@ enum SignalEvents {
 
 /// What a serving process, alone or a worker, does with the signals a sysadmin or a tool sends
 /// in routine work, besides SIGTERM, SIGINT and SIGQUIT (a graceful stop): none of them ends it.
-/// - SIGUSR1 (logrotate's `postrotate`): reopen the access log.
-/// - SIGHUP: alone, reopen the logs and read the configuration again, saying what changed (it
-///   applies at a restart); in a worker, nothing (reloads are the master's: new workers).
-/// - SIGUSR2, SIGTTIN, SIGTTOU (the master's: upgrade, one worker more or less): logged, ignored.
+/// - SIGUSR1 (logrotate's `postrotate`): reopen the access log and `--error-log`.
+/// - SIGHUP, SIGUSR2: alone, reload in place (``InPlaceReload``: the configuration read again,
+///   in-flight requests finished, the binary at its start path executed again with the same
+///   pid and sockets); a file with an error stops the reload. In a worker, nothing (reloads
+///   and upgrades are the master's).
+/// - SIGTTIN, SIGTTOU (the master's: one worker more or less): logged, ignored.
 enum ServingProcessSignals {
     static let handled: [Int32] = [SIGUSR1, SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU]
 
@@ -63,40 +76,51 @@ enum ServingProcessSignals {
         }
     }
 
-    /// SIGHUP in a single process: the configuration read again, and what changed said; a
-    /// single process serves on with what it started with (its listeners, limits and app are
-    /// built once: `--workers N` reloads by starting new workers).
-    static func reportConfigurationChanges(_ logger: Logger) async {
+    /// The options a process applies once, when it opens its listeners: a reload keeps the
+    /// sockets it has, so a change to these needs a restart.
+    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "socket-owner", "socket-group", "user", "group"]
+
+    /// Before a single process reloads: the configuration read again. A file with an error
+    /// stops the reload (the new image could not start with it): false. What changed is said,
+    /// and a change to a listener is logged as needing a restart.
+    static func configurationAllowsReload(signal name: String, logger: Logger) async -> Bool {
         let before = ServeConfiguration.settings
         switch await ServeConfiguration.reread() {
         case nil:
-            break
+            return true
         case .failure(let error):
-            logger.error("SIGHUP: the configuration has an error (a restart would fail)", metadata: ["error": "\(error)"])
+            logger.error("\(name): not reloading: the configuration has an error; serving on as before", metadata: ["error": "\(error)"])
+            return false
         case .success(let after):
             let changed = after.filter { setting in
                 let old = ServeConfiguration.setting(setting.key.name, in: before)
                 return old?.values != setting.values || old?.source != setting.source
             }.map(\.key.name)
             if !changed.isEmpty {
-                logger.warning("SIGHUP: the configuration changed (\(changed.joined(separator: ", "))); a single process applies it when restarted (with --workers N a SIGHUP starts new workers with it)")
+                logger.notice("\(name): the configuration changed: \(changed.joined(separator: ", "))")
             }
+            for key in changed where boundAtStart.contains(key) {
+                logger.warning("\(name): \(key) changed in the configuration; the listeners stay as they were opened at start: restart to apply it")
+            }
+            return true
         }
     }
 
-    static func run(_ signals: AsyncStream<Int32>, accessLog: AccessLog?, isWorker: Bool, logger: Logger) async {
+    static func run(_ signals: AsyncStream<Int32>, accessLog: AccessLog?, reload: InPlaceReload?, logger: Logger) async {
         for await number in signals {
             let name = SignalEvents.name(number)
             switch number {
             case SIGUSR1:
                 reopenLogs(accessLog, logger)
                 logger.notice("\(name): logs reopened")
-            case SIGHUP where !isWorker:
+            case SIGHUP where reload != nil, SIGUSR2 where reload != nil:
                 reopenLogs(accessLog, logger)
-                logger.notice("\(name): logs reopened")
-                await reportConfigurationChanges(logger)
+                if await reload?.begin(signal: name, logger: logger) == true {
+                    // The service group's graceful stop; after it, the process executes again.
+                    kill(getpid(), SIGTERM)
+                }
             default:
-                logger.notice("\(name): ignored \(isWorker ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")
+                logger.notice("\(name): ignored \(reload == nil ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")
             }
         }
     }

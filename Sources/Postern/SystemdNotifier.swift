@@ -88,6 +88,8 @@ final class SystemdNotifier: Sendable {
 struct SystemdWatch: Service {
     let notifier: SystemdNotifier
     let status: @Sendable () -> String
+    /// A reload in place stops the service group too; systemd has heard `RELOADING=1` then.
+    var isReloading: @Sendable () -> Bool = { false }
 
     func run() async {
         let interval = notifier.watchdogInterval ?? .seconds(10)
@@ -98,6 +100,6 @@ struct SystemdWatch: Service {
                 notifier.send((notifier.watchdogInterval != nil ? "WATCHDOG=1\n" : "") + "STATUS=" + status())
             }
         }
-        notifier.send("STOPPING=1\nSTATUS=stopping: in-flight requests finish")
+        if !isReloading() { notifier.send("STOPPING=1\nSTATUS=stopping: in-flight requests finish") }
     }
 }

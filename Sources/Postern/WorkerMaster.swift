@@ -273,6 +273,7 @@ final class WorkerMaster: @unchecked Sendable {
         setenv(Self.upgradeWorkersKey, workers.keys.map { String($0) }.joined(separator: ","), 1)
         setenv(Self.upgradeStatsKey, statsDirectory, 1)
         InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
+        SignalEvents.ignoreRoutineSignalsAcrossExec()
         // The new image starts with this thread's signal mask: an empty one.
         var empty = sigset_t()
         sigemptyset(&empty)

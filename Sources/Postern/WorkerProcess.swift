@@ -7,7 +7,8 @@ import Darwin
 /// Starts a worker: the binary again (never `fork` — a multithreaded Swift process must not
 /// fork), the same arguments, the environment plus the worker marker. The listening sockets are
 /// inherited (they have no FD_CLOEXEC). The child starts with an empty signal mask and default
-/// dispositions, whatever the master blocks or ignores.
+/// dispositions, whatever the master blocks or ignores, but for the routine signals
+/// (``SignalEvents/routine``), which stay ignored until it listens for them.
 enum WorkerProcess {
     /// The path the binary was started from, made absolute (against the starting directory, or
     /// found on PATH) but with its symlinks kept: a deploy that renames a new file over the old
@@ -43,6 +44,9 @@ enum WorkerProcess {
         sigfillset(&all)
         sigdelset(&all, SIGKILL)
         sigdelset(&all, SIGSTOP)
+        // The routine signals keep the master's disposition (ignored, SignalEvents): a SIGUSR1
+        // the master passes on while the worker starts is lost, not the worker's death.
+        for number in SignalEvents.routine { sigdelset(&all, number) }
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))

@@ -78,6 +78,48 @@ extension Ops {
             #expect(String(buffer: result.stdout).contains("Hello, World!"), "\(String(buffer: result.stdout))")
         }
 
+        @Test("a single process: SIGHUP reloads in place under load: same pid, the binary now at its path, the file's new options, 0 failed requests; a listener change asks for a restart; a broken file keeps it serving")
+        func singleProcessReload() async throws {
+            let directory = try Paths.makeTestDirectory("config-reload-single")
+            let binary = directory + "/postern"
+            try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
+            let file = directory + "/postern.json"
+            let first = directory + "/first.log", second = directory + "/second.log"
+            try Self.write(#"{"access-log": "\#(first)"}"#, file)
+            let server = try await OpsServer.start("config-reload-single", ["--config", file], statusPort: false, binary: binary)
+            defer { server.process.stop() }
+            let pid = server.process.pid
+            let contents = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+            #expect(await server.get("/one").status == 200)
+            #expect(await eventually { contents(first).contains("/one") })
+            let load = Load(port: server.port, clients: 8)
+            try await Task.sleep(for: .milliseconds(500))
+            // A deploy: the new binary renamed over the old one (install(1), dpkg), a new file.
+            try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary + ".new")
+            #expect(rename(binary + ".new", binary) == 0)
+            try Self.write(#"{"access-log": "\#(second)", "scgi": ["127.0.0.1:1"]}"#, file)
+            server.signal(SIGHUP)
+            let relistened = await eventually(20) { server.process.output.components(separatedBy: "] listening").count - 1 >= 2 }
+            try await Task.sleep(for: .milliseconds(500))
+            let result = await load.finish()
+            #expect(relistened, "no new image listening after SIGHUP: \(server.process.output.suffix(1500))")
+            #expect(result.sent > 50)
+            #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
+            #expect(server.process.isRunning && server.process.pid == pid)
+            let image = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?"
+            #expect(image == binary, "the process runs \(image), not the new binary")
+            #expect(await server.get("/two").status == 200)
+            #expect(await eventually { contents(second).contains("/two") }, "the new access-log has no line: \(contents(second))")
+            #expect(!contents(first).contains("/two"))
+            #expect(server.process.output.contains("SIGHUP: scgi changed in the configuration; the listeners stay as they were opened at start: restart to apply it"))
+            // A broken file: no reload, the same image serves on.
+            try Self.write(#"{"timeout": "long"}"#, file)
+            server.signal(SIGHUP)
+            #expect(await eventually { server.process.output.contains("SIGHUP: not reloading: the configuration has an error") })
+            #expect(await server.get("/three").status == 200)
+            #expect(server.process.output.components(separatedBy: "reloading in place").count - 1 == 1)
+        }
+
         @Test("SIGHUP reads the file again: the master applies workers, new workers the rest; a listener change asks for a restart; a broken file stops the reload")
         func reload() async throws {
             let directory = try Paths.makeTestDirectory("config-reload")

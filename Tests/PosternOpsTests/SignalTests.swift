@@ -62,7 +62,7 @@ extension Ops {
             #expect(await server.get("/after").status == 200)
         }
 
-        @Test("a single process: SIGUSR1 reopens the access log; SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully")
+        @Test("a single process: SIGUSR1 reopens the access log; SIGHUP and SIGUSR2 reload it in place; SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully")
         func singleProcess() async throws {
             let directory = try Paths.makeTestDirectory("signals-single")
             let log = directory + "/access.log"
@@ -75,13 +75,21 @@ extension Ops {
             #expect(await eventually { Self.contents(log).contains("/after-rotation") }, "the new file has no line: \(Self.contents(log))")
             #expect(!Self.contents(log + ".1").contains("/after-rotation"), "a line went to the rotated file")
 
-            for signal in [SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
+            // SIGHUP and SIGUSR2 reload in place (ConfigurationTests): the new image listens.
+            for (count, signal) in [SIGHUP, SIGUSR2].enumerated() {
+                server.signal(signal)
+                let listening = await eventually(20) { server.process.output.components(separatedBy: "] listening").count - 1 >= count + 2 }
+                #expect(listening, "signal \(signal): no reload: \(server.process.output.suffix(800))")
+                #expect(server.process.output.contains("\(SignalNames.name(signal)): reloading in place"))
+                #expect(await server.get("/after-\(signal)").status == 200, "not serving after signal \(signal)")
+            }
+            for signal in [SIGTTIN, SIGTTOU, SIGWINCH] {
                 server.signal(signal)
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(server.process.isRunning, "signal \(signal) ended the server: \(server.process.output.suffix(800))")
                 #expect(await server.get("/after-\(signal)").status == 200, "not serving after signal \(signal)")
             }
-            #expect(server.process.output.contains("SIGHUP: logs reopened"))
+            #expect(await eventually { Self.contents(log).contains("/after-\(SIGWINCH)") }, "the access log after the reloads: \(Self.contents(log))")
 
             server.signal(SIGQUIT)
             let status = await server.waitForExit(seconds: 15)
@@ -136,6 +144,16 @@ extension Ops {
             server.signal(SIGQUIT)
             let status = await server.waitForExit(seconds: 20)
             #expect(status == 0, "SIGQUIT: exit status \(String(describing: status)): \(server.process.output.suffix(800))")
+        }
+    }
+}
+
+enum SignalNames {
+    static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGHUP: "SIGHUP"
+        case SIGUSR2: "SIGUSR2"
+        default: "signal \(signal)"
         }
     }
 }

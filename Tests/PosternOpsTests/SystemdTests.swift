@@ -86,7 +86,9 @@ extension Ops {
             let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
             let result = try await client.send(ClientRequest(method: "GET", target: "/"))
             #expect(String(buffer: result.stdout).contains("Hello, World!"), "FastCGI through the activated socket")
-            #expect(process.output.contains("fd:3") && process.output.contains("protocol=fastcgi"), "\(process.output.suffix(1500))")
+            // A single process names the socket's address; a master and its workers the descriptor.
+            let named = workers == 1 ? "address=127.0.0.1:\(fastcgiPort) protocol=fastcgi" : "address=fd:3"
+            #expect(process.output.contains(named) && process.output.contains("protocol=fastcgi"), "\(process.output.suffix(1500))")
             if workers > 1 {
                 #expect(process.output.components(separatedBy: "worker started").count - 1 >= workers)
             }
@@ -106,7 +108,7 @@ extension Ops {
             #expect(said, "\(process.output.suffix(1500))")
         }
 
-        @Test("sd_notify from a single process: READY=1 with a status once it listens, WATCHDOG=1, STOPPING=1 on SIGTERM")
+        @Test("sd_notify from a single process: READY=1 with a status once it listens, WATCHDOG=1, RELOADING=1 then READY=1 on SIGHUP (same pid), STOPPING=1 on SIGTERM")
         func notifySingle() async throws {
             let directory = try Paths.makeTestDirectory("notify-single")
             let notify = try NotifySocket(directory: directory)
@@ -118,6 +120,15 @@ extension Ops {
             #expect(ready != nil, "no READY=1: \(notify.messages)")
             #expect(notify.messages.contains { $0.contains("READY=1") && $0.contains("STATUS=serving on 127.0.0.1:\(server.port)") })
             #expect(await notify.waitFor("WATCHDOG=1", after: ready ?? 0, seconds: 5) != nil, "no WATCHDOG=1 with WATCHDOG_USEC=400000: \(notify.messages)")
+            #expect(await server.get("/hello").status == 200)
+            // A reload in place (Type=notify-reload): RELOADING=1, then READY=1 from the new image.
+            server.signal(SIGHUP)
+            let reloading = await notify.waitFor("RELOADING=1", after: ready ?? 0, seconds: 10)
+            #expect(reloading != nil, "no RELOADING=1 on SIGHUP: \(notify.messages)")
+            #expect(notify.messages.contains { $0.contains("RELOADING=1") && $0.contains("MONOTONIC_USEC=") })
+            #expect(await notify.waitFor("READY=1", after: reloading ?? 0, seconds: 10) != nil, "no READY=1 after the reload: \(notify.messages)")
+            #expect(!notify.messages.contains { $0.contains("STOPPING=1") }, "a reload said STOPPING=1: \(notify.messages)")
+            #expect(notify.messages.contains { $0.contains("MAINPID=\(server.process.pid)") })
             #expect(await server.get("/hello").status == 200)
             server.signal(SIGTERM)
             #expect(await notify.waitFor("STOPPING=1") != nil, "no STOPPING=1: \(notify.messages)")

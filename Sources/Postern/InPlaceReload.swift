@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// SIGHUP (or SIGUSR2) in a single process: the configuration and the binary applied without a
+/// new process id and without a refused connection, as the master of `--workers N` does with
+/// new workers (nginx's binary upgrade and a reload in one step).
+///
+/// ```
+///  start: listeners opened here ─► kept (close-on-exec) ──────────────────────────┐
+///                  └─► dup ─► GatewayServer (its copies close when it stops)        │
+///  SIGHUP: configuration read again ─► error? log it, serve on                      │
+///          ─► graceful stop (in-flight requests finish; new connections wait in the  │
+///             kept sockets' backlogs) ─► execv(the binary at its start path) ◄───────┘
+///             POSTERN_LISTENERS_INHERITED=http=5,scgi=6, same pid
+/// ```
+/// The new image reads the file and the environment as at any start, so every option changes
+/// (timeouts, limits, logs, the app's own flags, `workers`: with 2 or more it starts as a master
+/// on the same sockets); the listeners are the ones it inherits, and a change to them is logged
+/// as needing a restart. systemd hears `RELOADING=1` before and `READY=1` from the new image.
+final class InPlaceReload: Sendable {
+    /// The listeners as they pass to the next image: protocol and the descriptor kept open.
+    private let kept: [(GatewayProtocol, Int32)]
+    private let socketFiles: [String]
+    private let startedFrom: String?
+    let notifier: SystemdNotifier?
+    private let state = Mutex(State.serving)
+
+    private enum State {
+        case serving
+        case reloading
+        /// A graceful stop (SIGTERM): the kept sockets are closed, so connections are refused
+        /// at once instead of waiting in a backlog nobody will accept from.
+        case stopping
+    }
+
+    /// - Parameters:
+    ///   - listeners: every listener as an opened descriptor (`fd:N`).
+    ///   - socketFiles: unix socket files the process removes at exit (passed on).
+    init(listeners: [ListenerSpec], socketFiles: [String], notifier: SystemdNotifier?, environment: [String: String]) {
+        kept = listeners.compactMap { spec in
+            guard case .fd(let fd) = spec.address else { return nil }
+            return (spec.gatewayProtocol, fd)
+        }
+        self.socketFiles = socketFiles
+        self.notifier = notifier
+        startedFrom = WorkerProcess.startedFrom(environment: environment)
+    }
+
+    /// The listeners the server opens and closes: copies of the kept descriptors.
+    static func servingCopies(of listeners: [ListenerSpec]) throws -> [ListenerSpec] {
+        try listeners.map { spec in
+            guard case .fd(let fd) = spec.address else { return spec }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+            guard copy >= 0 else { throw ServeError("\(spec.option): cannot duplicate fd \(fd): \(String(cString: strerror(errno)))") }
+            var served = spec
+            served.address = .fd(copy)
+            return served
+        }
+    }
+
+    var isReloading: Bool { state.withLock { if case .reloading = $0 { return true } else { return false } } }
+
+    /// SIGHUP: true when the process should stop gracefully and then ``execute(logger:)``.
+    func begin(signal name: String, logger: Logger) async -> Bool {
+        guard state.withLock({ if case .serving = $0 { return true } else { return false } }) else {
+            logger.notice("\(name): a reload or a stop is under way; ignored")
+            return false
+        }
+        guard await ServingProcessSignals.configurationAllowsReload(signal: name, logger: logger) else { return false }
+        let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        let begun = state.withLock { state -> Bool in
+            guard case .serving = state else { return false }
+            state = .reloading
+            return true
+        }
+        guard begun else { return false }
+        logger.notice("\(name): reloading in place: in-flight requests finish, then \(executable) runs again (same pid, same sockets; new connections wait in their backlogs)")
+        notifier?.reloading()
+        return true
+    }
+
+    /// A graceful stop that is not a reload: the kept sockets close, so that a front-end's new
+    /// connections are refused at once (nginx tries its next upstream).
+    func stopping() {
+        let close = state.withLock { state -> Bool in
+            guard case .serving = state else { return false }
+            state = .stopping
+            return true
+        }
+        if close { for (_, fd) in kept { Glibc.close(fd) } }
+    }
+
+    /// After the graceful stop of a reload: the binary at the path it was started from, in
+    /// this process, with the kept sockets. Returns only if it cannot be executed (logged).
+    func execute(logger: Logger) {
+        let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        notifier?.restoreEnvironment()
+        for (_, fd) in kept { _ = fcntl(fd, F_SETFD, 0) }
+        setenv(Privileges.inheritedKey, kept.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: ","), 1)
+        setenv(Privileges.socketFilesKey, socketFiles.joined(separator: ":"), 1)
+        InheritedDescriptors.closeOnExec(except: Set(kept.map(\.1)))
+        SignalEvents.ignoreRoutineSignalsAcrossExec()
+        // The new image starts with this thread's signal mask: an empty one.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
+        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
+        execv(executable, arguments)
+        logger.critical("reload: cannot execute \(executable) (\(String(cString: strerror(errno)))); the server has stopped")
+    }
+}
+
+/// In a single process's service group: at a graceful stop that is not a reload, the kept
+/// listening sockets close (``InPlaceReload/stopping()``).
+struct KeptListeners: Service {
+    let reload: InPlaceReload
+
+    func run() async {
+        try? await gracefulShutdown()
+        reload.stopping()
+    }
+}

@@ -45,6 +45,7 @@ final class ConnectionAcceptor: Sendable {
     private let running: Atomic<Int>
     private let stopped = Atomic<Bool>(false)
     private let cycle: OneRequestCycle?
+    private let stalled: (@Sendable () -> Bool)?
     private let logger: Logger
     private let resourceWarning = ResourceWarning()
 
@@ -52,7 +53,10 @@ final class ConnectionAcceptor: Sendable {
     ///   - threads: accept threads (the core count is a good number: each serves whole
     ///     requests itself, and never waits on a client).
     ///   - cycle: the fast path; `nil` hands every connection over (HTTP).
-    init(listeningSocket: CInt, threads: Int, cycle: OneRequestCycle?, logger: Logger) throws {
+    ///   - stalled: in a worker, whether one of its event loops is blocked (an application
+    ///     that blocks its thread); while it is, this process leaves new connections to the
+    ///     other workers (see ``run()``).
+    init(listeningSocket: CInt, threads: Int, cycle: OneRequestCycle?, stalled: (@Sendable () -> Bool)? = nil, logger: Logger) throws {
         let wake = postern_wake_create()
         guard wake >= 0 else {
             throw ServeError("cannot create the accept threads' wake-up descriptor: \(String(cString: strerror(errno)))")
@@ -67,6 +71,7 @@ final class ConnectionAcceptor: Sendable {
         self.threadCount = max(1, threads)
         self.running = Atomic(max(1, threads))
         self.cycle = cycle
+        self.stalled = stalled
         self.logger = logger
         (handOvers, continuation) = AsyncStream.makeStream(of: HandOver.self)
     }
@@ -123,7 +128,24 @@ final class ConnectionAcceptor: Sendable {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: OneRequestCycle.firstReadBytes, alignment: 16)
         defer { scratch.deallocate() }
         var peer = sockaddr_storage()
+        var pausedSince: ContinuousClock.Instant?
         while !stopped.load(ordering: .acquiring) {
+            // A worker with a blocked event loop would take connections it cannot serve (and
+            // EPOLLEXCLUSIVE keeps waking the same waiters): it stops accepting, and stops
+            // waiting, so the kernel wakes another worker's thread instead; `--harakiri` ends
+            // the block if it lasts.
+            if let stalled, stalled() {
+                if pausedSince == nil {
+                    pausedSince = .now
+                    logger.warning("an event loop is blocked (an application blocking its thread?); this worker leaves new connections to the others until it answers")
+                }
+                usleep(10_000)
+                continue
+            }
+            if let since = pausedSince {
+                pausedSince = nil
+                logger.notice("the event loops answer again; accepting", metadata: ["paused": "\(ContinuousClock.now - since)"])
+            }
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let client = postern_accept(listener, &peer, &length)
             if client >= 0 {

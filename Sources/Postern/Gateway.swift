@@ -83,10 +83,11 @@ public enum Gateway {
             }
             try Privileges.checkRoot(options, listeners: specs, logger: logger)
         }
-        configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1, runOnce: false)
+        configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1 || options.harakiri > 0, runOnce: false)
         if options.maxConcurrency > 0 { configuration.concurrencyGate = ConcurrencyGate(limit: options.maxConcurrency) }
 
-        if worker == nil && options.workers > 1 {
+        // --harakiri needs a master to kill and replace a stuck worker: one worker at least.
+        if worker == nil && (options.workers > 1 || options.harakiri > 0) {
             let master = try WorkerMaster(options: options, specs: specs, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
             let status = try options.status.map { address in
                 GatewayServer(
@@ -177,7 +178,9 @@ public enum Gateway {
         // slots: C of them leave a process with none, whatever --max-abandoned-tasks says.
         let abandonedLimit = [options.maxAbandonedTasks, options.maxConcurrency].filter { $0 > 0 }.min() ?? 0
         let isWorker = worker != nil
-        let slowLog = options.slowLog > 0 ? SlowRequestLog(seconds: options.slowLog) : nil
+        // The running requests are kept for --slow-log, and in a worker for its master's
+        // --harakiri (its reports name the oldest).
+        let slowLog = options.slowLog > 0 || (isWorker && options.harakiri > 0) ? SlowRequestLog(seconds: options.slowLog > 0 ? options.slowLog : nil) : nil
         let stats = GatewayStats(
             accessLog: accessLog, requestLimit: share,
             onLimit: {
@@ -208,6 +211,11 @@ public enum Gateway {
             let snapshot = stats.snapshot
             return "serving: \(snapshot.requests) requests, \(snapshot.inFlight) in flight"
         }
+        // An event loop that has not run a job for 200 ms is blocked, not busy.
+        var stalled: (@Sendable () -> Bool)?
+        if let heartbeat = reporter?.heartbeat {
+            stalled = { heartbeat.isStalled(longerThan: 0.2) }
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: GatewayServer(
@@ -215,11 +223,12 @@ public enum Gateway {
                     // N workers share the cores: more accept threads than cores only add
                     // switches (measured: 2 workers with 2 threads each used 50-61 µs per SCGI
                     // request against 40-46 µs for one process).
-                    acceptThreads: worker != nil ? max(1, System.coreCount / max(1, options.workers)) : nil
-                ) { addresses in
-                    reporter?.write()
-                    notifier?.send("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(addresses.compactMap { $0?.listenerText }.joined(separator: ", "))")
-                })
+                    acceptThreads: worker != nil ? max(1, System.coreCount / max(1, options.workers)) : nil,
+                    onReady: { addresses in
+                        reporter?.write()
+                        notifier?.send("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(addresses.compactMap { $0?.listenerText }.joined(separator: ", "))")
+                    },
+                    stalled: stalled))
         ]
         if worker == nil, let address = options.status {
             let status = GatewayServer(
@@ -238,13 +247,8 @@ public enum Gateway {
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.gracefulTimeout * 1000))
         groupConfiguration.maximumCancellationDuration = .seconds(5)
-        let reporting = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(200))
-                reporter?.write()
-            }
-        }
-        defer { reporting.cancel() }
+        reporter?.start()
+        defer { reporter?.stop() }
         let recycler = worker != nil && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
         defer { recycler?.cancel() }
         let slowWatch = slowLog.map { log in Task { await log.watch(logger: logger) } }

@@ -24,6 +24,7 @@ public final class GatewayServer: Service, Sendable {
     private let onReady: (@Sendable ([SocketAddress?]) -> Void)?
     private let sharedSockets: Bool
     private let acceptThreads: Int?
+    private let stalled: (@Sendable () -> Bool)?
 
     /// - Parameters:
     ///   - sharedSockets: the `fd:N` listeners are shared with other processes (a worker's):
@@ -31,6 +32,8 @@ public final class GatewayServer: Service, Sendable {
     ///     channel, and stopping closes only this process's copy.
     ///   - acceptThreads: accept threads per listener (default: the core count, or
     ///     `POSTERN_ACCEPT_THREADS`, which wins over both).
+    ///   - stalled: a worker's blocked-event-loop test; its accept threads pause while it holds
+    ///     (``ConnectionAcceptor``).
     ///   - onReady: called once every listener is bound, with their local addresses in
     ///     the order of `listeners` (tests bind port 0 and read the port here).
     public init(
@@ -39,8 +42,10 @@ public final class GatewayServer: Service, Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         sharedSockets: Bool = false,
         acceptThreads: Int? = nil,
-        onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil
+        onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil,
+        stalled: (@Sendable () -> Bool)? = nil
     ) {
+        self.stalled = stalled
         self.listeners = listeners
         self.configuration = configuration
         self.group = group
@@ -161,7 +166,8 @@ public final class GatewayServer: Service, Sendable {
                 logger: logger)
         }
         let threads = getenv("POSTERN_ACCEPT_THREADS").flatMap { Int(String(cString: $0)) } ?? acceptThreads ?? System.coreCount
-        let acceptor = try ConnectionAcceptor(listeningSocket: fd, threads: threads, cycle: cycle, logger: configuration.logger)
+        let acceptor = try ConnectionAcceptor(
+            listeningSocket: fd, threads: threads, cycle: cycle, stalled: sharedSockets ? stalled : nil, logger: configuration.logger)
         let localAddress = sharedSockets ? nil : SocketAddress.local(of: fd)
         acceptor.start()
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)

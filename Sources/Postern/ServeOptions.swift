@@ -69,6 +69,11 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Log a request still running this long (its request line, the pid, the time so far), and its total time when it ends; 0: never.", valueName: "SECONDS"))
     public var slowLog: Double = 0
 
+    @Option(help: ArgumentHelp(
+        "The master kills (SIGKILL) and replaces a worker whose oldest request has run this long, or whose event loops have not answered for this long (an application that blocks its thread), and logs the request; needs a master: without --workers N, one worker runs under one. 0: never.",
+        valueName: "SECONDS"))
+    public var harakiri: Double = 0
+
     @Option(help: ArgumentHelp("A worker whose resident memory grows past this many MiB drains and is replaced (checked once a second); 0: never.", valueName: "MIB"))
     public var maxWorkerRss: Int = 0
 
@@ -155,6 +160,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "max-abandoned-tasks": return String(maxAbandonedTasks)
         case "max-worker-rss": return String(maxWorkerRss)
         case "slow-log": return String(slowLog)
+        case "harakiri": return String(harakiri)
         case "max-worker-lifetime": return String(maxWorkerLifetime)
         case "access-log": return accessLog ?? "(none)"
         case "status": return status ?? "(none)"
@@ -232,9 +238,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
         guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0,
-            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0
+            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0, harakiri >= 0
         else {
-            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime and --slow-log not negative")
+            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative")
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

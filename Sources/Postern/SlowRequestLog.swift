@@ -4,7 +4,9 @@ import Synchronization
 
 /// `--slow-log S`: a request still running S seconds after it reached the application is logged
 /// while it runs — its request line, the worker's pid and the time so far — as php-fpm's slowlog
-/// does; when it ends, its total time is logged too. Only the requests in flight are kept.
+/// does; when it ends, its total time is logged too. Only the requests in flight are kept, and
+/// their oldest is what a worker reports to its master for `--harakiri` (``oldest()``; with no
+/// threshold the table is kept for that alone, and nothing is logged).
 public final class SlowRequestLog: Sendable {
     private struct Entry {
         var line: String
@@ -12,12 +14,21 @@ public final class SlowRequestLog: Sendable {
         var reported = false
     }
 
-    let threshold: Duration
+    let threshold: Duration?
     private let running = Mutex<[Int: Entry]>([:])
     private let reportedCount = Atomic<Int>(0)
 
-    public init(seconds: Double) {
-        threshold = .milliseconds(Int64(seconds * 1000))
+    /// - Parameter seconds: the slow-log threshold; `nil`: keep the table, log nothing.
+    public init(seconds: Double?) {
+        threshold = seconds.map { .milliseconds(Int64($0 * 1000)) }
+    }
+
+    /// The request in flight the longest: its request line and how long it has run.
+    func oldest() -> (line: String, seconds: Double)? {
+        let now = ContinuousClock.now
+        return running.withLock { running in
+            running.values.min { $0.started < $1.started }.map { ($0.line, Self.secondsValue(now - $0.started)) }
+        }
     }
 
     /// Slow requests seen so far (reported while running).
@@ -39,6 +50,7 @@ public final class SlowRequestLog: Sendable {
 
     /// Logs each request that has passed the threshold and was not reported yet.
     func scan(logger: Logger) {
+        guard let threshold else { return }
         let now = ContinuousClock.now
         let slow = running.withLock { running -> [(String, Duration)] in
             var found: [(String, Duration)] = []
@@ -58,6 +70,7 @@ public final class SlowRequestLog: Sendable {
 
     /// Scans until cancelled, four times per threshold (at most every second, at least every 50 ms).
     func watch(logger: Logger) async {
+        guard let threshold else { return }
         let interval = min(max(threshold / 4, .milliseconds(50)), .seconds(1))
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
@@ -66,7 +79,10 @@ public final class SlowRequestLog: Sendable {
     }
 
     private static func seconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return String(Double(Int(value * 1000)) / 1000)
+        String(Double(Int(secondsValue(duration) * 1000)) / 1000)
+    }
+
+    static func secondsValue(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -26,6 +26,13 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var slowRequests = 0
     public var latencyBuckets = [Int](repeating: 0, count: StatsSnapshot.latencyBounds.count + 1)
     public var latencySumSeconds = 0.0
+    /// A worker's report for `--harakiri` (not summed): when it was written (seconds since the
+    /// epoch), its oldest request in flight and how long that had run, and how long its
+    /// slowest event loop had not answered a heartbeat.
+    public var reportedAt: Double?
+    public var oldestRequest: String?
+    public var oldestRequestSeconds: Double?
+    public var eventLoopStallSeconds: Double?
 
     public init() {}
 

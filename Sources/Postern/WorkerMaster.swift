@@ -50,11 +50,17 @@ final class WorkerMaster: @unchecked Sendable {
         let slot: Int
         let started: ContinuousClock.Instant
         var retiring: Bool
+        /// Killed by `--harakiri`: replaced at once, not counted as a crash.
+        var killed = false
     }
+    let harakiriKills = ManagedCounter()
+    private let harakiri: Harakiri
+    private var lastHarakiriCheck = ContinuousClock.now
 
     init(options: ServeOptions, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
         self.notifier = notifier
         self.options = options
+        self.harakiri = Harakiri(seconds: options.harakiri)
         self.specs = specs
         self.workerCount = options.workers
         self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
@@ -157,6 +163,7 @@ final class WorkerMaster: @unchecked Sendable {
                         advanceReload()
                         notifySystemd()
                     }
+                    checkHarakiri()
                 }
                 if stopDeadline != nil && workers.isEmpty { break }
             }
@@ -388,6 +395,21 @@ final class WorkerMaster: @unchecked Sendable {
         pendingStarts.append((slot, .now + delay))
     }
 
+    /// `--harakiri`: every 200 ms, each worker's last report judged (``Harakiri``); a stuck
+    /// worker is killed with SIGKILL (nothing it runs can be trusted to drain) and replaced.
+    private func checkHarakiri() {
+        guard harakiri.seconds > 0, ContinuousClock.now - lastHarakiriCheck >= .milliseconds(200) else { return }
+        lastHarakiriCheck = .now
+        let now = Date().timeIntervalSince1970
+        for (pid, worker) in workers where !worker.killed {
+            guard let report = Self.readSnapshot("\(statsDirectory)/\(pid).json"), let reason = harakiri.verdict(report, now: now) else { continue }
+            workers[pid]?.killed = true
+            harakiriKills.increment()
+            logger.error("harakiri: killing worker \(pid): \(reason) (--harakiri \(Harakiri.format(harakiri.seconds)))", metadata: ["pid": "\(pid)"])
+            kill(pid, SIGKILL)
+        }
+    }
+
     /// Collects exited workers, folds their last counters in, and replaces them.
     private func reap() {
         while true {
@@ -407,6 +429,11 @@ final class WorkerMaster: @unchecked Sendable {
                 continue
             }
             restarts.increment()
+            if worker.killed {
+                logger.notice("worker killed by --harakiri; replacing it", metadata: ["pid": "\(pid)"])
+                scheduleStart(slot: worker.slot, crashed: false)
+                continue
+            }
             if clean {
                 logger.info("worker left (its --max-requests served); replacing it", metadata: ["pid": "\(pid)"])
                 scheduleStart(slot: worker.slot, crashed: false)

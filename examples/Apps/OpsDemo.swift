@@ -6,6 +6,7 @@ import Glibc
 
 /// The operations demo the live tests drive: `…/pid` names the serving process, `…/sleep?ms=N`
 /// sleeps (honouring cancellation), `…/stubborn?ms=N` sleeps and ignores cancellation,
+/// `…/block?ms=N` blocks its thread (a plain `usleep`, as a synchronous driver would),
 /// `…/no-content-type` breaks the contract (a 200 without Content-Type, for `--validate`),
 /// anything else says hello.
 public struct OpsDemo: Application {
@@ -18,6 +19,12 @@ public struct OpsDemo: Application {
         if path.hasSuffix("/sleep") {
             try await Task.sleep(for: .milliseconds(milliseconds))
             return .text("slept \(milliseconds) ms in \(getpid())\n")
+        }
+        if path.hasSuffix("/block") {
+            // Blocks its thread, as a synchronous driver or a `sleep` in an application does:
+            // the event loop it runs on answers nothing meanwhile (--harakiri's case).
+            usleep(UInt32(milliseconds) * 1000)
+            return .text("blocked \(milliseconds) ms in \(getpid())\n")
         }
         if path.hasSuffix("/no-content-type") { return Response(status: .ok, body: .init(string: "untyped\n")) }
         if path.hasSuffix("/stubborn") {

@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # The real peers the tests start on loopback: the C FastCGI dev kit, Apache (+ mod_fcgid),
 # lighttpd, nginx, fcgiwrap; the scripting languages of examples/cgi-bin; hyperfine and wrk for
 # the benchmarks; uWSGI with its Python plugin is the bench's reference; systemd for
-# systemd-socket-activate and systemd-analyze (the service tests), util-linux for prlimit.
+# systemd-socket-activate and systemd-analyze (the service tests), util-linux for prlimit,
+# iproute2 for ss (the status page's listen queue is checked against it).
 packages=(libfcgi-dev libfcgi-bin apache2 libapache2-mod-fcgid lighttpd nginx fcgiwrap
-          curl perl python3 hyperfine wrk uwsgi uwsgi-plugin-python3 systemd util-linux)
+          curl perl python3 hyperfine wrk uwsgi uwsgi-plugin-python3 systemd util-linux iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

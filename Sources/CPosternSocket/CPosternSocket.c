@@ -5,6 +5,14 @@
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 
 #ifndef EPOLLEXCLUSIVE
 #define EPOLLEXCLUSIVE (1u << 28)
@@ -42,4 +50,67 @@ int postern_set_parent_death_signal(int signal) {
 
 int postern_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+static int unix_listen_queue(int fd, unsigned int *queued, unsigned int *length) {
+    struct stat info;
+    if (fstat(fd, &info) != 0) return -1;
+    int diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (diag < 0) return -1;
+    struct {
+        struct nlmsghdr header;
+        struct unix_diag_req request;
+    } message;
+    memset(&message, 0, sizeof message);
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST;
+    message.request.sdiag_family = AF_UNIX;
+    message.request.udiag_states = 1 << 10;  /* TCP_LISTEN */
+    message.request.udiag_ino = (unsigned int)info.st_ino;
+    message.request.udiag_show = UDIAG_SHOW_RQLEN;
+    message.request.udiag_cookie[0] = (unsigned int)-1;  /* INET_DIAG_NOCOOKIE */
+    message.request.udiag_cookie[1] = (unsigned int)-1;
+    if (send(diag, &message, sizeof message, 0) < 0) {
+        close(diag);
+        return -1;
+    }
+    char buffer[8192];
+    ssize_t received = recv(diag, buffer, sizeof buffer, 0);
+    close(diag);
+    if (received < 0) return -1;
+    for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, (size_t)received); header = NLMSG_NEXT(header, received)) {
+        if (header->nlmsg_type == NLMSG_ERROR) {
+            struct nlmsgerr *error = NLMSG_DATA(header);
+            errno = error->error < 0 ? -error->error : EIO;
+            return -1;
+        }
+        if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+        struct unix_diag_msg *reply = NLMSG_DATA(header);
+        int left = (int)(header->nlmsg_len - NLMSG_LENGTH(sizeof *reply));
+        for (struct nlattr *attribute = (struct nlattr *)(reply + 1); left >= (int)sizeof *attribute && attribute->nla_len >= sizeof *attribute && attribute->nla_len <= left;
+             left -= NLA_ALIGN(attribute->nla_len), attribute = (struct nlattr *)((char *)attribute + NLA_ALIGN(attribute->nla_len))) {
+            if ((attribute->nla_type & NLA_TYPE_MASK) == UNIX_DIAG_RQLEN) {
+                struct unix_diag_rqlen *lengths = (struct unix_diag_rqlen *)((char *)attribute + NLA_HDRLEN);
+                *queued = lengths->udiag_rqueue;
+                *length = lengths->udiag_wqueue;
+                return 0;
+            }
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+int postern_listen_queue(int fd, unsigned int *queued, unsigned int *length) {
+    struct sockaddr_storage address;
+    socklen_t size = sizeof address;
+    if (getsockname(fd, (struct sockaddr *)&address, &size) != 0) return -1;
+    if (address.ss_family == AF_UNIX) return unix_listen_queue(fd, queued, length);
+    struct tcp_info info;
+    socklen_t infoSize = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &infoSize) != 0) return -1;
+    *queued = info.tcpi_unacked;
+    *length = info.tcpi_sacked;
+    return 0;
 }

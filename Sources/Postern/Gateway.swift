@@ -1,5 +1,6 @@
 
 import CPosternSocket
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -93,7 +94,7 @@ public enum Gateway {
                 GatewayServer(
                     listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
                     configuration: GatewayConfiguration(
-                        application: StatusApplication(source: { master.aggregate() }, mode: "master", restarts: { master.restarts.current }),
+                        application: StatusApplication(source: { master.statusReading() }, mode: "master"),
                         logger: logger
                     )
                 )
@@ -108,7 +109,7 @@ public enum Gateway {
             // and they outlive a reload in place (``InPlaceReload``). Inherited ones are kept.
             specs = try specs.map { spec in
                 if case .fd = spec.address { return spec }
-                let fd = try ListeningSocket.open(spec)
+                let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
                 if case .unix(let path) = spec.address {
                     try Privileges.ownSocket(path, options)
                     unixSocketFiles.append(path)
@@ -230,11 +231,19 @@ public enum Gateway {
                     },
                     stalled: stalled))
         ]
+        // The status page's accept queues: the listening sockets this process keeps.
+        let listenQueues = reload.map { ListenQueueMonitor($0.listeners) }
+        let startTime = Date().timeIntervalSince1970
         if worker == nil, let address = options.status {
             let status = GatewayServer(
                 listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
                 configuration: GatewayConfiguration(
-                    application: StatusApplication(source: { let own = stats.snapshot; return (own, [own]) }, mode: "single", restarts: { 0 }),
+                    application: StatusApplication(
+                        source: {
+                            StatusReading(
+                                total: stats.snapshot, workers: [WorkerStatus(stats.snapshot)], listeners: listenQueues?.sample() ?? [],
+                                startTime: startTime)
+                        }, mode: "single"),
                     logger: logger
                 )
             )
@@ -251,6 +260,8 @@ public enum Gateway {
         defer { reporter?.stop() }
         let recycler = worker != nil && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
         defer { recycler?.cancel() }
+        let queueWatch = options.status != nil ? listenQueues.map { monitor in Task { await monitor.watch() } } : nil
+        defer { queueWatch?.cancel() }
         let slowWatch = slowLog.map { log in Task { await log.watch(logger: logger) } }
         defer { slowWatch?.cancel() }
         do {

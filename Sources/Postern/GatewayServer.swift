@@ -225,6 +225,7 @@ public final class GatewayServer: Service, Sendable {
             connectionLogger[metadataKey: "connection"] = "\(id)"
             let context = ConnectionContext(channel: channel, configuration: configuration, logger: connectionLogger)
             guard connections.add(context, limit: maxConnections) else {
+                configuration.observer?.connectionRefused()
                 if refusals.isDue() {
                     logger.warning("turning connections away: \(maxConnections) open (--max-connections); each is told the server is busy", metadata: ["protocol": "\(protocolName)"])
                 }

@@ -69,6 +69,10 @@ public final class GatewayStats: RequestObserver {
         count(record, started: false)
     }
 
+    public func connectionRefused() {
+        state.withLock { $0.limitRefusals += 1 }
+    }
+
     private func count(_ record: RequestRecord, started: Bool) {
         let seconds = Double(record.duration.components.seconds) + Double(record.duration.components.attoseconds) / 1e18
         state.withLock { stats in

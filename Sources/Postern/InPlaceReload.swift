@@ -62,6 +62,9 @@ final class InPlaceReload: Sendable {
         }
     }
 
+    /// The kept listeners: protocol name and descriptor (the status page reads their queues).
+    var listeners: [(String, Int32)] { kept.map { ($0.0.rawValue, $0.1) } }
+
     var isReloading: Bool { state.withLock { if case .reloading = $0 { return true } else { return false } } }
 
     /// SIGHUP: true when the process should stop gracefully and then ``execute(logger:)``.

@@ -11,32 +11,36 @@ import Darwin
 /// refused.
 enum ListeningSocket {
     /// Opens (or, for `fd:N`, checks) the listener and returns its descriptor.
-    static func open(_ spec: ListenerSpec) throws(ListenerError) -> Int32 {
+    /// The accept queue's length when none is given (`--backlog`); the kernel caps it at
+    /// `net.core.somaxconn`.
+    static let defaultBacklog: Int32 = 1024
+
+    static func open(_ spec: ListenerSpec, backlog: Int32 = defaultBacklog) throws(ListenerError) -> Int32 {
         do {
-            return try openUnchecked(spec)
+            return try openUnchecked(spec, backlog: backlog)
         } catch {
             throw spec.failure(error)
         }
     }
 
-    private static func openUnchecked(_ spec: ListenerSpec) throws -> Int32 {
+    private static func openUnchecked(_ spec: ListenerSpec, backlog: Int32) throws -> Int32 {
         let fd: Int32
         switch spec.address {
         case .fd(let given):
             guard isListeningSocket(given) else { throw ServeError("fd \(given) is not a listening socket") }
             fd = given
         case .tcp(let host, let port):
-            fd = try openTCP(host: host, port: port)
+            fd = try openTCP(host: host, port: port, backlog: backlog)
         case .unix(let path):
             try UnixSocketFile.prepare(path: path)
-            fd = try UnixSocketFile.bindingPrivately { try openUnix(path: path) }
+            fd = try UnixSocketFile.bindingPrivately { try openUnix(path: path, backlog: backlog) }
             try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
         }
         _ = fcntl(fd, F_SETFD, 0)  // inherited by the workers
         return fd
     }
 
-    private static func openTCP(host: String, port: Int) throws -> Int32 {
+    private static func openTCP(host: String, port: Int, backlog: Int32) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC
@@ -56,10 +60,10 @@ enum ListeningSocket {
             close(fd)
             throw ServeError("cannot bind: \(reason)")
         }
-        return try listening(fd, "\(host):\(port)")
+        return try listening(fd, backlog)
     }
 
-    private static func openUnix(path: String) throws -> Int32 {
+    private static func openUnix(path: String, backlog: Int32) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ServeError("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_un()
@@ -75,11 +79,11 @@ enum ListeningSocket {
             close(fd)
             throw ServeError("cannot bind: \(reason)")
         }
-        return try listening(fd, "unix:\(path)")
+        return try listening(fd, backlog)
     }
 
-    private static func listening(_ fd: Int32, _ name: String) throws -> Int32 {
-        guard listen(fd, 1024) == 0 else {
+    private static func listening(_ fd: Int32, _ backlog: Int32) throws -> Int32 {
+        guard listen(fd, backlog) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
             throw ServeError("cannot listen: \(reason)")

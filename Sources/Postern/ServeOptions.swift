@@ -69,6 +69,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Log a request still running this long (its request line, the pid, the time so far), and its total time when it ends; 0: never.", valueName: "SECONDS"))
     public var slowLog: Double = 0
 
+    @Option(help: ArgumentHelp("The length of each listening socket's accept queue (listen(2)'s backlog; the kernel caps it at net.core.somaxconn). The status page shows it as listen_queue_len.", valueName: "N"))
+    public var backlog: Int = Int(ListeningSocket.defaultBacklog)
+
     @Option(help: ArgumentHelp(
         "The master kills (SIGKILL) and replaces a worker whose oldest request has run this long, or whose event loops have not answered for this long (an application that blocks its thread), and logs the request; needs a master: without --workers N, one worker runs under one. 0: never.",
         valueName: "SECONDS"))
@@ -161,6 +164,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "max-worker-rss": return String(maxWorkerRss)
         case "slow-log": return String(slowLog)
         case "harakiri": return String(harakiri)
+        case "backlog": return String(backlog)
         case "max-worker-lifetime": return String(maxWorkerLifetime)
         case "access-log": return accessLog ?? "(none)"
         case "status": return status ?? "(none)"
@@ -238,9 +242,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
         guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0,
-            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0, harakiri >= 0
+            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0, harakiri >= 0, (1...65535).contains(backlog)
         else {
-            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative")
+            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative; --backlog from 1 to 65535")
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

@@ -78,7 +78,7 @@ enum ServingProcessSignals {
 
     /// The options a process applies once, when it opens its listeners: a reload keeps the
     /// sockets it has, so a change to these needs a restart.
-    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "socket-owner", "socket-group", "user", "group"]
+    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "socket-owner", "socket-group", "user", "group", "backlog"]
 
     /// Before a single process reloads: the configuration read again. A file with an error
     /// stops the reload (the new image could not start with it): false. What changed is said,

@@ -24,6 +24,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var abandonedTasks = 0
     /// Requests reported by `--slow-log` while they ran.
     public var slowRequests = 0
+    /// Connections turned away over `--max-connections`.
+    public var limitRefusals = 0
     public var latencyBuckets = [Int](repeating: 0, count: StatsSnapshot.latencyBounds.count + 1)
     public var latencySumSeconds = 0.0
     /// A worker's report for `--harakiri` (not summed): when it was written (seconds since the
@@ -36,6 +38,28 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// Lenient: a report written by another version of the binary (a worker still running
+    /// through an upgrade) lacks the fields added since, which then read as zero.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        pid = try values.decodeIfPresent(Int32.self, forKey: .pid) ?? 0
+        requests = try values.decodeIfPresent(Int.self, forKey: .requests) ?? 0
+        inFlight = try values.decodeIfPresent(Int.self, forKey: .inFlight) ?? 0
+        byProtocol = try values.decodeIfPresent([String: Int].self, forKey: .byProtocol) ?? [:]
+        byStatus = try values.decodeIfPresent([String: Int].self, forKey: .byStatus) ?? [:]
+        errors = try values.decodeIfPresent(Int.self, forKey: .errors) ?? 0
+        timeouts = try values.decodeIfPresent(Int.self, forKey: .timeouts) ?? 0
+        abandonedTasks = try values.decodeIfPresent(Int.self, forKey: .abandonedTasks) ?? 0
+        slowRequests = try values.decodeIfPresent(Int.self, forKey: .slowRequests) ?? 0
+        limitRefusals = try values.decodeIfPresent(Int.self, forKey: .limitRefusals) ?? 0
+        latencyBuckets = try values.decodeIfPresent([Int].self, forKey: .latencyBuckets) ?? latencyBuckets
+        latencySumSeconds = try values.decodeIfPresent(Double.self, forKey: .latencySumSeconds) ?? 0
+        reportedAt = try values.decodeIfPresent(Double.self, forKey: .reportedAt)
+        oldestRequest = try values.decodeIfPresent(String.self, forKey: .oldestRequest)
+        oldestRequestSeconds = try values.decodeIfPresent(Double.self, forKey: .oldestRequestSeconds)
+        eventLoopStallSeconds = try values.decodeIfPresent(Double.self, forKey: .eventLoopStallSeconds)
+    }
+
     /// Adds another process's counters (gauges included: they are summed over live processes).
     public mutating func add(_ other: StatsSnapshot, gauges: Bool = true) {
         requests += other.requests
@@ -44,6 +68,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         errors += other.errors
         timeouts += other.timeouts
         slowRequests += other.slowRequests
+        limitRefusals += other.limitRefusals
         for index in latencyBuckets.indices where index < other.latencyBuckets.count {
             latencyBuckets[index] += other.latencyBuckets[index]
         }

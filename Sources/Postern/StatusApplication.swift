@@ -4,37 +4,51 @@ import PosternCore
 import Prometheus
 
 /// The status endpoint (`--status ADDR`), the way php-fpm's status page and uWSGI's stats server
-/// are used: `/` (or `/status`) answers JSON, `/metrics` the Prometheus text format (rendered by
-/// swift-prometheus). With workers, the numbers are the master's sum over every worker.
+/// are used: `/` (or `/status`) answers JSON (snake_case keys, php-fpm's names where php-fpm has
+/// the figure), `/metrics` the Prometheus text format (rendered by swift-prometheus). With
+/// workers, the numbers are the master's sum over every worker.
 struct StatusApplication: Application {
-    /// The counters: (sum over the processes, each serving process's own: the live workers, or
-    /// this process alone without workers).
-    let source: @Sendable () -> (total: StatsSnapshot, workers: [StatsSnapshot])
+    let source: @Sendable () -> StatusReading
     let mode: String
-    let restarts: @Sendable () -> Int
 
     func respond(to environ: Environ) async throws -> Response {
-        let (total, workers) = source()
+        let reading = source()
         switch environ.pathInfo {
         case "/metrics":
             return Response(
                 status: .ok,
                 headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(bytes: Self.prometheus(total, workers: workers.count))
+                body: ResponseBody(bytes: Self.prometheus(reading))
             )
         case "/", "/status", "":
-            return Response(status: .ok, headers: ["Content-Type": "application/json"], body: ResponseBody(string: json(total, workers)))
+            return Response(status: .ok, headers: ["Content-Type": "application/json"], body: ResponseBody(string: json(reading)))
         default:
             return .error(.notFound)
         }
     }
 
-    private func json(_ total: StatsSnapshot, _ workers: [StatsSnapshot]) -> String {
+    private func json(_ reading: StatusReading) -> String {
+        let total = reading.total
+        let now = Date().timeIntervalSince1970
+        let active = reading.workers.filter { $0.inFlight > 0 }.count
         let document = StatusDocument(
             mode: mode,
             pid: ProcessIdentity.pid,
-            workerCount: workers.count,
-            workerRestarts: restarts(),
+            startTime: Int(reading.startTime),
+            startSince: Int(now - reading.startTime),
+            acceptedConn: total.requests,
+            listenQueue: reading.listeners.reduce(0) { $0 + $1.queued },
+            maxListenQueue: reading.listeners.reduce(0) { $0 + $1.maxQueued },
+            listenQueueLen: reading.listeners.reduce(0) { $0 + $1.length },
+            listeners: reading.listeners,
+            activeWorkers: active,
+            idleWorkers: reading.workers.count - active,
+            totalWorkers: reading.workers.count,
+            maxActiveWorkers: max(reading.maxActiveWorkers, active),
+            workerCount: reading.workers.count,
+            workerRestarts: reading.restarts,
+            harakiriKills: reading.harakiriKills,
+            limitRefusals: total.limitRefusals,
             requests: total.requests,
             inFlight: total.inFlight,
             byProtocol: total.byProtocol,
@@ -51,16 +65,18 @@ struct StatusApplication: Application {
                 percentiles: "estimated: linear within the histogram bucket that holds them, as Prometheus's histogram_quantile",
                 buckets: Self.cumulativeBuckets(total).map { .init(le: $0.bound, count: $0.count) }
             ),
-            workers: workers.map { .init(pid: $0.pid, requests: $0.requests, inFlight: $0.inFlight) }
+            workers: reading.workers
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return (try? String(decoding: encoder.encode(document), as: UTF8.self)) ?? "{}"
     }
 
     /// The Prometheus exposition of the counters: a fresh registry per scrape, filled from the
     /// summed snapshot (so the numbers are the whole pool's, not this process's alone).
-    static func prometheus(_ total: StatsSnapshot, workers: Int) -> [UInt8] {
+    static func prometheus(_ reading: StatusReading) -> [UInt8] {
+        let total = reading.total
         let registry = PrometheusCollectorRegistry()
         for (proto, count) in total.byProtocol.sorted(by: { $0.key < $1.key }) {
             registry.makeCounter(descriptor: metric("requests", "total", "Requests served, by protocol."), labels: [("protocol", proto)])
@@ -75,7 +91,18 @@ struct StatusApplication: Application {
         registry.makeGauge(descriptor: metric("requests_in_flight", "", "Requests in progress.")).set(Double(total.inFlight))
         registry.makeGauge(descriptor: metric("abandoned_tasks", "", "Timed-out application tasks that ignored cancellation.")).set(Double(total.abandonedTasks))
         registry.makeCounter(descriptor: metric("slow_requests", "total", "Requests reported by --slow-log while they ran.")).increment(by: Int64(total.slowRequests))
-        registry.makeGauge(descriptor: metric("workers", "", "Processes serving requests: the live workers, or 1 without --workers.")).set(Double(workers))
+        registry.makeGauge(descriptor: metric("workers", "", "Processes serving requests: the live workers, or 1 without --workers.")).set(Double(reading.workers.count))
+        registry.makeGauge(descriptor: metric("active_workers", "", "Workers with a request in flight.")).set(Double(reading.workers.filter { $0.inFlight > 0 }.count))
+        registry.makeCounter(descriptor: metric("harakiri_kills", "total", "Workers killed by --harakiri.")).increment(by: Int64(reading.harakiriKills))
+        registry.makeCounter(descriptor: metric("limit_refusals", "total", "Connections turned away over --max-connections.")).increment(by: Int64(total.limitRefusals))
+        registry.makeCounter(descriptor: metric("worker_restarts", "total", "Workers replaced (died, recycled, killed).")).increment(by: Int64(reading.restarts))
+        for listener in reading.listeners {
+            let labels = [("protocol", listener.protocol), ("address", listener.address)]
+            registry.makeGauge(descriptor: metric("listen_queue", "", "Connections waiting in the listening socket's accept queue (the kernel's figure)."), labels: labels)
+                .set(Double(listener.queued))
+            registry.makeGauge(descriptor: metric("listen_queue_length", "", "The accept queue's length (--backlog, capped at net.core.somaxconn)."), labels: labels)
+                .set(Double(listener.length))
+        }
         return registry.emitToBuffer() + Array(histogram(total).utf8)
     }
 
@@ -107,6 +134,39 @@ struct StatusApplication: Application {
     }
 }
 
+/// What the status endpoint shows, gathered by the process that serves it (a single process
+/// about itself, a master about its workers).
+struct StatusReading: Sendable {
+    var total: StatsSnapshot
+    var workers: [WorkerStatus]
+    var restarts = 0
+    var harakiriKills = 0
+    /// The most workers seen busy at once (sampled every 200 ms).
+    var maxActiveWorkers = 0
+    var listeners: [ListenQueueMonitor.Reading] = []
+    /// Seconds since the epoch.
+    var startTime: Double
+}
+
+/// One serving process on the status page.
+struct WorkerStatus: Codable, Sendable {
+    var pid: Int32
+    var rssBytes: Int
+    var requests: Int
+    var inFlight: Int
+    /// `busy` (a request in flight), `idle`, `starting` (not reporting yet), `retiring`
+    /// (draining after a reload or a recycle).
+    var state: String
+
+    init(_ snapshot: StatsSnapshot, state: String? = nil) {
+        pid = snapshot.pid
+        rssBytes = WorkerRecycling.residentBytes(of: snapshot.pid) ?? 0
+        requests = snapshot.requests
+        inFlight = snapshot.inFlight
+        self.state = state ?? (snapshot.inFlight > 0 ? "busy" : "idle")
+    }
+}
+
 /// The JSON status document.
 struct StatusDocument: Codable {
     struct Latency: Codable {
@@ -123,15 +183,24 @@ struct StatusDocument: Codable {
         var percentiles: String
         var buckets: [Bucket]
     }
-    struct WorkerEntry: Codable {
-        var pid: Int32
-        var requests: Int
-        var inFlight: Int
-    }
     var mode: String
     var pid: Int32
+    var startTime: Int
+    var startSince: Int
+    /// php-fpm's name: requests accepted.
+    var acceptedConn: Int
+    var listenQueue: Int
+    var maxListenQueue: Int
+    var listenQueueLen: Int
+    var listeners: [ListenQueueMonitor.Reading]
+    var activeWorkers: Int
+    var idleWorkers: Int
+    var totalWorkers: Int
+    var maxActiveWorkers: Int
     var workerCount: Int
     var workerRestarts: Int
+    var harakiriKills: Int
+    var limitRefusals: Int
     var requests: Int
     var inFlight: Int
     var byProtocol: [String: Int]
@@ -141,5 +210,5 @@ struct StatusDocument: Codable {
     var abandonedTasks: Int
     var slowRequests: Int
     var latency: Latency
-    var workers: [WorkerEntry]
+    var workers: [WorkerStatus]
 }

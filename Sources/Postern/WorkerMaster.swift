@@ -55,7 +55,12 @@ final class WorkerMaster: @unchecked Sendable {
     }
     let harakiriKills = ManagedCounter()
     private let harakiri: Harakiri
-    private var lastHarakiriCheck = ContinuousClock.now
+    private var lastSample = ContinuousClock.now
+    private let startTime = Date().timeIntervalSince1970
+    /// For the status page, read from its own thread: the live workers (retiring or not), the
+    /// accept queues, the most workers seen busy at once.
+    private let published = Mutex<(workers: [pid_t: Bool], listen: ListenQueueMonitor?)>(([:], nil))
+    private let maxActiveWorkers = Atomic<Int>(0)
 
     init(options: ServeOptions, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
         self.notifier = notifier
@@ -96,6 +101,23 @@ final class WorkerMaster: @unchecked Sendable {
         return (total, live.sorted { $0.pid < $1.pid })
     }
 
+    /// What the status page shows: the workers' reports, their memory and state, the queues.
+    func statusReading() -> StatusReading {
+        let (total, live) = aggregate()
+        let (known, listen) = published.withLock { ($0.workers, $0.listen) }
+        var workers = live.filter { known[$0.pid] != nil }.map { snapshot in
+            WorkerStatus(snapshot, state: known[snapshot.pid] == true ? "retiring" : nil)
+        }
+        for (pid, retiring) in known where !live.contains(where: { $0.pid == pid }) {
+            var starting = StatsSnapshot()
+            starting.pid = pid
+            workers.append(WorkerStatus(starting, state: retiring ? "retiring" : "starting"))
+        }
+        return StatusReading(
+            total: total, workers: workers.sorted { $0.pid < $1.pid }, restarts: restarts.current, harakiriKills: harakiriKills.current,
+            maxActiveWorkers: maxActiveWorkers.load(ordering: .relaxed), listeners: listen?.sample() ?? [], startTime: startTime)
+    }
+
     /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status.
     func run(status: GatewayServer?) async throws -> Int32 {
         let upgrade = Self.takeUpgrade()
@@ -105,12 +127,14 @@ final class WorkerMaster: @unchecked Sendable {
             logger.notice("upgraded in place: the sockets kept, the previous workers drain once new ones serve", metadata: ["previous": "\(upgrade.workers.sorted())"])
         } else {
             for spec in specs {
-                let fd = try ListeningSocket.open(spec)
+                let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
                 if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options) }
                 listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
                 logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
             }
         }
+        let monitor = ListenQueueMonitor(listenerFDs)
+        published.withLock { $0.listen = monitor }
         // The master stays who started it (to bind again and start workers); workers drop to --user.
         if let path = options.pidFile { try Privileges.writePIDFile(path) }
         defer { if let path = options.pidFile { Privileges.removePIDFile(path) } }
@@ -163,7 +187,10 @@ final class WorkerMaster: @unchecked Sendable {
                         advanceReload()
                         notifySystemd()
                     }
-                    checkHarakiri()
+                    if ContinuousClock.now - lastSample >= .milliseconds(200) {
+                        lastSample = .now
+                        sample(monitor)
+                    }
                 }
                 if stopDeadline != nil && workers.isEmpty { break }
             }
@@ -219,7 +246,7 @@ final class WorkerMaster: @unchecked Sendable {
     }
 
     /// The options the master applies once, when it binds.
-    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode"]
+    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "backlog"]
 
     /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 goes to every worker (each reopens its
     /// logs); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's signals; never fewer than
@@ -395,19 +422,26 @@ final class WorkerMaster: @unchecked Sendable {
         pendingStarts.append((slot, .now + delay))
     }
 
-    /// `--harakiri`: every 200 ms, each worker's last report judged (``Harakiri``); a stuck
-    /// worker is killed with SIGKILL (nothing it runs can be trusted to drain) and replaced.
-    private func checkHarakiri() {
-        guard harakiri.seconds > 0, ContinuousClock.now - lastHarakiriCheck >= .milliseconds(200) else { return }
-        lastHarakiriCheck = .now
+    /// Every 200 ms: the figures the status page keeps between requests (the workers and their
+    /// states, the most busy at once, the most connections queued), and `--harakiri`: each
+    /// worker's last report judged (``Harakiri``); a stuck worker is killed with SIGKILL
+    /// (nothing it runs can be trusted to drain) and replaced.
+    private func sample(_ monitor: ListenQueueMonitor) {
+        _ = monitor.sample()
+        let known = workers.mapValues(\.retiring)
+        published.withLock { $0.workers = known }
         let now = Date().timeIntervalSince1970
-        for (pid, worker) in workers where !worker.killed {
-            guard let report = Self.readSnapshot("\(statsDirectory)/\(pid).json"), let reason = harakiri.verdict(report, now: now) else { continue }
+        var active = 0
+        for (pid, worker) in workers {
+            guard let report = Self.readSnapshot("\(statsDirectory)/\(pid).json") else { continue }
+            if report.inFlight > 0 { active += 1 }
+            guard harakiri.seconds > 0, !worker.killed, let reason = harakiri.verdict(report, now: now) else { continue }
             workers[pid]?.killed = true
             harakiriKills.increment()
             logger.error("harakiri: killing worker \(pid): \(reason) (--harakiri \(Harakiri.format(harakiri.seconds)))", metadata: ["pid": "\(pid)"])
             kill(pid, SIGKILL)
         }
+        if active > maxActiveWorkers.load(ordering: .relaxed) { maxActiveWorkers.store(active, ordering: .relaxed) }
     }
 
     /// Collects exited workers, folds their last counters in, and replaces them.

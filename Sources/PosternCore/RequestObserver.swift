@@ -19,11 +19,15 @@ public protocol RequestObserver: Sendable {
     /// A request the adapter answered itself, before the contract (a malformed HTTP request's
     /// 400, a body over the limit's 413): counted and access-logged, never started.
     func requestRefused(_ record: RequestRecord)
+    /// A connection turned away over `--max-connections` (told "busy" in its protocol before
+    /// its request was read).
+    func connectionRefused()
 }
 
 extension RequestObserver {
     public func requestStarted(_ environ: Environ, id: Int) { requestStarted(environ) }
     public func requestRefused(_ record: RequestRecord) {}
+    public func connectionRefused() {}
 }
 
 /// One finished request, as the access log and the metrics see it.

@@ -39,6 +39,9 @@ extension Ops {
             }, "no replacement: \(server.process.output.suffix(1500))")
             for index in 0..<10 { #expect(await server.get("/after-\(index)").status == 200) }
             #expect(server.process.output.contains("worker killed by --harakiri; replacing it"))
+            let status = try await server.status()
+            #expect(status["harakiri_kills"] as? Int == 1, "\(status)")
+            #expect((status["worker_restarts"] as? Int ?? 0) >= 1)
         }
 
         @Test("--harakiri 2 while one worker is blocked: the other worker answers")

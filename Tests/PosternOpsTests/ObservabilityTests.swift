@@ -66,18 +66,18 @@ extension Ops {
             let status = try await server.status()
             #expect(status["mode"] as? String == "single")
             #expect(status["requests"] as? Int == 5, "\(status)")
-            let byProtocol = status["byProtocol"] as? [String: Int] ?? [:]
+            let byProtocol = status["by_protocol"] as? [String: Int] ?? [:]
             #expect(byProtocol == ["http": 3, "fastcgi": 2], "\(status)")
-            #expect((status["byStatus"] as? [String: Int])?["200"] == 5)
-            #expect(status["inFlight"] as? Int == 0)
+            #expect((status["by_status"] as? [String: Int])?["200"] == 5)
+            #expect(status["in_flight"] as? Int == 0)
             // One process: it is the one serving process, in the JSON and in /metrics alike.
-            #expect(status["workerCount"] as? Int == 1)
+            #expect(status["worker_count"] as? Int == 1)
             let workers = status["workers"] as? [[String: Any]] ?? []
             #expect(workers.count == 1 && workers.first?["pid"] as? Int == Int(server.process.pid) && workers.first?["requests"] as? Int == 5, "\(status)")
             // The percentiles are estimates inside the bucket that holds them, ordered, and the
             // buckets they come from are in the document.
             let latency = status["latency"] as? [String: Any] ?? [:]
-            let p50 = latency["p50Seconds"] as? Double ?? -1, p90 = latency["p90Seconds"] as? Double ?? -1, p99 = latency["p99Seconds"] as? Double ?? -1
+            let p50 = latency["p50_seconds"] as? Double ?? -1, p90 = latency["p90_seconds"] as? Double ?? -1, p99 = latency["p99_seconds"] as? Double ?? -1
             #expect(0 < p50 && p50 <= p90 && p90 <= p99, "\(latency)")
             let buckets = latency["buckets"] as? [[String: Any]] ?? []
             #expect(buckets.last?["count"] as? Int == 5, "\(latency)")
@@ -184,9 +184,9 @@ extension Ops {
             #expect(lines.filter { $0.hasPrefix("127.0.0.1 - - [") && $0.contains("\"- - -\" 400 ") }.count == 2, "\(lines)")
             #expect(lines.contains { $0.contains("\"POST /upload HTTP/1.1\" 413 ") }, "\(lines)")
             let status = try await server.status()
-            #expect((status["byStatus"] as? [String: Int])?["400"] == 2, "\(status)")
-            #expect((status["byStatus"] as? [String: Int])?["413"] == 1, "\(status)")
-            #expect(status["inFlight"] as? Int == 0, "a refusal never started: \(status)")
+            #expect((status["by_status"] as? [String: Int])?["400"] == 2, "\(status)")
+            #expect((status["by_status"] as? [String: Int])?["413"] == 1, "\(status)")
+            #expect(status["in_flight"] as? Int == 0, "a refusal never started: \(status)")
         }
 
         @Test("--slow-log: a request past the threshold is logged while it still runs, with its request line and pid, then its total; fast ones are not", arguments: [1, 2])
@@ -205,7 +205,7 @@ extension Ops {
             #expect(await slow.value.status == 200)
             #expect(try await eventually { server.process.output.contains("slow request ended") }, "\(server.process.output)")
             #expect(!server.process.output.contains("request=GET /hello"), "a fast request was logged as slow")
-            let counted = try await eventually { (try await server.status()["slowRequests"] as? Int) == 1 }
+            let counted = try await eventually { (try await server.status()["slow_requests"] as? Int) == 1 }
             #expect(counted, "slowRequests on the status page")
         }
     }

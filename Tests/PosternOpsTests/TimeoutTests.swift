@@ -31,11 +31,11 @@ extension Ops {
             let status = try await server.status()
             #expect(status["timeouts"] as? Int == 2)
             // The stubborn task still runs detached (until 10 s after it started), and is counted.
-            #expect(status["abandonedTasks"] as? Int == 1, "the stubborn task still runs detached: \(status)")
+            #expect(status["abandoned_tasks"] as? Int == 1, "the stubborn task still runs detached: \(status)")
             // Once it ends on its own (10 s after it started), it is no longer counted.
             var abandoned = -1
             for _ in 0..<100 {
-                abandoned = try await server.status()["abandonedTasks"] as? Int ?? -1
+                abandoned = try await server.status()["abandoned_tasks"] as? Int ?? -1
                 if abandoned == 0 { break }
                 try await Task.sleep(for: .milliseconds(250))
             }
@@ -96,11 +96,11 @@ extension Ops {
             #expect(stubborn.status == 504)
             let blocked = await server.get("/hello")
             #expect(blocked.status == 504, "the slot is the stubborn task's until it ends: --max-concurrency 1 means one app task")
-            #expect(try await server.status()["abandonedTasks"] as? Int == 1)
+            #expect(try await server.status()["abandoned_tasks"] as? Int == 1)
             #expect(try await eventually { server.process.output.contains("application tasks ignore --timeout and still run") }, "\(server.process.output)")
             // Once the stubborn task ends on its own (4 s), the slot is free again.
             #expect(try await eventually(10) { await server.get("/hello").status == 200 })
-            #expect(try await server.status()["abandonedTasks"] as? Int == 0)
+            #expect(try await server.status()["abandoned_tasks"] as? Int == 0)
         }
 
         @Test("workers: a worker whose tasks ignore --timeout is stuck; it drains and is replaced, and requests are served again at once")

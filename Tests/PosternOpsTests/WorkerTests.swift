@@ -27,7 +27,7 @@ extension Ops {
             // Only requests the killed worker held may fail; the rest of the load goes on.
             #expect(result.failed <= 4, "failed \(result.failed) of \(result.sent): \(result.examples)")
             #expect(server.process.output.contains("worker died; replacing it"))
-            let restarts = try await server.status()["workerRestarts"] as? Int
+            let restarts = try await server.status()["worker_restarts"] as? Int
             #expect(restarts == 1)
         }
 
@@ -71,9 +71,9 @@ extension Ops {
             let result = await load.drain()
             try await Task.sleep(for: .milliseconds(500))
             let status = try await server.status()
-            print("--max-requests 40 under load: \(result.sent) sent, \(result.failed) failed, \(status["workerRestarts"] ?? "?") recycled")
+            print("--max-requests 40 under load: \(result.sent) sent, \(result.failed) failed, \(status["worker_restarts"] ?? "?") recycled")
             #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
-            #expect((status["workerRestarts"] as? Int ?? 0) >= 8)
+            #expect((status["worker_restarts"] as? Int ?? 0) >= 8)
             #expect((status["requests"] as? Int ?? 0) >= 600)
             let after = try await waitForWorkers(server, count: 2)
             #expect(before.isDisjoint(with: after))
@@ -95,7 +95,7 @@ extension Ops {
                 #expect(result.failed == 0, "\(label): failed \(result.failed) of \(result.sent): \(result.examples)")
                 #expect(result.sent > 100, "\(label): \(result.sent) sent")
                 let status = try await server.status()
-                #expect((status["workerRestarts"] as? Int ?? 0) >= 2, "\(label): \(status)")
+                #expect((status["worker_restarts"] as? Int ?? 0) >= 2, "\(label): \(status)")
                 #expect(try await eventually { try await server.workerPIDs().count == 2 })
                 #expect(try await server.workerPIDs().isDisjoint(with: before), "\(label): the first workers were all replaced")
                 #expect(server.process.output.contains(logged), "\(label): \(server.process.output.suffix(2000))")

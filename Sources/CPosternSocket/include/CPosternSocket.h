@@ -23,6 +23,13 @@ int postern_accept(int listener, struct sockaddr_storage *address, socklen_t *le
 /// cannot call). 0, or -1 with errno.
 int postern_set_parent_death_signal(int signal);
 
+/// A listening socket's accept queue, read from the kernel: `queued` connections waiting to be
+/// accepted, of at most `length` (the backlog as the kernel applies it: min(listen's backlog,
+/// net.core.somaxconn)). TCP through getsockopt(TCP_INFO) (tcpi_unacked and tcpi_sacked hold
+/// them for a listening socket), a unix socket through sock_diag netlink (UNIX_DIAG_RQLEN, the
+/// socket found by its inode). 0, or -1 with errno.
+int postern_listen_queue(int fd, unsigned int *queued, unsigned int *length);
+
 /// Names the calling thread (15 bytes at most; `top -H`, `perf` and /proc/PID/task/TID/comm
 /// show it). Foundation's `Thread.current.name` setter races with `Thread.start()` on Linux and
 /// leaves about 1 thread in 100 with the name of the thread that created it.

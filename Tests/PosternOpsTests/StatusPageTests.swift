@@ -146,5 +146,31 @@ extension Ops {
             let metrics = await OpsServer.get(port: server.statusPort, "/metrics")
             #expect(metrics.body.contains("postern_limit_refusals_total \(before + 1)"), "\(metrics.body.prefix(2000))")
         }
+
+        @Test("postern top: the workers with pid, state, requests and memory, the listeners' queues, the request rate; a page that is not a status page is one clear error")
+        func top() async throws {
+            let scgi = try Ports.free()
+            let server = try await OpsServer.start("status-top", ["--workers", "2", "--scgi", "127.0.0.1:\(scgi)"])
+            defer { server.process.stop() }
+            #expect(await eventually { ((try? await server.workerPIDs()) ?? []).count == 2 })
+            for index in 0..<5 { _ = await server.get("/top-\(index)") }
+            let workers = try await server.workerPIDs()
+            let result = try runToEnd(Paths.binary("postern"), ["top", "http://127.0.0.1:\(server.statusPort)/", "--once", "--interval", "0.3"])
+            #expect(result.status == 0, "\(result.output)")
+            let lines = result.output.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("postern master pid \(server.process.pid), up ") == true, "\(result.output)")
+            #expect(lines.contains { $0.contains("2 workers (") }, "\(result.output)")
+            #expect(lines.contains { $0.hasPrefix("requests ") && $0.contains("req/s ") }, "\(result.output)")
+            for pid in workers {
+                let row = lines.first { $0.hasPrefix("\(pid) ") }
+                #expect(row != nil, "no row for worker \(pid): \(result.output)")
+                #expect(row.map { $0.contains("idle") || $0.contains("busy") } == true)
+            }
+            #expect(lines.contains { $0.hasPrefix("scgi 127.0.0.1:\(scgi)") }, "\(result.output)")
+            #expect(lines.contains { $0.hasPrefix("http 127.0.0.1:\(server.port)") }, "\(result.output)")
+            let wrong = try runToEnd(Paths.binary("postern"), ["top", "http://127.0.0.1:\(server.port)/", "--once"])
+            #expect(wrong.status != 0)
+            #expect(wrong.output.contains("is not a Postern status page"), "\(wrong.output)")
+        }
     }
 }

@@ -1,0 +1,68 @@
+import Foundation
+
+/// `postern top`'s screen: a status page (``StatusApplication``'s JSON) as a table that a
+/// terminal refreshes, like uwsgitop for uWSGI's stats server. Pure: two documents and the time
+/// between them in, text out.
+public struct StatusTop: Sendable {
+    let document: StatusDocument
+    /// Requests per second since the previous document (nil for the first).
+    let requestsPerSecond: Double?
+
+    /// Reads a status page's JSON; throws when it is not one.
+    public init(json: Data, previous: StatusTop? = nil, secondsSincePrevious: Double = 0) throws {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        document = try decoder.decode(StatusDocument.self, from: json)
+        if let previous, secondsSincePrevious > 0, document.requests >= previous.document.requests {
+            requestsPerSecond = Double(document.requests - previous.document.requests) / secondsSincePrevious
+        } else {
+            requestsPerSecond = nil
+        }
+    }
+
+    /// The screen: a summary, the listeners' accept queues, a line per worker.
+    public var text: String {
+        let d = document
+        var lines: [String] = []
+        let rate = requestsPerSecond.map { String(format: "%.1f", $0) } ?? "-"
+        lines.append("postern \(d.mode) pid \(d.pid), up \(Self.duration(d.startSince)), \(d.totalWorkers) worker\(d.totalWorkers == 1 ? "" : "s") (\(d.activeWorkers) busy, \(d.idleWorkers) idle, most busy \(d.maxActiveWorkers)), restarts \(d.workerRestarts), harakiri \(d.harakiriKills)")
+        lines.append("requests \(d.requests)  req/s \(rate)  in flight \(d.inFlight)  errors \(d.errors)  timeouts \(d.timeouts)  slow \(d.slowRequests)  refused \(d.limitRefusals)")
+        lines.append("latency p50 \(Self.milliseconds(d.latency.p50Seconds))  p90 \(Self.milliseconds(d.latency.p90Seconds))  p99 \(Self.milliseconds(d.latency.p99Seconds))  listen queue \(d.listenQueue) (most \(d.maxListenQueue)) of \(d.listenQueueLen)")
+        lines.append("")
+        lines.append(Self.row(["PID", "STATE", "REQUESTS", "IN FLIGHT", "RSS MiB"], widths: [8, 9, 10, 10, 9]))
+        for worker in d.workers {
+            lines.append(Self.row(
+                [String(worker.pid), worker.state, String(worker.requests), String(worker.inFlight), String(format: "%.1f", Double(worker.rssBytes) / 1_048_576)],
+                widths: [8, 9, 10, 10, 9]))
+        }
+        if !d.listeners.isEmpty {
+            lines.append("")
+            lines.append(Self.row(["LISTENER", "QUEUED", "MOST", "LENGTH"], widths: [40, 8, 8, 8]))
+            for listener in d.listeners {
+                lines.append(Self.row(
+                    ["\(listener.protocol) \(listener.address)", String(listener.queued), String(listener.maxQueued), String(listener.length)],
+                    widths: [40, 8, 8, 8]))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The first column left-aligned, the others right-aligned, each padded to its width.
+    static func row(_ cells: [String], widths: [Int]) -> String {
+        zip(cells, widths).enumerated().map { index, pair in
+            let (cell, width) = pair
+            let padding = String(repeating: " ", count: max(0, width - cell.count))
+            return index == 0 ? cell + padding : padding + cell
+        }.joined(separator: " ")
+    }
+
+    static func duration(_ seconds: Int) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(String(format: "%02d", seconds % 60))s" }
+        return "\(seconds / 3600)h\(String(format: "%02d", seconds % 3600 / 60))m"
+    }
+
+    static func milliseconds(_ seconds: Double) -> String {
+        String(format: "%.2f ms", seconds * 1000)
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import Postern
+import PosternCore
+
+/// `postern top STATUS-URL`: the status page (`--status`) as a table refreshed in the terminal,
+/// like uwsgitop: the workers with their pid, state, requests, requests in flight and memory,
+/// the listeners' accept queues, requests per second.
+struct TopCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "top",
+        abstract: "Watch a running server's status page (--status ADDR) in the terminal.",
+        discussion: "Refreshes every --interval seconds until interrupted (Ctrl-C). With --once, or when standard output is not a terminal, it prints frames one after another instead of redrawing."
+    )
+
+    @Argument(help: ArgumentHelp("The status page: http://HOST:PORT/ (the server's --status address).", valueName: "STATUS-URL"))
+    var url: String
+
+    @Option(help: ArgumentHelp("Seconds between refreshes.", valueName: "SECONDS"))
+    var interval: Double = 1
+
+    @Flag(help: "Print one frame (after two readings --interval apart, for the request rate) and exit.")
+    var once = false
+
+    func validate() throws {
+        guard interval > 0 else { throw ValidationError("--interval must be more than 0") }
+    }
+
+    func run() async throws {
+        let target = try ClientTarget(parsing: url)
+        guard target.gatewayProtocol == .http else { throw ValidationError("the status page is HTTP: give http://HOST:PORT/") }
+        let redraw = !once && isatty(1) == 1
+        var previous: (top: StatusTop, at: ContinuousClock.Instant)?
+        while true {
+            let response: ClientResponse
+            do {
+                response = try await ProtocolClients.send(ClientRequest(method: "GET", target: target.requestTarget), to: target)
+            } catch {
+                throw ServeError("status page at \(target.address): \(error)")
+            }
+            guard response.status.code == 200 else { throw ServeError("status page at \(target.address) answered \(response.status.code)") }
+            let now = ContinuousClock.now
+            let seconds = previous.map { (now - $0.at).seconds } ?? 0
+            let top: StatusTop
+            do {
+                top = try StatusTop(json: Data(response.body.readableBytesView), previous: previous?.top, secondsSincePrevious: seconds)
+            } catch {
+                throw ServeError("\(url) is not a Postern status page (its answer is not the status JSON)")
+            }
+            if !once || previous != nil {
+                print((redraw ? "\u{1B}[H\u{1B}[2J" : "") + top.text, terminator: redraw ? "" : "\n")
+                if once { return }
+            }
+            previous = (top, now)
+            try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -71,6 +71,13 @@ public struct BenchBackends: Sendable {
                         ?? spawn("postern-\(mode.rawValue)", postern, ["serve", "--app", "hello"] + options)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = BenchEndpoint(address: endpoint.address, pid: process.pid)
+                case .hummingbird:
+                    let binary = try workspace.buildSwiftReference("hummingbird-hello").get()
+                    let port = try Ports.free()
+                    let process = try spawn("hummingbird", binary, ["\(port)"])
+                    let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
+                    try await wait(process, endpoint)
+                    backends.endpoints[mode] = endpoint
                 case .cgiHost:
                     guard let script = workspace.referenceDirectory.map({ $0 + "/hello.sh" }) else { throw BenchError("Benchmarks/reference not found") }
                     // The host finds scripts by SCRIPT_NAME + PATH_INFO under its root: /cgi-host/hello.sh.

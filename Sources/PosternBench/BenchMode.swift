@@ -7,6 +7,8 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     case `static`
     /// Postern's own HTTP/1.1 listener, wrk straight at it (no front-end).
     case http
+    /// Hummingbird 2's hello (Benchmarks/reference/hummingbird-hello), the HTTP listener's reference.
+    case hummingbird
     /// Postern FastCGI over TCP (nginx: `fastcgi_keep_conn on` + upstream keepalive).
     case fastcgi
     /// Postern FastCGI over TCP, one connection per request (nginx without keep_conn; as the references).
@@ -43,6 +45,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         switch self {
         case .static: "front-end serves the file itself (ceiling)"
         case .http: "Postern HTTP/1.1, no front-end"
+        case .hummingbird: "Hummingbird 2 hello, HTTP/1.1, no front-end (reference)"
         case .fastcgi: "Postern FastCGI, TCP, kept connections"
         case .fastcgiClose: "Postern FastCGI, TCP, connection per request"
         case .fastcgiUnix: "Postern FastCGI, unix socket"
@@ -83,6 +86,9 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         return modes.filter { seen.insert($0).inserted }
     }
 
+    /// Measured without a front-end: wrk talks to the HTTP server itself.
+    public var isDirect: Bool { self == .http || self == .hummingbird }
+
     /// Whether one process serves every request (its peak RSS is the backend's), or one is spawned per request.
     public var isPersistent: Bool {
         switch self {
@@ -95,7 +101,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     public var path: String {
         switch self {
         case .static: "/static/hello.txt"
-        case .http: "/hello"
+        case .http, .hummingbird: "/hello"
         case .cgi: "/cgi-bin/hello"
         case .cgiC: "/cgi-bin/hello-c"
         case .fcgiwrap: "/cgi-bin/hello.sh"

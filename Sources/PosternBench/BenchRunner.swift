@@ -29,7 +29,7 @@ public struct BenchRunner: Sendable {
         modes = modes.filter { mode in mode == .static || backends.endpoints[mode] != nil }
 
         var frontEnd: FrontEnd?
-        if modes.contains(where: { $0 != .http }) {
+        if modes.contains(where: { !$0.isDirect }) {
             let snippet = BenchFrontEndConfig.snippet(for: kind, endpoints: backends.endpoints, directory: workspace.directory)
             let started: FrontEnd
             switch kind {
@@ -41,7 +41,7 @@ public struct BenchRunner: Sendable {
             frontEnd = started
         }
         func url(_ mode: BenchMode) -> (port: Int, path: String) {
-            if mode == .http { return (backends.endpoints[.http]!.tcpPort!, mode.path) }
+            if mode.isDirect { return (backends.endpoints[mode]!.tcpPort!, mode.path) }
             return (frontEnd!.port, mode.path)
         }
 

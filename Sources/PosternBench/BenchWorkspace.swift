@@ -69,6 +69,30 @@ public struct BenchWorkspace: Sendable {
         return process.terminationStatus == 0 ? nil : "cc \(sourceName) failed: \(message)"
     }
 
+    /// Builds a Swift package under Benchmarks/reference (release, into `.build-NAME` at the
+    /// package root, so a second bench reuses it) and returns its executable, or why it could not.
+    /// Hummingbird's first build takes about 2.5 minutes on two cores.
+    public func buildSwiftReference(_ name: String) -> Result<String, BenchError> {
+        guard let referenceDirectory else { return .failure(BenchError("Benchmarks/reference not found")) }
+        guard let swift = Self.which("swift") else { return .failure(BenchError("no swift on PATH")) }
+        let root = ((referenceDirectory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        let scratch = root + "/.build-" + name
+        let binary = scratch + "/release/" + name
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: swift)
+        process.arguments = ["build", "-c", "release", "--package-path", referenceDirectory + "/" + name, "--scratch-path", scratch]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        do { try process.run() } catch { return .failure(BenchError("swift build \(name): \(error)")) }
+        let message = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: binary) else {
+            return .failure(BenchError("swift build \(name) failed: \(message.suffix(1500))"))
+        }
+        return .success(binary)
+    }
+
     /// The full path of a program on PATH (plus the sbin directories, where the front-ends live).
     public static func which(_ name: String) -> String? {
         let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin:/bin"

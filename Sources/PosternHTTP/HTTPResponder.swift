@@ -42,6 +42,21 @@ struct HTTPResponder: Sendable {
             headers: headers
         )
         do {
+            // A body in hand (the common case) goes out with its head and end in one write:
+            // one flush, one write(2) per response, where three writes cost two.
+            if case .bytes(let body) = response.body.storage {
+                var parts: [HTTPServerResponsePart] = [.head(responseHead)]
+                if !bodiless && body.readableBytes > 0 { parts.append(.body(.byteBuffer(body))) }
+                let expected = declaredLength ?? body.readableBytes
+                guard bodiless || expected == body.readableBytes else {
+                    try await outbound.write(contentsOf: parts)
+                    context.logger.error("response body length differs from Content-Length; closing", metadata: ["declared": "\(expected)", "written": "\(body.readableBytes)"])
+                    return false
+                }
+                parts.append(.end(nil))
+                try await outbound.write(contentsOf: parts)
+                return keepAlive
+            }
             try await outbound.write(.head(responseHead))
             if !bodiless {
                 let writer = HTTPBodyWriter(outbound: outbound)

@@ -249,13 +249,22 @@ public enum Gateway {
             )
             services.insert(.init(service: status), at: 0)
         }
-        if let reload { services.append(.init(service: KeptListeners(reload: reload))) }
         if let notifier { services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine, isReloading: { reload?.isReloading == true }))) }
-        let signalHandling = Task { await ServingProcessSignals.run(signals, accessLog: accessLog, reload: reload, logger: logger) }
-        defer { signalHandling.cancel() }
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.gracefulTimeout * 1000))
         groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let serviceGroup = ServiceGroup(configuration: groupConfiguration)
+        let signalHandling = Task {
+            await ServingProcessSignals.run(
+                signals, accessLog: accessLog, reload: reload, stopForReload: { await serviceGroup.triggerGracefulShutdown() }, logger: logger)
+        }
+        defer { signalHandling.cancel() }
+        // A stop closes the kept sockets; one asked for during a reload's drain cancels it.
+        let stops = reload.map { reload in
+            let stream = SignalEvents.stream([SIGTERM, SIGINT, SIGQUIT])
+            return Task { for await _ in stream { reload.stopRequested() } }
+        }
+        defer { stops?.cancel() }
         reporter?.start()
         defer { reporter?.stop() }
         let recycler = worker != nil && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
@@ -265,7 +274,7 @@ public enum Gateway {
         let slowWatch = slowLog.map { log in Task { await log.watch(logger: logger) } }
         defer { slowWatch?.cancel() }
         do {
-            try await ServiceGroup(configuration: groupConfiguration).run()
+            try await serviceGroup.run()
         } catch {
             reporter?.write()
             throw error

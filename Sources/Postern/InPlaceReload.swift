@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// SIGHUP (or SIGUSR2) in a single process: the configuration and the binary applied without a
@@ -86,11 +85,13 @@ final class InPlaceReload: Sendable {
         return true
     }
 
-    /// A graceful stop that is not a reload: the kept sockets close, so that a front-end's new
-    /// connections are refused at once (nginx tries its next upstream).
-    func stopping() {
+    /// SIGTERM, SIGINT or SIGQUIT (a reload stops the service group without a signal): the
+    /// kept sockets close, so that a front-end's new connections are refused at once (nginx
+    /// tries its next upstream); a stop asked for during a reload's drain wins, and the binary
+    /// is not executed.
+    func stopRequested() {
         let close = state.withLock { state -> Bool in
-            guard case .serving = state else { return false }
+            if case .stopping = state { return false }
             state = .stopping
             return true
         }
@@ -117,13 +118,3 @@ final class InPlaceReload: Sendable {
     }
 }
 
-/// In a single process's service group: at a graceful stop that is not a reload, the kept
-/// listening sockets close (``InPlaceReload/stopping()``).
-struct KeptListeners: Service {
-    let reload: InPlaceReload
-
-    func run() async {
-        try? await gracefulShutdown()
-        reload.stopping()
-    }
-}

@@ -106,7 +106,12 @@ enum ServingProcessSignals {
         }
     }
 
-    static func run(_ signals: AsyncStream<Int32>, accessLog: AccessLog?, reload: InPlaceReload?, logger: Logger) async {
+    /// - Parameter stopForReload: the service group's graceful stop, which a reload in place
+    ///   begins with (not a SIGTERM to itself: a SIGTERM is a stop, even during a reload).
+    static func run(
+        _ signals: AsyncStream<Int32>, accessLog: AccessLog?, reload: InPlaceReload?, stopForReload: @escaping @Sendable () async -> Void,
+        logger: Logger
+    ) async {
         for await number in signals {
             let name = SignalEvents.name(number)
             switch number {
@@ -117,7 +122,7 @@ enum ServingProcessSignals {
                 reopenLogs(accessLog, logger)
                 if await reload?.begin(signal: name, logger: logger) == true {
                     // The service group's graceful stop; after it, the process executes again.
-                    kill(getpid(), SIGTERM)
+                    await stopForReload()
                 }
             default:
                 logger.notice("\(name): ignored \(reload == nil ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")

@@ -120,6 +120,21 @@ extension Ops {
             #expect(server.process.output.components(separatedBy: "reloading in place").count - 1 == 1)
         }
 
+        @Test("a single process: SIGTERM during a reload's drain stops it (the binary is not executed again)")
+        func stopDuringReload() async throws {
+            let server = try await OpsServer.start("reload-then-stop", ["--graceful-timeout", "10"], statusPort: false)
+            defer { server.process.stop() }
+            let slow = Task { await server.get("/sleep?ms=1500") }
+            try await Task.sleep(for: .milliseconds(300))
+            server.signal(SIGHUP)
+            #expect(await eventually { server.process.output.contains("SIGHUP: reloading in place") })
+            server.signal(SIGTERM)
+            #expect(await slow.value.status == 200, "the request in flight was not finished")
+            let status = await server.waitForExit(seconds: 15)
+            #expect(status == 0, "exit status \(String(describing: status)): \(server.process.output.suffix(1500))")
+            #expect(server.process.output.components(separatedBy: "] listening").count - 1 == 1, "the binary ran again: \(server.process.output.suffix(1500))")
+        }
+
         @Test("SIGHUP reads the file again: the master applies workers, new workers the rest; a listener change asks for a restart; a broken file stops the reload")
         func reload() async throws {
             let directory = try Paths.makeTestDirectory("config-reload")

@@ -106,15 +106,8 @@ final class InPlaceReload: Sendable {
         for (_, fd) in kept { _ = fcntl(fd, F_SETFD, 0) }
         setenv(Privileges.inheritedKey, kept.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: ","), 1)
         setenv(Privileges.socketFilesKey, socketFiles.joined(separator: ":"), 1)
-        InheritedDescriptors.closeOnExec(except: Set(kept.map(\.1)))
-        SignalEvents.ignoreRoutineSignalsAcrossExec()
-        // The new image starts with this thread's signal mask: an empty one.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, nil)
-        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
-        execv(executable, arguments)
-        logger.critical("reload: cannot execute \(executable) (\(String(cString: strerror(errno)))); the server has stopped")
+        let reason = ProcessImage.replace(with: executable, keeping: Set(kept.map(\.1)))
+        logger.critical("reload: cannot execute \(executable) (\(reason)); the server has stopped")
     }
 }
 

@@ -306,15 +306,8 @@ final class WorkerMaster: @unchecked Sendable {
         setenv(Self.upgradeListenersKey, listenerFDs.map { "\($0.0)=\($0.1)" }.joined(separator: ","), 1)
         setenv(Self.upgradeWorkersKey, workers.keys.map { String($0) }.joined(separator: ","), 1)
         setenv(Self.upgradeStatsKey, statsDirectory, 1)
-        InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
-        SignalEvents.ignoreRoutineSignalsAcrossExec()
-        // The new image starts with this thread's signal mask: an empty one.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, nil)
-        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
-        execv(executable, arguments)
-        logger.error("SIGUSR2: cannot execute \(executable) (\(String(cString: strerror(errno)))); still serving with the running binary")
+        let reason = ProcessImage.replace(with: executable, keeping: Set(listenerFDs.map(\.1)))
+        logger.error("SIGUSR2: cannot execute \(executable) (\(reason)); still serving with the running binary")
         for name in [Self.upgradeListenersKey, Self.upgradeWorkersKey, Self.upgradeStatsKey, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) }
         notifier?.send("READY=1")
     }

@@ -69,6 +69,7 @@ struct HTTPResponder: Sendable {
             }
             try await outbound.write(.end(nil))
         } catch is CancellationError {
+            context.logger.error("DEBUG response write cancelled")
             return false
         } catch {
             // Headers are out: the only honest signal left is to close without the final chunk.

@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The reference for Postern's HTTP listener in `postern bench` (mode `hummingbird`): Hummingbird
-// 2's hello, built by the bench into .build-hummingbird at the package root.
+// 2's hello, built by the bench into .build-hummingbird-hello at the package root.
 import PackageDescription
 
 let package = Package(

@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "PosternFastCGI", dependencies: ["PosternCore", log] + nio),
         .target(name: "PosternSCGI", dependencies: ["PosternCore", log] + nio),
         .target(name: "PosternUWSGI", dependencies: ["PosternCore", log] + nio),
-        .target(name: "PosternCGI", dependencies: ["PosternCore", log] + nio),
+        .target(name: "PosternCGI", dependencies: ["PosternCore", "CPosternSocket", log] + nio),
         // The server runtime: listeners, launch modes, signals, the command line options.
         .target(
             name: "Postern",
@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
         // The concurrency runtime's global-enqueue hook, reached by the linker (static stdlib too).
         .target(name: "CPosternExecutorHook"),
-        // epoll, eventfd and accept4 for the connection engine's accept threads (not in Glibc's module map).
+        // epoll, eventfd, accept4 and pidfd_open for the accept threads and the CGI host's exit watcher (not in Glibc's module map).
         .target(name: "CPosternSocket"),
         .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,38 @@ int postern_set_parent_death_signal(int signal) {
 
 int postern_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int postern_pidfd_open(int pid) {
+    /* PIDFD_NONBLOCK is not needed: the descriptor is only polled, and it is close-on-exec by
+       definition (pidfd_open(2): "the close-on-exec flag is set on the file descriptor"). */
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int postern_watch_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int postern_watch_arm(int epoll, int fd, int add) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
+    return epoll_ctl(epoll, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event);
+}
+
+int postern_watch_remove(int epoll, int fd) {
+    struct epoll_event unused;
+    return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &unused);
+}
+
+int postern_watch_wait(int epoll, int *ready, int capacity) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
+    int count = epoll_wait(epoll, events, capacity, -1);
+    for (int i = 0; i < count; i++) ready[i] = events[i].data.fd;
+    return count;
 }
 
 static int unix_listen_queue(int fd, unsigned int *queued, unsigned int *length) {

@@ -58,10 +58,13 @@ final class CGIScriptRun: Sendable {
     let isNPH: Bool
     private let timedOut = Atomic<Bool>(false)
     /// The response is over: stdout ended, or what is left of it is being drained.
-    private let responseOver = Atomic<Bool>(false)
+    private let responseOver = OneShot<Void>()
     /// Stdout reached its end (every writer closed it, or it was closed for them).
-    private let stdoutClosed = Atomic<Bool>(false)
-    private let channels = Mutex<[any Channel]>([])
+    private let stdoutClosed = OneShot<Void>()
+    /// The script has exited (not yet reaped): from ``CGIReactor``, or polled without a pidfd.
+    private let exited = OneShot<Void>()
+    /// Stdout and stderr, closed early by the timeout or by ``endGroup(_:on:)``.
+    private let readers = Mutex<[CGIPipeReader]>([])
 
     init(process: CGIChildProcess, scriptName: String, isNPH: Bool) {
         self.process = process
@@ -78,62 +81,43 @@ final class CGIScriptRun: Sendable {
 
     /// Runs the script to the end. Never throws; always reaps.
     func run(body: RequestBody, group: any EventLoopGroup, configuration: CGIScriptHostConfiguration, errors: ErrorStream) async {
-        let bootstrap = NIOPipeBootstrap(group: group)
+        guard let reactor = CGIReactor.shared else {
+            if let fd = process.stdinWrite { close(fd) }
+            close(process.stdoutRead)
+            close(process.stderrRead)
+            fail("cannot watch the script's output (no descriptor or thread for the CGI reactor)")
+            return
+        }
+        let stdout = CGIPipeReader(fd: process.stdoutRead, reactor: reactor)
+        let stderr = CGIPipeReader(fd: process.stderrRead, reactor: reactor)
+        readers.withLock { $0 = [stdout, stderr] }
         if let fd = process.stdinWrite {
             do {
-                let stdin = try await bootstrap.takingOwnershipOfDescriptor(output: fd).get()
+                let stdin = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(output: fd).get()
                 Task { await Self.pump(body, into: stdin) }
             } catch {
                 close(fd)
             }
         }
-        let stdout: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        let stderr: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            stdout = try await bootstrap.takingOwnershipOfDescriptor(input: process.stdoutRead) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        } catch {
-            close(process.stdoutRead)
-            close(process.stderrRead)
-            fail("cannot watch the script's stdout: \(error)")
-            return
-        }
-        do {
-            stderr = try await bootstrap.takingOwnershipOfDescriptor(input: process.stderrRead) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        } catch {
-            close(process.stderrRead)
-            stdout.channel.close(promise: nil)
-            fail("cannot watch the script's stderr: \(error)")
-            return
-        }
-        channels.withLock { $0 = [stdout.channel, stderr.channel] }
 
-        await withTaskGroup(of: Bool.self) { tasks in
-            tasks.addTask {
-                await self.watchdog(configuration)
-                return true
-            }
-            tasks.addTask {
-                await self.forward(stderr, to: errors)
-                return false
-            }
+        let loop = group.next()
+        watchExit(reactor)
+        let watchdog = loop.scheduleTask(in: .nanoseconds(Int64(configuration.timeoutSeconds * 1e9))) {
+            Task { await self.timeOut(configuration) }
+        }
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await self.forward(stderr, to: errors) }
             tasks.addTask {
                 await self.readStdout(stdout, configuration: configuration, errors: errors)
-                self.responseOver.store(true, ordering: .releasing)
-                self.stdoutClosed.store(true, ordering: .releasing)
-                return false
+                self.responseOver.fulfill(())
+                self.stdoutClosed.fulfill(())
             }
-            await endGroup(configuration)
-            var readers = 2
-            while readers > 0, let isWatchdog = await tasks.next() {
-                if !isWatchdog { readers -= 1 }
-            }
-            tasks.cancelAll()
+            await endGroup(configuration, on: loop)
+            await tasks.waitForAll()
         }
-        await reap()
+        watchdog.cancel()
+        // endGroup ended with SIGKILL to the group: the script is gone or going.
+        await exited.value()
         if let status = process.tryReap(), status != 0 {
             errors.write("\(scriptName): \(CGIChildProcess.describe(status: status))")
         }
@@ -172,58 +156,56 @@ final class CGIScriptRun: Sendable {
     /// streams or drains the rest.
     /// `--cgi-max-output` counts every byte, head included: past it, before the head is handed
     /// over the answer is 502, after it the response fails (the writer's connection is cut).
-    private func readStdout(_ stdout: NIOAsyncChannel<ByteBuffer, ByteBuffer>, configuration: CGIScriptHostConfiguration, errors: ErrorStream) async {
+    private func readStdout(_ stdout: CGIPipeReader, configuration: CGIScriptHostConfiguration, errors: ErrorStream) async {
         var parser = CGIResponseHeadParser(mode: isNPH ? .httpStatusLine : .cgi, maxHeadBytes: configuration.maxHeadBytes)
         let limit = configuration.maxOutputBytes > 0 ? configuration.maxOutputBytes : Int.max
         var written = 0
+        defer { stdout.close() }
         do {
-            try await stdout.executeThenClose { inbound, _ in
-                var iterator = inbound.makeAsyncIterator()
-                /// Stops the script and drains what it still writes: the response is over.
-                func drain() async throws {
-                    responseOver.store(true, ordering: .releasing)
-                    while try await iterator.next() != nil {}
-                }
-                var delivered = false
-                do {
-                    while !delivered {
-                        guard let chunk = try await iterator.next() else {
-                            try parser.finish()
-                            return
-                        }
-                        written += chunk.readableBytes
-                        guard written <= limit else {
-                            head.fulfill(.failed(.badGateway, reason: OutputLimitExceeded(limit: limit).description))
-                            process.signalGroup(SIGTERM)
-                            try await drain()
-                            return
-                        }
-                        if case .head(let parsed, let body) = try parser.feed(chunk) {
-                            delivered = head.fulfill(.head(parsed, body: body))
-                            if !delivered { break }
-                        }
+            /// Stops the script and drains what it still writes: the response is over.
+            func drain() async throws {
+                responseOver.fulfill(())
+                while try await stdout.read() != nil {}
+            }
+            var delivered = false
+            do {
+                while !delivered {
+                    guard let chunk = try await stdout.read() else {
+                        try parser.finish()
+                        return
                     }
-                } catch let error as CGIResponseHeadParser.ParseError {
-                    head.fulfill(.failed(.badGateway, reason: "no valid CGI header block: \(error)"))
-                    process.signalGroup(SIGTERM)
-                }
-                guard delivered, case .stream(let writer) = await decision.value() else {
-                    try await drain()
-                    return
-                }
-                do {
-                    while let chunk = try await iterator.next() {
-                        written += chunk.readableBytes
-                        guard written <= limit else { throw OutputLimitExceeded(limit: limit) }
-                        try await writer.write(chunk)
+                    written += chunk.readableBytes
+                    guard written <= limit else {
+                        head.fulfill(.failed(.badGateway, reason: OutputLimitExceeded(limit: limit).description))
+                        process.signalGroup(SIGTERM)
+                        try await drain()
+                        return
                     }
-                    done.fulfill(timedOut.load(ordering: .relaxed) ? .failure(TimedOut()) : .success(()))
-                } catch {
-                    if error is OutputLimitExceeded { errors.write("\(scriptName): \(error)") }
-                    done.fulfill(.failure(error))
-                    process.signalGroup(SIGTERM)
-                    try await drain()
+                    if case .head(let parsed, let body) = try parser.feed(chunk) {
+                        delivered = head.fulfill(.head(parsed, body: body))
+                        if !delivered { break }
+                    }
                 }
+            } catch let error as CGIResponseHeadParser.ParseError {
+                head.fulfill(.failed(.badGateway, reason: "no valid CGI header block: \(error)"))
+                process.signalGroup(SIGTERM)
+            }
+            guard delivered, case .stream(let writer) = await decision.value() else {
+                try await drain()
+                return
+            }
+            do {
+                while let chunk = try await stdout.read() {
+                    written += chunk.readableBytes
+                    guard written <= limit else { throw OutputLimitExceeded(limit: limit) }
+                    try await writer.write(chunk)
+                }
+                done.fulfill(timedOut.load(ordering: .relaxed) ? .failure(TimedOut()) : .success(()))
+            } catch {
+                if error is OutputLimitExceeded { errors.write("\(scriptName): \(error)") }
+                done.fulfill(.failure(error))
+                process.signalGroup(SIGTERM)
+                try await drain()
             }
         } catch {
             head.fulfill(.failed(.badGateway, reason: "reading the script's output failed: \(error)"))
@@ -232,82 +214,70 @@ final class CGIScriptRun: Sendable {
     }
 
     /// Copies the script's stderr to the error stream, one message per line, named after the script.
-    private func forward(_ stderr: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to errors: ErrorStream) async {
+    private func forward(_ stderr: CGIPipeReader, to errors: ErrorStream) async {
+        defer { stderr.close() }
         var pending: [UInt8] = []
-        try? await stderr.executeThenClose { inbound, _ in
-            for try await chunk in inbound {
-                pending += chunk.readableBytesView
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    errors.write("\(scriptName): \(String(decoding: pending[..<newline], as: UTF8.self))")
-                    pending.removeSubrange(...newline)
-                }
-                if pending.count > 8192 {
-                    errors.write("\(scriptName): \(String(decoding: pending, as: UTF8.self))")
-                    pending = []
-                }
+        while let chunk = try? await stderr.read() {
+            pending += chunk.readableBytesView
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                errors.write("\(scriptName): \(String(decoding: pending[..<newline], as: UTF8.self))")
+                pending.removeSubrange(...newline)
+            }
+            if pending.count > 8192 {
+                errors.write("\(scriptName): \(String(decoding: pending, as: UTF8.self))")
+                pending = []
             }
         }
         if !pending.isEmpty { errors.write("\(scriptName): \(String(decoding: pending, as: UTF8.self))") }
     }
 
-    /// Sleeps for the timeout; if still running, answers 504 (when the head is not out) and
-    /// stops the script: SIGTERM, the grace period, SIGKILL, pipes closed.
-    private func watchdog(_ configuration: CGIScriptHostConfiguration) async {
-        do {
-            try await Task.sleep(for: .seconds(configuration.timeoutSeconds))
-        } catch {
-            return
+    /// Learns of the script's exit from the reactor, or, where the kernel has no pidfd, by
+    /// polling waitid(WNOWAIT) with a growing pause (1 ms up to 50 ms).
+    private func watchExit(_ reactor: CGIReactor) {
+        let exited = self.exited
+        if reactor.watchExit(of: process.pid, { exited.fulfill(()) }) { return }
+        let process = self.process
+        Task {
+            var pause = 1
+            while !process.hasExited {
+                try? await Task.sleep(for: .milliseconds(pause))
+                pause = min(pause * 2, 50)
+            }
+            exited.fulfill(())
         }
+    }
+
+    /// The timeout passed with the script still running (its timer is cancelled when the run
+    /// ends): answers 504 when the head is not out, and stops the script: SIGTERM, the grace
+    /// period, SIGKILL, pipes closed.
+    private func timeOut(_ configuration: CGIScriptHostConfiguration) async {
         timedOut.store(true, ordering: .relaxed)
         head.fulfill(.failed(.gatewayTimeout, reason: "the script ran longer than \(configuration.timeoutSeconds) s"))
         decision.fulfill(.abandon)
         process.signalGroup(SIGTERM)
         try? await Task.sleep(for: .seconds(configuration.killGraceSeconds))
         process.signalGroup(SIGKILL)
-        for channel in channels.withLock({ $0 }) { channel.close(promise: nil) }
+        for reader in readers.withLock({ $0 }) { reader.close() }
     }
 
     /// Ends the script's process group with its request (see the type's comment): waits until
     /// the script has exited or its response is over, gives the other `lingerSeconds`, then
     /// SIGTERM, the grace period, SIGKILL; when both came in time, SIGKILL reaches only what the
     /// script left running in the background (nothing, usually). Stdout is closed if a process
-    /// outside the group still holds it. Polls with a growing pause (1 ms up to 50 ms).
-    private func endGroup(_ configuration: CGIScriptHostConfiguration) async {
-        func both() -> Bool { process.hasExited && stdoutClosed.load(ordering: .acquiring) }
-        func waitUntil(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
-            let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-            var pause = 1
-            while !condition() {
-                guard ContinuousClock.now < deadline else { return false }
-                try? await Task.sleep(for: .milliseconds(pause))
-                pause = min(pause * 2, 50)
-            }
-            return true
-        }
-        var pause = 1
-        while !(process.hasExited || responseOver.load(ordering: .acquiring)) {
-            try? await Task.sleep(for: .milliseconds(pause))
-            pause = min(pause * 2, 50)
-        }
-        if await waitUntil(configuration.lingerSeconds, both) {
+    /// outside the group still holds it. Every wait is for events (the exit, stdout's end), with
+    /// a timer on `loop` for the limits: nothing polls.
+    private func endGroup(_ configuration: CGIScriptHostConfiguration, on loop: any EventLoop) async {
+        let both = [exited, stdoutClosed]
+        _ = await OneShot.wait(for: [exited, responseOver], all: false, seconds: nil, on: loop)
+        if await OneShot.wait(for: both, all: true, seconds: configuration.lingerSeconds, on: loop) {
             process.signalGroup(SIGKILL)
             return
         }
         process.signalGroup(SIGTERM)
-        _ = await waitUntil(configuration.killGraceSeconds, both)
+        _ = await OneShot.wait(for: both, all: true, seconds: configuration.killGraceSeconds, on: loop)
         process.signalGroup(SIGKILL)
-        if !(await waitUntil(configuration.killGraceSeconds, { stdoutClosed.load(ordering: .acquiring) })) {
-            for channel in channels.withLock({ $0 }) { channel.close(promise: nil) }
-        }
-    }
-
-    /// Waits for the script to exit, polling waitpid(WNOHANG) with a growing pause (1 ms up to
-    /// 50 ms); the watchdog bounds the wait.
-    private func reap() async {
-        var pause = 1
-        while process.tryReap() == nil {
-            try? await Task.sleep(for: .milliseconds(pause))
-            pause = min(pause * 2, 50)
+        if !(await OneShot.wait(for: [stdoutClosed], all: true, seconds: configuration.killGraceSeconds, on: loop)) {
+            for reader in readers.withLock({ $0 }) { reader.close() }
         }
     }
 }

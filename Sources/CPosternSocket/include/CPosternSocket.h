@@ -3,8 +3,9 @@
 
 #include <sys/socket.h>
 
-/// The Linux calls the connection engine's accept threads make, which Swift's Glibc module does
-/// not export (epoll, eventfd and accept4 are not in its module map).
+/// The Linux calls the connection engine's accept threads and the CGI host's exit watcher make,
+/// which Swift's Glibc module does not export (epoll, eventfd, accept4 and pidfd_open are not in
+/// its module map; prctl and syscall are variadic).
 
 /// An eventfd (close-on-exec, non-blocking) that wakes every accept thread once written.
 int postern_wake_create(void);
@@ -34,5 +35,24 @@ int postern_listen_queue(int fd, unsigned int *queued, unsigned int *length);
 /// show it). Foundation's `Thread.current.name` setter races with `Thread.start()` on Linux and
 /// leaves about 1 thread in 100 with the name of the thread that created it.
 int postern_set_thread_name(const char *name);
+
+/// pidfd_open(2) (Linux 5.3), close-on-exec: a descriptor that becomes readable when process
+/// `pid` exits. -1 with errno (ENOSYS on older kernels).
+int postern_pidfd_open(int pid);
+
+/// An epoll set (close-on-exec) for the CGI host's reactor: scripts' pidfds and pipes.
+int postern_watch_create(void);
+
+/// Arms `fd` in the set for one readiness event (EPOLLIN | EPOLLONESHOT, its number as the data):
+/// added when `add` is 1, re-armed (EPOLL_CTL_MOD) when 0. 0, or -1 with errno.
+int postern_watch_arm(int epoll, int fd, int add);
+
+/// Takes `fd` out of the set; call it before closing `fd`: a script spawned meanwhile holds a
+/// copy until its exec, and the set reports a descriptor until every copy is closed.
+int postern_watch_remove(int epoll, int fd);
+
+/// Waits for readiness: fills `ready` with at most `capacity` descriptors; returns their count,
+/// or -1 with errno (EINTR).
+int postern_watch_wait(int epoll, int *ready, int capacity);
 
 #endif

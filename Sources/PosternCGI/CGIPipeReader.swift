@@ -1,0 +1,109 @@
+/// A script's stdout or stderr, read by the run's own task: no channel, no event loop.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOCore
+import Synchronization
+
+/// Reads one pipe from a script. ``read()`` tries read(2) at once and asks ``CGIReactor`` to wait
+/// only when the pipe is empty, so a script's few bytes cost a read or two, not a SwiftNIO
+/// channel (fstat, registration, a pipeline, an async sequence) per pipe and request. The
+/// reader owns the descriptor (non-blocking from here on) and closes it in ``close()``, which
+/// also ends a ``read()`` waiting for data.
+final class CGIPipeReader: Sendable {
+    struct ReadError: Error, CustomStringConvertible {
+        let errno: Int32
+        var description: String { "read from the script's pipe failed: \(String(cString: strerror(errno)))" }
+    }
+
+    private struct State {
+        var closed = false
+        var registered = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private enum Attempt {
+        case bytes(ByteBuffer)
+        case end
+        case empty
+        case failed(Int32)
+    }
+
+    let fd: Int32
+    private let reactor: CGIReactor
+    private let state = Mutex(State())
+
+    init(fd: Int32, reactor: CGIReactor) {
+        self.fd = fd
+        self.reactor = reactor
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    /// The next bytes the script wrote; nil at the end (every writer closed the pipe, or
+    /// ``close()`` was called).
+    func read() async throws -> ByteBuffer? {
+        while true {
+            switch attempt() {
+            case .bytes(let bytes): return bytes
+            case .end: return nil
+            case .failed(let code): throw ReadError(errno: code)
+            case .empty:
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let waiting = state.withLock { state -> Bool in
+                        guard !state.closed else { return false }
+                        let add = !state.registered
+                        guard reactor.arm(fd, add: add, { [self] in wake() }) else { return false }
+                        state.registered = true
+                        state.waiter = continuation
+                        return true
+                    }
+                    if !waiting { continuation.resume() }
+                }
+                // Woken, closed, or the reactor refused: the next attempt tells which (a refusal
+                // is rare enough that trying again at once is acceptable).
+            }
+        }
+    }
+
+    /// Closes the pipe (idempotent); a ``read()`` waiting for data returns nil.
+    func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.closed else { return nil }
+            state.closed = true
+            if state.registered { reactor.forget(fd) }
+            _ = Glibc.close(fd)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    private func wake() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// One read(2), under the lock so that ``close()`` never closes the descriptor mid-read.
+    private func attempt() -> Attempt {
+        withUnsafeTemporaryAllocation(byteCount: 65_536, alignment: 16) { scratch in
+            state.withLock { state -> Attempt in
+                guard !state.closed else { return .end }
+                while true {
+                    let count = Glibc.read(fd, scratch.baseAddress, scratch.count)
+                    if count > 0 { return .bytes(ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: scratch[..<count]))) }
+                    if count == 0 { return .end }
+                    switch errno {
+                    case EINTR: continue
+                    case EAGAIN, EWOULDBLOCK: return .empty
+                    default: return .failed(errno)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -60,38 +60,7 @@ struct ResponseHandOver: Sendable {
         guard let channel = try? await channel.get() else { return }
         defer { channel.close(promise: nil) }
         guard let response else { return }
-        var head = ByteBuffer()
-        if case .bytes(let body) = response.body.storage {
-            framing.writeWholeOrRefuse(response, body: body, into: &head, logger: logger)
-            _ = try? await channel.writeAndFlush(head).get()
-            return
-        }
-        do {
-            try framing.writeHead(response, into: &head)
-        } catch {
-            framing.refuse(error, into: &head, logger: logger)
-            _ = try? await channel.writeAndFlush(head).get()
-            return
-        }
-        do {
-            channel.writeAndFlush(head, promise: nil)
-            try await response.body.write(to: FramedChannelBodyWriter(channel: channel, framing: framing))
-        } catch is CancellationError {
-            return
-        } catch where PeerGone.describes(error) {
-            logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
-            return
-        } catch {
-            // Not ended as if complete (no END_REQUEST): the peer sees the response cut off.
-            logger.error("response failed mid-body; closing without its end", metadata: ["error": "\(error)"])
-            var reason = ByteBuffer()
-            framing.writeFailure("\(error)", into: &reason)
-            if reason.readableBytes > 0 { _ = try? await channel.writeAndFlush(reason).get() }
-            return
-        }
-        var end = ByteBuffer()
-        framing.writeEnd(into: &end)
-        if end.readableBytes > 0 { _ = try? await channel.writeAndFlush(end).get() }
+        await FramedResponseSender.send(response, framing: framing, to: channel, logger: logger)
     }
 
     /// Writes bytes already framed (the rest of a response), then closes.
@@ -99,21 +68,6 @@ struct ResponseHandOver: Sendable {
         channel.whenSuccess { channel in
             channel.writeAndFlush(bytes).whenComplete { _ in channel.close(promise: nil) }
         }
-    }
-}
-
-/// A streamed body's chunks, framed by the protocol, each awaited until the socket has taken it
-/// (a slow reader slows the application instead of growing a queue).
-struct FramedChannelBodyWriter: ResponseBodyWriter {
-    let channel: any Channel
-    let framing: any ResponseFraming
-
-    func write(_ buffer: ByteBuffer) async throws {
-        guard buffer.readableBytes > 0 else { return }
-        try Task.checkCancellation()
-        var out = ByteBuffer()
-        framing.writeBody(buffer, into: &out)
-        try await channel.writeAndFlush(out).get()
     }
 }
 

@@ -31,17 +31,17 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         public let gatewayProtocol: GatewayProtocol
         /// Builds the normalized CGI variables for a head (through ``EnvironBuilder``).
         public let makeVariables: @Sendable (Head, ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result
-        /// Writes the response head in the protocol's framing (CGI-style or HTTP status line).
-        public let encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void
+        /// The response in the protocol's framing (a CGI-style block or an HTTP status line).
+        public let response: CloseDelimitedFraming
 
         public init(
             gatewayProtocol: GatewayProtocol,
             makeVariables: @escaping @Sendable (Head, ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result,
-            encodeHead: @escaping @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void
+            response: CloseDelimitedFraming
         ) {
             self.gatewayProtocol = gatewayProtocol
             self.makeVariables = makeVariables
-            self.encodeHead = encodeHead
+            self.response = response
         }
     }
 
@@ -243,13 +243,13 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
             state = .streaming(source)
         }
         let channel = context.channel
-        let encodeHead = framing.encodeHead
+        let responseFraming = framing.response
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let onDone: @Sendable () -> Void = { channel.eventLoop.execute { loopBound.value.responseWritten() } }
         task = Task {
             await SingleRequestResponse.run(
                 environ, source: source, configuration: configuration, channel: channel,
-                encodeHead: encodeHead, logger: logger, onDone: onDone)
+                framing: responseFraming, logger: logger, onDone: onDone)
         }
     }
 
@@ -257,12 +257,12 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
     /// peer sees no reset.
     private func refuse(_ status: ResponseStatus, _ reason: String, bodyLength: Int, context: ChannelHandlerContext) {
         connection.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
-        var response = connection.configuration.errorResponse(status, detail: reason)
-        response = SingleRequestResponse.framedByLength(response)
-        var head = ByteBuffer()
-        try? framing.encodeHead(response, &head)
-        if case .bytes(var bytes) = response.body.storage { head.writeBuffer(&bytes) }
-        context.writeAndFlush(wrapOutboundOut(head), promise: nil)
+        let response = connection.configuration.errorResponse(status, detail: reason)
+        var out = ByteBuffer()
+        if case .bytes(let body) = response.body.storage {
+            framing.response.writeWholeOrRefuse(response, body: body, into: &out, logger: connection.logger)
+        }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         if bodyLength == 0 {
             close(context)
         } else {
@@ -316,7 +316,7 @@ enum SingleRequestResponse {
         source: RequestBodySource,
         configuration: GatewayConfiguration,
         channel: any Channel,
-        encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void,
+        framing: CloseDelimitedFraming,
         logger: Logger,
         onDone: @Sendable () -> Void
     ) async {
@@ -329,7 +329,7 @@ enum SingleRequestResponse {
             return
         }
         if !Task.isCancelled {
-            await write(response, to: channel, encodeHead: encodeHead, logger: logger)
+            await FramedResponseSender.send(response, framing: framing, to: channel, logger: logger)
         }
         source.discardUnread()
         onDone()
@@ -346,58 +346,5 @@ enum SingleRequestResponse {
             response.headers.add(name: "Content-Length", value: String(length))
         }
         return response
-    }
-
-    /// Writes the head and body; a failure mid-body can only be signalled by closing.
-    static func write(
-        _ response: Response,
-        to channel: any Channel,
-        encodeHead: @Sendable (Response, inout ByteBuffer) throws(ResponseError) -> Void,
-        logger: Logger
-    ) async {
-        let response = framedByLength(response)
-        var head = ByteBuffer()
-        do {
-            try encodeHead(response, &head)
-        } catch {
-            // GatewayConfiguration.respond already refused unsafe heads; this is the last guard.
-            logger.error("unsafe response refused", metadata: ["error": "\(error)"])
-            head.clear()
-            try? encodeHead(.error(.internalServerError), &head)
-            try? await channel.writeAndFlush(head).get()
-            return
-        }
-        do {
-            if case .bytes(var bytes) = response.body.storage {
-                head.writeBuffer(&bytes)
-                try await channel.writeAndFlush(head).get()
-            } else {
-                channel.writeAndFlush(head, promise: nil)
-                try await response.body.write(to: ChannelBodyWriter(channel: channel))
-            }
-        } catch is CancellationError {
-            return
-        } catch where PeerGone.describes(error) {
-            logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
-        } catch {
-            logger.error("response failed mid-body; closing", metadata: ["error": "\(error)"])
-        }
-    }
-}
-
-/// A ``ResponseBodyWriter`` onto a channel, for bodies framed by the connection's close (SCGI,
-/// uwsgi): each chunk is awaited until the socket has taken it, so a peer that reads slowly
-/// slows the application instead of growing a queue.
-public struct ChannelBodyWriter: ResponseBodyWriter {
-    let channel: any Channel
-
-    public init(channel: any Channel) {
-        self.channel = channel
-    }
-
-    public func write(_ buffer: ByteBuffer) async throws {
-        guard buffer.readableBytes > 0 else { return }
-        try Task.checkCancellation()
-        try await channel.writeAndFlush(buffer).get()
     }
 }

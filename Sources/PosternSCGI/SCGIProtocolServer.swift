@@ -9,7 +9,7 @@ import PosternCore
 /// the body, the headers go through the normalizer, the body streams into the application, and
 /// the response goes back CGI-style (`Status: 200 OK`, fields, blank line, body; mod_proxy_scgi
 /// fails on an HTTP status line), then the connection closes.
-public struct SCGIProtocolServer: PipelineProtocolServer {
+public struct SCGIProtocolServer: CloseDelimitedProtocolServer {
     public let configuration: GatewayConfiguration
     public var gatewayProtocol: GatewayProtocol { .scgi }
 
@@ -17,25 +17,15 @@ public struct SCGIProtocolServer: PipelineProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
-        try SingleRequestHandler.install(
-            on: channel, decoder: SCGIRequestDecoder(limits: configuration.limits), framing: Self.framing, connection: context)
-    }
+    public static let responseFraming = CloseDelimitedFraming(statusLine: false)
 
-    /// Busy: 503 with `Retry-After`, at once.
-    public func busyAnswer(prefix: ByteBufferView) -> BusyAnswer {
-        Self.busyResponse { response, buffer throws(ResponseError) in try response.encodeCGIHead(into: &buffer) }
+    public func makeDecoder() -> SCGIRequestDecoder {
+        SCGIRequestDecoder(limits: configuration.limits)
     }
-
-    static let framing = SingleRequestHandler<SCGIRequestHead>.Framing(
-        gatewayProtocol: .scgi,
-        makeVariables: { head, context throws(NormalizationError) in try variables(for: head, context: context) },
-        encodeHead: { response, buffer throws(ResponseError) in try response.encodeCGIHead(into: &buffer) }
-    )
 
     /// The SCGI headers through the normalizer. `SCGI` itself is protocol framing, not a CGI
     /// variable; what the front-end sent is otherwise kept as sent.
-    static func variables(for head: SCGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
+    public static func variables(for head: SCGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
         var builder = EnvironBuilder(gatewayProtocol: .scgi, maxBytes: context.configuration.limits.maxHeaderBytes)
         for header in head.headers where !header.name.elementsEqual(SCGIRequestHead.scgiName) {
             builder.addVariable(name: header.name, value: header.value)

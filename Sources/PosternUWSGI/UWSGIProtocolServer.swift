@@ -9,7 +9,7 @@ import PosternCore
 /// and frames the body, the vars go through the normalizer, the body streams into the
 /// application, and the response goes back with an HTTP status line (`HTTP/1.1 200 OK`;
 /// mod_proxy_uwsgi fails with 502 on a CGI-style block), then the connection closes.
-public struct UWSGIProtocolServer: PipelineProtocolServer {
+public struct UWSGIProtocolServer: CloseDelimitedProtocolServer {
     public let configuration: GatewayConfiguration
     public var gatewayProtocol: GatewayProtocol { .uwsgi }
 
@@ -17,24 +17,14 @@ public struct UWSGIProtocolServer: PipelineProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
-        try SingleRequestHandler.install(
-            on: channel, decoder: UWSGIRequestDecoder(limits: configuration.limits), framing: Self.framing, connection: context)
-    }
+    public static let responseFraming = CloseDelimitedFraming(statusLine: true)
 
-    /// Busy: 503 with `Retry-After`, at once.
-    public func busyAnswer(prefix: ByteBufferView) -> BusyAnswer {
-        Self.busyResponse { response, buffer throws(ResponseError) in try response.encodeHTTPHead(into: &buffer) }
+    public func makeDecoder() -> UWSGIRequestDecoder {
+        UWSGIRequestDecoder(limits: configuration.limits)
     }
-
-    static let framing = SingleRequestHandler<UWSGIRequestHead>.Framing(
-        gatewayProtocol: .uwsgi,
-        makeVariables: { head, context throws(NormalizationError) in try variables(for: head, context: context) },
-        encodeHead: { response, buffer throws(ResponseError) in try response.encodeHTTPHead(into: &buffer) }
-    )
 
     /// The uwsgi vars through the normalizer.
-    static func variables(for head: UWSGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
+    public static func variables(for head: UWSGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
         let limits = context.configuration.limits
         var builder = EnvironBuilder(gatewayProtocol: .uwsgi, maxBytes: max(limits.maxHeaderBytes, limits.maxUWSGIVarsBytes))
         for variable in head.variables {

@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "postern", targets: ["postern"]),
         .library(name: "PosternCore", targets: ["PosternCore"]),
+        .library(name: "PosternEngine", targets: ["PosternEngine"]),
+        .library(name: "PosternClient", targets: ["PosternClient"]),
         .library(name: "Postern", targets: ["Postern"]),
         // The protocol modules, for the micro-benchmarks (Benchmarks/Package.swift) and embedders.
         .library(name: "PosternFastCGI", targets: ["PosternFastCGI"]),
@@ -31,19 +33,27 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
-        // The gateway contract: Environ, Application, Response, Middleware, Validator, the normalizer.
+        // The gateway contract an application imports: Environ, EnvironBuilder (the normalizer),
+        // Application, Middleware, Response, RequestBody, Validator, HeaderSafety, MountPrefix.
         .target(name: "PosternCore", dependencies: [.product(name: "NIOCore", package: "swift-nio"), log]),
-        // One module per protocol: a pure parser, thin NIO glue, and a client.
-        .target(name: "PosternHTTP", dependencies: ["PosternCore", log, .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
-        .target(name: "PosternFastCGI", dependencies: ["PosternCore", log] + nio),
-        .target(name: "PosternSCGI", dependencies: ["PosternCore", log] + nio),
-        .target(name: "PosternUWSGI", dependencies: ["PosternCore", log] + nio),
-        .target(name: "PosternCGI", dependencies: ["PosternCore", "CPosternSocket", log] + nio),
+        // The engine every protocol plugs into: the request cycle's application call
+        // (GatewayConfiguration), the one-request response writer, the connection timeouts,
+        // admission (busy refusal, concurrency), the hooks a protocol supplies (OneRequestCodec,
+        // ResponseFraming, PipelineProtocolServer, ProtocolServer).
+        .target(name: "PosternEngine", dependencies: ["PosternCore", log] + nio),
+        // What the protocol clients share (`postern request`, the tests, the soak).
+        .target(name: "PosternClient", dependencies: ["PosternCore"] + nio),
+        // One module per protocol: a pure codec, its engine hooks, and its client.
+        .target(name: "PosternHTTP", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log, .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
+        .target(name: "PosternFastCGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
+        .target(name: "PosternSCGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
+        .target(name: "PosternUWSGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
+        .target(name: "PosternCGI", dependencies: ["PosternCore", "PosternEngine", "CPosternSocket", log] + nio),
         // The server runtime: listeners, launch modes, signals, the command line options.
         .target(
             name: "Postern",
             dependencies: [
-                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "CPosternSocket",
+                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "CPosternSocket",
                 "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,7 +75,7 @@ let package = Package(
         .target(name: "CPosternExecutorHook"),
         // epoll, eventfd, accept4 and pidfd_open for the accept threads and the CGI host's exit watcher (not in Glibc's module map).
         .target(name: "CPosternSocket"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternApps", "PosternCGI", "PosternBench"] + nio),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternClient", "PosternApps", "PosternCGI", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
         .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),
@@ -77,7 +87,7 @@ let package = Package(
         .target(
             name: "PosternFuzz",
             dependencies: [
-                "PosternCore", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
+                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ] + nio,
             path: "Fuzz/PosternFuzz"
@@ -92,7 +102,7 @@ let package = Package(
         // The soak driver (scripts/soak.sh): requests over every protocol, RSS drift, errors.
         .executableTarget(
             name: "postern-soak",
-            dependencies: ["PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI"] + nio,
+            dependencies: ["PosternCore", "PosternEngine", "PosternClient", "PosternFastCGI", "PosternSCGI", "PosternUWSGI"] + nio,
             path: "Soak/postern-soak"
         ),
 
@@ -101,15 +111,15 @@ let package = Package(
         .target(
             name: "PosternTestSupport",
             dependencies: [
-                "Postern", "PosternCore", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
+                "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio,
             path: "Tests/PosternTestSupport"
         ),
-        .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternApps"]),
+        .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternEngine", "PosternApps"]),
         .testTarget(
             name: "PosternHTTPTests",
-            dependencies: ["PosternHTTP", "Postern", "PosternApps", "PosternTestSupport"] + nio
+            dependencies: ["PosternHTTP", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport"] + nio
         ),
         // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
         .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
@@ -117,27 +127,27 @@ let package = Package(
         .testTarget(
             name: "PosternCGITests",
             dependencies: [
-                "PosternCGI", "PosternHTTP", "PosternFastCGI", "Postern", "PosternApps", "PosternCore", "PosternTestSupport", log,
+                "PosternCGI", "PosternHTTP", "PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternCore", "PosternTestSupport", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
         .testTarget(
             name: "PosternSCGITests",
-            dependencies: ["PosternSCGI", "Postern", "PosternApps", "PosternTestSupport", log] + nio
+            dependencies: ["PosternSCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log] + nio
         ),
         .testTarget(
             name: "PosternUWSGITests",
-            dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternApps", "PosternTestSupport", log] + nio
+            dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log] + nio
         ),
         // Process management and operations, live: workers, signals, recycling, timeouts, limits,
         // access log, status and metrics, against real `postern` processes.
         .testTarget(
             name: "PosternOpsTests",
-            dependencies: ["Postern", "PosternCore", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log] + nio
+            dependencies: ["Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log] + nio
         ),
         .testTarget(
             name: "PosternFastCGITests",
-            dependencies: ["PosternFastCGI", "Postern", "PosternApps"] + nio,
+            dependencies: ["PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps"] + nio,
             // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
             exclude: ["Fixtures"]
         ),
@@ -145,15 +155,15 @@ let package = Package(
         .testTarget(
             name: "PosternEngineTests",
             dependencies: [
-                "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternApps", "PosternTestSupport", log,
+                "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log,
             ] + nio
         ),
         // Issue 9: round trips, fuzz corpus replay, hostile clients, response and socket safety.
         .testTarget(
             name: "PosternHardeningTests",
             dependencies: [
-                "PosternFuzz", "PosternTestSupport", "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", "PosternApps", log,
+                "PosternFuzz", "PosternTestSupport", "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternFastCGI", "PosternSCGI",
+                "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps", log,
             ] + nio,
             exclude: ["Fixtures"]
         ),

@@ -2,6 +2,7 @@
 // made-up clock, with its promises checked after every event.
 import NIOCore
 import PosternCore
+import PosternEngine
 
 public enum ConnectionTimeoutsFuzzTarget {
     /// Reads the input as the limits (2 bytes) and then (event, argument) pairs; traps when a

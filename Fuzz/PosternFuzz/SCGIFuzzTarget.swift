@@ -1,6 +1,7 @@
 // The SCGI fuzz target: netstring decoder → SCGIRequestHead → normalizer, then end of input.
 import NIOCore
 import PosternCore
+import PosternEngine
 import PosternSCGI
 
 public enum SCGIFuzzTarget {

@@ -1,6 +1,7 @@
 // The uwsgi fuzz target: packet decoder → UWSGIRequestHead → normalizer, then end of input.
 import NIOCore
 import PosternCore
+import PosternEngine
 import PosternUWSGI
 
 public enum UWSGIFuzzTarget {

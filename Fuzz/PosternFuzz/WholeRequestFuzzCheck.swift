@@ -3,6 +3,7 @@
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 
 enum WholeRequestFuzzCheck {
     static let configuration: GatewayConfiguration = {

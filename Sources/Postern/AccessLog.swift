@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// The access log (`--access-log PATH|-`): one line per request, every protocol, in the common

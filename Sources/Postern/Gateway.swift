@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import PosternCGI
 import PosternCore
+import PosternEngine
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternEngine
 import PosternFastCGI
 import PosternHTTP
 import PosternSCGI

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// This process's request counters, fed by the one place every protocol runs the application

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// The engine's fast path: one connection that carries one request, served on the thread that

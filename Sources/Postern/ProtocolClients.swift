@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternClient
 import PosternFastCGI
 import PosternHTTP
 import PosternSCGI

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternEngine
 
 /// The rest of a fast-path request on a SwiftNIO channel made from its socket: the response of
 /// an application that waited for something, a streamed body, or the part of a response the

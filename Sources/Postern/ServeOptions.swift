@@ -1,5 +1,6 @@
 import ArgumentParser
 import PosternCore
+import PosternEngine
 
 /// The listener and gateway options shared by `postern serve` and every example app binary.
 public struct ServeOptions: ParsableArguments, Sendable {

@@ -1,5 +1,6 @@
 import Logging
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// `--slow-log S`: a request still running S seconds after it reached the application is logged

@@ -9,6 +9,7 @@ import Darwin
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// Runs an ``Application`` as a CGI/1.1 program: one request, one process.

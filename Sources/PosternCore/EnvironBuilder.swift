@@ -25,8 +25,11 @@ public struct EnvironBuilder: Sendable {
     private var byteCount = 0
     private let maxBytes: Int
 
+    /// The default of `maxBytes`: the engine's default head limit (`--max-header-bytes`).
+    public static let defaultMaxBytes = 128 * 1024
+
     /// - Parameter maxBytes: the most name and value bytes accepted in all (the head limit).
-    public init(gatewayProtocol: GatewayProtocol, maxBytes: Int = GatewayLimits().maxHeaderBytes) {
+    public init(gatewayProtocol: GatewayProtocol, maxBytes: Int = EnvironBuilder.defaultMaxBytes) {
         self.gatewayProtocol = gatewayProtocol
         self.maxBytes = maxBytes
         variables.reserveCapacity(32)

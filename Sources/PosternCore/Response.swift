@@ -50,7 +50,7 @@ public struct ResponseBody: Sendable {
         ResponseBody(storage: .stream(length: length, write: write))
     }
 
-    init(storage: Storage) { self.storage = storage }
+    package init(storage: Storage) { self.storage = storage }
 
     /// The body's length when known before writing.
     public var knownLength: Int? {

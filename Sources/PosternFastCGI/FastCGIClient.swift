@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternClient
 
 /// FastCGI 1.0 web-server side: a client that sends requests to any FastCGI application
 /// (Postern, a libfcgi program, php-fpm), as nginx or mod_proxy_fcgi would.

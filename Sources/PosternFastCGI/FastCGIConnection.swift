@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// One FastCGI connection: reads records, runs the state machine, starts a task per request and

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// FastCGI's answer to a connection over `--max-connections`: FCGI_END_REQUEST with
 /// FCGI_OVERLOADED (§5.5, "the application is out of some resource") for the request id in the

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 import Synchronization
 
 /// FastCGI on the engine's fast path: a RESPONDER or AUTHORIZER request without KEEP_CONN whose

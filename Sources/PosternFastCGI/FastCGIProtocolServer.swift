@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// FastCGI 1.0 application side (the role Open Market's spec calls "the application"): the
 /// server that Apache mod_fcgid / mod_proxy_fcgi / mod_authnz_fcgi, lighttpd, nginx and

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// Runs one FastCGI request: the application, then FCGI_STDOUT/FCGI_STDERR, then
 /// FCGI_END_REQUEST (FastCGI 1.0 §5.3, §5.5) once all input has been read.

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// Tells a FastCGI connection's ``ConnectionTimeoutHandler`` where each request is, from the
 /// records themselves: its head (the PARAMS stream, §5.1) begins with FCGI_BEGIN_REQUEST and ends

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PosternCore
+import PosternClient
 
 /// An HTTP/1.1 client (`postern request http://…`, the tests): sends one request with
 /// `Connection: close` on SwiftNIO's NIOHTTP1 client codec (RFC 9112) and collects the response.

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import PosternCore
+import PosternEngine
 
 /// One HTTP request and its response on a connection.
 struct HTTPExchange {

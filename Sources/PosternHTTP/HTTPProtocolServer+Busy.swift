@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// HTTP's answer to a connection over `--max-connections`: 503 (RFC 9110 §15.6.4) with
 /// `Retry-After` and `Connection: close`, as HTTP/1.1 (the version a server conformant to it

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import PosternCore
+import PosternEngine
 
 /// HTTP/1.1 server side (RFC 9112) on SwiftNIO's NIOHTTP1: the development default and the
 /// listener a load balancer can talk to directly.

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// The access-log record of an HTTP request answered before the contract: what is known of it
 /// (the peer, and the request line when it could be parsed; `-` otherwise, as Apache logs a

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import PosternCore
+import PosternEngine
 
 /// Writes a ``Response`` as HTTP/1.1 parts, framing the body by Content-Length, chunked encoding
 /// or connection close.

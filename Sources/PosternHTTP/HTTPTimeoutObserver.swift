@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import PosternCore
+import PosternEngine
 
 /// Tells an HTTP connection's ``ConnectionTimeoutHandler`` where its requests are (RFC 9112 §9.3:
 /// a persistent connection carries one request after another): request *n*'s head is complete

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// SCGI server side (`--scgi ADDR`): the listener nginx `scgi_pass`, Apache mod_proxy_scgi and
 /// lighttpd mod_scgi talk to.

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// The server side of SCGI (Neil Schemenauer's protocol): decodes one request from a byte
 /// stream into a head and body chunks. A pure value: no I/O, fed by

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// uwsgi server side (`--uwsgi ADDR`): the listener nginx `uwsgi_pass` and Apache
 /// mod_proxy_uwsgi talk to.

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 
 /// The server side of the uwsgi protocol (uWSGI docs, "The uwsgi Protocol"): decodes one
 /// request into a head and body chunks. A pure value: no I/O, fed by

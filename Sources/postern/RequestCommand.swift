@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Postern
 import PosternCore
+import PosternClient
 
 #if canImport(Glibc)
 import Glibc

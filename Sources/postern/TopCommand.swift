@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import Postern
 import PosternCore
+import PosternClient
 
 /// `postern top STATUS-URL`: the status page (`--status`) as a table refreshed in the terminal,
 /// like uwsgitop: the workers with their pid, state, requests, requests in flight and memory,

@@ -6,6 +6,8 @@ import NIOPosix
 import Postern
 import PosternCGI
 import PosternCore
+import PosternEngine
+import PosternClient
 
 enum TestPaths {
     /// The directory of the built products (.build/debug): POSTERN_BUILD_DIR, or the directory of

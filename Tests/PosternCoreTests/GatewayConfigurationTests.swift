@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import PosternCore
+import PosternEngine
 import Synchronization
 import Testing
 

@@ -1,6 +1,7 @@
 import Synchronization
 
 @testable import PosternCore
+@testable import PosternEngine
 
 /// A ``RequestObserver`` that keeps what it is told: the statuses of finished requests and the
 /// count of abandoned application tasks.

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import PosternCore
+@testable import PosternEngine
 
 @Suite("RequestTimeout")
 struct RequestTimeoutTests {

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 import Testing
 
 /// The connection timeouts as a value: plain calls and a made-up clock, no sockets.

@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import Postern
 import PosternCore
+import PosternEngine
 import PosternTestSupport
 import Synchronization
 import Testing

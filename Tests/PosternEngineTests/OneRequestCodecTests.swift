@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import PosternApps
 import PosternCore
+import PosternEngine
 import PosternFastCGI
 import PosternSCGI
 import PosternTestSupport

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternClient
 import PosternFastCGI
 import Testing
 

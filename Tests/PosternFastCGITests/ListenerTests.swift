@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import Postern
 import PosternCore
+import PosternClient
 import PosternFastCGI
 import Testing
 

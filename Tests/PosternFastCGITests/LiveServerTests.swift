@@ -2,6 +2,8 @@
 import NIOCore
 import Postern
 import PosternCore
+import PosternEngine
+import PosternClient
 import PosternFastCGI
 import Testing
 

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Postern
 import PosternCore
+import PosternEngine
 import PosternFastCGI
 import Synchronization
 import Testing

@@ -7,6 +7,7 @@ import NIOPosix
 import Postern
 import PosternApps
 import PosternCore
+import PosternEngine
 import PosternTestSupport
 import Testing
 

@@ -5,6 +5,7 @@ import NIOPosix
 import Postern
 import PosternApps
 import PosternCore
+import PosternEngine
 import Testing
 
 @Suite("HTTP/1.1 listener, live on loopback", .serialized)

@@ -2,6 +2,7 @@
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternEngine
 import PosternTestSupport
 import Testing
 

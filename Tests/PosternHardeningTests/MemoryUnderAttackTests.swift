@@ -3,6 +3,7 @@
 import Foundation
 import NIOCore
 import PosternCore
+import PosternEngine
 import PosternFastCGI
 import PosternSCGI
 import PosternTestSupport

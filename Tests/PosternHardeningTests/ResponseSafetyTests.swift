@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Postern
 import PosternCore
+import PosternEngine
 import PosternTestSupport
 import Testing
 

@@ -5,6 +5,7 @@ import NIOCore
 import Postern
 import PosternApps
 import PosternCore
+import PosternEngine
 import PosternTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PosternCore
+import PosternClient
 import PosternFastCGI
 import PosternTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PosternCore
+import PosternClient
 import PosternFastCGI
 import PosternSCGI
 import PosternUWSGI

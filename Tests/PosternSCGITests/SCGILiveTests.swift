@@ -5,6 +5,8 @@ import NIOCore
 import Postern
 import PosternApps
 import PosternCore
+import PosternEngine
+import PosternClient
 import PosternTestSupport
 import Testing
 

@@ -4,6 +4,7 @@ import NIOCore
 import Postern
 import PosternApps
 import PosternCore
+import PosternClient
 
 /// The same request through several protocols must reach the application as the same environ.
 ///

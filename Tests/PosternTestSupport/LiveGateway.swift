@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import Postern
 import PosternCore
+import PosternEngine
 
 /// Runs a ``GatewayServer`` for the length of a test: binds the listeners (port 0 for TCP),
 /// hands their addresses to `body`, then cancels the server and waits until it has stopped,

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Postern
 import PosternCore
+import PosternEngine
 import ServiceLifecycle
 
 /// A GatewayServer on 127.0.0.1 port 0 for one test: started, its ports read, stopped gracefully.

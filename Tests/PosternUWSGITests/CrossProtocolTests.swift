@@ -2,6 +2,7 @@ import NIOCore
 import Postern
 import PosternApps
 import PosternCore
+import PosternClient
 import PosternTestSupport
 import Testing
 

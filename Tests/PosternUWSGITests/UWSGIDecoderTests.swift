@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+import PosternEngine
 import Testing
 
 @testable import PosternUWSGI

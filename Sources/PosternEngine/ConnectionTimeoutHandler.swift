@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// Runs a connection's ``ConnectionTimeouts`` in a SwiftNIO pipeline: the one timer, the clock,
 /// and the close when a deadline passes.

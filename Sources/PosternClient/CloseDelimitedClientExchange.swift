@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// The client side of a protocol whose response ends when the server closes the connection
 /// (SCGI, uwsgi): write the request head and body while reading the response, parse the

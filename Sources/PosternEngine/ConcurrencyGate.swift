@@ -1,4 +1,5 @@
 import Synchronization
+import PosternCore
 
 /// Bounds how many requests run the application at once in this process (`--max-concurrency`).
 ///

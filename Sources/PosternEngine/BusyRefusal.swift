@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// How a protocol says "busy" to a connection over `--max-connections`, without reading its
 /// request: SCGI and uwsgi answer 503 with `Retry-After` in their framing, HTTP the same as an

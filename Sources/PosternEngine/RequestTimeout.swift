@@ -1,4 +1,5 @@
 import Synchronization
+import PosternCore
 
 /// Runs the application for one request with a deadline (`--timeout`): the application runs in a
 /// task of its own, so that when the deadline passes the request is answered at once (504) and

@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import PosternCore
+
 /// Watches every request at the one place all adapters run the application
 /// (``GatewayConfiguration/respond(to:logger:)``): the access log and the metrics live behind it.
 public protocol RequestObserver: Sendable {

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PosternCore
 
 /// The server side of a protocol that carries one request per connection and frames the
 /// response by closing it (SCGI, uwsgi), as a channel handler: the connection is served in its

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PosternCore
 
 /// The response half of the request cycle on a channel that carries one request: the engine's
 /// fast path when it hands a response to a channel (`ResponseHandOver`) and SCGI and uwsgi on

@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// A request as Postern's protocol clients send it (`postern request`, the tests, the benchmark):
 /// the same CGI variables a front-end would build, so that every protocol carries the same request.

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PosternCore
 
 /// A request that arrived whole in a connection's first read, decoded by a protocol's
 /// ``OneRequestCodec``: everything the engine's fast path needs to answer it without a channel.

@@ -1,3 +1,4 @@
+import PosternCore
 /// Every length and count the wire can claim, bounded in one place.
 ///
 /// Each protocol checks a declared length against these before reading (never trust a length:
@@ -8,7 +9,7 @@ public struct GatewayLimits: Sendable, Hashable {
     public var maxBodyBytes: Int = 4 << 30
     /// Largest request head: HTTP request line and headers, FastCGI params, SCGI netstring.
     /// Default 128 KiB.
-    public var maxHeaderBytes: Int = 128 * 1024
+    public var maxHeaderBytes: Int = EnvironBuilder.defaultMaxBytes
     /// Largest uwsgi vars block. The wire format allows 65535; uWSGI's own 4096-byte default is
     /// its most reported error. Default 65535.
     public var maxUWSGIVarsBytes: Int = 65535

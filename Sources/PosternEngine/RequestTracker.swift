@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import PosternCore
 
 /// Follows one request from the gateway contract to its last body byte and reports it to the
 /// ``RequestObserver`` exactly once: when a byte body is handed over, when a streamed body has

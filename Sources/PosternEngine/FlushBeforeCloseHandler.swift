@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// Delays a full close until every byte written before it has reached the socket.
 ///

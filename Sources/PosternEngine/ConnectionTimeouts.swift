@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// A connection's read deadlines as one value, for every protocol: events in, timer actions out.
 /// It performs no I/O and reads no clock; ``ConnectionTimeoutHandler`` feeds it a SwiftNIO

@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// What SCGI and uwsgi share, written once: one request per connection, a decoder that splits
 /// the head from the body, the normalizer, and a response framed by the connection's close. A

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Synchronization
+import PosternCore
 
 /// One accepted connection as the runtime sees it: who is on the other end, the configuration,
 /// and whether the server is draining (graceful shutdown).

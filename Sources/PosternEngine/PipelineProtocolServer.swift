@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// A wire protocol served entirely in a connection's channel pipeline, with no task per
 /// connection: the one-request protocols (SCGI, uwsgi), whose connections are as short as their

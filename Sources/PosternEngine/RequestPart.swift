@@ -1,4 +1,5 @@
 import NIOCore
+import PosternCore
 
 /// What a one-request-per-connection decoder (SCGI, uwsgi) yields: the head, then the body in
 /// chunks, framed by CONTENT_LENGTH.

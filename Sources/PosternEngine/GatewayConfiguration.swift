@@ -1,4 +1,5 @@
 import Logging
+import PosternCore
 
 /// What every protocol server needs: the application, the limits, how this process serves.
 public struct GatewayConfiguration: Sendable {

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import PosternCore
 
 /// The client side of a protocol whose response ends when the server closes the connection
@@ -19,6 +20,23 @@ public enum CloseDelimitedClientExchange {
             case .bodyTooLarge(let limit): return "the response body exceeds \(limit) bytes"
             }
         }
+    }
+
+    /// Connects to `address` (TCP or a unix socket), sends `head` then `body`, and reads the
+    /// whole response: an SCGI or uwsgi client's exchange, once for both.
+    public static func send(
+        head: ByteBuffer,
+        body: ByteBuffer,
+        parser: CGIResponseHeadParser,
+        to address: SocketAddress,
+        group: any EventLoopGroup
+    ) async throws -> ClientResponse {
+        let channel = try await ClientBootstrap(group: group).connect(to: address) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        return try await run(channel, head: head, body: body, parser: parser)
     }
 
     /// Sends `head` then `body` on `channel` and reads the whole response.

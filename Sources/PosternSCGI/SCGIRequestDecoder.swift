@@ -17,7 +17,7 @@ import PosternEngine
 /// its colon); CONTENT_LENGTH within ``GatewayLimits/maxBodyBytes``. A connection that closes
 /// before CONTENT_LENGTH bytes of body is an error (``SCGIError/truncatedBody(missing:)``).
 /// Bytes after the body are discarded: SCGI carries one request per connection.
-public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
+public struct SCGIRequestDecoder: OneRequestDecoder {
     public typealias InboundOut = RequestPart<SCGIRequestHead>
 
     /// Enough digits for any length up to 9,999,999,999: far above any sane header limit.
@@ -39,10 +39,6 @@ public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
         self.maxBodyBytes = limits.maxBodyBytes
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) throws -> InboundOut? {
-        try step(&buffer)
-    }
-
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> InboundOut? {
         if let part = try step(&buffer) { return part }
         switch state {
@@ -58,7 +54,7 @@ public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     /// One step: returns a part, or `nil` when more bytes are needed.
-    mutating func step(_ buffer: inout ByteBuffer) throws(SCGIError) -> InboundOut? {
+    public mutating func step(_ buffer: inout ByteBuffer) throws(SCGIError) -> InboundOut? {
         while true {
             switch state {
             case .length(var value, var digits):
@@ -87,11 +83,9 @@ public struct SCGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
                 state = head.contentLength == 0 ? .done : .body(remaining: head.contentLength)
                 return .head(head, bodyLength: head.contentLength)
             case .body(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                let chunk = buffer.readSlice(length: count)!
-                state = count == remaining ? .done : .body(remaining: remaining - count)
-                return .body(chunk, isLast: count == remaining)
+                guard let (part, left) = InboundOut.nextBodySlice(remaining: remaining, from: &buffer) else { return nil }
+                state = left == 0 ? .done : .body(remaining: left)
+                return part
             case .done:
                 buffer.moveReaderIndex(to: buffer.writerIndex)
                 return nil

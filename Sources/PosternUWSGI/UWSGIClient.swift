@@ -13,12 +13,7 @@ public enum UWSGIClient {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ClientResponse {
         let head = try UWSGIRequestEncoder.encodeHead(variables: request.cgiVariables(), contentLength: request.body.readableBytes)
-        let channel = try await ClientBootstrap(group: group).connect(to: address) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
-        return try await CloseDelimitedClientExchange.run(
-            channel, head: head, body: request.body, parser: CGIResponseHeadParser(mode: .httpStatusLine))
+        return try await CloseDelimitedClientExchange.send(
+            head: head, body: request.body, parser: CGIResponseHeadParser(mode: .httpStatusLine), to: address, group: group)
     }
 }

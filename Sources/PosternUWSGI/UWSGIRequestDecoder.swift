@@ -17,7 +17,7 @@ import PosternEngine
 /// datasize is checked against ``GatewayLimits/maxUWSGIVarsBytes`` before the block is
 /// buffered; CONTENT_LENGTH against ``GatewayLimits/maxBodyBytes``. A connection that closes
 /// before the end of the body is an error. Bytes after the body are discarded.
-public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
+public struct UWSGIRequestDecoder: OneRequestDecoder {
     public typealias InboundOut = RequestPart<UWSGIRequestHead>
 
     enum State: Sendable, Hashable {
@@ -36,10 +36,6 @@ public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
         self.maxBodyBytes = limits.maxBodyBytes
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) throws -> InboundOut? {
-        try step(&buffer)
-    }
-
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> InboundOut? {
         if let part = try step(&buffer) { return part }
         switch state {
@@ -56,7 +52,7 @@ public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     /// One step: returns a part, or `nil` when more bytes are needed.
-    mutating func step(_ buffer: inout ByteBuffer) throws(UWSGIError) -> InboundOut? {
+    public mutating func step(_ buffer: inout ByteBuffer) throws(UWSGIError) -> InboundOut? {
         while true {
             switch state {
             case .header:
@@ -75,11 +71,9 @@ public struct UWSGIRequestDecoder: NIOSingleStepByteToMessageDecoder {
                 state = head.contentLength == 0 ? .done : .body(remaining: head.contentLength)
                 return .head(head, bodyLength: head.contentLength)
             case .body(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                let chunk = buffer.readSlice(length: count)!
-                state = count == remaining ? .done : .body(remaining: remaining - count)
-                return .body(chunk, isLast: count == remaining)
+                guard let (part, left) = InboundOut.nextBodySlice(remaining: remaining, from: &buffer) else { return nil }
+                state = left == 0 ? .done : .body(remaining: left)
+                return part
             case .done:
                 buffer.moveReaderIndex(to: buffer.writerIndex)
                 return nil

@@ -158,6 +158,7 @@ public final class GatewayServer: Service, Sendable {
             fd = try ListeningSocket.open(spec)
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // a CGI script started meanwhile must not inherit it
+        if codec != nil { ListeningSocket.deferAccept(fd) }
         let open = OpenChannels()
         var logger = configuration.logger
         logger[metadataKey: "protocol"] = "\(spec.gatewayProtocol)"

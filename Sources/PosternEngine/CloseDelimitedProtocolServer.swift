@@ -36,6 +36,8 @@ extension CloseDelimitedProtocolServer {
     }
 
     /// The fast path: the head and the whole body in the connection's first read, nothing after.
+    /// Inlinable, so that each protocol's module specializes it for its own decoder and head.
+    @inlinable
     public func wholeRequest(in bytes: ByteBuffer, connection: ConnectionContext) -> WholeRequest? {
         guard let (head, body) = Self.decodeWhole(bytes, with: makeDecoder()) as (Head, ByteBuffer)? else { return nil }
         let variables = Result { () throws(NormalizationError) in try Self.variables(for: head, context: connection) }

@@ -23,6 +23,7 @@ public protocol OneRequestDecoder: NIOSingleStepByteToMessageDecoder {
 }
 
 extension OneRequestDecoder {
+    @inlinable
     public mutating func decode(buffer: inout ByteBuffer) throws -> InboundOut? {
         try step(&buffer)
     }
@@ -32,6 +33,7 @@ extension RequestPart {
     /// The body phase of a one-request decoder: the next slice of the `remaining` body bytes
     /// that `buffer` holds, marked last when it completes the body, with what remains after it;
     /// `nil` when `buffer` holds nothing yet.
+    @inlinable
     public static func nextBodySlice(remaining: Int, from buffer: inout ByteBuffer) -> (part: RequestPart, remaining: Int)? {
         guard buffer.readableBytes > 0 else { return nil }
         let count = min(remaining, buffer.readableBytes)

@@ -130,6 +130,7 @@ extension OneRequestCodec {
     /// The head and the whole body from a one-request decoder (SCGI, uwsgi), when `bytes` hold
     /// exactly one complete request and nothing after it; `nil` otherwise (more to come, or an
     /// error the full engine will report).
+    @inlinable
     public static func decodeWhole<Decoder: NIOSingleStepByteToMessageDecoder, Head>(
         _ bytes: ByteBuffer,
         with decoder: Decoder

@@ -70,7 +70,8 @@ struct HTTPResponder: Sendable {
             }
             try await outbound.write(.end(nil))
         } catch is CancellationError {
-            context.logger.error("DEBUG response write cancelled")
+            // The client went away (the connection's task was cancelled): nobody to tell.
+            context.logger.debug("response write cancelled")
             return false
         } catch {
             // Headers are out: the only honest signal left is to close without the final chunk.

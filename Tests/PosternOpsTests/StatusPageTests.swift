@@ -1,6 +1,7 @@
 // The status page, live: php-fpm's fields, the accept queue as the kernel has it (checked
 // against ss), the workers with their memory and state, refusals and harakiri kills counted.
 import Foundation
+import PosternSCGI
 import PosternTestSupport
 import Testing
 
@@ -63,8 +64,14 @@ extension Ops {
             try await Task.sleep(for: .milliseconds(200))
             var clients: [Int32] = []
             defer { for fd in clients { close(fd) } }
-            for _ in 0..<5 { clients.append(try BlockingClient.connectTCP(port: tcp)) }
-            for _ in 0..<3 { clients.append(try Self.connectUnix(path)) }
+            // Each sends its request at once, as a front-end does: the engine's TCP listeners
+            // defer the accept until a connection's first bytes are in (TCP_DEFER_ACCEPT).
+            let request = try SCGIRequestEncoder.encodeHead(variables: [("REQUEST_METHOD", "GET"), ("SERVER_PROTOCOL", "HTTP/1.1")], contentLength: 0)
+            for index in 0..<8 {
+                let fd = index < 5 ? try BlockingClient.connectTCP(port: tcp) : try Self.connectUnix(path)
+                clients.append(fd)
+                _ = request.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
             try await Task.sleep(for: .milliseconds(300))
             let status = try await server.status()
             let tcpQueue = try #require(Self.listener(status, "127.0.0.1:\(tcp)"), "\(status["listeners"] ?? "none")")

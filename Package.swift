@@ -40,7 +40,7 @@ let package = Package(
         // (GatewayConfiguration), the one-request response writer, the connection timeouts,
         // admission (busy refusal, concurrency), the hooks a protocol supplies (OneRequestCodec,
         // ResponseFraming, PipelineProtocolServer, ProtocolServer).
-        .target(name: "PosternEngine", dependencies: ["PosternCore", log] + nio),
+        .target(name: "PosternEngine", dependencies: ["PosternCore", log, .product(name: "NIOCore", package: "swift-nio")]),
         // What the protocol clients share (`postern request`, the tests, the soak).
         .target(name: "PosternClient", dependencies: ["PosternCore"] + nio),
         // One module per protocol: a pure codec, its engine hooks, and its client.
@@ -48,12 +48,16 @@ let package = Package(
         .target(name: "PosternFastCGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
         .target(name: "PosternSCGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
         .target(name: "PosternUWSGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
-        .target(name: "PosternCGI", dependencies: ["PosternCore", "PosternEngine", "CPosternSocket", log] + nio),
+        // The app as a CGI program (RFC 3875): no event loop, no NIOPosix, a small image that
+        // starts fast (examples/hello-cgi links this and nothing of the server).
+        .target(name: "PosternCGI", dependencies: ["PosternCore", "PosternEngine", log, .product(name: "NIOCore", package: "swift-nio")]),
+        // Legacy CGI scripts hosted by the server (`--cgi-root`), as fcgiwrap does.
+        .target(name: "PosternCGIHost", dependencies: ["PosternCore", "PosternEngine", "PosternCGI", "CPosternSocket", log] + nio),
         // The server runtime: listeners, launch modes, signals, the command line options.
         .target(
             name: "Postern",
             dependencies: [
-                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "CPosternSocket",
+                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "PosternCGIHost", "CPosternSocket",
                 "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,7 +79,7 @@ let package = Package(
         .target(name: "CPosternExecutorHook"),
         // epoll, eventfd, accept4 and pidfd_open for the accept threads and the CGI host's exit watcher (not in Glibc's module map).
         .target(name: "CPosternSocket"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternClient", "PosternApps", "PosternCGI", "PosternBench"] + nio),
+        .executableTarget(name: "postern", dependencies: ["Postern", "PosternClient", "PosternApps", "PosternCGI", "PosternCGIHost", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
         .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),
@@ -127,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "PosternCGITests",
             dependencies: [
-                "PosternCGI", "PosternHTTP", "PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternCore", "PosternTestSupport", log,
+                "PosternCGI", "PosternCGIHost", "PosternHTTP", "PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternCore", "PosternTestSupport", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
@@ -163,7 +167,7 @@ let package = Package(
             name: "PosternHardeningTests",
             dependencies: [
                 "PosternFuzz", "PosternTestSupport", "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps", log,
+                "PosternUWSGI", "PosternApps", log,
             ] + nio,
             exclude: ["Fixtures"]
         ),

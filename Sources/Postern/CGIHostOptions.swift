@@ -1,6 +1,7 @@
 /// The `postern serve` options of the CGI script host (`--cgi-root` and its limits).
 import ArgumentParser
 import PosternCGI
+import PosternCGIHost
 
 /// Options that turn `postern serve` into a host for legacy CGI scripts (as fcgiwrap).
 public struct CGIHostOptions: ParsableArguments, Sendable {

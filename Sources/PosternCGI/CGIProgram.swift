@@ -37,7 +37,7 @@ public enum CGIProgram {
     public static func run(_ application: any Application, environment: [String: String], limits: GatewayLimits = GatewayLimits()) async -> Int32 {
         let executor = MainQueueExecutor()
         return await withTaskExecutorPreference(executor) {
-            await serve(application, environment: environment, limits: limits, executor: executor)
+            await serve(application, variables: .dictionary(environment), limits: limits, executor: executor)
         }
     }
 
@@ -45,41 +45,71 @@ public enum CGIProgram {
     /// `main` (see `examples/hello-cgi`), which starts fastest, most of all when linked with
     /// `-static-executable` (``CGIThreadExecutor`` says why).
     public static func runOnThisThread(_ application: any Application, environment: [String: String], limits: GatewayLimits = GatewayLimits()) -> Int32 {
+        runOnThisThread(application, variables: .dictionary(environment), limits: limits)
+    }
+
+    /// The same, with the request's variables read straight from the process environment
+    /// (`environ`), without a `[String: String]` in between: the fastest start (a CGI-only
+    /// binary's `main`: `exit(CGIProgram.runOnThisThread(MyApp()))`).
+    public static func runOnThisThread(_ application: any Application, limits: GatewayLimits = GatewayLimits()) -> Int32 {
+        runOnThisThread(application, variables: .process, limits: limits)
+    }
+
+    private static func runOnThisThread(_ application: any Application, variables: Variables, limits: GatewayLimits) -> Int32 {
         let executor = CGIThreadExecutor()
         let status = Mutex<Int32?>(nil)
         Task(executorPreference: executor) {
-            let result = await serve(application, environment: environment, limits: limits, executor: executor)
+            let result = await serve(application, variables: variables, limits: limits, executor: executor)
             status.withLock { $0 = result }
         }
         executor.run { status.withLock { $0 != nil } }
         return status.withLock { $0 ?? 1 }
     }
 
+    /// Where the request's meta-variables come from (RFC 3875 §4.1).
+    enum Variables: Sendable {
+        case dictionary([String: String])
+        /// The process environment, read entry by entry.
+        case process
+
+        func add(to builder: inout EnvironBuilder) {
+            switch self {
+            case .dictionary(let environment):
+                for (name, value) in environment { builder.addVariable(name: name, value: value) }
+            case .process:
+                CGIProgram.forEachEnvironmentEntry { name, value in builder.addVariable(name: name, value: value) }
+            }
+        }
+    }
+
     /// The process environment, read straight from `environ` (no Foundation: CGI start-up time
     /// is the whole cost of CGI, and Foundation's is measurable).
     public static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
+        forEachEnvironmentEntry { name, value in result[name] = value }
+        return result
+    }
+
+    /// Calls `body` with each `NAME=value` entry of `environ`, split at the first `=`.
+    static func forEachEnvironmentEntry(_ body: (String, String) -> Void) {
         var pointer = environ
         while let entry = pointer.pointee {
             let text = String(cString: entry)
             if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+                body(String(text[..<equals]), String(text[text.index(after: equals)...]))
             }
             pointer += 1
         }
-        return result
     }
 
-    static func serve(_ application: any Application, environment: [String: String], limits: GatewayLimits, executor: any TaskExecutor) async -> Int32 {
+    static func serve(_ application: any Application, variables: Variables, limits: GatewayLimits, executor: any TaskExecutor) async -> Int32 {
         let logger = Logger(label: "postern.cgi") { StreamLogHandler.standardError(label: $0) }
         let errors = ErrorStream { message in
             var copy = message
             copy.withUTF8 { _ = FileDescriptorIO.writeAll(2, UnsafeRawBufferPointer($0)) }
         }
         var builder = EnvironBuilder(gatewayProtocol: .cgi, maxBytes: limits.maxHeaderBytes)
-        for (name, value) in environment {
-            builder.addVariable(name: name, value: value)
-        }
+        variables.add(to: &builder)
         let normalized: EnvironBuilder.Result
         do {
             normalized = try builder.finish()

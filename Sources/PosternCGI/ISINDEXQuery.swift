@@ -18,7 +18,7 @@ public enum ISINDEXQuery {
     }
 
     /// `%41` → `A`; `nil` on a truncated or non-hex escape.
-    static func percentDecode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8]? {
+    package static func percentDecode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var index = bytes.startIndex

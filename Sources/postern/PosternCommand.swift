@@ -2,6 +2,7 @@ import ArgumentParser
 import Postern
 import PosternApps
 import PosternCGI
+import PosternCGIHost
 import PosternCore
 
 /// Starts `postern`: a CGI request (GATEWAY_INTERFACE set, fd 0 not listening) is served by the

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Postern
 import PosternCGI
+import PosternCGIHost
 import Testing
 
 @Suite("CGI host options")

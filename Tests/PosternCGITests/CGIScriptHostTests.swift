@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import Postern
 import PosternCGI
+import PosternCGIHost
 import PosternCore
 import Testing
 

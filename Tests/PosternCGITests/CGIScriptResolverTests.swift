@@ -1,6 +1,7 @@
 // The script resolver and the clean environment, without a server.
 import Foundation
 import PosternCGI
+import PosternCGIHost
 import PosternCore
 import Testing
 

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Postern
 import PosternCGI
+import PosternCGIHost
 import PosternCore
 import PosternEngine
 import PosternClient

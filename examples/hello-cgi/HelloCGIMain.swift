@@ -19,6 +19,6 @@ import PosternCGI
 @main
 enum HelloCGI {
     static func main() {
-        exit(CGIProgram.runOnThisThread(Hello(), environment: CGIProgram.processEnvironment()))
+        exit(CGIProgram.runOnThisThread(Hello()))
     }
 }

@@ -8,6 +8,7 @@ import Darwin
 #endif
 import NIOCore
 import NIOPosix
+import PosternCGI
 import PosternCore
 
 /// Runs the CGI script a request names (RFC 3875) and streams its response; served over any

@@ -37,6 +37,7 @@ public struct BenchBackends: Sendable {
 
         // The shared CGI dispatcher for nginx (it has no CGI of its own): fcgiwrap on TCP.
         var fcgiwrap: BenchEndpoint?
+        var fcgiwrapPID: Int32?
         let cgiModes = modes.filter { [.cgi, .cgiC, .fcgiwrap].contains($0) }
         if usesFcgiwrapForCGI, !cgiModes.isEmpty {
             if let binary = BenchWorkspace.which("fcgiwrap") {
@@ -45,6 +46,7 @@ public struct BenchBackends: Sendable {
                 let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                 try await wait(process, endpoint)
                 fcgiwrap = BenchEndpoint(address: .tcp(port: port), pid: nil)
+                fcgiwrapPID = process.pid
             }
         }
 
@@ -106,7 +108,9 @@ public struct BenchBackends: Sendable {
                     }
                     if usesFcgiwrapForCGI {
                         guard let fcgiwrap else { throw BenchError("fcgiwrap is not installed (nginx has no CGI)") }
-                        backends.endpoints[mode] = fcgiwrap
+                        // The script mode's CPU is fcgiwrap's own (its processes, as cgi-host's is
+                        // Postern's); the CGI program modes' cost is in the programs it reaps.
+                        backends.endpoints[mode] = mode == .fcgiwrap ? BenchEndpoint(address: fcgiwrap.address, pid: fcgiwrapPID) : fcgiwrap
                     } else {
                         guard mode != .fcgiwrap else { throw BenchError("fcgiwrap is measured through nginx only") }
                         backends.endpoints[mode] = BenchEndpoint(address: .tcp(port: 0), pid: nil)

@@ -197,11 +197,7 @@ public enum Gateway {
                     logger.error(
                         "application tasks ignore --timeout and still run: this worker is stuck; draining and leaving",
                         metadata: ["abandoned": "\(count)"])
-                    // A quarter second later: sent at once (this runs as the 504 that revealed the
-                    // stuck task is handed back), the graceful stop raced that 504's write, and its
-                    // client got an empty reply in 4 runs of 6 (the cause in the drain is not found
-                    // yet; with the delay, 8 of 8 were answered).
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(250)) { kill(getpid(), SIGTERM) }
+                    kill(getpid(), SIGTERM)
                 } else {
                     logger.error(
                         "application tasks ignore --timeout and still run (each keeps its --max-concurrency slot); one process cannot replace itself: run with --workers 2 or more, or restart it",

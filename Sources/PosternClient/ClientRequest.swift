@@ -98,7 +98,8 @@ public struct ClientRequest: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func percentEncodedPath(_ path: String) -> String {
+    /// `path` with every byte outside the unreserved set and `/` percent-encoded (RFC 3986 §2.3).
+    public static func percentEncodedPath(_ path: String) -> String {
         var out = ""
         for byte in path.utf8 {
             switch byte {

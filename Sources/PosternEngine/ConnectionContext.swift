@@ -77,7 +77,11 @@ public final class ConnectionContext: Sendable {
         }
         guard idle, let channel else { return }
         guard fresh else {
-            channel.close(promise: nil)
+            // Idle after a request: end its input, so that its task leaves its read loop and
+            // closes the connection itself, after what it has written. A close from here could
+            // overtake a response still on its way through the channel's async writer (its
+            // client got an empty reply: a worker that stops as it answers).
+            channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
             return
         }
         let grace = TimeAmount.milliseconds(Int64(configuration.limits.drainGraceSeconds * 1000))

@@ -1,4 +1,4 @@
-/// One script run: pipes on the event loop, head parsing, body streaming, timeout, reaping.
+/// One script run: its pipes read by the run itself, head parsing, body streaming, timeout, reaping.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -21,8 +21,10 @@ import Synchronization
 ///  stdout chunks → writer ...
 ///  EOF, reap ────────────────────done──► body closure returns (or throws)
 /// ```
-/// The watchdog enforces the timeout: SIGTERM to the process group, SIGKILL after the grace
-/// period, pipes closed; a head not yet sent becomes 504. A script's process group ends with its
+/// Stdout and stderr are read by the run's tasks (``CGIPipeReader``); ``CGIReactor`` wakes them
+/// when a pipe has data and tells the run when the script exits. A timer on an event loop
+/// enforces the timeout: SIGTERM to the process group, SIGKILL after the grace period, pipes
+/// closed; a head not yet sent becomes 504. A script's process group ends with its
 /// request, as Apache ends a CGI child with its request's pool (apr_pool_note_subprocess,
 /// APR_KILL_AFTER_TIMEOUT): once the script has exited or its response is over, the other gets
 /// ``CGIScriptHostConfiguration/lingerSeconds``, then the group gets SIGTERM and, after the grace

@@ -11,6 +11,7 @@ let package = Package(
         .package(name: "Postern", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -18,10 +19,12 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "PosternCore", package: "Postern"),
+                .product(name: "PosternEngine", package: "Postern"),
                 .product(name: "PosternFastCGI", package: "Postern"),
                 .product(name: "PosternSCGI", package: "Postern"),
                 .product(name: "PosternUWSGI", package: "Postern"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/HotPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

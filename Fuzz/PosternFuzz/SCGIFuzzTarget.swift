@@ -18,9 +18,10 @@ public enum SCGIFuzzTarget {
             case .head(let head, let bodyLength):
                 precondition(bodyLength == head.contentLength && bodyLength <= limits.maxBodyBytes)
                 var builder = EnvironBuilder(gatewayProtocol: .scgi, maxBytes: limits.maxHeaderBytes)
-                for header in head.headers where !header.name.elementsEqual("SCGI".utf8) {
-                    builder.addVariable(name: header.name, value: header.value)
+                head.forEachHeader { name, value in
+                    if !name.elementsEqual("SCGI".utf8) { builder.addVariable(name: name, value: value) }
                 }
+                precondition(head.headers.count >= 2)  // CONTENT_LENGTH and SCGI at least
                 _ = try? builder.finish()
             case .body(let chunk, _):
                 bodyBytes += chunk.readableBytes

@@ -19,9 +19,12 @@ public enum UWSGIFuzzTarget {
             case .head(let head, let bodyLength):
                 precondition(bodyLength == head.contentLength && bodyLength <= limits.maxBodyBytes)
                 var builder = EnvironBuilder(gatewayProtocol: .uwsgi, maxBytes: limits.maxUWSGIVarsBytes)
-                for variable in head.variables {
-                    builder.addVariable(name: variable.key, value: variable.value)
+                var count = 0
+                head.forEachVariable { key, value in
+                    builder.addVariable(name: key, value: value)
+                    count += 1
                 }
+                precondition(head.variables.count == count)
                 _ = try? builder.finish()
             case .body(let chunk, _):
                 bodyBytes += chunk.readableBytes

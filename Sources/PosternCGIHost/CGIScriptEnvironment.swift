@@ -29,7 +29,7 @@ public struct CGIScriptEnvironment: Sendable {
     ///   - root: the CGI root (DOCUMENT_ROOT).
     ///   - gatewayEnvironment: the gateway process's environment, read only for `passNames`.
     public init(
-        request: [String: EnvironValue],
+        request: EnvironVariables,
         location: CGIScriptLocation,
         root: String,
         gatewayEnvironment: [String: String],

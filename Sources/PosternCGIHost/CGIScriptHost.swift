@@ -128,7 +128,7 @@ public struct CGIScriptHost: Application {
     }
 
     /// Spawns the script with its clean environment, in its own directory.
-    func start(_ location: CGIScriptLocation, variables: [String: EnvironValue], withBody: Bool) throws -> CGIScriptRun {
+    func start(_ location: CGIScriptLocation, variables: EnvironVariables, withBody: Bool) throws -> CGIScriptRun {
         let environment = CGIScriptEnvironment(
             request: variables, location: location, root: resolver.root,
             gatewayEnvironment: gatewayEnvironment, passNames: configuration.passEnvironment,

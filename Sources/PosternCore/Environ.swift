@@ -14,8 +14,9 @@
 ///
 /// Build one with ``EnvironBuilder`` (the one normalizer); adapters never fill it by hand.
 public struct Environ: Sendable {
-    /// The CGI meta-variables, normalized (see ``EnvironBuilder``).
-    public var variables: [String: EnvironValue]
+    /// The CGI meta-variables, normalized (see ``EnvironBuilder``): read and set them like a
+    /// dictionary (``EnvironVariables``).
+    public var variables: EnvironVariables
     /// The request body: a one-pass async byte stream with backpressure (`wsgi.input`).
     public var body: RequestBody
     /// FastCGI FILTER role only: the FCGI_DATA stream (the file to filter), beside ``body``.
@@ -35,7 +36,7 @@ public struct Environ: Sendable {
     public var runOnce: Bool
 
     public init(
-        variables: [String: EnvironValue],
+        variables: EnvironVariables,
         body: RequestBody = .empty,
         filterData: RequestBody? = nil,
         errors: ErrorStream = .discard,

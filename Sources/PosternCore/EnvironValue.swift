@@ -24,6 +24,26 @@ public struct EnvironValue: Sendable, Hashable, CustomStringConvertible, Express
         }
     }
 
+    /// Bytes from an environ's buffer: ASCII (most values) becomes a string without the generic
+    /// UTF-8 validation.
+    init(validating bytes: UnsafeBufferPointer<UInt8>) {
+        for byte in bytes where byte >= 0x80 {
+            self.init(bytes: bytes)
+            return
+        }
+        self.init(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Calls `body` with the exact bytes, without copying them when the value is a native string.
+    public func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        switch storage {
+        case .utf8(let string):
+            if let result = try string.utf8.withContiguousStorageIfAvailable(body) { return result }
+            return try Array(string.utf8).withUnsafeBufferPointer(body)
+        case .raw(let bytes): return try bytes.withUnsafeBufferPointer(body)
+        }
+    }
+
     /// The exact bytes.
     public var bytes: [UInt8] {
         switch storage {

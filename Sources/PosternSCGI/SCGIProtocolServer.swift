@@ -28,8 +28,8 @@ public struct SCGIProtocolServer: CloseDelimitedProtocolServer {
     /// variable; what the front-end sent is otherwise kept as sent.
     public static func variables(for head: SCGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
         var builder = EnvironBuilder(gatewayProtocol: .scgi, maxBytes: context.configuration.limits.maxHeaderBytes)
-        for header in head.headers where !header.name.elementsEqual(SCGIRequestHead.scgiName) {
-            builder.addVariable(name: header.name, value: header.value)
+        head.forEachHeader { name, value in
+            if !name.elementsEqual(SCGIRequestHead.scgiName) { builder.addVariable(name: name, value: value) }
         }
         for (name, reason) in builder.dropped {
             context.logger.debug("variable dropped", metadata: ["name": "\(name)", "reason": "\(reason)"])

@@ -25,71 +25,104 @@ public struct SCGIRequestHead: Sendable, Hashable {
         }
     }
 
-    /// The headers in wire order (CONTENT_LENGTH first).
-    public var headers: [Header]
+    /// The netstring's content as received: the checked NUL-terminated strings.
+    public let content: ByteBuffer
     /// CONTENT_LENGTH: the exact number of body bytes after the netstring.
-    public var contentLength: Int
+    public let contentLength: Int
 
     static let contentLengthName = Array("CONTENT_LENGTH".utf8)
     static let scgiName = Array("SCGI".utf8)
 
-    /// Parses the netstring content (without length, colon and comma).
+    /// Parses the netstring content (without length, colon and comma). One pass over the bytes,
+    /// nothing allocated: the head keeps the content, and ``forEachHeader(_:)`` walks it again.
     public init(parsing content: ByteBuffer, maxBodyBytes: Int) throws(SCGIError) {
-        guard let last = content.readableBytesView.last else { throw .contentLengthNotFirst }
-        guard last == 0 else { throw .unterminatedHeader }
-        // Every string ends with NUL: find them all in one pass over the bytes.
-        let ends = content.withUnsafeReadableBytes { raw -> [Int] in
-            var ends: [Int] = []
-            ends.reserveCapacity(64)
-            var offset = 0
-            while offset < raw.count, let found = memchr(raw.baseAddress! + offset, 0, raw.count - offset) {
-                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
-                ends.append(end)
-                offset = end + 1
-            }
-            return ends
-        }
-        guard ends.count % 2 == 0 else { throw .oddStringCount(ends.count) }
-        var headers: [Header] = []
-        headers.reserveCapacity(ends.count / 2)
-        var sawSCGI = false
-        var start = 0
-        var index = 0
-        while index < ends.count {
-            let nameEnd = ends[index]
-            let valueEnd = ends[index + 1]
-            let name = content.getSlice(at: content.readerIndex + start, length: nameEnd - start)!.readableBytesView
-            let value = content.getSlice(at: content.readerIndex + nameEnd + 1, length: valueEnd - nameEnd - 1)!.readableBytesView
-            start = valueEnd + 1
-            index += 2
-            guard !name.isEmpty else { throw .emptyHeaderName }
-            let isContentLength = name.elementsEqual(Self.contentLengthName)
-            if headers.isEmpty, !isContentLength { throw .contentLengthNotFirst }
-            if isContentLength, !headers.isEmpty {
-                throw .duplicateHeader("CONTENT_LENGTH")
-            }
-            if name.elementsEqual(Self.scgiName) {
-                guard !sawSCGI else { throw .duplicateHeader("SCGI") }
-                guard value.elementsEqual([UInt8(ascii: "1")]) else {
-                    throw .unsupportedSCGIVersion(String(decoding: value, as: UTF8.self))
+        let length = try content.withUnsafeReadableBytes { raw throws(SCGIError) -> Int in
+            guard let last = raw.last else { throw .contentLengthNotFirst }
+            guard last == 0 else { throw .unterminatedHeader }
+            var strings = 0
+            var lengthText: UnsafeRawBufferPointer?
+            var sawSCGI = false
+            var pendingName: UnsafeRawBufferPointer?
+            try Self.walk(raw) { (string: UnsafeRawBufferPointer) throws(SCGIError) in
+                strings += 1
+                guard let name = pendingName else {
+                    pendingName = string
+                    return
                 }
-                sawSCGI = true
+                pendingName = nil
+                let value = string
+                guard !name.isEmpty else { throw .emptyHeaderName }
+                let isContentLength = name.elementsEqual(Self.contentLengthName)
+                if strings == 2, !isContentLength { throw .contentLengthNotFirst }
+                if isContentLength {
+                    guard strings == 2 else { throw .duplicateHeader("CONTENT_LENGTH") }
+                    lengthText = value
+                }
+                if name.elementsEqual(Self.scgiName) {
+                    guard !sawSCGI else { throw .duplicateHeader("SCGI") }
+                    guard value.count == 1, value[0] == UInt8(ascii: "1") else {
+                        throw .unsupportedSCGIVersion(String(decoding: value, as: UTF8.self))
+                    }
+                    sawSCGI = true
+                }
             }
-            headers.append(Header(name: name, value: value))
+            guard strings % 2 == 0 else { throw .oddStringCount(strings) }
+            guard sawSCGI, let lengthText else { throw .missingSCGI }
+            guard !lengthText.isEmpty, lengthText.count <= 18, lengthText.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                throw .invalidContentLength
+            }
+            return lengthText.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
-        guard sawSCGI else { throw .missingSCGI }
-        let lengthText = headers[0].value
-        guard !lengthText.isEmpty, lengthText.count <= 18, lengthText.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-            throw .invalidContentLength
-        }
-        let length = lengthText.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         guard length <= maxBodyBytes else { throw .bodyTooLarge(declared: length, limit: maxBodyBytes) }
-        self.headers = headers
+        self.content = content
         self.contentLength = length
     }
 
-    public init(headers: [Header], contentLength: Int) {
-        self.headers = headers
-        self.contentLength = contentLength
+    /// Calls `body` with each name and value in wire order (CONTENT_LENGTH first), as bytes in
+    /// the content; valid only during the call.
+    public func forEachHeader(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
+        content.withUnsafeReadableBytes { raw in
+            var name: UnsafeRawBufferPointer?
+            Self.walk(raw) { (string: UnsafeRawBufferPointer) in
+                if let pending = name {
+                    body(pending.assumingMemoryBound(to: UInt8.self), string.assumingMemoryBound(to: UInt8.self))
+                    name = nil
+                } else {
+                    name = string
+                }
+            }
+        }
+    }
+
+    /// The headers in wire order (CONTENT_LENGTH first), as views into the content.
+    public var headers: [Header] {
+        var headers: [Header] = []
+        content.withUnsafeReadableBytes { raw in
+            var name: Range<Int>?
+            Self.walk(raw) { (string: UnsafeRawBufferPointer) in
+                let start = raw.baseAddress!.distance(to: string.baseAddress!)
+                let current = start..<(start + string.count)
+                if let pending = name {
+                    headers.append(Header(
+                        name: content.getSlice(at: content.readerIndex + pending.lowerBound, length: pending.count)!.readableBytesView,
+                        value: content.getSlice(at: content.readerIndex + current.lowerBound, length: current.count)!.readableBytesView))
+                    name = nil
+                } else {
+                    name = current
+                }
+            }
+        }
+        return headers
+    }
+
+    /// Each NUL-terminated string of `raw` (which ends with a NUL), without its NUL.
+    private static func walk<Failure: Error>(_ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws(Failure) -> Void) throws(Failure) {
+        guard let base = raw.baseAddress else { return }
+        var offset = 0
+        while offset < raw.count, let found = memchr(base + offset, 0, raw.count - offset) {
+            let end = base.distance(to: UnsafeRawPointer(found))
+            try body(UnsafeRawBufferPointer(start: base + offset, count: end - offset))
+            offset = end + 1
+        }
     }
 }

@@ -28,9 +28,7 @@ public struct UWSGIProtocolServer: CloseDelimitedProtocolServer {
     public static func variables(for head: UWSGIRequestHead, context: ConnectionContext) throws(NormalizationError) -> EnvironBuilder.Result {
         let limits = context.configuration.limits
         var builder = EnvironBuilder(gatewayProtocol: .uwsgi, maxBytes: max(limits.maxHeaderBytes, limits.maxUWSGIVarsBytes))
-        for variable in head.variables {
-            builder.addVariable(name: variable.key, value: variable.value)
-        }
+        head.forEachVariable { key, value in builder.addVariable(name: key, value: value) }
         for (name, reason) in builder.dropped {
             context.logger.debug("variable dropped", metadata: ["name": "\(name)", "reason": "\(reason)"])
         }

@@ -18,58 +18,84 @@ public struct UWSGIRequestHead: Sendable, Hashable {
         public var value: ByteBufferView
     }
 
-    /// The vars in wire order. Keys may repeat (nginx sends a repeated request header twice).
-    public var variables: [Variable]
+    /// The vars block as received, checked.
+    public let block: ByteBuffer
     /// CONTENT_LENGTH, 0 when absent or empty (nginx sends `""` on a GET).
-    public var contentLength: Int
+    public let contentLength: Int
 
     static let contentLengthKey = Array("CONTENT_LENGTH".utf8)
 
-    /// Views into the vars block's bytes (no copy is made).
-
-    /// Parses a whole vars block.
+    /// Parses a whole vars block: one pass over the bytes, nothing allocated; the head keeps
+    /// the block, and ``forEachVariable(_:)`` walks it again.
     public init(parsingVars block: ByteBuffer, maxBodyBytes: Int) throws(UWSGIError) {
-        var block = block
-        var variables: [Variable] = []
-        var contentLength: ByteBufferView?
-        variables.reserveCapacity(32)
-        while block.readableBytes > 0 {
-            let key = try Self.readSized(&block) { "key" }
-            guard !key.isEmpty else { throw .emptyKey }
-            let value = try Self.readSized(&block) { "value of \(String(decoding: key.prefix(64), as: UTF8.self))" }
-            if key.elementsEqual(Self.contentLengthKey) {
-                if let contentLength, !contentLength.elementsEqual(value) { throw .conflictingContentLength }
-                contentLength = value
+        let length = try block.withUnsafeReadableBytes { raw throws(UWSGIError) -> Int in
+            var contentLength: UnsafeRawBufferPointer?
+            try Self.walk(raw) { (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(UWSGIError) in
+                guard !key.isEmpty else { throw .emptyKey }
+                if key.elementsEqual(Self.contentLengthKey) {
+                    if let contentLength, !contentLength.elementsEqual(value) { throw .conflictingContentLength }
+                    contentLength = value
+                }
             }
-            variables.append(Variable(key: key, value: value))
-        }
-        var length = 0
-        if let text = contentLength, !text.isEmpty {
+            guard let text = contentLength, !text.isEmpty else { return 0 }
             guard text.count <= 18, text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                 throw .invalidContentLength
             }
-            length = text.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            return text.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
         guard length <= maxBodyBytes else { throw .bodyTooLarge(declared: length, limit: maxBodyBytes) }
-        self.variables = variables
+        self.block = block
         self.contentLength = length
     }
 
-    public init(variables: [Variable], contentLength: Int) {
-        self.variables = variables
-        self.contentLength = contentLength
+    /// Calls `body` with each key and value in wire order, as bytes in the block; valid only
+    /// during the call. Keys may repeat (nginx sends a repeated request header twice).
+    public func forEachVariable(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
+        block.withUnsafeReadableBytes { raw in
+            try? Self.walk(raw) { (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) in
+                body(key.assumingMemoryBound(to: UInt8.self), value.assumingMemoryBound(to: UInt8.self))
+            }
+        }
     }
 
-    /// A u16-LE size, then that many bytes, both checked against what remains.
-    /// `field` names what is read, for the error only.
-    private static func readSized(_ block: inout ByteBuffer, field: () -> String) throws(UWSGIError) -> ByteBufferView {
-        guard let size = block.readInteger(endianness: .little, as: UInt16.self) else {
-            throw .truncatedVar(field: "the size of the \(field())", declared: 2, available: block.readableBytes)
+    /// The vars in wire order, as views into the block.
+    public var variables: [Variable] {
+        var variables: [Variable] = []
+        block.withUnsafeReadableBytes { raw in
+            let view = { (part: UnsafeRawBufferPointer) in
+                block.getSlice(at: block.readerIndex + raw.baseAddress!.distance(to: part.baseAddress!), length: part.count)!.readableBytesView
+            }
+            try? Self.walk(raw) { (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) in
+                variables.append(Variable(key: view(key), value: view(value)))
+            }
         }
-        let declared = Int(size)
-        guard declared <= block.readableBytes else {
-            throw .truncatedVar(field: "the \(field())", declared: declared, available: block.readableBytes)
+        return variables
+    }
+
+    /// Each key and value of `raw`: a u16-LE size, then that many bytes, both checked against
+    /// what remains before they are read.
+    private static func walk(
+        _ raw: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(UWSGIError) -> Void
+    ) throws(UWSGIError) {
+        guard let base = raw.baseAddress else { return }
+        var offset = 0
+        func sized(_ field: @autoclosure () -> String) throws(UWSGIError) -> UnsafeRawBufferPointer {
+            guard raw.count - offset >= 2 else {
+                throw .truncatedVar(field: "the size of the \(field())", declared: 2, available: raw.count - offset)
+            }
+            let declared = Int(raw[offset]) | Int(raw[offset + 1]) << 8
+            offset += 2
+            guard declared <= raw.count - offset else {
+                throw .truncatedVar(field: "the \(field())", declared: declared, available: raw.count - offset)
+            }
+            defer { offset += declared }
+            return UnsafeRawBufferPointer(start: base + offset, count: declared)
         }
-        return block.readSlice(length: declared)!.readableBytesView
+        while offset < raw.count {
+            let key = try sized("key")
+            let value = try sized("value of \(String(decoding: key.prefix(64), as: UTF8.self))")
+            try body(key, value)
+        }
     }
 }

@@ -25,7 +25,7 @@ struct CGIScriptResolverTests {
     @Test("the script environment: meta-variables and allow-list only, resolver's paths win, no HTTP_PROXY")
     func environment() throws {
         let location = CGIScriptLocation(scriptName: "/s.sh", pathInfo: "/p", filename: "/srv/cgi/s.sh")
-        let request: [String: EnvironValue] = [
+        let request: EnvironVariables = [
             "REQUEST_METHOD": "GET", "HTTP_HOST": "x", "HTTP_PROXY": "evil", "LD_PRELOAD": "/tmp/evil.so",
             "SCRIPT_FILENAME": "/etc/passwd", "DOCUMENT_ROOT": "/", "FCGI_ROLE": "RESPONDER",
         ]

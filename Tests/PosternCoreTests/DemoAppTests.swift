@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Demo apps, with no network")
 struct DemoAppTests {
-    func environ(_ variables: [String: EnvironValue], body: RequestBody = .empty) -> Environ {
+    func environ(_ variables: EnvironVariables, body: RequestBody = .empty) -> Environ {
         Environ(variables: variables, body: body, gatewayProtocol: .cgi, multithread: false, multiprocess: true, runOnce: true)
     }
 

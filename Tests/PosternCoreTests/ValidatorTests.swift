@@ -16,7 +16,7 @@ func validEnviron(_ errors: ErrorLog, body: RequestBody = .empty, extra: [String
         "SERVER_PROTOCOL": "HTTP/1.1", "SCRIPT_NAME": "", "PATH_INFO": "/", "QUERY_STRING": "",
     ]
     variables.merge(extra) { $1 }
-    return Environ(variables: variables, body: body, errors: errors.stream, gatewayProtocol: .http)
+    return Environ(variables: EnvironVariables(variables), body: body, errors: errors.stream, gatewayProtocol: .http)
 }
 
 final class CollectingWriter: ResponseBodyWriter {

@@ -1,7 +1,9 @@
 // Micro-benchmarks of Postern's per-request hot paths: throughput and allocations per request.
 import Benchmark
 import NIOCore
+import Logging
 import PosternCore
+import PosternEngine
 import PosternFastCGI
 import PosternSCGI
 import PosternUWSGI
@@ -60,6 +62,18 @@ let benchmarks: @Sendable () -> Void = {
             var builder = EnvironBuilder(gatewayProtocol: .fastcgi)
             for (name, value) in nginxVariables { builder.addVariable(name: name, value: value) }
             blackHole(try builder.finish())
+        }
+    }
+
+    Benchmark("SCGI request to normalized variables (the fast path's decode + normalizer)") { benchmark in
+        struct Hello: Application {
+            func respond(to environ: Environ) async throws -> Response { helloResponse }
+        }
+        let logger = Logger(label: "bench")
+        let server = SCGIProtocolServer(configuration: GatewayConfiguration(application: Hello(), logger: logger))
+        let context = ConnectionContext(remoteAddress: nil, localAddress: nil, configuration: server.configuration, logger: logger)
+        for _ in benchmark.scaledIterations {
+            blackHole(server.wholeRequest(in: scgiRequest, connection: context))
         }
     }
 

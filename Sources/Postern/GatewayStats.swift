@@ -23,7 +23,12 @@ public final class GatewayStats: RequestObserver {
     private let logger: Logger
     /// swift-metrics handles, made once per protocol and status instead of once per request (a
     /// lookup in the backend's registry each time).
-    private let metrics = Mutex<(counters: [String: Counter], timers: [String: Metrics.Timer])>(([:], [:]))
+    private let metrics = Mutex<(counters: [MetricKey: Counter], timers: [GatewayProtocol: Metrics.Timer])>(([:], [:]))
+
+    private struct MetricKey: Hashable {
+        let gatewayProtocol: GatewayProtocol
+        let status: Int
+    }
 
     /// - Parameters:
     ///   - requestLimit: after this many finished requests `onLimit` is called once (0: never).
@@ -89,7 +94,7 @@ public final class GatewayStats: RequestObserver {
                 stats.latencySumSeconds += seconds
             }
         }
-        let (counter, timer) = metricHandles(protocol: record.gatewayProtocol.rawValue, status: record.status)
+        let (counter, timer) = metricHandles(protocol: record.gatewayProtocol, status: record.status)
         counter.increment()
         if started { timer.recordNanoseconds(Int64(seconds * 1e9)) }
         accessLog?.write(record)
@@ -99,17 +104,17 @@ public final class GatewayStats: RequestObserver {
         }
     }
 
-    private func metricHandles(protocol name: String, status: Int) -> (Counter, Metrics.Timer) {
-        let key = "\(name) \(status)"
+    private func metricHandles(protocol: GatewayProtocol, status: Int) -> (Counter, Metrics.Timer) {
+        let key = MetricKey(gatewayProtocol: `protocol`, status: status)
         return metrics.withLock { metrics in
             let counter = metrics.counters[key] ?? {
-                let made = Counter(label: "postern_requests_total", dimensions: [("protocol", name), ("status", String(status))])
+                let made = Counter(label: "postern_requests_total", dimensions: [("protocol", `protocol`.rawValue), ("status", String(status))])
                 metrics.counters[key] = made
                 return made
             }()
-            let timer = metrics.timers[name] ?? {
-                let made = Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", name)])
-                metrics.timers[name] = made
+            let timer = metrics.timers[`protocol`] ?? {
+                let made = Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", `protocol`.rawValue)])
+                metrics.timers[`protocol`] = made
                 return made
             }()
             return (counter, timer)

@@ -33,18 +33,44 @@ extension RequestObserver {
 }
 
 /// One finished request, as the access log and the metrics see it.
+///
+/// The parts that come from the environ (address, user, method, target, protocol) are read from
+/// it when asked for, not when the record is made: the counters behind every request need only
+/// the protocol, the status and the time, and the access log is off by default.
 public struct RequestRecord: Sendable {
     /// The number ``RequestObserver/requestStarted(_:id:)`` was given (0 for a refusal).
     public var id = 0
     public var gatewayProtocol: GatewayProtocol
     /// `REMOTE_ADDR`, or `-`.
-    public var remoteAddress: String
+    public var remoteAddress: String {
+        get { given.remoteAddress ?? variables.flatMap { Self.nonEmpty($0["REMOTE_ADDR"]) } ?? "-" }
+        set { given.remoteAddress = newValue }
+    }
     /// `REMOTE_USER`, or `-`.
-    public var remoteUser: String
-    public var method: String
+    public var remoteUser: String {
+        get { given.remoteUser ?? variables.flatMap { Self.nonEmpty($0["REMOTE_USER"]) } ?? "-" }
+        set { given.remoteUser = newValue }
+    }
+    public var method: String {
+        get { given.method ?? variables?["REQUEST_METHOD"]?.string ?? "GET" }
+        set { given.method = newValue }
+    }
     /// `REQUEST_URI` when the front-end sent it, else SCRIPT_NAME + PATH_INFO + `?` QUERY_STRING.
-    public var target: String
-    public var serverProtocol: String
+    public var target: String {
+        get {
+            if let target = given.target { return target }
+            guard let variables else { return "-" }
+            if let uri = Self.nonEmpty(variables["REQUEST_URI"]) { return uri }
+            let query = variables["QUERY_STRING"]?.string ?? ""
+            let path = (variables["SCRIPT_NAME"]?.string ?? "") + (variables["PATH_INFO"]?.string ?? "")
+            return path + (query.isEmpty ? "" : "?" + query)
+        }
+        set { given.target = newValue }
+    }
+    public var serverProtocol: String {
+        get { given.serverProtocol ?? variables?["SERVER_PROTOCOL"]?.string ?? "-" }
+        set { given.serverProtocol = newValue }
+    }
     public var status: Int
     /// Response body bytes written by the adapter (head excluded), as far as the gateway saw them.
     public var bytes: Int
@@ -53,6 +79,24 @@ public struct RequestRecord: Sendable {
     public var duration: Duration
     /// The request hit `--timeout` and was answered 504.
     public var timedOut: Bool
+
+    /// The request's variables, read by the properties above (`nil`: refused before the normalizer).
+    private let variables: EnvironVariables?
+    /// What was set explicitly (a refusal's parts, or a change made after the record was made).
+    private var given = Given()
+
+    private struct Given: Sendable {
+        var remoteAddress: String?
+        var remoteUser: String?
+        var method: String?
+        var target: String?
+        var serverProtocol: String?
+    }
+
+    private static func nonEmpty(_ value: EnvironValue?) -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        return value.string
+    }
 
     /// The wall clock now, in seconds since the epoch (what `startedAt` holds).
     public static func wallClockNow() -> Double {
@@ -67,11 +111,8 @@ public struct RequestRecord: Sendable {
         status: Int, startedAt: Double
     ) {
         self.gatewayProtocol = gatewayProtocol
-        self.remoteAddress = remoteAddress
-        self.remoteUser = "-"
-        self.method = method
-        self.target = target
-        self.serverProtocol = serverProtocol
+        self.variables = nil
+        self.given = Given(remoteAddress: remoteAddress, remoteUser: "-", method: method, target: target, serverProtocol: serverProtocol)
         self.status = status
         self.bytes = 0
         self.startedAt = startedAt
@@ -81,16 +122,7 @@ public struct RequestRecord: Sendable {
 
     public init(environ: Environ, status: Int, bytes: Int, startedAt: Double, duration: Duration, timedOut: Bool) {
         self.gatewayProtocol = environ.gatewayProtocol
-        self.remoteAddress = environ["REMOTE_ADDR"].flatMap { $0.isEmpty ? nil : $0 } ?? "-"
-        self.remoteUser = environ["REMOTE_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "-"
-        self.method = environ.requestMethod
-        if let uri = environ["REQUEST_URI"], !uri.isEmpty {
-            self.target = uri
-        } else {
-            let query = environ["QUERY_STRING"] ?? ""
-            self.target = environ.scriptName + environ.pathInfo + (query.isEmpty ? "" : "?" + query)
-        }
-        self.serverProtocol = environ["SERVER_PROTOCOL"] ?? "-"
+        self.variables = environ.variables
         self.status = status
         self.bytes = bytes
         self.startedAt = startedAt

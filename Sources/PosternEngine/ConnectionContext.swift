@@ -14,6 +14,9 @@ public final class ConnectionContext: Sendable {
     public let logger: Logger
     public let remoteAddress: SocketAddress?
     public let localAddress: SocketAddress?
+    /// The addresses as text, made once per connection (not once per request of a kept one).
+    public let remoteIP: String?
+    public let localIP: String?
     /// `nil` for a connection the engine's fast path serves on its own thread: it is busy from
     /// its first moment to its close, so there is nothing to drain or close from outside.
     private let channel: (any Channel)?
@@ -31,6 +34,8 @@ public final class ConnectionContext: Sendable {
         self.logger = logger
         self.remoteAddress = channel.remoteAddress
         self.localAddress = channel.localAddress
+        self.remoteIP = remoteAddress?.ipAddress
+        self.localIP = localAddress?.ipAddress
     }
 
     /// A connection with no channel (yet): the engine's fast path, which reads the whole request
@@ -41,6 +46,8 @@ public final class ConnectionContext: Sendable {
         self.logger = logger
         self.remoteAddress = remoteAddress
         self.localAddress = localAddress
+        self.remoteIP = remoteAddress?.ipAddress
+        self.localIP = localAddress?.ipAddress
     }
 
     /// A request has started; `false` if the server is draining and the request must be refused
@@ -97,9 +104,7 @@ public final class ConnectionContext: Sendable {
     }
 
     /// The peer's IP address as text (`REMOTE_ADDR`), or `nil` on a unix socket.
-    public var remoteIP: String? { remoteAddress?.ipAddress }
     public var remotePort: Int? { remoteAddress?.port }
-    public var localIP: String? { localAddress?.ipAddress }
     public var localPort: Int? { localAddress?.port }
 }
 

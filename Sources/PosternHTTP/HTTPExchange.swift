@@ -51,6 +51,20 @@ struct HTTPExchange {
         )
         let responder = HTTPResponder(head: head, context: context, outbound: outbound)
 
+        guard hasBody else {
+            // No body: the request's end came with its head, so nothing needs reading while the
+            // application runs, and it runs in this task (no child task, no switches to it).
+            source.finish()
+            let requestIntact = await skipToEnd(&iterator)
+            let response: Response
+            do {
+                response = try await configuration.respond(to: environ, logger: logger)
+            } catch {
+                return false
+            }
+            let keepAlive = await responder.send(response)
+            return keepAlive && requestIntact
+        }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 let response: Response
@@ -65,13 +79,7 @@ struct HTTPExchange {
                 return keepAlive
             }
             // Feed the body in this task: the inbound iterator belongs to it.
-            var requestIntact = true
-            if hasBody {
-                requestIntact = await feedBody(source: source, iterator: &iterator, limit: limits.maxBodyBytes, group: &group)
-            } else {
-                source.finish()
-                requestIntact = await skipToEnd(&iterator)
-            }
+            let requestIntact = await feedBody(source: source, iterator: &iterator, limit: limits.maxBodyBytes, group: &group)
             let keepAlive = await group.next() ?? false
             return keepAlive && requestIntact
         }
@@ -125,7 +133,7 @@ struct HTTPExchange {
         guard var builder = HTTPRequestVariables.builder(for: head, maxBytes: configuration.limits.maxHeaderBytes) else {
             throw .invalid("request target")
         }
-        builder.setComputed("SERVER_PROTOCOL", EnvironValue("HTTP/\(head.version.major).\(head.version.minor)"))
+        builder.setComputed("SERVER_PROTOCOL", head.version == .http1_1 ? "HTTP/1.1" : EnvironValue("HTTP/\(head.version.major).\(head.version.minor)"))
         builder.setComputed("GATEWAY_INTERFACE", "CGI/1.1")
         builder.setComputed("SERVER_SOFTWARE", EnvironValue(configuration.serverSoftware))
         let hostHeader = head.headers.first(name: "host")

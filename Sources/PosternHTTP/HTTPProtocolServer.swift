@@ -27,7 +27,10 @@ public struct HTTPProtocolServer: ProtocolServer {
         let sync = channel.pipeline.syncOperations
         let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(configuration.limits), firstHeadAtOpen: true)
         try sync.addHandler(timeouts)
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+        // No outbound header validator: every response has passed HeaderSafety.check in
+        // GatewayConfiguration.respond already (the same rules), and the validator costs a handler
+        // hop per write.
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
         try sync.addHandler(HTTPTimeoutObserver(timeouts))
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }

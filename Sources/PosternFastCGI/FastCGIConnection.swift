@@ -166,12 +166,9 @@ struct FastCGIConnection: Sendable {
     ///   a rule of the normalizer broken is the result's failure (the request is answered 400).
     static func variables(begin: FastCGIBeginRequest, params: ByteBuffer, limits: GatewayLimits) throws -> Result<EnvironBuilder.Result, NormalizationError> {
         var builder = EnvironBuilder(gatewayProtocol: .fastcgi, maxBytes: limits.maxHeaderBytes)
-        var decoder = FastCGINameValuePairDecoder(maxLength: limits.maxHeaderBytes)
-        var stream = params
-        while let pair = try decoder.next(from: &stream) {
-            builder.addVariable(name: pair.name.readableBytesView, value: pair.value.readableBytesView)
+        try FastCGINameValuePairDecoder(maxLength: limits.maxHeaderBytes).forEachPair(in: params) { name, value in
+            builder.addVariable(name: name, value: value)
         }
-        guard stream.readableBytes == 0 else { throw FastCGIProtocolError.truncatedNameValuePair }
         builder.setComputed("FCGI_ROLE", EnvironValue(begin.role.description))
         return Result { () throws(NormalizationError) in try builder.finish() }
     }

@@ -72,6 +72,41 @@ public struct FastCGINameValuePairDecoder: Sendable {
         return pairs
     }
 
+    /// Calls `body` with each pair of a complete stream, as bytes in the stream (valid only
+    /// during the call; nothing is copied or allocated); leftover bytes are a truncated pair.
+    public func forEachPair(
+        in stream: ByteBuffer,
+        _ body: (_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) -> Void
+    ) throws(FastCGIProtocolError) {
+        try stream.withUnsafeReadableBytes { raw throws(FastCGIProtocolError) in
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            var cursor = 0
+            func length() throws(FastCGIProtocolError) -> Int {
+                guard cursor < bytes.count else { throw .truncatedNameValuePair }
+                let first = bytes[cursor]
+                if first & 0x80 == 0 {
+                    cursor += 1
+                    return Int(first)
+                }
+                guard bytes.count - cursor >= 4 else { throw .truncatedNameValuePair }
+                let length = Int(first & 0x7F) << 24 | Int(bytes[cursor + 1]) << 16 | Int(bytes[cursor + 2]) << 8 | Int(bytes[cursor + 3])
+                guard length <= maxLength else { throw .nameValueLengthTooLarge(length, limit: maxLength) }
+                cursor += 4
+                return length
+            }
+            while cursor < bytes.count {
+                let nameLength = try length()
+                let valueLength = try length()
+                let available = bytes.count - cursor
+                guard available >= nameLength, available - nameLength >= valueLength else { throw .truncatedNameValuePair }
+                body(
+                    UnsafeBufferPointer(rebasing: bytes[cursor..<cursor + nameLength]),
+                    UnsafeBufferPointer(rebasing: bytes[cursor + nameLength..<cursor + nameLength + valueLength]))
+                cursor += nameLength + valueLength
+            }
+        }
+    }
+
     private func readLength(_ buffer: ByteBuffer, at cursor: inout Int) throws(FastCGIProtocolError) -> Int? {
         guard let first = buffer.getInteger(at: cursor, as: UInt8.self) else { return nil }
         if first & 0x80 == 0 {

@@ -158,6 +158,10 @@ struct NameValuePairTests {
         #expect(pairs.count == 1)
         #expect(String(buffer: pairs[0].name) == name)
         #expect(String(buffer: pairs[0].value) == value)
+        // The walk the normalizer uses sees the same pair.
+        var walked: [(String, String)] = []
+        try decoder.forEachPair(in: buffer) { walked.append((String(decoding: $0, as: UTF8.self), String(decoding: $1, as: UTF8.self))) }
+        #expect(walked.count == 1 && walked[0].0 == name && walked[0].1 == value)
     }
 
     @Test("exact bytes for 127 and 128 byte values")
@@ -197,11 +201,19 @@ struct NameValuePairTests {
         #expect(throws: FastCGIProtocolError.nameValueLengthTooLarge(0x7FFF_FFFF, limit: 128 * 1024)) {
             try decoder.decodeAll(stream)
         }
+        #expect(throws: FastCGIProtocolError.nameValueLengthTooLarge(0x7FFF_FFFF, limit: 128 * 1024)) {
+            try decoder.forEachPair(in: stream) { _, _ in Issue.record("no pair may be seen") }
+        }
     }
 
     @Test("a pair that runs past the end of the stream is an error")
     func truncatedPair() {
         var decoder = FastCGINameValuePairDecoder(maxLength: 1024)
         #expect(throws: FastCGIProtocolError.truncatedNameValuePair) { try decoder.decodeAll(bytes("05 03 4142")) }
+        for truncated in ["05 03 4142", "05", "80 00 00", "01 01 41 42 01"] {
+            var seen = 0
+            #expect(throws: FastCGIProtocolError.truncatedNameValuePair) { try decoder.forEachPair(in: bytes(truncated)) { _, _ in seen += 1 } }
+            #expect(seen == (truncated == "01 01 41 42 01" ? 1 : 0))
+        }
     }
 }

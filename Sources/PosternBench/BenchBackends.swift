@@ -55,8 +55,8 @@ public struct BenchBackends: Sendable {
                 switch mode {
                 case .static:
                     continue
-                case .http, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .uwsgi:
-                    let flag = ["http": "--http", "scgi": "--scgi", "uwsgi": "--uwsgi"][mode.rawValue] ?? "--fastcgi"
+                case .http, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .scgiWorkers, .uwsgi:
+                    let flag = ["http": "--http", "scgi": "--scgi", "scgi-workers": "--scgi", "uwsgi": "--uwsgi"][mode.rawValue] ?? "--fastcgi"
                     let endpoint: BenchEndpoint
                     if mode == .fastcgiUnix {
                         endpoint = BenchEndpoint(address: .unix(path: dir + "/run/postern-fastcgi.sock"))
@@ -68,6 +68,7 @@ public struct BenchBackends: Sendable {
                     // A bench run as root serves its own sockets as root (postern refuses that
                     // without --user or --allow-root beyond loopback).
                     let options = [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"]
+                        + (mode == .scgiWorkers ? ["--workers", "2"] : [])
                         + (geteuid() == 0 ? ["--allow-root"] : [])
                     let process = try workspace.binary("hello").map { try spawn("hello-\(mode.rawValue)", $0, options) }
                         ?? spawn("postern-\(mode.rawValue)", postern, ["serve", "--app", "hello"] + options)

@@ -42,7 +42,7 @@ public enum BenchFrontEndConfig {
                     """
             case .fastcgiClose, .libfcgi, .uwsgiPythonFastCGI, .cgiHost, .floorFastCGI:
                 locations += "        location \(prefix) {\n            include fastcgi_params;\n            fastcgi_pass \(endpoint.hostPort);\n        }\n"
-            case .scgi, .uwsgiPythonSCGI, .floorSCGI:
+            case .scgi, .scgiWorkers, .uwsgiPythonSCGI, .floorSCGI:
                 locations += "        location \(prefix) {\n            include scgi_params;\n            scgi_pass \(endpoint.hostPort);\n        }\n"
             case .uwsgi, .uwsgiPythonUWSGI, .floorUWSGI:
                 locations += "        location \(prefix) {\n            include uwsgi_params;\n            uwsgi_pass \(endpoint.hostPort);\n        }\n"
@@ -83,7 +83,7 @@ public enum BenchFrontEndConfig {
             switch mode {
             case .fastcgi, .fastcgiUnix, .libfcgi, .uwsgiPythonFastCGI, .cgiHost, .floorFastCGI:
                 fastcgi.append("\(prefix) => \(server(endpoint))")
-            case .scgi, .uwsgiPythonSCGI, .floorSCGI:
+            case .scgi, .scgiWorkers, .uwsgiPythonSCGI, .floorSCGI:
                 scgi.append("\(prefix) => \(server(endpoint))")
             case .uwsgi, .uwsgiPythonUWSGI, .floorUWSGI:
                 scgi.append("\(prefix) => \(server(endpoint, ", \"scgi-protocol\" => \"uwsgi\""))")
@@ -119,7 +119,7 @@ public enum BenchFrontEndConfig {
                 url = "fcgi://127.0.0.1:\(port)/"
             case (.fastcgiUnix, .unix(let path)):
                 url = "unix:\(path)|fcgi://localhost/"
-            case (.scgi, .tcp(let port)), (.uwsgiPythonSCGI, .tcp(let port)), (.floorSCGI, .tcp(let port)):
+            case (.scgi, .tcp(let port)), (.scgiWorkers, .tcp(let port)), (.uwsgiPythonSCGI, .tcp(let port)), (.floorSCGI, .tcp(let port)):
                 url = "scgi://127.0.0.1:\(port)/"
             case (.uwsgi, .tcp(let port)), (.uwsgiPythonUWSGI, .tcp(let port)), (.floorUWSGI, .tcp(let port)):
                 url = "uwsgi://127.0.0.1:\(port)/"

@@ -16,6 +16,8 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     /// Postern FastCGI over a unix socket.
     case fastcgiUnix = "fastcgi-unix"
     case scgi
+    /// Postern SCGI with `--workers 2`: a master and two worker processes sharing the socket.
+    case scgiWorkers = "scgi-workers"
     case uwsgi
     /// The `hello` binary as a CGI program, one process per request (nginx: through fcgiwrap).
     case cgi
@@ -50,6 +52,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .fastcgiClose: "Postern FastCGI, TCP, connection per request"
         case .fastcgiUnix: "Postern FastCGI, unix socket"
         case .scgi: "Postern SCGI"
+        case .scgiWorkers: "Postern SCGI, --workers 2"
         case .uwsgi: "Postern uwsgi"
         case .floorSCGI: "C floor, SCGI: accept, read, send, close (reference)"
         case .floorUWSGI: "C floor, uwsgi (reference)"

@@ -112,7 +112,7 @@ public enum CGIProgram {
         variables.add(to: &builder)
         let normalized: EnvironBuilder.Result
         do {
-            normalized = try builder.finish()
+            normalized = try (consume builder).finish()
         } catch {
             errors.write("postern: bad CGI request: \(error)")
             return write(Response.error(.badRequest))

@@ -195,11 +195,14 @@ public struct EnvironBuilder: Sendable {
         public var urlScheme: String
     }
 
-    /// Applies the whole-set rules and checks.
-    public func finish() throws(NormalizationError) -> Result {
+    /// Applies the whole-set rules and checks. Consuming: when this is the builder's last use (as
+    /// in every adapter), the variables move into the result and the rules change them in place,
+    /// without a copy.
+    public consuming func finish() throws(NormalizationError) -> Result {
         if let conflict { throw conflict }
         if byteCount > maxBytes { throw .tooLarge(limit: maxBytes) }
-        var variables = self.variables
+        var variables = EnvironVariables()
+        swap(&variables, &self.variables)
         let method = variables.withValueBytes(of: "REQUEST_METHOD") { method -> Bool? in
             guard let method, !method.isEmpty else { return nil }
             return method.allSatisfy(HeaderSafety.isTokenByte)
@@ -230,9 +233,13 @@ public struct EnvironBuilder: Sendable {
                 path.withUnsafeBufferPointer { variables.set("PATH_INFO", $0) }
             }
         }
-        for (name, value) in [("SCRIPT_NAME", ""), ("PATH_INFO", ""), ("QUERY_STRING", ""), ("GATEWAY_INTERFACE", "CGI/1.1")] as [(StaticString, StaticString)] {
+        func setIfMissing(_ name: StaticString, _ value: StaticString) {
             if !variables.contains(name) { value.withUTF8Buffer { variables.set(name, $0) } }
         }
+        setIfMissing("SCRIPT_NAME", "")
+        setIfMissing("PATH_INFO", "")
+        setIfMissing("QUERY_STRING", "")
+        setIfMissing("GATEWAY_INTERFACE", "CGI/1.1")
 
         let https = variables["HTTPS"]?.string.lowercased()
         let scheme = (https == "on" || https == "1" || variables["REQUEST_SCHEME"]?.string == "https") ? "https" : "http"

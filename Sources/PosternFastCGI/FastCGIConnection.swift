@@ -170,7 +170,11 @@ struct FastCGIConnection: Sendable {
             builder.addVariable(name: name, value: value)
         }
         builder.setComputed("FCGI_ROLE", EnvironValue(begin.role.description))
-        return Result { () throws(NormalizationError) in try builder.finish() }
+        do {
+            return .success(try (consume builder).finish())
+        } catch {
+            return .failure(error)
+        }
     }
 
     // MARK: Used by request tasks

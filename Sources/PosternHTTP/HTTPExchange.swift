@@ -143,7 +143,7 @@ struct HTTPExchange {
         if let port = context.remotePort { builder.setComputed("REMOTE_PORT", EnvironValue(String(port))) }
         if let ip = context.localIP { builder.setComputed("SERVER_ADDR", EnvironValue(ip)) }
         builder.setComputed("REQUEST_SCHEME", "http")
-        return try builder.finish()
+        return try (consume builder).finish()
     }
 
     /// `example.com:8080` → `example.com`; `[::1]:8080` → `::1`.

@@ -34,6 +34,6 @@ public struct SCGIProtocolServer: CloseDelimitedProtocolServer {
         for (name, reason) in builder.dropped {
             context.logger.debug("variable dropped", metadata: ["name": "\(name)", "reason": "\(reason)"])
         }
-        return try builder.finish()
+        return try (consume builder).finish()
     }
 }

@@ -32,6 +32,6 @@ public struct UWSGIProtocolServer: CloseDelimitedProtocolServer {
         for (name, reason) in builder.dropped {
             context.logger.debug("variable dropped", metadata: ["name": "\(name)", "reason": "\(reason)"])
         }
-        return try builder.finish()
+        return try (consume builder).finish()
     }
 }

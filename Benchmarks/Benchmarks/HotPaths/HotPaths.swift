@@ -61,7 +61,7 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             var builder = EnvironBuilder(gatewayProtocol: .fastcgi)
             for (name, value) in nginxVariables { builder.addVariable(name: name, value: value) }
-            blackHole(try builder.finish())
+            blackHole(try (consume builder).finish())
         }
     }
 

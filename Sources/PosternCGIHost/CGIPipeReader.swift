@@ -68,6 +68,23 @@ final class CGIPipeReader: Sendable {
     }
 
     /// Closes the pipe (idempotent); a ``read()`` waiting for data returns nil.
+    /// What the pipe holds right now, without waiting.
+    enum Ready {
+        case bytes(ByteBuffer)
+        case end
+        case empty
+    }
+
+    /// Reads what is there without waiting: bytes, the end, or nothing yet.
+    func readIfReady() throws -> Ready {
+        switch attempt() {
+        case .bytes(let bytes): return .bytes(bytes)
+        case .end: return .end
+        case .empty: return .empty
+        case .failed(let code): throw ReadError(errno: code)
+        }
+    }
+
     func close() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.closed else { return nil }

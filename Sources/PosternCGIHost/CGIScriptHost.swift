@@ -86,7 +86,7 @@ public struct CGIScriptHost: Application {
             switch outcome {
             case .failed(let status, let reason):
                 return refuse(status, "\(location.scriptName): \(reason)", environ)
-            case .head(let head, let firstBytes):
+            case .head(let head, let firstBytes, let complete):
                 if !run.isNPH, !head.hadExplicitStatus, let target = head.headers["Location"], Self.isLocalPath(target) {
                     run.abandon()
                     let (newPath, query) = Self.split(target)
@@ -107,6 +107,11 @@ public struct CGIScriptHost: Application {
                     run.decision.fulfill(.abandon)
                     // No body, and no invented Content-Length: 0 either.
                     return Response(status: head.status, headers: headers, body: .stream { _ in })
+                }
+                if complete {
+                    // The script's whole output is in hand: a body of bytes, which every adapter
+                    // writes with its head in one write.
+                    return Response(status: head.status, headers: headers, body: ResponseBody(firstBytes))
                 }
                 return Response(status: head.status, headers: headers, body: .stream { writer in
                     try await withTaskCancellationHandler {

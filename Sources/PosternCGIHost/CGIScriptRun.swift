@@ -34,7 +34,10 @@ import Synchronization
 /// signalled (an unreaped script keeps its process id, so the group id is never another's).
 final class CGIScriptRun: Sendable {
     enum HeadOutcome: Sendable {
-        case head(CGIResponseHeadParser.Head, body: ByteBuffer)
+        /// The head and the body bytes read with it; `complete`: the script's output ended there
+        /// (a small script that has written everything and closed stdout), so the response is
+        /// whole and nothing is streamed.
+        case head(CGIResponseHeadParser.Head, body: ByteBuffer, complete: Bool)
         case failed(ResponseStatus, reason: String)
     }
 
@@ -51,6 +54,9 @@ final class CGIScriptRun: Sendable {
         let limit: Int
         var description: String { "the script wrote more than \(limit) bytes (--cgi-max-output); its output was cut off" }
     }
+
+    /// The most body bytes gathered with the head to send a small script's output whole.
+    static let wholeBodyBytes = 64 * 1024
 
     let head = OneShot<HeadOutcome>()
     let decision = OneShot<BodyDecision>()
@@ -170,6 +176,7 @@ final class CGIScriptRun: Sendable {
                 while try await stdout.read() != nil {}
             }
             var delivered = false
+            var pending: ByteBuffer?
             do {
                 while !delivered {
                     guard let chunk = try await stdout.read() else {
@@ -183,9 +190,34 @@ final class CGIScriptRun: Sendable {
                         try await drain()
                         return
                     }
-                    if case .head(let parsed, let body) = try parser.feed(chunk) {
-                        delivered = head.fulfill(.head(parsed, body: body))
+                    if case .head(let parsed, var body) = try parser.feed(chunk) {
+                        // Whatever else is there already, without waiting (up to a small
+                        // body): if the output has ended, the response goes out whole (one
+                        // write, no stream). Bytes past --cgi-max-output wait for the stream,
+                        // which cuts the response off after its head, as for any later chunk.
+                        var complete = false
+                        reading: while body.readableBytes < Self.wholeBodyBytes {
+                            switch try stdout.readIfReady() {
+                            case .bytes(var more):
+                                guard written + more.readableBytes <= limit else {
+                                    pending = more
+                                    break reading
+                                }
+                                written += more.readableBytes
+                                body.writeBuffer(&more)
+                            case .end:
+                                complete = true
+                                break reading
+                            case .empty:
+                                break reading
+                            }
+                        }
+                        delivered = head.fulfill(.head(parsed, body: body, complete: complete))
                         if !delivered { break }
+                        if complete {
+                            done.fulfill(timedOut.load(ordering: .relaxed) ? .failure(TimedOut()) : .success(()))
+                            return
+                        }
                     }
                 }
             } catch let error as CGIResponseHeadParser.ParseError {
@@ -197,6 +229,11 @@ final class CGIScriptRun: Sendable {
                 return
             }
             do {
+                if let chunk = pending {
+                    written += chunk.readableBytes
+                    guard written <= limit else { throw OutputLimitExceeded(limit: limit) }
+                    try await writer.write(chunk)
+                }
                 while let chunk = try await stdout.read() {
                     written += chunk.readableBytes
                     guard written <= limit else { throw OutputLimitExceeded(limit: limit) }

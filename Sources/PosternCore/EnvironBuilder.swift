@@ -72,7 +72,7 @@ public struct EnvironBuilder: Sendable {
 
     /// The one place a CGI variable is checked and kept.
     public mutating func addVariable(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        if !Self.isASCII(name), String(validating: name, as: UTF8.self) == nil {
+        if !EnvironValue.isASCII(name), String(validating: name, as: UTF8.self) == nil {
             dropped.append((String(decoding: name, as: UTF8.self), "name is not UTF-8"))
             return
         }
@@ -251,11 +251,6 @@ public struct EnvironBuilder: Sendable {
     private mutating func account(_ bytes: Int) -> Bool {
         byteCount += bytes
         return byteCount <= maxBytes
-    }
-
-    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        for byte in bytes where byte >= 0x80 { return false }
-        return true
     }
 
     static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {

@@ -27,11 +27,17 @@ public struct EnvironValue: Sendable, Hashable, CustomStringConvertible, Express
     /// Bytes from an environ's buffer: ASCII (most values) becomes a string without the generic
     /// UTF-8 validation.
     init(validating bytes: UnsafeBufferPointer<UInt8>) {
-        for byte in bytes where byte >= 0x80 {
+        if Self.isASCII(bytes) {
+            self.init(String(decoding: bytes, as: UTF8.self))
+        } else {
             self.init(bytes: bytes)
-            return
         }
-        self.init(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Whether every byte is ASCII (so the bytes are valid UTF-8 without further checks).
+    static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in bytes where byte >= 0x80 { return false }
+        return true
     }
 
     /// Calls `body` with the exact bytes, without copying them when the value is a native string.

@@ -89,11 +89,6 @@ public struct EnvironVariables: Sendable {
         }
     }
 
-    /// Whether `name` is set (its bytes).
-    public func contains(name: UnsafeBufferPointer<UInt8>) -> Bool {
-        index(of: name) != nil
-    }
-
     func name(at index: Int) -> String {
         let entry = entries[index]
         return bytes.withUnsafeBufferPointer { all in

@@ -18,8 +18,9 @@ import Synchronization
 ///   one normalizer, so `HTTP_PROXY` is dropped here as everywhere.
 /// - The body is exactly `CONTENT_LENGTH` bytes of stdin (§4.2), streamed to the application; a
 ///   short stdin fails the body with a length mismatch.
-/// - The response goes to stdout as a CGI response (§6: `Status:`, fields, blank line, body);
-///   streamed bodies are written chunk by chunk with write(2).
+/// - The response goes to stdout as a CGI response (§6: `Status:`, fields, blank line, body),
+///   through the engine's `FramedResponseSender` like every protocol's; streamed bodies are
+///   written chunk by chunk with write(2).
 /// - Errors go to stderr (the front-end's error log).
 ///
 /// No event loop, no Foundation, no thread pool (``MainQueueExecutor``): start-up time is the
@@ -130,7 +131,7 @@ public enum CGIProgram {
         } catch {
             response = .error(.internalServerError)
         }
-        return await write(response, errors: errors)
+        return await write(response, logger: logger)
     }
 
     /// The body: nothing, or a stream fed from stdin by blocking reads of at most CONTENT_LENGTH
@@ -160,45 +161,29 @@ public enum CGIProgram {
     /// Writes a response known to be safe and whole (an error page).
     static func write(_ response: Response) -> Int32 {
         var buffer = ByteBuffer()
-        try? response.encodeCGIHead(into: &buffer)
-        if case .bytes(var body) = response.body.storage { buffer.writeBuffer(&body) }
-        return buffer.withUnsafeReadableBytes { FileDescriptorIO.writeAll(1, $0) } ? 0 : 1
+        if case .bytes(let body) = response.body.storage { try? CloseDelimitedFraming.cgiProgram.writeWhole(response, body: body, into: &buffer) }
+        return StandardOutput.writeAll(buffer) ? 0 : 1
     }
 
-    /// Writes the head and the body to stdout: one write(2) for an in-memory body, one per chunk
-    /// for a stream.
-    static func write(_ response: Response, errors: ErrorStream) async -> Int32 {
-        var head = ByteBuffer()
-        do {
-            try response.encodeCGIHead(into: &head)
-        } catch {
-            errors.write("postern: unsafe response refused: \(error)")
-            return write(Response.error(.internalServerError))
+    /// Writes the response to stdout through the engine's ``FramedResponseSender``: one
+    /// write(2) for an in-memory body, one per chunk for a stream (the head with the first).
+    static func write(_ response: Response, logger: Logger) async -> Int32 {
+        let output = StandardOutput()
+        guard case .finished(let end) = await FramedResponseSender.sendUpToEnd(response, framing: CloseDelimitedFraming.cgiProgram, to: output, logger: logger) else {
+            return 1
         }
-        switch response.body.storage {
-        case .bytes(var bytes):
-            head.writeBuffer(&bytes)
-            return head.withUnsafeReadableBytes { FileDescriptorIO.writeAll(1, $0) } ? 0 : 1
-        case .stream:
-            guard head.withUnsafeReadableBytes({ FileDescriptorIO.writeAll(1, $0) }) else { return 1 }
-            do {
-                try await response.body.write(to: StandardOutputWriter())
-                return 0
-            } catch {
-                errors.write("postern: response body failed: \(error)")
-                return 1
-            }
-        }
+        return StandardOutput.writeAll(end) ? 0 : 1
     }
 }
 
-/// A streamed body written to stdout with write(2), one chunk at a time.
-struct StandardOutputWriter: ResponseBodyWriter {
-    struct Closed: Error, CustomStringConvertible {
-        var description: String { "stdout is closed (the front-end went away)" }
+/// Stdout as the response's output, written with write(2).
+struct StandardOutput: FramedResponseOutput {
+    /// Throws the failed write's errno (EPIPE: the front-end went away, as ``PeerGone`` tells).
+    func send(_ bytes: ByteBuffer) async throws {
+        guard Self.writeAll(bytes) else { throw IOError(errnoCode: errno, reason: "write(2) to stdout") }
     }
 
-    func write(_ buffer: ByteBuffer) async throws {
-        guard buffer.withUnsafeReadableBytes({ FileDescriptorIO.writeAll(1, $0) }) else { throw Closed() }
+    static func writeAll(_ bytes: ByteBuffer) -> Bool {
+        bytes.withUnsafeReadableBytes { FileDescriptorIO.writeAll(1, $0) }
     }
 }

@@ -99,19 +99,27 @@ extension ResponseFraming {
     }
 }
 
-/// The framing of SCGI and uwsgi: a head, the body as it is, and the close that ends it.
+/// The framing of SCGI, uwsgi and a CGI program's stdout: a head, the body as it is, and the
+/// close (the end of the output) that ends it.
 public struct CloseDelimitedFraming: ResponseFraming {
-    /// `true`: an HTTP status line (uwsgi); `false`: a CGI-style `Status:` block (SCGI).
+    /// `true`: an HTTP status line (uwsgi); `false`: a CGI-style `Status:` block (SCGI, CGI).
     public let statusLine: Bool
+    /// Whether a body of known length gets the `Content-Length` the application did not give,
+    /// so the front-end need not chunk it for its client (SCGI, uwsgi); a CGI program's output
+    /// is the application's own (RFC 3875 §6: the server frames it).
+    public let addsContentLength: Bool
 
-    public init(statusLine: Bool) {
+    public init(statusLine: Bool, addsContentLength: Bool = true) {
         self.statusLine = statusLine
+        self.addsContentLength = addsContentLength
     }
 
-    /// The head, with a `Content-Length` for a body of known length so the front-end need not
-    /// chunk it for its client (the close still ends the body here).
+    /// A CGI program's stdout (RFC 3875 §6.2): a `Status:` block, nothing added.
+    public static let cgiProgram = CloseDelimitedFraming(statusLine: false, addsContentLength: false)
+
+    /// The head (see ``addsContentLength``; the close still ends the body).
     public func writeHead(_ response: Response, into buffer: inout ByteBuffer) throws(ResponseError) {
-        let response = SingleRequestResponse.framedByLength(response)
+        let response = addsContentLength ? SingleRequestResponse.framedByLength(response) : response
         if statusLine {
             try response.encodeHTTPHead(into: &buffer)
         } else {

@@ -145,7 +145,7 @@ struct FastCGIConnection: Sendable {
                 result,
                 gatewayProtocol: .fastcgi,
                 body: body,
-                errors: ErrorStream { [handle] message in handle.appendStderr(message) },
+                errors: ErrorStream { [stderr = handle.stderr] message in stderr.append(message) },
                 flags: configuration.flags,
                 filterData: filterData
             )

@@ -1,7 +1,6 @@
 import NIOCore
 import PosternCore
 import PosternEngine
-import Synchronization
 
 /// FastCGI on the engine's fast path: a RESPONDER or AUTHORIZER request without KEEP_CONN whose
 /// records — BEGIN_REQUEST, PARAMS to its empty record, STDIN to its empty record — all came in
@@ -51,77 +50,13 @@ extension FastCGIProtocolServer: OneRequestCodec {
         if case .success(let result) = variables, (result.contentLength ?? 0) != body.readableBytes || body.readableBytes > limits.maxBodyBytes {
             return nil  // the full engine fails the body and says why
         }
-        let framing = FastCGIOneRequestFraming(requestID: started.id)
+        let stderr = FastCGIStderrQueue()
+        let framing = FastCGIResponseFraming(requestID: started.id, stderr: stderr, endsRequest: true)
         return WholeRequest(
             variables: variables,
             body: started.begin.role == .authorizer ? ByteBuffer() : body,
-            errors: ErrorStream { message in framing.appendStderr(message) },
+            errors: ErrorStream { message in stderr.append(message) },
             framing: framing
         )
-    }
-}
-
-/// The response of a one-request FastCGI connection: FCGI_STDERR (what the application wrote to
-/// its error stream), FCGI_STDOUT with the CGI-style head and body, the empty records that end
-/// both streams, and FCGI_END_REQUEST (§5.3, §5.5).
-final class FastCGIOneRequestFraming: ResponseFraming {
-    let requestID: UInt16
-    private let stderr = Mutex<(pending: ByteBuffer, used: Bool)>((ByteBuffer(), false))
-
-    init(requestID: UInt16) {
-        self.requestID = requestID
-    }
-
-    func appendStderr(_ message: String) {
-        stderr.withLock { state in
-            state.pending.writeString(message)
-            state.used = true
-        }
-    }
-
-    func writeHead(_ response: Response, into buffer: inout ByteBuffer) throws(ResponseError) {
-        var head = ByteBuffer()
-        try response.encodeCGIHead(into: &head)
-        writeBody(head, into: &buffer)
-    }
-
-    func writeBody(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
-        writePendingStderr(into: &buffer)
-        guard bytes.readableBytes > 0 else { return }
-        FastCGIRecordEncoder.writeStream(type: .stdout, requestID: requestID, content: bytes, into: &buffer)
-    }
-
-    func writeEnd(into buffer: inout ByteBuffer) {
-        let used = writePendingStderr(into: &buffer)
-        if used { FastCGIRecordEncoder.writeStreamEnd(type: .stderr, requestID: requestID, into: &buffer) }
-        FastCGIRecordEncoder.writeStreamEnd(type: .stdout, requestID: requestID, into: &buffer)
-        FastCGIRecordEncoder.writeEndRequest(requestID: requestID, appStatus: 0, protocolStatus: .requestComplete, into: &buffer)
-    }
-
-    func writeFailure(_ reason: String, into buffer: inout ByteBuffer) {
-        FastCGIRecordEncoder.writeStream(type: .stderr, requestID: requestID, content: ByteBuffer(string: "postern: response body failed: \(reason)\n"), into: &buffer)
-    }
-
-    /// Head and body in one FCGI_STDOUT record when they fit (no intermediate copy of the body).
-    func writeWhole(_ response: Response, body: ByteBuffer, into buffer: inout ByteBuffer) throws(ResponseError) {
-        var head = ByteBuffer()
-        try response.encodeCGIHead(into: &head)
-        buffer.reserveCapacity(buffer.readableBytes + head.readableBytes + body.readableBytes + 64)
-        writePendingStderr(into: &buffer)
-        FastCGIResponseWriter.frameBytes(requestID: requestID, head: head, body: body, into: &buffer)
-        writeEnd(into: &buffer)
-    }
-
-    /// Writes queued FCGI_STDERR; returns whether the stream was used at all.
-    @discardableResult
-    private func writePendingStderr(into buffer: inout ByteBuffer) -> Bool {
-        let (pending, used) = stderr.withLock { state -> (ByteBuffer, Bool) in
-            defer { state.pending.clear() }
-            return (state.pending, state.used)
-        }
-        if pending.readableBytes > 0 {
-            FastCGIRecordEncoder.writeStream(type: .stderr, requestID: requestID, content: pending, into: &buffer)
-        }
-        return used
     }
 }

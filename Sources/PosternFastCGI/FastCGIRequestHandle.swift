@@ -10,6 +10,8 @@ final class FastCGIRequestHandle: Sendable {
     let keepConnection: Bool
     let body: RequestBodySource?
     let data: RequestBodySource?
+    /// What the application wrote to its error stream, on its way out as FCGI_STDERR.
+    let stderr = FastCGIStderrQueue()
 
     private struct State {
         var inputComplete = false
@@ -17,7 +19,6 @@ final class FastCGIRequestHandle: Sendable {
         /// The request's own task while it runs the application (see ``runCancellable(_:)``).
         var task: RunningTask?
         var aborted = false
-        var stderr = ByteBuffer()
     }
 
     private let state: Mutex<State>
@@ -101,20 +102,4 @@ final class FastCGIRequestHandle: Sendable {
     }
 
     var wasAborted: Bool { state.withLock { $0.aborted } }
-
-    // MARK: FCGI_STDERR
-
-    /// Queues a message for FCGI_STDERR; it goes out with the next STDOUT write or the end.
-    func appendStderr(_ message: String) {
-        _ = state.withLock { $0.stderr.writeString(message) }
-    }
-
-    /// Moves queued FCGI_STDERR bytes out.
-    func takeStderr() -> ByteBuffer? {
-        state.withLock { state in
-            guard state.stderr.readableBytes > 0 else { return nil }
-            defer { state.stderr = ByteBuffer() }
-            return state.stderr
-        }
-    }
 }

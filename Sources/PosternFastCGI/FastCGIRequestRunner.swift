@@ -3,11 +3,12 @@ import NIOCore
 import PosternCore
 import PosternEngine
 
-/// Runs one FastCGI request: the application, then FCGI_STDOUT/FCGI_STDERR, then
-/// FCGI_END_REQUEST (FastCGI 1.0 §5.3, §5.5) once all input has been read.
+/// Runs one FastCGI request on a connection the engine reads records from: the application,
+/// then FCGI_STDOUT/FCGI_STDERR, then FCGI_END_REQUEST (FastCGI 1.0 §5.3, §5.5) once all input
+/// has been read.
 ///
-/// The small-response path writes STDOUT, the empty STDOUT and END_REQUEST as one buffer with
-/// one flush.
+/// A response in hand leaves as one buffer with one flush: STDOUT, the empty records and
+/// END_REQUEST.
 struct FastCGIRequestRunner: Sendable {
     let connection: FastCGIConnection
     let handle: FastCGIRequestHandle
@@ -48,50 +49,34 @@ struct FastCGIRequestRunner: Sendable {
         if keepOpen && drained { connection.writeAndClose(ByteBuffer()) }
     }
 
-    /// Writes the response and END_REQUEST; returns whether the connection stays open.
+    /// Writes the response (the engine's ``FramedResponseSender``, in FastCGI's framing) and
+    /// END_REQUEST; returns whether the connection stays open.
     private func send(_ response: Response) async -> Bool {
-        var head = ByteBuffer()
-        do {
-            try response.encodeCGIHead(into: &head)
-        } catch {
-            // respond(to:) already checked HeaderSafety; this is the belt to its braces.
-            logger.error("unsafe response head", metadata: ["error": "\(error)"])
-            head.clear()
-            try? connection.context.configuration.errorResponse(.internalServerError).encodeCGIHead(into: &head)
+        let framing = FastCGIResponseFraming(requestID: id, stderr: handle.stderr, endsRequest: false)
+        // The stream is the application's too: ABORT_REQUEST cancels it mid-body.
+        let outcome =
+            (try? await handle.runCancellable {
+                await FramedResponseSender.sendUpToEnd(response, framing: framing, to: connection.outbound, logger: logger)
+            }) ?? .cancelled
+        switch outcome {
+        case .finished(let end):
+            return await self.end(end, appStatus: 0)
+        case .cancelled, .peerGone:
+            // An aborted request still gets its END_REQUEST (§5.4); a gone peer gets nothing,
+            // and the write just fails.
+            logger.debug("response stream stopped", metadata: ["aborted": "\(handle.wasAborted)"])
+            var end = ByteBuffer()
+            framing.writeEnd(into: &end)
+            return await self.end(end, appStatus: 0)
+        case .failed:
+            // END_REQUEST would tell the front-end the response is complete (§5.5), and it
+            // would end its own response to the client as if it were: close the connection
+            // instead, as a crashed application would, so the cut shows (nginx: "upstream
+            // prematurely closed FastCGI stdout"). The reason went to FCGI_STDERR first.
+            connection.finish(id)
+            connection.writeAndClose(ByteBuffer())
+            return false
         }
-        let writer = FastCGIResponseWriter(handle: handle, outbound: connection.outbound, head: head)
-        var out = ByteBuffer()
-        if case .bytes(let body) = response.body.storage {
-            out.reserveCapacity(head.readableBytes + body.readableBytes + 64)
-            if let stderr = handle.takeStderr() {
-                FastCGIRecordEncoder.writeStream(type: .stderr, requestID: id, content: stderr, into: &out)
-                FastCGIRecordEncoder.writeStreamEnd(type: .stderr, requestID: id, into: &out)
-            }
-            FastCGIResponseWriter.frameBytes(requestID: id, head: head, body: body, into: &out)
-            FastCGIRecordEncoder.writeStreamEnd(type: .stdout, requestID: id, into: &out)
-        } else {
-            do {
-                // The stream is the application's too: ABORT_REQUEST cancels it mid-body.
-                try await handle.runCancellable { try await response.body.write(to: writer) }
-            } catch is CancellationError {
-                logger.debug("response stream cancelled", metadata: ["aborted": "\(handle.wasAborted)"])
-            } catch where PeerGone.describes(error) {
-                logger.notice("the front-end went away mid-response", metadata: ["error": "\(error)"])
-            } catch {
-                // END_REQUEST would tell the front-end the response is complete (§5.5), and it
-                // would end its own response to the client as if it were: close the connection
-                // instead, as a crashed application would, so the cut shows (nginx: "upstream
-                // prematurely closed FastCGI stdout"). The reason goes to FCGI_STDERR first.
-                logger.error("response body failed mid-stream; closing the connection without END_REQUEST", metadata: ["error": "\(error)"])
-                var stderr = ByteBuffer()
-                FastCGIRecordEncoder.writeStream(type: .stderr, requestID: id, content: ByteBuffer(string: "postern: response body failed: \(error)\n"), into: &stderr)
-                connection.finish(id)
-                connection.writeAndClose(stderr)
-                return false
-            }
-            writer.finish(into: &out)
-        }
-        return await end(out, appStatus: 0)
     }
 
     /// ABORT_REQUEST (or the connection closing) cancelled the application: END_REQUEST only.

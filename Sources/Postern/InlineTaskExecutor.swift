@@ -1,8 +1,9 @@
+import NIOPosix
 import Synchronization
 
 /// Runs one request's task on the thread that accepted its connection, for as long as that
-/// thread drives it; after that, its jobs go to the global executor (SwiftNIO's event loops when
-/// `ConcurrencyExecutor` is installed).
+/// thread drives it; after that, its jobs go to SwiftNIO's event loops (the global executor when
+/// `ConcurrencyExecutor` is not installed).
 ///
 /// A request whose application answers without waiting for anything outside its task (the
 /// common case: hello, a template, a computation) then costs no thread hop at all: the job
@@ -34,7 +35,7 @@ final class InlineTaskExecutor: TaskExecutor, @unchecked Sendable {
             state = .driving(jobs)
             return true
         }
-        if !queued { globalConcurrentExecutor.enqueue(ExecutorJob(unowned)) }
+        if !queued { Self.enqueueElsewhere(unowned) }
     }
 
     /// Runs the queued jobs on the calling thread until `isDone()` holds (`true`) or the queue
@@ -62,6 +63,19 @@ final class InlineTaskExecutor: TaskExecutor, @unchecked Sendable {
             if case .driving(let jobs) = state { return jobs }
             return []
         }
-        for job in left { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        for job in left { Self.enqueueElsewhere(job) }
+    }
+
+    /// Where a released task's jobs go: an event loop when the loops are Swift concurrency's
+    /// global executor (``ConcurrencyExecutor``). `globalConcurrentExecutor` would not do: it is
+    /// the runtime's default pool, which the global-enqueue hook does not reach, so each job
+    /// of a task that waited (a CGI script's run, a timer) hopped to a Dispatch thread and back
+    /// to an event loop for its I/O (perf of the CGI host: 6 % of its samples on those threads).
+    static func enqueueElsewhere(_ job: UnownedJob) {
+        if ConcurrencyExecutor.install() {
+            MultiThreadedEventLoopGroup.singleton.any().enqueue(ExecutorJob(job))
+        } else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        }
     }
 }

@@ -58,8 +58,12 @@ public struct CGIResponseHeadParser: Sendable {
 
     public mutating func feed(_ bytes: ByteBuffer) throws(ParseError) -> Step {
         precondition(!done, "CGIResponseHeadParser fed after the head was complete")
-        var bytes = bytes
-        buffer.writeBuffer(&bytes)
+        if buffer.readableBytes == 0 {
+            buffer = bytes  // the common case: the whole head in the first chunk, no copy
+        } else {
+            var bytes = bytes
+            buffer.writeBuffer(&bytes)
+        }
         guard let (headEnd, bodyStart) = Self.findBlankLine(in: buffer.readableBytesView) else {
             if buffer.readableBytes > maxHeadBytes { throw .headTooLarge(limit: maxHeadBytes) }
             return .needMore
@@ -95,39 +99,65 @@ public struct CGIResponseHeadParser: Sendable {
         return nil
     }
 
+    /// The fields, read as bytes where they lie: each line split at its first colon, the value
+    /// trimmed of spaces and tabs, name and value checked byte by byte (``HeaderSafety``), and
+    /// one `String` made for each.
     private func parseHead(_ head: ByteBuffer) throws(ParseError) -> Head {
-        var lines = head.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line -> String in
-            var line = line
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            return String(decoding: line, as: UTF8.self)
-        }
-        if lines.last == "" { lines.removeLast() }
+        let view = head.readableBytesView
         var status: ResponseStatus?
         var headers = ResponseHeaders()
-        if mode == .httpStatusLine {
-            guard let first = lines.first, first.hasPrefix("HTTP/") else {
-                throw .invalidStatus(lines.first ?? "")
+        var statusLinePending = mode == .httpStatusLine
+        var lineStart = view.startIndex
+        while lineStart < view.endIndex {
+            var lineEnd = view[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? view.endIndex
+            let next = lineEnd < view.endIndex ? lineEnd + 1 : lineEnd
+            if lineEnd > lineStart, view[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+            let line = view[lineStart..<lineEnd]
+            lineStart = next
+            if statusLinePending {
+                statusLinePending = false
+                status = try Self.parseStatusLine(String(decoding: line, as: UTF8.self))
+                continue
             }
-            lines.removeFirst()
-            let parts = first.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2 else { throw .invalidStatus(first) }
-            status = try Self.parseStatus(String(parts[1]))
-        }
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { throw .malformedLine(line) }
-            let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingPrefix(while: { $0 == " " || $0 == "\t" })
-            let trimmed = String(value.reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
-            guard HeaderSafety.isValidName(name), HeaderSafety.isValidValue(trimmed) else { throw .unsafeField(name) }
-            if mode == .cgi, name.caseInsensitiveEquals("Status") {
-                status = try Self.parseStatus(trimmed)
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+                throw .malformedLine(String(decoding: line, as: UTF8.self))
+            }
+            var valueStart = colon + 1
+            while valueStart < lineEnd, Self.isBlank(view[valueStart]) { valueStart += 1 }
+            var valueEnd = lineEnd
+            while valueEnd > valueStart, Self.isBlank(view[valueEnd - 1]) { valueEnd -= 1 }
+            let name = view[line.startIndex..<colon]
+            let value = view[valueStart..<valueEnd]
+            guard !name.isEmpty, name.allSatisfy(HeaderSafety.isTokenByte), value.allSatisfy(HeaderSafety.isValueByte) else {
+                throw .unsafeField(String(decoding: name, as: UTF8.self))
+            }
+            if mode == .cgi, Self.isStatusName(name) {
+                status = try Self.parseStatus(String(decoding: value, as: UTF8.self))
             } else {
-                headers.add(name: name, value: trimmed)
+                headers.add(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
             }
         }
+        if statusLinePending { throw .invalidStatus("") }
         let explicit = status != nil
         let resolved = status ?? (headers.contains("Location") ? ResponseStatus(code: 302) : .ok)
         return Head(status: resolved, headers: headers, hadExplicitStatus: explicit)
+    }
+
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+    }
+
+    /// `Status`, in any case (RFC 3875 §6.3.3).
+    private static func isStatusName(_ name: ByteBufferView.SubSequence) -> Bool {
+        name.count == 6 && zip(name, "status".utf8).allSatisfy { $0 | 0x20 == $1 }
+    }
+
+    /// `HTTP/1.1 404 Not Found` (uwsgi, `nph-` scripts) → a status.
+    static func parseStatusLine(_ line: String) throws(ParseError) -> ResponseStatus {
+        guard line.hasPrefix("HTTP/") else { throw .invalidStatus(line) }
+        let parts = line.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2 else { throw .invalidStatus(line) }
+        return try parseStatus(String(parts[1]))
     }
 
     /// `404 Not Found` or `404` → a status; the code must be three digits.
@@ -138,11 +168,5 @@ public struct CGIResponseHeadParser: Sendable {
         }
         let reason = parts.count > 1 ? String(parts[1]) : nil
         return ResponseStatus(code: code, reasonPhrase: reason)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingPrefix(while predicate: (Character) -> Bool) -> Substring {
-        self.drop(while: predicate)
     }
 }

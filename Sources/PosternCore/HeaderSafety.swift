@@ -24,7 +24,12 @@ public enum HeaderSafety {
 
     /// Visible characters, space, tab and obs-text; no CR, LF, NUL or other controls.
     public static func isValidValue(_ value: String) -> Bool {
-        value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+        value.utf8.allSatisfy(isValueByte)
+    }
+
+    /// A byte a field value may hold (RFC 9110 §5.5: VCHAR, SP, HTAB, obs-text).
+    public static func isValueByte(_ byte: UInt8) -> Bool {
+        byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
     }
 
     /// Throws ``ResponseError`` for the first field (or reason phrase) that is unsafe to encode.

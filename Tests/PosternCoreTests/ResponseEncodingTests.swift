@@ -83,7 +83,27 @@ struct CGIResponseHeadParserTests {
         #expect(body == "z")
     }
 
+    @Test("values are trimmed of spaces and tabs on both sides, inner ones kept; status in any case; fields in order")
+    func trimmingAndOrder() throws {
+        let (head, _) = try parse("x-a:\t one  two \t\r\nsTaTuS:   418 Teapot \r\nX-B:\r\nX-A: again\r\n\r\n")
+        #expect(head.status == ResponseStatus(code: 418, reasonPhrase: "Teapot"))
+        #expect(Array(head.headers.map { "\($0.name)=\($0.value)" }) == ["x-a=one  two", "X-B=", "X-A=again"])
+    }
+
+    @Test("obs-text bytes in a value pass as they are (RFC 9110 §5.5)")
+    func obsText() throws {
+        var parser = CGIResponseHeadParser()
+        var bytes = ByteBuffer(string: "X-Name: caf")
+        bytes.writeBytes([0xC3, 0xA9])
+        bytes.writeString("\r\n\r\n")
+        guard case .head(let head, _) = try parser.feed(bytes) else { Issue.record("no head"); return }
+        #expect(head.headers["x-name"] == "café")
+    }
+
     @Test("malformed heads are errors", arguments: [
+        ": no name\r\n\r\n",
+        "X-Split: a\rb\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n\r\n",
         "no colon here\r\n\r\n",
         "Status: abc\r\n\r\n",
         "Status: 20\r\n\r\n",

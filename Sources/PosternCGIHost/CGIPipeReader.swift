@@ -38,7 +38,8 @@ final class CGIPipeReader: Sendable {
     init(fd: Int32, reactor: CGIReactor) {
         self.fd = fd
         self.reactor = reactor
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        // A pipe's only status flag that matters is this one: no F_GETFL first.
+        _ = fcntl(fd, F_SETFL, O_NONBLOCK)
     }
 
     /// The next bytes the script wrote; nil at the end (every writer closed the pipe, or

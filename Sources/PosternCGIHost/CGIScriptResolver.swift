@@ -59,8 +59,8 @@ public enum CGIScriptResolutionError: Error, Sendable, Equatable, CustomStringCo
 
 /// Walks a request path segment by segment under the root: the first executable regular file
 /// ends SCRIPT_NAME and the rest becomes PATH_INFO (RFC 3875 §4.1.5, §4.1.13; Apache's
-/// `ap_add_cgi_vars`). Every step is checked with realpath(3) against the root, so a symlink may
-/// point anywhere inside the root but never out of it.
+/// `ap_add_cgi_vars`). Every symlink on the way is resolved with realpath(3) and checked against
+/// the root, so a symlink may point anywhere inside the root but never out of it.
 public struct CGIScriptResolver: Sendable {
     /// The root, as realpath(3) gives it.
     public let root: String
@@ -76,7 +76,11 @@ public struct CGIScriptResolver: Sendable {
     public func resolve(path: String) throws(CGIScriptResolutionError) -> CGIScriptLocation {
         guard path.hasPrefix("/"), !path.utf8.contains(0) else { throw .unsafePath(path) }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        var current = root
+        // `current` is always a real path inside the root: an entry of it that is not a symlink
+        // is real as it stands (no `.` or `..` gets this far), and only a symlink needs
+        // realpath(3) and the check against the root (one lstat a segment in the common case,
+        // where realpath would readlink every component of the path again).
+        var current = root == "/" ? "" : root
         var consumed = ""
         for (index, segment) in segments.enumerated() {
             if segment.isEmpty && index == segments.count - 1 { break }  // trailing slash
@@ -85,12 +89,16 @@ public struct CGIScriptResolver: Sendable {
             consumed += "/" + segment
             var info = stat()
             guard lstat(candidate, &info) == 0 else { throw .notFound(consumed) }
-            guard let real = Self.realPath(candidate) else { throw .notFound(consumed) }
-            guard isInsideRoot(real) else { throw .outsideRoot(consumed) }
-            guard stat(real, &info) == 0 else { throw .notFound(consumed) }
+            var real = candidate
+            if info.st_mode & S_IFMT == S_IFLNK {
+                guard let target = Self.realPath(candidate) else { throw .notFound(consumed) }
+                guard isInsideRoot(target) else { throw .outsideRoot(consumed) }
+                guard stat(target, &info) == 0 else { throw .notFound(consumed) }
+                real = target
+            }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
-                current = candidate
+                current = real
             case S_IFREG:
                 guard access(real, X_OK) == 0 else { throw .notExecutable(consumed) }
                 let rest = segments.dropFirst(index + 1).joined(separator: "/")

@@ -118,6 +118,9 @@ struct CGIScriptHostTests {
             do { let status = try await RawHTTP.get(server.port, "/sub").status; #expect(status == 403, "/sub") }
             do { let status = try await RawHTTP.get(server.port, "/").status; #expect(status == 403, "/") }
             do { let status = try await RawHTTP.get(server.port, "/sub/inner.sh/more").status; #expect(status == 200, "/sub/inner.sh/more") }
+            do { let status = try await RawHTTP.get(server.port, "/inside-dir/inner.sh/more").status; #expect(status == 200, "/inside-dir/inner.sh/more") }
+            do { let status = try await RawHTTP.get(server.port, "/sub/up/secret.sh").status; #expect(status == 403, "/sub/up/secret.sh") }
+            do { let status = try await RawHTTP.get(server.port, "/inside-dir/up/secret.sh").status; #expect(status == 403, "/inside-dir/up/secret.sh") }
         }
         // The secret script never ran.
         #expect(!FileManager.default.fileExists(atPath: root.path + "/outside/ran"))
@@ -342,6 +345,10 @@ struct CGIScriptHostTests {
         try manager.createSymbolicLink(atPath: root.path + "/escape.sh", withDestinationPath: secret)
         try manager.createSymbolicLink(atPath: root.path + "/escape-dir", withDestinationPath: base.path + "/outside")
         try manager.createSymbolicLink(atPath: root.path + "/inside-link.sh", withDestinationPath: "env.sh")
+        // A directory reached through a link inside the root, and a relative link out of it
+        // from there (each symlink on the way is resolved and checked, whatever led to it).
+        try manager.createSymbolicLink(atPath: root.path + "/inside-dir", withDestinationPath: "sub")
+        try manager.createSymbolicLink(atPath: root.path + "/sub/up", withDestinationPath: "../../outside")
         return root
     }
 

@@ -85,6 +85,19 @@ int postern_watch_wait(int epoll, int *ready, int capacity) {
     return count;
 }
 
+int postern_peer_watch_add(int epoll, int fd, int end_means_gone, unsigned long long token) {
+    struct epoll_event event = {.events = EPOLLONESHOT | (end_means_gone ? EPOLLRDHUP : 0), .data.u64 = token};
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+int postern_peer_watch_wait(int epoll, unsigned long long *tokens, int capacity) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
+    int count = epoll_wait(epoll, events, capacity, -1);
+    for (int i = 0; i < count; i++) tokens[i] = events[i].data.u64;
+    return count;
+}
+
 static int unix_listen_queue(int fd, unsigned int *queued, unsigned int *length) {
     struct stat info;
     if (fstat(fd, &info) != 0) return -1;

@@ -501,8 +501,12 @@ final class OpenChannels: Sendable {
         var open: [ObjectIdentifier: any Channel] = [:]
         /// Channels on their way (a fast-path response being handed over): counted as open.
         var reserved = 0
+        /// Fast-path requests whose application waits without a channel (``PeerWatch``): counted
+        /// as open; ``closeAll()`` cancels them.
+        var waiting: [Int: @Sendable () -> Void] = [:]
+        var nextWaiting = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
-        var isIdle: Bool { open.isEmpty && reserved == 0 }
+        var isIdle: Bool { open.isEmpty && reserved == 0 && waiting.isEmpty }
     }
     private let state = Mutex(State())
 
@@ -534,8 +538,24 @@ final class OpenChannels: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// A fast-path request's application waits (see ``OneRequestCycle``); `cancel` cancels it.
+    func startWaiting(cancel: @escaping @Sendable () -> Void) -> Int {
+        state.withLock { state in
+            defer { state.nextWaiting += 1 }
+            state.waiting[state.nextWaiting] = cancel
+            return state.nextWaiting
+        }
+    }
+
+    /// Its response is out and its connection closed (or handed to a channel, counted on its own).
+    func endWaiting(_ id: Int) {
+        update { _ = $0.waiting.removeValue(forKey: id) }
+    }
+
     func closeAll() {
-        for channel in state.withLock({ Array($0.open.values) }) { channel.close(promise: nil) }
+        let (channels, waiting) = state.withLock { (Array($0.open.values), Array($0.waiting.values)) }
+        for channel in channels { channel.close(promise: nil) }
+        for cancel in waiting { cancel() }
     }
 
     func waitUntilNoneOpen() async {

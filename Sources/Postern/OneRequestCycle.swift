@@ -19,9 +19,11 @@ import Synchronization
 /// Whatever the fast path does not fully understand goes to the full engine with the bytes
 /// already read (``ConnectionAcceptor/HandOver``): a request still arriving, KEEP_CONN, a
 /// malformed request, a connection over `--max-connections`. An application that waits for
-/// something outside its task, a streamed body, or a socket that takes less than the whole
-/// response continues on a SwiftNIO channel made from the socket (``ResponseHandOver``): the
-/// accepting thread never waits on an application or a client.
+/// something outside its task goes on elsewhere, its connection watched for the peer going away
+/// (``PeerWatch``), and its response is sent by the thread that finishes it; a streamed body, or
+/// a socket that takes less than the whole response, continues on a SwiftNIO channel made from
+/// the socket (``ResponseHandOver``): the accepting thread never waits on an application or a
+/// client.
 ///
 /// The application is called through ``GatewayConfiguration/respond(to:logger:)``, the same one
 /// call every adapter makes, so the access log, metrics, `--timeout`, `--max-concurrency` and
@@ -163,11 +165,34 @@ struct OneRequestCycle: Sendable {
             send(delivered, framing: whole.framing, done: done, task: task)
             return
         }
-        // The application waits for something outside its task: it goes on elsewhere, and its
-        // response goes out through a channel.
-        let handOver = makeHandOver(done: done, framing: whole.framing, task: task)
-        if let delivered = outcome.handOver(to: handOver) {
-            Task { await handOver.send(delivered) }
+        // The application waits for something outside its task: it goes on elsewhere.
+        let sendLater = waitForResponse(framing: whole.framing, done: done, task: task)
+        if let delivered = outcome.handOver(to: sendLater) {
+            Task { await sendLater(delivered) }
+        }
+    }
+
+    /// What sends the response of an application that waits, once it comes. The connection is
+    /// watched meanwhile (``PeerWatch``: a peer that goes away cancels the task) and counted as
+    /// open (a graceful stop waits for it, a hard one cancels it); whichever thread finishes the
+    /// task sends the response as the accepting thread would have (``send(_:framing:done:task:)``:
+    /// a channel only when the socket takes less than all, or the body streams). That saves the
+    /// SwiftNIO channel the wait used to be watched with (its registration, address lookups,
+    /// socket options, pipeline: a tenth of the CGI host's CPU). Where no watch can be made,
+    /// a channel made now watches and answers instead.
+    private func waitForResponse(framing: any ResponseFraming, done: ConnectionDone, task: Task<Void, Never>) -> @Sendable (Response?) async -> Void {
+        let open = self.open
+        guard let peers = PeerWatch.shared,
+            let watch = peers.watch(done.socket, endMeansGone: !codec.peerMayHalfClose, { task.cancel() })
+        else {
+            let handOver = makeHandOver(done: done, framing: framing, task: task)
+            return { response in await handOver.send(response) }
+        }
+        let waiting = open.startWaiting(cancel: { task.cancel() })
+        return { [self] response in
+            watch.end()
+            send(response, framing: framing, done: done, task: task)
+            open.endWaiting(waiting)
         }
     }
 
@@ -245,19 +270,19 @@ struct ConnectionDone: Sendable {
 }
 
 /// Where a fast-path request's response is: still with the application, delivered to the
-/// accepting thread, or handed over to a channel.
+/// accepting thread, or handed over to what sends it when it comes.
 final class OneRequestOutcome: Sendable {
     private enum State {
         case pending
         case delivered(Response?)
-        case handedOver(ResponseHandOver)
+        case handedOver(@Sendable (Response?) async -> Void)
         case taken
     }
     private let state = Mutex(State.pending)
 
     /// Called by the request's task with the application's response (`nil`: cancelled).
     func deliver(_ response: Response?) async {
-        let target = state.withLock { state -> ResponseHandOver? in
+        let target = state.withLock { state -> (@Sendable (Response?) async -> Void)? in
             switch state {
             case .pending:
                 state = .delivered(response)
@@ -269,7 +294,7 @@ final class OneRequestOutcome: Sendable {
                 return nil
             }
         }
-        await target?.send(response)
+        await target?(response)
     }
 
     var isDelivered: Bool {
@@ -287,7 +312,7 @@ final class OneRequestOutcome: Sendable {
 
     /// The accepting thread leaves: the response goes to `handOver` when it comes. Returns it
     /// if it came meanwhile (the caller sends it).
-    func handOver(to handOver: ResponseHandOver) -> Response?? {
+    func handOver(to handOver: @escaping @Sendable (Response?) async -> Void) -> Response?? {
         state.withLock { state in
             if case .delivered(let response) = state {
                 state = .taken

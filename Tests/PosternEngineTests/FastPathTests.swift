@@ -134,7 +134,7 @@ import Testing
     }
 
     /// More waiting requests than accepting threads: others are still served, then each waiting
-    /// one gets its answer through a channel.
+    /// one gets its answer (sent by the thread that finishes its task).
     @Test func aWaitingApplicationDoesNotHoldTheAcceptingThread() async throws {
         try await Self.withServer { gate, addresses in
             for gatewayProtocol in Self.protocols {
@@ -180,8 +180,22 @@ import Testing
         }
     }
 
+    /// An SCGI or uwsgi client may half-close after its request (`shutdown(SHUT_WR)`) and still
+    /// read: its waiting application is not cancelled, and the answer reaches it.
+    @Test(arguments: [GatewayProtocol.scgi, .uwsgi])
+    func aHalfClosedClientStillGetsTheWaitingAnswer(_ gatewayProtocol: GatewayProtocol) async throws {
+        try await Self.withServer { gate, addresses in
+            async let response = RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/hold"), with: addresses[gatewayProtocol]!, halfClose: true)
+            try await gate.waitUntilArrived(1)
+            try await Task.sleep(for: .milliseconds(200))  // time for a wrongly read half-close to cancel it
+            gate.open()
+            #expect(try Self.body(gatewayProtocol, try await response) == "released")
+            #expect(gate.cancelled == 0)
+        }
+    }
+
     /// `--timeout` on the fast path: a quick request is answered, one that outlives the deadline
-    /// gets its 504 through a channel and its application is cancelled.
+    /// gets its 504 (sent by the thread that ends the wait) and its application is cancelled.
     @Test func theRequestTimeoutWorksOnTheFastPath() async throws {
         let gate = Gate()
         var limits = GatewayLimits()

@@ -55,4 +55,14 @@ int postern_watch_remove(int epoll, int fd);
 /// or -1 with errno (EINTR).
 int postern_watch_wait(int epoll, int *ready, int capacity);
 
+/// Watches a connection for its peer going away (the engine's fast path, while an application
+/// waits): a reset (EPOLLERR, EPOLLHUP) always, the end of the peer's input (EPOLLRDHUP) too when
+/// `end_means_gone` is 1; once (EPOLLONESHOT), with `token` as the event's data. 0, or -1 with
+/// errno. Take it out with postern_watch_remove before closing `fd`.
+int postern_peer_watch_add(int epoll, int fd, int end_means_gone, unsigned long long token);
+
+/// Waits for peers gone: fills `tokens` with at most `capacity` tokens; returns their count, or
+/// -1 with errno (EINTR).
+int postern_peer_watch_wait(int epoll, unsigned long long *tokens, int capacity);
+
 #endif

@@ -57,6 +57,8 @@ final class CGIScriptRun: Sendable {
 
     /// The most body bytes gathered with the head to send a small script's output whole.
     static let wholeBodyBytes = 64 * 1024
+    /// How long a script whose head is in may take to exit for its output to be sent whole.
+    static let exitGraceSeconds = 0.002
 
     let head = OneShot<HeadOutcome>()
     let decision = OneShot<BodyDecision>()
@@ -116,7 +118,7 @@ final class CGIScriptRun: Sendable {
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await self.forward(stderr, to: errors) }
             tasks.addTask {
-                await self.readStdout(stdout, configuration: configuration, errors: errors)
+                await self.readStdout(stdout, configuration: configuration, errors: errors, loop: loop)
                 self.responseOver.fulfill(())
                 self.stdoutClosed.fulfill(())
             }
@@ -164,7 +166,7 @@ final class CGIScriptRun: Sendable {
     /// streams or drains the rest.
     /// `--cgi-max-output` counts every byte, head included: past it, before the head is handed
     /// over the answer is 502, after it the response fails (the writer's connection is cut).
-    private func readStdout(_ stdout: CGIPipeReader, configuration: CGIScriptHostConfiguration, errors: ErrorStream) async {
+    private func readStdout(_ stdout: CGIPipeReader, configuration: CGIScriptHostConfiguration, errors: ErrorStream, loop: any EventLoop) async {
         var parser = CGIResponseHeadParser(mode: isNPH ? .httpStatusLine : .cgi, maxHeadBytes: configuration.maxHeadBytes)
         let limit = configuration.maxOutputBytes > 0 ? configuration.maxOutputBytes : Int.max
         var written = 0
@@ -195,22 +197,33 @@ final class CGIScriptRun: Sendable {
                         // body): if the output has ended, the response goes out whole (one
                         // write, no stream). Bytes past --cgi-max-output wait for the stream,
                         // which cuts the response off after its head, as for any later chunk.
-                        var complete = false
-                        reading: while body.readableBytes < Self.wholeBodyBytes {
-                            switch try stdout.readIfReady() {
-                            case .bytes(var more):
-                                guard written + more.readableBytes <= limit else {
-                                    pending = more
-                                    break reading
+                        func gather() throws -> Bool {
+                            while body.readableBytes < Self.wholeBodyBytes {
+                                switch try stdout.readIfReady() {
+                                case .bytes(var more):
+                                    guard written + more.readableBytes <= limit else {
+                                        pending = more
+                                        return false
+                                    }
+                                    written += more.readableBytes
+                                    body.writeBuffer(&more)
+                                case .end:
+                                    return true
+                                case .empty:
+                                    return false
                                 }
-                                written += more.readableBytes
-                                body.writeBuffer(&more)
-                            case .end:
-                                complete = true
-                                break reading
-                            case .empty:
-                                break reading
                             }
+                            return false
+                        }
+                        var complete = try gather()
+                        // The head often comes a moment before the script exits (and so before
+                        // stdout ends): a script that exits within the grace is still answered
+                        // whole. Its exit closes its stdout, unless something it started holds
+                        // it; a script that goes on writing is streamed after the grace.
+                        if !complete, pending == nil, body.readableBytes < Self.wholeBodyBytes,
+                            await OneShot.wait(for: [exited], all: true, seconds: Self.exitGraceSeconds, on: loop)
+                        {
+                            complete = try gather()
                         }
                         delivered = head.fulfill(.head(parsed, body: body, complete: complete))
                         if !delivered { break }

@@ -80,11 +80,14 @@ final class PeerWatch: Sendable {
         sigfillset(&blocked)
         for fault in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { sigdelset(&blocked, fault) }
         pthread_sigmask(SIG_BLOCK, &blocked, nil)
-        var ready = [UInt64](repeating: 0, count: 64)
+        // A buffer for the thread's life, not an array (see CGIReactor's loop: an array passed
+        // as `&ready` and sliced was copied at every wait, the copies never freed).
+        let ready = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
         while true {
-            let count = postern_peer_watch_wait(epoll, &ready, Int32(ready.count))
+            let count = Int(postern_peer_watch_wait(epoll, ready, 64))
             guard count > 0 else { continue }  // EINTR
-            for token in ready[..<Int(count)] {
+            for index in 0..<count {
+                let token = ready[index]
                 watches.withLock { $0.callbacks.removeValue(forKey: token) }?()
             }
         }

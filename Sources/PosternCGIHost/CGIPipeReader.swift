@@ -106,20 +106,40 @@ final class CGIPipeReader: Sendable {
         waiter?.resume()
     }
 
-    /// One read(2), under the lock so that ``close()`` never closes the descriptor mid-read.
+    /// Bytes a read takes at first: a small script's whole output, read straight into the
+    /// buffer it is answered with (no 64 KiB scratch to allocate and copy out of per read). A
+    /// read that fills it is followed by reads of up to ``largeReadBytes`` (a pipe holds 64 KiB),
+    /// so a big output still costs few reads.
+    static let smallReadBytes = 4096
+    static let largeReadBytes = 65_536
+
+    /// read(2) until the pipe is empty or ``largeReadBytes`` are in, under the lock so that
+    /// ``close()`` never closes the descriptor mid-read.
     private func attempt() -> Attempt {
-        withUnsafeTemporaryAllocation(byteCount: 65_536, alignment: 16) { scratch in
-            state.withLock { state -> Attempt in
-                guard !state.closed else { return .end }
-                while true {
-                    let count = Glibc.read(fd, scratch.baseAddress, scratch.count)
-                    if count > 0 { return .bytes(ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: scratch[..<count]))) }
-                    if count == 0 { return .end }
-                    switch errno {
-                    case EINTR: continue
-                    case EAGAIN, EWOULDBLOCK: return .empty
-                    default: return .failed(errno)
-                    }
+        state.withLock { state -> Attempt in
+            guard !state.closed else { return .end }
+            var bytes = ByteBuffer()
+            var want = Self.smallReadBytes
+            while true {
+                var failure: Int32 = 0
+                let count = bytes.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { space in
+                    let count = Glibc.read(fd, space.baseAddress, want)
+                    if count < 0 { failure = errno }
+                    return max(0, count)
+                }
+                if count > 0 {
+                    // A full read may have left more: read on (the next read finds EAGAIN, or
+                    // the end, when it has not).
+                    guard count == want, bytes.readableBytes < Self.largeReadBytes else { return .bytes(bytes) }
+                    want = Self.largeReadBytes - bytes.readableBytes
+                    continue
+                }
+                if bytes.readableBytes > 0 { return .bytes(bytes) }  // the rest comes next time
+                if failure == 0 { return .end }
+                switch failure {
+                case EINTR: continue
+                case EAGAIN, EWOULDBLOCK: return .empty
+                default: return .failed(failure)
                 }
             }
         }

@@ -36,4 +36,27 @@ struct CGIPipeReaderTests {
             return
         }
     }
+
+    @Test("a full pipe is read in one go past the small first read, every byte in order, then the end")
+    func fullPipe() throws {
+        let reactor = try #require(CGIReactor.shared)
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let reader = CGIPipeReader(fd: ends[0], reactor: reactor)
+        defer { reader.close() }
+        // 60,000 bytes: more than the first read takes, less than a pipe holds (64 KiB).
+        let sent = (0..<60_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        #expect(sent.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) } == sent.count)
+        close(ends[1])
+        guard case .bytes(let bytes) = try reader.readIfReady() else {
+            Issue.record("the bytes written must be read")
+            return
+        }
+        #expect(bytes.readableBytes == sent.count, "one attempt takes all that is there")
+        #expect(Array(bytes.readableBytesView) == sent)
+        guard case .end = try reader.readIfReady() else {
+            Issue.record("the writer closed: the end")
+            return
+        }
+    }
 }

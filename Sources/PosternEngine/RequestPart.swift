@@ -16,7 +16,7 @@ public enum RequestPart<Head: Sendable>: Sendable {
 }
 
 /// A one-request protocol's decoder (SCGI, uwsgi), as a pure step function: `decode` is one
-/// step, and the body phase they share is ``RequestPart/nextBodySlice(remaining:from:)``.
+/// step, and the body phase they share is ``OneRequestBody``.
 public protocol OneRequestDecoder: NIOSingleStepByteToMessageDecoder {
     /// One step: a part, or `nil` when more bytes are needed.
     mutating func step(_ buffer: inout ByteBuffer) throws -> InboundOut?
@@ -29,15 +29,37 @@ extension OneRequestDecoder {
     }
 }
 
-extension RequestPart {
-    /// The body phase of a one-request decoder: the next slice of the `remaining` body bytes
-    /// that `buffer` holds, marked last when it completes the body, with what remains after it;
-    /// `nil` when `buffer` holds nothing yet.
+/// The phase of a one-request decoder (SCGI, uwsgi) after its head: exactly CONTENT_LENGTH bytes
+/// of body, in the chunks they arrive in, the last one marked; then nothing (the connection
+/// carries one request: bytes after the body are discarded).
+public enum OneRequestBody: Sendable, Hashable {
+    case body(remaining: Int)
+    case done
+
+    /// The phase that follows a head declaring `contentLength` bytes of body.
+    public init(contentLength: Int) {
+        self = contentLength == 0 ? .done : .body(remaining: contentLength)
+    }
+
+    /// The next part `buffer` holds, or `nil` when more bytes are needed (or the body is over).
     @inlinable
-    public static func nextBodySlice(remaining: Int, from buffer: inout ByteBuffer) -> (part: RequestPart, remaining: Int)? {
-        guard buffer.readableBytes > 0 else { return nil }
-        let count = min(remaining, buffer.readableBytes)
-        let chunk = buffer.readSlice(length: count)!
-        return (.body(chunk, isLast: count == remaining), remaining - count)
+    public mutating func step<Head>(_ buffer: inout ByteBuffer) -> RequestPart<Head>? {
+        switch self {
+        case .body(let remaining):
+            guard buffer.readableBytes > 0 else { return nil }
+            let count = min(remaining, buffer.readableBytes)
+            let chunk = buffer.readSlice(length: count)!
+            self = count == remaining ? .done : .body(remaining: remaining - count)
+            return .body(chunk, isLast: count == remaining)
+        case .done:
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            return nil
+        }
+    }
+
+    /// The body bytes still missing when the connection ended here (0 when it was complete).
+    public var missing: Int {
+        if case .body(let remaining) = self { return remaining }
+        return 0
     }
 }

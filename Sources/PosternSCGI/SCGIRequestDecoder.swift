@@ -26,8 +26,7 @@ public struct SCGIRequestDecoder: OneRequestDecoder {
     enum State: Sendable, Hashable {
         case length(value: Int, digits: Int)
         case netstring(length: Int)
-        case body(remaining: Int)
-        case done
+        case afterHead(OneRequestBody)
     }
 
     public let maxHeaderBytes: Int
@@ -46,9 +45,8 @@ public struct SCGIRequestDecoder: OneRequestDecoder {
             return nil  // closed before sending anything: not a request
         case .length, .netstring:
             throw SCGIError.truncatedHead
-        case .body(let remaining):
-            throw SCGIError.truncatedBody(missing: remaining)
-        case .done:
+        case .afterHead(let body):
+            guard body.missing == 0 else { throw SCGIError.truncatedBody(missing: body.missing) }
             return nil
         }
     }
@@ -80,15 +78,11 @@ public struct SCGIRequestDecoder: OneRequestDecoder {
                 let comma = buffer.readInteger(as: UInt8.self)!
                 guard comma == UInt8(ascii: ",") else { throw .missingComma(found: comma) }
                 let head = try SCGIRequestHead(parsing: content, maxBodyBytes: maxBodyBytes)
-                state = head.contentLength == 0 ? .done : .body(remaining: head.contentLength)
+                state = .afterHead(OneRequestBody(contentLength: head.contentLength))
                 return .head(head, bodyLength: head.contentLength)
-            case .body(let remaining):
-                guard let (part, left) = InboundOut.nextBodySlice(remaining: remaining, from: &buffer) else { return nil }
-                state = left == 0 ? .done : .body(remaining: left)
-                return part
-            case .done:
-                buffer.moveReaderIndex(to: buffer.writerIndex)
-                return nil
+            case .afterHead(var body):
+                defer { state = .afterHead(body) }
+                return body.step(&buffer)
             }
         }
     }

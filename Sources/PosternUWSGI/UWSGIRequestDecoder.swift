@@ -23,8 +23,7 @@ public struct UWSGIRequestDecoder: OneRequestDecoder {
     enum State: Sendable, Hashable {
         case header
         case vars(size: Int)
-        case body(remaining: Int)
-        case done
+        case afterHead(OneRequestBody)
     }
 
     public let maxVarsBytes: Int
@@ -44,9 +43,8 @@ public struct UWSGIRequestDecoder: OneRequestDecoder {
             throw UWSGIError.truncatedHeader
         case .vars(let size):
             throw UWSGIError.truncatedVars(missing: size - buffer.readableBytes)
-        case .body(let remaining):
-            throw UWSGIError.truncatedBody(missing: remaining)
-        case .done:
+        case .afterHead(let body):
+            guard body.missing == 0 else { throw UWSGIError.truncatedBody(missing: body.missing) }
             return nil
         }
     }
@@ -68,15 +66,11 @@ public struct UWSGIRequestDecoder: OneRequestDecoder {
                 guard buffer.readableBytes >= size else { return nil }
                 let block = buffer.readSlice(length: size)!
                 let head = try UWSGIRequestHead(parsingVars: block, maxBodyBytes: maxBodyBytes)
-                state = head.contentLength == 0 ? .done : .body(remaining: head.contentLength)
+                state = .afterHead(OneRequestBody(contentLength: head.contentLength))
                 return .head(head, bodyLength: head.contentLength)
-            case .body(let remaining):
-                guard let (part, left) = InboundOut.nextBodySlice(remaining: remaining, from: &buffer) else { return nil }
-                state = left == 0 ? .done : .body(remaining: left)
-                return part
-            case .done:
-                buffer.moveReaderIndex(to: buffer.writerIndex)
-                return nil
+            case .afterHead(var body):
+                defer { state = .afterHead(body) }
+                return body.step(&buffer)
             }
         }
     }

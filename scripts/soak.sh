@@ -22,6 +22,21 @@ swift build -c "$config" --product postern-soak 2>&1 | tail -1
 bin=".build/$config"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Waits (up to 10 s) until a server listens on port $1.
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+    sleep 0.1
+  done
+}
+# After a soak: server $1 (named $2) must still run; counts the error lines of its log $3.
+check_server() {
+  if ! kill -0 "$1" 2>/dev/null; then
+    echo "soak: $2 died"; cat "$3"; status=1
+  fi
+  echo "soak: $2: log lines at level error: $(grep -c . "$3" || true)"
+  rm -f "$3"
+}
 http=$(free_port); fastcgi=$(free_port); scgi=$(free_port); uwsgi=$(free_port)
 
 log=$(mktemp /tmp/postern-soak.XXXXXX)
@@ -31,20 +46,12 @@ log=$(mktemp /tmp/postern-soak.XXXXXX)
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$uwsgi") 2>/dev/null && break
-  sleep 0.1
-done
+wait_for_port "$uwsgi"
 
 status=0
 "$bin/postern-soak" "$requests" "$concurrency" "$server" \
   "http=$http" "fastcgi=$fastcgi" "scgi=$scgi" "uwsgi=$uwsgi" || status=$?
-if ! kill -0 "$server" 2>/dev/null; then
-  echo "soak: the server died"; cat "$log"; status=1
-fi
-errors=$(grep -c . "$log" || true)
-echo "soak: server log lines at level error: $errors"
-rm -f "$log"
+check_server "$server" "the server" "$log"
 
 # The CGI host: the soak's path, /soak, is a copy of the shell hello in the root.
 cgi_requests="${SOAK_CGI_REQUESTS:-$(( requests / 4 ))}"
@@ -56,16 +63,8 @@ cgilog=$(mktemp /tmp/postern-soak-cgi-log.XXXXXX)
 "$bin/postern" serve --cgi-root "$root" --log-level error --max-connections 4096 --scgi "127.0.0.1:$cgi" >"$cgilog" 2>&1 &
 cgiserver=$!
 trap 'kill "$server" "$cgiserver" 2>/dev/null || true; wait "$server" "$cgiserver" 2>/dev/null || true; rm -rf "$root"' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$cgi") 2>/dev/null && break
-  sleep 0.1
-done
+wait_for_port "$cgi"
 echo "soak: the CGI host (postern serve --cgi-root, a shell script per request over SCGI)"
 "$bin/postern-soak" "$cgi_requests" "$concurrency" "$cgiserver" "scgi=$cgi" || status=$?
-if ! kill -0 "$cgiserver" 2>/dev/null; then
-  echo "soak: the CGI host died"; cat "$cgilog"; status=1
-fi
-errors=$(grep -c . "$cgilog" || true)
-echo "soak: CGI host log lines at level error: $errors"
-rm -f "$cgilog"
+check_server "$cgiserver" "the CGI host" "$cgilog"
 exit "$status"

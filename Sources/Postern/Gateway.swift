@@ -22,8 +22,22 @@ public enum Gateway {
             print(ServeConfiguration.describe(options))
             exit(0)
         }
-        ConcurrencyExecutor.install()
         let environment = ProcessEnvironment.current
+        if options.checkConfig {
+            // The app is made (the caller did); the options and paths are checked; nothing binds.
+            do {
+                try options.check(environment: environment)
+            } catch {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                exit(64)
+            }
+            print(UpgradeCheck.passedPrefix + PosternVersion.serverSoftware)
+            exit(0)
+        }
+        ConcurrencyExecutor.install()
+        // As root with --user, the log files are the user's before anyone opens them (the
+        // workers, or this process executed again as the user, open them as the user).
+        LogFiles.prepare(options, logger: nil)
         let level = LogLevelParsing.parse(options.logLevel) ?? .info
         let errorLog = try options.errorLog.map { try ErrorLogFile(path: $0) }
         ErrorLogFile.current = errorLog
@@ -160,6 +174,9 @@ public enum Gateway {
         // Past RLIMIT_FSIZE (a log file grown to the limit) a write fails with EFBIG instead of
         // the signal's default, which would end the process.
         signal(SIGXFSZ, SIG_IGN)
+        // A write to a closed pipe (a master gone, standard error read by it) fails with EPIPE
+        // instead of ending the process; CGI scripts get the default back (CGIChildProcess).
+        signal(SIGPIPE, SIG_IGN)
         // Trapped before serving starts: from here no routine signal ends the process.
         let signals = SignalEvents.stream(ServingProcessSignals.handled)
         let accessLog = try options.accessLog.map { try AccessLog(path: $0, logger: logger) }

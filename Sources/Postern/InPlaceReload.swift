@@ -74,13 +74,20 @@ final class InPlaceReload: Sendable {
         }
         guard await ServingProcessSignals.configurationAllowsReload(signal: name, logger: logger) else { return false }
         let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        // The binary must pass its own check before this process stops serving to become it.
+        logger.notice("\(name): checking \(executable) (--check-config) before the reload")
+        let check = await Task.detached { UpgradeCheck.run(executable) }.value
+        guard case .passed(_, let version) = check else {
+            if case .failed(let reason) = check { logger.error("\(name): not reloading: \(reason); serving on with the running binary") }
+            return false
+        }
         let begun = state.withLock { state -> Bool in
             guard case .serving = state else { return false }
             state = .reloading
             return true
         }
         guard begun else { return false }
-        logger.notice("\(name): reloading in place: in-flight requests finish, then \(executable) runs again (same pid, same sockets; new connections wait in their backlogs)")
+        logger.notice("\(name): reloading in place to \(version): in-flight requests finish, then \(executable) runs again (same pid, same sockets; new connections wait in their backlogs)")
         notifier?.reloading()
         return true
     }

@@ -91,7 +91,7 @@ public enum ServeConfiguration {
         Key("max-body-bytes", .int), Key("max-header-bytes", .int), Key("uwsgi-max-vars", .int),
         Key("max-connections", .int), Key("max-multiplexed-requests", .int),
         Key("idle-timeout", .double), Key("header-timeout", .double), Key("timeout", .double),
-        Key("max-concurrency", .int), Key("workers", .int), Key("graceful-timeout", .double),
+        Key("max-concurrency", .int), Key("workers", .int), Key("graceful-timeout", .double), Key("worker-boot-timeout", .double),
         Key("max-requests", .int), Key("max-requests-jitter", .int), Key("max-abandoned-tasks", .int), Key("max-worker-rss", .int), Key("max-worker-lifetime", .double), Key("slow-log", .double), Key("harakiri", .double), Key("backlog", .int),
         Key("access-log", .string), Key("status", .string), Key("log-level", .string), Key("debug", .bool),
         Key("error-log", .string), Key("user", .string), Key("group", .string), Key("allow-root", .bool), Key("socket-owner", .string),

@@ -61,6 +61,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("On SIGTERM/SIGINT (or a reload, or recycling), in-flight requests get this long to finish.", valueName: "SECONDS"))
     public var gracefulTimeout: Double = 30
 
+    @Option(help: ArgumentHelp("A new worker must be ready (its listeners up, its app made) within this long, or it is killed: at start, three such failures in a row stop the master; in a reload, the old workers serve on and the reload is reported failed.", valueName: "SECONDS"))
+    public var workerBootTimeout: Double = 30
+
     @Option(help: ArgumentHelp("A worker leaves after serving this many requests (drains, exits, is replaced); 0: never.", valueName: "N"))
     public var maxRequests: Int = 0
 
@@ -134,6 +137,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(help: "Print the effective options and where each came from (command line, environment, file, default), then exit.")
     public var printConfig = false
 
+    @Flag(name: [.customLong("check-config"), .customShort("t")], help: "Check the options, the configuration file, the listeners' addresses, the users and paths they name, and the app, without binding or serving; print \"configuration OK: VERSION\" and exit 0, or the error and exit 64. A master runs its new binary this way before SIGUSR2 executes it.")
+    public var checkConfig = false
+
     public init() {}
 
     /// The value of the option named `name` (its long name), as `--print-config` shows it.
@@ -159,6 +165,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         case "max-concurrency": return String(maxConcurrency)
         case "workers": return String(workers)
         case "graceful-timeout": return String(gracefulTimeout)
+        case "worker-boot-timeout": return String(workerBootTimeout)
         case "max-requests": return String(maxRequests)
         case "max-requests-jitter": return String(maxRequestsJitter)
         case "max-abandoned-tasks": return String(maxAbandonedTasks)
@@ -243,9 +250,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
         guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0,
-            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0, harakiri >= 0, (1...65535).contains(backlog)
+            maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0, harakiri >= 0, (1...65535).contains(backlog), workerBootTimeout > 0
         else {
-            throw ValidationError("--workers must be from 1 to 1024; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative; --backlog from 1 to 65535")
+            throw ValidationError("--workers must be from 1 to 1024; --worker-boot-timeout positive; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative; --backlog from 1 to 65535")
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

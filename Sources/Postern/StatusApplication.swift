@@ -65,7 +65,8 @@ struct StatusApplication: Application {
                 percentiles: "estimated: linear within the histogram bucket that holds them, as Prometheus's histogram_quantile",
                 buckets: Self.cumulativeBuckets(total).map { .init(le: $0.bound, count: $0.count) }
             ),
-            workers: reading.workers
+            workers: reading.workers,
+            lastReload: reading.lastReload
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -146,6 +147,20 @@ struct StatusReading: Sendable {
     var listeners: [ListenQueueMonitor.Reading] = []
     /// Seconds since the epoch.
     var startTime: Double
+    /// A master's last reload (SIGHUP, SIGUSR2), when there was one.
+    var lastReload: ReloadReport?
+}
+
+/// How a master's last reload ended, on the status page (`last_reload`).
+struct ReloadReport: Codable, Sendable, Equatable {
+    /// The reload's number since the master started (1 for the first).
+    var generation: Int
+    /// `reloading` while its new workers start, then `succeeded` or `failed`.
+    var outcome: String
+    /// Why it failed: the new worker's exit status and last output.
+    var reason: String?
+    /// Seconds since the epoch when it began.
+    var time: Int
 }
 
 /// One serving process on the status page.
@@ -211,4 +226,5 @@ struct StatusDocument: Codable {
     var slowRequests: Int
     var latency: Latency
     var workers: [WorkerStatus]
+    var lastReload: ReloadReport?
 }

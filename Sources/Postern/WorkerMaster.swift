@@ -6,15 +6,22 @@ import Synchronization
 import UnixSignals
 
 /// The master of `--workers N`: binds every listener itself, starts N workers that inherit the
-/// sockets, and supervises them.
+/// sockets, and supervises them; its decisions are ``PreforkPolicy``'s, this type performs them
+/// (spawns, signals, reaps, reads the workers' reports, tells systemd).
 ///
-/// - A worker that exits is replaced. An exit 0 (its `--max-requests` share served) is replaced
-///   at once; a crash (non-zero exit, a signal) after less than 2 s of life counts as a crash
-///   loop and the next start backs off exponentially (0.1 s doubling, at most 10 s), logged.
-/// - SIGHUP reloads: N new workers start (re-executing the binary), and once they have bound
-///   their inherited listeners the old ones get SIGTERM and drain. The listening sockets stay open
-///   here the whole time, so connections wait in the backlog and none is refused.
-/// - SIGTERM/SIGINT: every worker gets SIGTERM and drains (in-flight requests finish, up to
+/// - A worker is ready once it has written its first report (its listeners are up, its app
+///   made). At start, a worker that exits with a configuration error, or three that exit before
+///   they are ready, stop the master with the reason and exit status 1; after a successful
+///   start a crashing worker is replaced with a backoff.
+/// - SIGHUP reloads: the configuration is read again (a file with an error stops the reload),
+///   then a new worker starts beside each serving one, and each old worker is told to drain only
+///   once its successor is ready. A successor that exits or is not ready within
+///   `--worker-boot-timeout` fails the reload: the others are stopped, the old workers serve on,
+///   the log and the status page (`last_reload`) say why, systemd hears READY=1 again.
+/// - SIGUSR2 upgrades in place, once the binary has passed its own `--check-config`.
+/// - While no worker serves (a crash loop after start), the master answers each connection
+///   with its protocol's 503 (``BusyAnswerer``) instead of leaving it in the backlog.
+/// - SIGTERM/SIGINT/SIGQUIT: every worker drains (in-flight requests finish, up to
 ///   `--graceful-timeout`); after that plus 5 s a worker still alive gets SIGKILL.
 ///
 /// Workers report their counters as JSON snapshot files in a private run directory (written
@@ -27,11 +34,12 @@ final class WorkerMaster: @unchecked Sendable {
     private let logger: Logger
     private let statsDirectory: String
     private let retired = StatsAccumulator()
-    private var workers: [pid_t: Worker] = [:]
-    private var pendingStarts: [(slot: Int, at: ContinuousClock.Instant)] = []
-    private var crashes = 0
-    private var reloading: (old: [pid_t], new: [pid_t], deadline: ContinuousClock.Instant)?
-    private var stopDeadline: ContinuousClock.Instant?
+    private var policy: PreforkPolicy
+    /// Each worker's standard error, read here (``WorkerOutput``).
+    private var outputs: [pid_t: WorkerOutput] = [:]
+    /// The workers of the master this process replaced (SIGUSR2): they drain once the new
+    /// generation serves.
+    private var inherited: Set<pid_t> = []
     /// systemd's `NOTIFY_SOCKET`, when the master runs as a `Type=notify` service.
     private let notifier: SystemdNotifier?
     /// READY=1 is due once the workers serve (at start, and after each reload).
@@ -41,25 +49,23 @@ final class WorkerMaster: @unchecked Sendable {
     private let initialBound: [String: [String]]
     /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
     private let startedFrom: String?
-    /// `--workers`, then moved by SIGTTIN and SIGTTOU.
-    private var workerCount: Int
     private var listenerFDs: [(String, Int32)] = []
+    private var busy: BusyAnswerer?
+    /// The reason the master stops, when it must (``PreforkPolicy/Action/halt(_:)``).
+    private var haltReason: String?
+    /// An upgrade's check of the new binary under way (SIGUSR2).
+    private var upgradeCheck: Task<Void, Never>?
+    /// The supervision loop's events, for the upgrade check's result.
+    private var events: AsyncStream<Event>.Continuation?
+    private let lastReloadReport = Mutex<ReloadReport?>(nil)
     let restarts = ManagedCounter()
-
-    struct Worker {
-        let slot: Int
-        let started: ContinuousClock.Instant
-        var retiring: Bool
-        /// Killed by `--harakiri`: replaced at once, not counted as a crash.
-        var killed = false
-    }
     let harakiriKills = ManagedCounter()
     private let harakiri: Harakiri
     private var lastSample = ContinuousClock.now
     private let startTime = Date().timeIntervalSince1970
     /// For the status page, read from its own thread: the live workers (retiring or not), the
     /// accept queues, the most workers seen busy at once.
-    private let published = Mutex<(workers: [pid_t: Bool], listen: ListenQueueMonitor?)>(([:], nil))
+    private let published = Mutex<(workers: [pid_t: PreforkPolicy.State], listen: ListenQueueMonitor?)>(([:], nil))
     private let maxActiveWorkers = Atomic<Int>(0)
 
     init(options: ServeOptions, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
@@ -67,7 +73,10 @@ final class WorkerMaster: @unchecked Sendable {
         self.options = options
         self.harakiri = Harakiri(seconds: options.harakiri)
         self.specs = specs
-        self.workerCount = options.workers
+        self.policy = PreforkPolicy(
+            settings: .init(
+                workers: options.workers, bootTimeout: .milliseconds(Int64(options.workerBootTimeout * 1000)),
+                gracefulTimeout: .milliseconds(Int64(options.gracefulTimeout * 1000))))
         self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
         var bound: [String: [String]] = [:]
         for name in Self.boundAtStart { bound[name] = ServeConfiguration.setting(name, in: ServeConfiguration.settings)?.values ?? [] }
@@ -106,25 +115,29 @@ final class WorkerMaster: @unchecked Sendable {
         let (total, live) = aggregate()
         let (known, listen) = published.withLock { ($0.workers, $0.listen) }
         var workers = live.filter { known[$0.pid] != nil }.map { snapshot in
-            WorkerStatus(snapshot, state: known[snapshot.pid] == true ? "retiring" : nil)
+            WorkerStatus(snapshot, state: known[snapshot.pid] == .retiring ? "retiring" : nil)
         }
-        for (pid, retiring) in known where !live.contains(where: { $0.pid == pid }) {
+        for (pid, state) in known where !live.contains(where: { $0.pid == pid }) {
             var starting = StatsSnapshot()
             starting.pid = pid
-            workers.append(WorkerStatus(starting, state: retiring ? "retiring" : "starting"))
+            workers.append(WorkerStatus(starting, state: state == .retiring ? "retiring" : "starting"))
         }
         return StatusReading(
             total: total, workers: workers.sorted { $0.pid < $1.pid }, restarts: restarts.current, harakiriKills: harakiriKills.current,
-            maxActiveWorkers: maxActiveWorkers.load(ordering: .relaxed), listeners: listen?.sample() ?? [], startTime: startTime)
+            maxActiveWorkers: maxActiveWorkers.load(ordering: .relaxed), listeners: listen?.sample() ?? [], startTime: startTime,
+            lastReload: lastReloadReport.withLock { $0 })
     }
 
-    /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status.
+    /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status (1
+    /// when the workers could not start).
     func run(status: GatewayServer?) async throws -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
         let upgrade = Self.takeUpgrade()
         if let upgrade {
             // Executed again by SIGUSR2: the sockets are already open, the old workers still run.
             listenerFDs = upgrade.listeners
-            logger.notice("upgraded in place: the sockets kept, the previous workers drain once new ones serve", metadata: ["previous": "\(upgrade.workers.sorted())"])
+            inherited = Set(upgrade.workers)
+            logger.notice("upgraded in place: the sockets kept; the previous workers serve until the new ones do", metadata: ["previous": "\(upgrade.workers.sorted())"])
         } else {
             for spec in specs {
                 let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
@@ -139,10 +152,11 @@ final class WorkerMaster: @unchecked Sendable {
         if let path = options.pidFile { try Privileges.writePIDFile(path) }
         defer { if let path = options.pidFile { Privileges.removePIDFile(path) } }
         let (events, continuation) = AsyncStream<Event>.makeStream()
+        self.events = continuation
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let more = SignalEvents.stream([SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU])
         let statusGroup = status.map { ServiceGroup(services: [$0], logger: logger) }
-        let exitCode = await withTaskGroup(of: Void.self) { group -> Int32 in
+        await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await signal in signals { continuation.yield(.signal(signal)) }
             }
@@ -158,45 +172,45 @@ final class WorkerMaster: @unchecked Sendable {
             if let statusGroup {
                 group.addTask { try? await statusGroup.run() }
             }
-            var started: [pid_t] = []
-            for slot in 0..<workerCount {
-                if let pid = start(slot: slot) { started.append(pid) }
+            if upgrade != nil {
+                // The binary passed its check before it was executed; a new worker that still
+                // cannot start backs off (the master answers busy meanwhile) rather than stopping
+                // the service.
+                policy.assumeRunning()
             }
-            if let upgrade, !upgrade.workers.isEmpty {
-                for pid in upgrade.workers { workers[pid] = Worker(slot: -1, started: .now, retiring: true) }
-                reloading = (upgrade.workers, started, .now + .seconds(10))
-            }
+            perform(policy.start())
             for await event in events {
                 switch event {
                 case .signal(let signal):
-                    if signal == .sighup, stopDeadline == nil, !(await rereadConfiguration()) { continue }
-                    handle(signal)
+                    if signal == .sighup {
+                        await reload()
+                    } else {
+                        beginStop("\(signal)")
+                    }
                 case .otherSignal(let number):
                     handle(number)
+                case .upgradeChecked(let result):
+                    upgradeCheck = nil
+                    if !policy.isStopping { execute(upgrade: result) }
                 case .tick:
                     reap()
-                    if stopDeadline != nil {
-                        if workers.isEmpty { break }
-                        if let deadline = stopDeadline, ContinuousClock.now > deadline {
-                            logger.error("workers still running after --graceful-timeout; killing them", metadata: ["pids": "\(workers.keys.sorted())"])
-                            for pid in workers.keys { kill(pid, SIGKILL) }
-                            stopDeadline = .now + .seconds(3600)
-                        }
-                    } else {
-                        startDue()
-                        advanceReload()
+                    noticeReady()
+                    perform(policy.tick(now: .now))
+                    retireInherited()
+                    if !policy.isStopping {
                         notifySystemd()
+                        answerBusy()
                     }
                     if ContinuousClock.now - lastSample >= .milliseconds(200) {
                         lastSample = .now
                         sample(monitor)
                     }
                 }
-                if stopDeadline != nil && workers.isEmpty { break }
+                if policy.isDone && inherited.isEmpty { break }
             }
+            busy?.close()
             await statusGroup?.triggerGracefulShutdown()
             group.cancelAll()
-            return 0
         }
         continuation.finish()
         for (_, fd) in listenerFDs { close(fd) }
@@ -204,36 +218,113 @@ final class WorkerMaster: @unchecked Sendable {
             if case .unix(let path) = spec.address { try? UnixSocketFile.remove(path: path) }
         }
         try? FileManager.default.removeItem(atPath: statsDirectory)
+        if let haltReason {
+            logger.critical("stopped: \(haltReason)")
+            if options.errorLog != nil { FileHandle.standardError.write(Data("Error: \(haltReason)\n".utf8)) }
+            return 1
+        }
         logger.info("stopped")
-        return exitCode
+        return 0
     }
 
     enum Event: Sendable {
         case signal(UnixSignal)
         case otherSignal(Int32)
+        case upgradeChecked(UpgradeCheck.Result)
         case tick
+    }
+
+    /// Carries out the policy's decisions.
+    private func perform(_ actions: [PreforkPolicy.Action]) {
+        for action in actions {
+            switch action {
+            case .spawn(let slot, let successor):
+                switch spawn(slot: slot) {
+                case .success(let pid):
+                    perform(policy.spawned(pid, slot: slot, successor: successor, now: .now))
+                case .failure(let error):
+                    perform(policy.spawnFailed(slot: slot, successor: successor, reason: "\(error)", now: .now))
+                }
+            case .terminate(let pid):
+                kill(pid, SIGTERM)
+            case .kill(let pid):
+                kill(pid, SIGKILL)
+            case .log(let level, let message):
+                logger.log(level: level, "\(message)")
+            case .reloadFinished(let outcome):
+                finishReload(outcome)
+            case .halt(let reason):
+                guard haltReason == nil else { continue }
+                haltReason = reason
+                logger.critical("\(reason); the master stops")
+                notifier?.send("STATUS=stopping: \(reason)")
+                perform(policy.stop(now: .now))
+            }
+        }
+        published.withLock { $0.workers = policy.workers.mapValues(\.state).merging(inherited.map { ($0, .retiring) }) { $1 } }
+    }
+
+    private func beginStop(_ name: String) {
+        guard !policy.isStopping else { return }
+        logger.notice("\(name): graceful stop; workers drain", metadata: ["graceful-timeout": "\(options.gracefulTimeout)"])
+        notifier?.send("STOPPING=1\nSTATUS=stopping: workers drain")
+        upgradeCheck?.cancel()
+        upgradeCheck = nil
+        for pid in inherited { kill(pid, SIGTERM) }
+        perform(policy.stop(now: .now))
+    }
+
+    /// SIGHUP: the configuration read again; then the policy's reload.
+    private func reload() async {
+        guard !policy.isStopping else { return }
+        guard let count = await rereadConfiguration() else { return }
+        logger.notice("SIGHUP: reloading; a new worker starts beside each, and each old one drains once its successor is ready")
+        notifier?.reloading()
+        readyDue = true
+        lastReloadReport.withLock { $0 = ReloadReport(generation: policy.generation + 1, outcome: "reloading", reason: nil, time: Int(Date().timeIntervalSince1970)) }
+        perform(policy.beginReload(workers: count, now: .now))
+    }
+
+    private func finishReload(_ outcome: PreforkPolicy.ReloadOutcome) {
+        lastReloadReport.withLock { report in
+            switch outcome {
+            case .succeeded(let generation):
+                report = ReloadReport(generation: generation, outcome: "succeeded", reason: nil, time: report?.time ?? Int(Date().timeIntervalSince1970))
+            case .failed(let generation, let reason):
+                report = ReloadReport(generation: generation, outcome: "failed", reason: reason, time: report?.time ?? Int(Date().timeIntervalSince1970))
+            }
+        }
+        if case .failed(_, let reason) = outcome {
+            notifier?.send("READY=1\nSTATUS=reload failed, the previous workers serve: \(reason)")
+            lastStatus = .now
+            readyDue = false
+        }
     }
 
     /// SIGHUP, before the reload: the configuration file (and environment) read again. The new
     /// workers read it themselves as they start, so timeouts, limits, logs and the app's options
     /// change with them; the master applies `workers`; the listeners it bound at start stay, and
     /// a change to them is logged as needing a restart. A file with an error stops the reload
-    /// (new workers could not start with it): false.
-    private func rereadConfiguration() async -> Bool {
-        guard let result = await ServeConfiguration.reread() else { return true }
+    /// (new workers could not start with it): nil. Otherwise the worker count to reload to.
+    private func rereadConfiguration() async -> Int? {
+        guard let result = await ServeConfiguration.reread() else { return policy.workerCount }
         let settings: [ServeConfiguration.Setting]
         switch result {
         case .failure(let error):
             logger.error("SIGHUP: not reloading: the configuration has an error; the workers keep running as they are", metadata: ["error": "\(error)"])
-            return false
+            lastReloadReport.withLock {
+                $0 = ReloadReport(generation: policy.generation, outcome: "failed", reason: "the configuration has an error: \(error)", time: Int(Date().timeIntervalSince1970))
+            }
+            return nil
         case .success(let read):
             settings = read
         }
+        var count = policy.workerCount
         if let setting = ServeConfiguration.setting("workers", in: settings), setting.source != .commandLine {
             let wanted = max(1, Int(setting.values.first ?? "") ?? 1)
-            if wanted != workerCount {
-                logger.notice("SIGHUP: workers \(workerCount) → \(wanted) (\(setting.source))")
-                workerCount = wanted
+            if wanted != count {
+                logger.notice("SIGHUP: workers \(count) → \(wanted) (\(setting.source))")
+                count = wanted
             }
         }
         for name in Self.boundAtStart {
@@ -242,43 +333,39 @@ final class WorkerMaster: @unchecked Sendable {
                 logger.warning("SIGHUP: \(name) changed in the configuration; the master binds listeners at start: restart to apply it")
             }
         }
-        return true
+        return count
     }
 
     /// The options the master applies once, when it binds.
     static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "backlog"]
 
-    /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 goes to every worker (each reopens its
-    /// logs); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's signals; never fewer than
-    /// one); SIGUSR2 upgrades in place (``upgrade()``).
+    /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 reopens the master's logs and goes to every
+    /// worker (each reopens its own); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's
+    /// signals; never fewer than one); SIGUSR2 upgrades in place (``beginUpgrade()``).
     private func handle(_ number: Int32) {
         let name = SignalEvents.name(number)
-        guard stopDeadline == nil else { return }
+        guard !policy.isStopping else { return }
         switch number {
         case SIGQUIT:
-            handle(UnixSignal.sigquit)
+            beginStop(name)
         case SIGUSR1:
             ServingProcessSignals.reopenLogs(nil, logger)
-            logger.notice("\(name): the workers reopen their logs", metadata: ["pids": "\(workers.keys.sorted())"])
-            for pid in workers.keys { kill(pid, SIGUSR1) }
+            LogFiles.prepare(options, logger: logger)
+            let pids = policy.workers.keys.sorted() + inherited.sorted()
+            logger.notice("\(name): the workers reopen their logs", metadata: ["pids": "\(pids)"])
+            for pid in pids { kill(pid, SIGUSR1) }
         case SIGTTIN:
-            workerCount += 1
-            logger.notice("\(name): one worker more", metadata: ["workers": "\(workerCount)"])
-            start(slot: workerCount - 1)
+            logger.notice("\(name): one worker more", metadata: ["workers": "\(policy.workerCount + 1)"])
+            perform(policy.resize(to: policy.workerCount + 1, now: .now))
         case SIGTTOU:
-            guard workerCount > 1 else {
+            guard policy.workerCount > 1 else {
                 logger.notice("\(name): ignored; one worker is the fewest")
                 return
             }
-            workerCount -= 1
-            logger.notice("\(name): one worker fewer", metadata: ["workers": "\(workerCount)"])
-            pendingStarts.removeAll { $0.slot >= workerCount }
-            for (pid, worker) in workers where worker.slot >= workerCount && !worker.retiring {
-                workers[pid]?.retiring = true
-                kill(pid, SIGTERM)
-            }
+            logger.notice("\(name): one worker fewer", metadata: ["workers": "\(policy.workerCount - 1)"])
+            perform(policy.resize(to: policy.workerCount - 1, now: .now))
         case SIGUSR2:
-            upgrade()
+            beginUpgrade()
         default:
             logger.notice("\(name): ignored")
         }
@@ -288,23 +375,43 @@ final class WorkerMaster: @unchecked Sendable {
     static let upgradeWorkersKey = "POSTERN_UPGRADE_WORKERS"
     static let upgradeStatsKey = "POSTERN_UPGRADE_STATS"
 
-    /// SIGUSR2, an in-place upgrade (nginx's binary upgrade, in one step): the master executes
-    /// the binary now at the path it was started from, in its own process, so its pid (what
-    /// systemd and the pid file track) and its listening sockets stay; the new image finds the
-    /// sockets and the old workers in its environment, starts new workers, and drains the old
-    /// ones once the new serve, as a reload does. Connections meanwhile wait in the sockets'
-    /// backlogs: none is refused. If the binary cannot be executed, nothing changes.
-    private func upgrade() {
-        guard reloading == nil else {
-            logger.notice("SIGUSR2: a reload is under way; send it again once it is done")
+    /// SIGUSR2, an in-place upgrade (nginx's binary upgrade, in one step): the binary now at the
+    /// path the master was started from first runs its own check (``UpgradeCheck``: it must
+    /// start, read the configuration and say its version); only then does the master execute
+    /// it, in its own process, so its pid (what systemd and the pid file track) and its
+    /// listening sockets stay. The new image finds the sockets and the old workers in its
+    /// environment, starts new workers, and lets the old ones drain only once the new serve.
+    /// Connections meanwhile wait in the sockets' backlogs: none is refused. A binary that fails
+    /// its check, or cannot be executed, changes nothing but a log line.
+    private func beginUpgrade() {
+        guard !policy.isReloading, upgradeCheck == nil else {
+            logger.notice("SIGUSR2: a reload or an upgrade is under way; send it again once it is done")
             return
         }
         let executable = WorkerProcess.executable(startedFrom: startedFrom)
-        logger.notice("SIGUSR2: upgrading in place: the master executes \(executable) (same pid, same sockets); the workers are replaced")
+        logger.notice("SIGUSR2: checking \(executable) before upgrading in place")
+        let events = self.events
+        upgradeCheck = Task.detached { events?.yield(.upgradeChecked(UpgradeCheck.run(executable))) }
+    }
+
+    private func execute(upgrade check: UpgradeCheck.Result) {
+        guard case .passed(let executable, let version) = check else {
+            if case .failed(let reason) = check {
+                logger.error("SIGUSR2: not upgrading: \(reason); still serving with the running binary")
+                lastReloadReport.withLock {
+                    $0 = ReloadReport(generation: policy.generation, outcome: "failed", reason: "upgrade: \(reason)", time: Int(Date().timeIntervalSince1970))
+                }
+            }
+            return
+        }
+        logger.notice("SIGUSR2: upgrading in place to \(version): the master executes \(executable) (same pid, same sockets); the workers are replaced once the new ones serve")
         notifier?.reloading()
         notifier?.restoreEnvironment()
+        busy?.close()
+        busy = nil
         setenv(Self.upgradeListenersKey, listenerFDs.map { "\($0.0)=\($0.1)" }.joined(separator: ","), 1)
-        setenv(Self.upgradeWorkersKey, workers.keys.map { String($0) }.joined(separator: ","), 1)
+        let running = policy.workers.filter { $0.value.state != .retiring }.map(\.key) + inherited
+        setenv(Self.upgradeWorkersKey, running.map { String($0) }.joined(separator: ","), 1)
         setenv(Self.upgradeStatsKey, statsDirectory, 1)
         let reason = ProcessImage.replace(with: executable, keeping: Set(listenerFDs.map(\.1)))
         logger.error("SIGUSR2: cannot execute \(executable) (\(reason)); still serving with the running binary")
@@ -326,29 +433,16 @@ final class WorkerMaster: @unchecked Sendable {
         return (listeners, workersText.split(separator: ",").compactMap { pid_t($0) })
     }
 
-    private func handle(_ signal: UnixSignal) {
-        switch signal {
-        case .sighup:
-            guard stopDeadline == nil else { return }
-            logger.notice("SIGHUP: reloading; new workers start, the old ones drain")
-            notifier?.reloading()
-            readyDue = true
-            let old = workers.filter { !$0.value.retiring }.map(\.key)
-            for pid in old { workers[pid]?.retiring = true }
-            var new: [pid_t] = []
-            for slot in 0..<workerCount {
-                if let pid = start(slot: slot) { new.append(pid) }
-            }
-            reloading = (old + (reloading?.old ?? []), new, .now + .seconds(10))
-        default:
-            guard stopDeadline == nil else { return }
-            logger.notice("\(signal): graceful stop; workers drain", metadata: ["graceful-timeout": "\(options.gracefulTimeout)"])
-            notifier?.send("STOPPING=1\nSTATUS=stopping: workers drain")
-            stopDeadline = .now + .milliseconds(Int64(options.gracefulTimeout * 1000)) + .seconds(5)
-            pendingStarts.removeAll()
-            for pid in workers.keys { kill(pid, SIGTERM) }
-        }
+    /// An upgraded master's inherited workers drain once every slot of the new generation serves.
+    private func retireInherited() {
+        guard !inherited.isEmpty, policy.isSettled, !policy.isStopping else { return }
+        logger.info("upgrade: the new workers serve; the previous ones drain", metadata: ["pids": "\(inherited.sorted())"])
+        for pid in inherited { kill(pid, SIGTERM) }
+        // Reaped as they leave (``reap()``); no longer counted as this generation's.
+        retiringInherited.formUnion(inherited)
+        inherited = []
     }
+    private var retiringInherited: Set<pid_t> = []
 
     /// READY=1 once every worker serves (none still starting, no reload under way); the status
     /// line, with WATCHDOG=1 when the unit asks for it, at half the watchdog timeout or every 10 s.
@@ -357,9 +451,9 @@ final class WorkerMaster: @unchecked Sendable {
         let interval = notifier.watchdogInterval ?? .seconds(10)
         let statusDue = ContinuousClock.now - lastStatus >= interval
         guard readyDue || statusDue else { return }
-        let serving = workers.filter { !$0.value.retiring && FileManager.default.fileExists(atPath: "\(statsDirectory)/\($0.key).json") }.count
-        let status = "STATUS=\(serving) of \(workerCount) workers serving, \(aggregate().total.requests) requests"
-        if readyDue, reloading == nil, serving >= workerCount {
+        let serving = policy.servingCount
+        let status = "STATUS=\(serving) of \(policy.workerCount) workers serving, \(aggregate().total.requests) requests"
+        if readyDue, policy.isSettled {
             readyDue = false
             notifier.send("READY=1\nMAINPID=\(getpid())\n" + status)
             lastStatus = .now
@@ -369,50 +463,54 @@ final class WorkerMaster: @unchecked Sendable {
         }
     }
 
-    /// Once the new generation is listening (or after 10 s), the old one drains.
-    private func advanceReload() {
-        guard let reload = reloading else { return }
-        let ready = reload.new.allSatisfy { FileManager.default.fileExists(atPath: "\(statsDirectory)/\($0).json") || workers[$0] == nil }
-        guard ready || ContinuousClock.now > reload.deadline else { return }
-        for pid in reload.old where workers[pid] != nil { kill(pid, SIGTERM) }
-        logger.info("reload: the previous workers drain", metadata: ["pids": "\(reload.old.sorted())"])
-        reloading = nil
+    /// A booting worker is ready once its first report is in.
+    private func noticeReady() {
+        for (pid, worker) in policy.workers where worker.state == .booting {
+            if FileManager.default.fileExists(atPath: "\(statsDirectory)/\(pid).json") {
+                perform(policy.ready(pid, now: .now))
+            }
+        }
     }
 
-    @discardableResult
-    private func start(slot: Int) -> pid_t? {
+    /// While no worker serves or starts after a successful start (a crash loop's backoff),
+    /// connections are answered 503 by the master rather than left waiting. A worker starting
+    /// is waited for: its connections wait in the backlog for it.
+    private func answerBusy() {
+        let due = policy.isWaitingForBackoff && inherited.isEmpty
+        if due, busy == nil {
+            logger.error("no worker serves: the master answers every connection 503 until one does")
+            busy = BusyAnswerer(listeners: listenerFDs, logger: logger)
+        } else if !due, let answering = busy {
+            answering.close()
+            busy = nil
+            logger.notice("a worker serves again; the master stops answering")
+        }
+    }
+
+    private func spawn(slot: Int) -> Result<pid_t, ServeError> {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: listenerFDs, statsDirectory: statsDirectory) {
             environment[key] = value
         }
         InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
+        let output: WorkerOutput
         do {
-            let pid = try WorkerProcess.spawn(executable: WorkerProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
-            workers[pid] = Worker(slot: slot, started: .now, retiring: false)
-            logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)"])
-            return pid
+            output = try WorkerOutput()
         } catch {
-            logger.error("worker did not start; retrying", metadata: ["slot": "\(slot)", "error": "\(error)"])
-            scheduleStart(slot: slot, crashed: true)
-            return nil
+            return .failure(error as? ServeError ?? ServeError("\(error)"))
         }
-    }
-
-    private func startDue() {
-        let now = ContinuousClock.now
-        let due = pendingStarts.filter { $0.at <= now }
-        pendingStarts.removeAll { $0.at <= now }
-        for entry in due { start(slot: entry.slot) }
-    }
-
-    private func scheduleStart(slot: Int, crashed: Bool) {
-        var delay = Duration.zero
-        if crashed {
-            crashes += 1
-            delay = min(.milliseconds(100) * (1 << min(crashes - 1, 10)), .seconds(10))
-            logger.error("crash loop: backing off before the next start", metadata: ["slot": "\(slot)", "delay": "\(delay)", "consecutive": "\(crashes)"])
+        do {
+            let pid = try WorkerProcess.spawn(
+                executable: WorkerProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()),
+                environment: environment, standardError: output.writeEnd)
+            output.start()
+            outputs[pid] = output
+            logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)", "generation": "\(policy.generation)"])
+            return .success(pid)
+        } catch {
+            output.discard()
+            return .failure(error as? ServeError ?? ServeError("\(error)"))
         }
-        pendingStarts.append((slot, .now + delay))
     }
 
     /// Every 200 ms: the figures the status page keeps between requests (the workers and their
@@ -421,15 +519,13 @@ final class WorkerMaster: @unchecked Sendable {
     /// (nothing it runs can be trusted to drain) and replaced.
     private func sample(_ monitor: ListenQueueMonitor) {
         _ = monitor.sample()
-        let known = workers.mapValues(\.retiring)
-        published.withLock { $0.workers = known }
         let now = Date().timeIntervalSince1970
         var active = 0
-        for (pid, worker) in workers {
+        for (pid, worker) in policy.workers {
             guard let report = Self.readSnapshot("\(statsDirectory)/\(pid).json") else { continue }
             if report.inFlight > 0 { active += 1 }
-            guard harakiri.seconds > 0, !worker.killed, let reason = harakiri.verdict(report, now: now) else { continue }
-            workers[pid]?.killed = true
+            guard harakiri.seconds > 0, !worker.killed, worker.state != .retiring, let reason = harakiri.verdict(report, now: now) else { continue }
+            policy.markKilled(pid)
             harakiriKills.increment()
             logger.error("harakiri: killing worker \(pid): \(reason) (--harakiri \(Harakiri.format(harakiri.seconds)))", metadata: ["pid": "\(pid)"])
             kill(pid, SIGKILL)
@@ -437,39 +533,25 @@ final class WorkerMaster: @unchecked Sendable {
         if active > maxActiveWorkers.load(ordering: .relaxed) { maxActiveWorkers.store(active, ordering: .relaxed) }
     }
 
-    /// Collects exited workers, folds their last counters in, and replaces them.
+    /// Collects exited workers, folds their last counters in, and tells the policy.
     private func reap() {
-        while true {
+        // By pid: an upgrade's check process is waited for by its own thread.
+        for pid in Array(policy.workers.keys) + inherited + retiringInherited {
             var status: Int32 = 0
-            let pid = waitpid(-1, &status, WNOHANG)
-            guard pid > 0 else { return }
-            guard let worker = workers.removeValue(forKey: pid) else { continue }
+            guard waitpid(pid, &status, WNOHANG) == pid else { continue }
             let file = "\(statsDirectory)/\(pid).json"
             if let last = Self.readSnapshot(file) { retired.add(last) }
             try? FileManager.default.removeItem(atPath: file)
-            let exitedNormally = (status & 0x7f) == 0
-            let code = (status >> 8) & 0xff
-            let clean = exitedNormally && code == 0
-            let description = exitedNormally ? "exit \(code)" : "signal \(status & 0x7f)"
-            if stopDeadline != nil || worker.retiring {
-                logger.info("worker stopped", metadata: ["pid": "\(pid)", "status": "\(description)"])
+            let output = outputs.removeValue(forKey: pid)
+            let exit = PreforkPolicy.Exit(waitStatus: status)
+            if inherited.remove(pid) != nil || retiringInherited.remove(pid) != nil {
+                logger.info("previous worker \(pid) stopped (\(exit))")
                 continue
             }
-            restarts.increment()
-            if worker.killed {
-                logger.notice("worker killed by --harakiri; replacing it", metadata: ["pid": "\(pid)"])
-                scheduleStart(slot: worker.slot, crashed: false)
-                continue
-            }
-            if clean {
-                logger.info("worker left (its --max-requests served); replacing it", metadata: ["pid": "\(pid)"])
-                scheduleStart(slot: worker.slot, crashed: false)
-            } else {
-                let lived = ContinuousClock.now - worker.started
-                logger.error("worker died; replacing it", metadata: ["pid": "\(pid)", "status": "\(description)", "lived": "\(lived)"])
-                if lived > .seconds(2) { crashes = 0 }
-                scheduleStart(slot: worker.slot, crashed: lived <= .seconds(2))
-            }
+            guard let worker = policy.workers[pid] else { continue }
+            let clean = exit == .code(0) || worker.state == .retiring || policy.isStopping
+            if !policy.isStopping, worker.state != .retiring { restarts.increment() }
+            perform(policy.exited(pid, exit, output: clean ? nil : output?.lastLines(), now: .now))
         }
     }
 

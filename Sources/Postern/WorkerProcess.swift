@@ -34,7 +34,19 @@ enum WorkerProcess {
         return "/proc/self/exe"
     }
 
-    static func spawn(executable: String, arguments: [String], environment: [String: String]) throws -> pid_t {
+    /// - Parameters:
+    ///   - standardInputNull: standard input on /dev/null (else inherited).
+    ///   - standardOutput, standardError: descriptors to give the child as 1 and 2 (else inherited).
+    static func spawn(
+        executable: String, arguments: [String], environment: [String: String], standardInputNull: Bool = false, standardOutput: Int32? = nil,
+        standardError: Int32? = nil
+    ) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if standardInputNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        if let standardOutput { posix_spawn_file_actions_adddup2(&actions, standardOutput, 1) }
+        if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError, 2) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -55,7 +67,7 @@ enum WorkerProcess {
         let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { env.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, nil, &attributes, argv, env)
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, env)
         guard result == 0 else { throw ServeError("cannot start a worker (\(executable)): \(String(cString: strerror(result)))") }
         return pid
     }

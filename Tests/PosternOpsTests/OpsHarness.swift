@@ -72,10 +72,11 @@ struct OpsServer {
         return object
     }
 
-    /// The worker pids the status endpoint lists.
+    /// The worker pids the status endpoint lists, but those still starting (spawned, not yet
+    /// listening: not serving, not yet handling signals).
     func workerPIDs() async throws -> Set<Int> {
         let workers = try await status()["workers"] as? [[String: Any]] ?? []
-        return Set(workers.compactMap { $0["pid"] as? Int })
+        return Set(workers.filter { $0["state"] as? String != "starting" }.compactMap { $0["pid"] as? Int })
     }
 
     func signal(_ number: Int32) { kill(process.pid, number) }

@@ -173,6 +173,11 @@ extension Ops {
             let printed = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--print-config"])
             #expect(printed.status == 0, "\(printed.output)")
             #expect(printed.output.contains("workers = 2    # file"))
+            // Installed as it is, the unit serves a harmless page, never a demo that echoes the
+            // request's variables back; and its configuration passes the check a reload runs.
+            #expect(printed.output.contains("app = hello    # file"), "\(printed.output)")
+            let checked = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--check-config"])
+            #expect(checked.status == 0 && checked.output.contains("configuration OK"), "\(checked.output)")
         }
     }
 }

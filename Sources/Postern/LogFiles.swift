@@ -1,0 +1,39 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The log files a server run as root with `--user` writes: created (when missing) and given to
+/// that user before any process opens them, so that a worker, or a single process executed
+/// again as the user, can open them, and open them again after logrotate has moved them
+/// (SIGUSR1: the master makes the new files first, then tells the workers). A file that exists
+/// and belongs to someone else is given to the user too: the server is its only writer.
+enum LogFiles {
+    /// `--access-log` (not `-`, standard output) and `--error-log`.
+    static func paths(_ options: ServeOptions) -> [(option: String, path: String)] {
+        var paths: [(String, String)] = []
+        if let path = options.accessLog, path != "-" { paths.append(("--access-log", path)) }
+        if let path = options.errorLog { paths.append(("--error-log", path)) }
+        return paths
+    }
+
+    /// As root with `--user`: each log file opened (created 0640 if missing) and owned by the
+    /// user and its group. Problems are logged, not thrown: the process that writes the file
+    /// says what it cannot open, with the path.
+    static func prepare(_ options: ServeOptions, logger: Logger?) {
+        guard geteuid() == 0, let userText = options.user, let account = try? Privileges.user(userText) else { return }
+        let group = (try? options.group.map(Privileges.group)) ?? account.primaryGroup
+        for (option, path) in paths(options) {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            guard fd >= 0 else {
+                logger?.error("\(option) \(path): cannot create it for --user \(userText): \(String(cString: strerror(errno)))")
+                continue
+            }
+            if fchown(fd, account.id, group) != 0 {
+                logger?.error("\(option) \(path): cannot give it to --user \(userText): \(String(cString: strerror(errno)))")
+            }
+            close(fd)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import PosternCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ServeOptions {
+    /// `--check-config`: what a start would find wrong before it binds anything, beyond what
+    /// parsing has checked (``validate()``): the listeners' addresses and allow-list, the status
+    /// address, `--user`, `--group`, `--socket-owner`, `--socket-group`, `--umask`, `--chdir`,
+    /// and the directories of the log and pid files. Throws the first problem, naming the option.
+    public func check(environment: [String: String]) throws {
+        _ = try listenerSpecs(environment: environment)
+        _ = try socketModeValue()
+        if let status { _ = try ListenAddress(parsing: status) }
+        if let user { _ = try Privileges.user(user) }
+        if let group { _ = try Privileges.group(group) }
+        if let socketOwner { _ = try Privileges.user(socketOwner) }
+        if let socketGroup { _ = try Privileges.group(socketGroup) }
+        if let text = umask, UInt32(text, radix: 8).map({ $0 > 0o777 }) ?? true {
+            throw ServeError("--umask \(text): not an octal mask such as 027")
+        }
+        var isDirectory: ObjCBool = false
+        if let chdir, !(FileManager.default.fileExists(atPath: chdir, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            throw ServeError("--chdir \(chdir): no such directory")
+        }
+        let base = chdir ?? FileManager.default.currentDirectoryPath
+        var files = LogFiles.paths(self)
+        if let pidFile { files.append(("--pid-file", pidFile)) }
+        for (option, path) in files {
+            let absolute = path.hasPrefix("/") ? path : base + "/" + path
+            let directory = (absolute as NSString).deletingLastPathComponent
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ServeError("\(option) \(path): the directory \(directory) does not exist")
+            }
+        }
+    }
+}

@@ -36,9 +36,9 @@ int postern_accept_wait_create(int listener, int wake) {
     return epoll;
 }
 
-int postern_accept_wait(int epoll) {
+int postern_accept_wait(int epoll, int timeout_ms) {
     struct epoll_event events[2];
-    return epoll_wait(epoll, events, 2, -1);
+    return epoll_wait(epoll, events, 2, timeout_ms);
 }
 
 int postern_accept(int listener, struct sockaddr_storage *address, socklen_t *length) {

@@ -158,7 +158,11 @@ final class ConnectionAcceptor: Sendable {
             }
             switch errno {
             case EAGAIN, EWOULDBLOCK:
-                if postern_accept_wait(epoll) < 0 && errno != EINTR {
+                // A worker's thread waits at most 100 ms at a time: EPOLLEXCLUSIVE wakes one
+                // waiter per connection, and a thread woken just as its worker stalled leaves
+                // that connection queued; the other workers' threads look again within 100 ms
+                // and take it (and a stalled thread stops being a waiter the kernel could pick).
+                if postern_accept_wait(epoll, stalled == nil ? -1 : 100) < 0 && errno != EINTR {
                     logger.error("accept thread: epoll_wait failed; this thread stops accepting", metadata: ["error": "\(String(cString: strerror(errno)))"])
                     return
                 }

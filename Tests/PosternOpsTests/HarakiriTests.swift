@@ -92,6 +92,29 @@ extension Ops {
             #expect(status["mode"] as? String == "master")
         }
 
+        /// A worker whose event loop is blocked stops taking connections on every listener, HTTP
+        /// included (its connections go to an event loop, not the accepting thread): its accept
+        /// thread stops waiting for the socket, and the other worker's, which looks again every
+        /// 100 ms, takes a connection the kernel woke the blocked one for. No --harakiri here.
+        @Test("--workers 2 over HTTP, no --harakiri: a request sent while one worker is blocked is answered by the other within a second, 3 of 3")
+        func httpRequestBehindABlockedWorker() async throws {
+            let server = try await OpsServer.start("blocked-http", ["--workers", "2"])
+            defer { server.process.stop() }
+            #expect(await eventually { ((try? await server.workerPIDs()) ?? []).count == 2 })
+            for round in 0..<3 {
+                let blocked = Task { await server.get("/block?ms=3000") }
+                try await Task.sleep(for: .milliseconds(500))
+                let started = ContinuousClock.now
+                let answer = await server.get("/pid")
+                let took = ContinuousClock.now - started
+                let blocker = await blocked.value
+                let blockedPID = Int(blocker.body.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+                #expect(answer.status == 200, "round \(round): \(answer)")
+                #expect(took < .seconds(1), "round \(round): answered after \(took)")
+                #expect(Self.pid(answer.body) != nil && Self.pid(answer.body) != blockedPID, "round \(round): \(answer.body) by the blocked worker \(blocker.body)")
+            }
+        }
+
         /// The judgment itself, on reports as a worker writes them.
         @Test func theVerdict() {
             let harakiri = Harakiri(seconds: 5)

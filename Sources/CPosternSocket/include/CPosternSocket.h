@@ -14,8 +14,9 @@ int postern_wake_create(void);
 /// connection, across threads and processes; Linux 4.5) and `wake`. -1 with errno on failure.
 int postern_accept_wait_create(int listener, int wake);
 
-/// Waits until the listener may have a connection or `wake` was written; -1 with errno (EINTR).
-int postern_accept_wait(int epoll);
+/// Waits until the listener may have a connection or `wake` was written, or `timeout_ms` passed
+/// (-1: no limit); 0 on a timeout, -1 with errno (EINTR).
+int postern_accept_wait(int epoll, int timeout_ms);
 
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, the peer's address into `address`.
 int postern_accept(int listener, struct sockaddr_storage *address, socklen_t *length);

@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
-"""Copies every shipped front-end configuration into README.md between its markers:
+"""Copies every shipped front-end configuration into docs/deploying.md between its markers:
 
     <!-- config: apache/postern-proxy-fcgi.conf -->
     ...the file, in a code block...
     <!-- /config -->
 
 Run it after editing a file in apache/, lighttpd/ or examples/nginx/. The test
-FrontEndTests/ReadmeGuideTests fails when the README and a file differ.
+FrontEndTests/ReadmeGuideTests fails when docs/deploying.md and a file differ.
 """
 import pathlib, re
 
 root = pathlib.Path(__file__).resolve().parent.parent
-readme = root / "README.md"
-text = readme.read_text()
+guide = root / "docs" / "deploying.md"
+text = guide.read_text()
 
 def block(match):
     path = match.group(1)
@@ -21,5 +21,5 @@ def block(match):
     return f"<!-- config: {path} -->\n```{language}\n{body}```\n<!-- /config -->"
 
 new = re.sub(r"<!-- config: (\S+) -->\n.*?<!-- /config -->", block, text, flags=re.S)
-readme.write_text(new)
-print("README.md synced" if new != text else "README.md already in sync")
+guide.write_text(new)
+print("docs/deploying.md synced" if new != text else "docs/deploying.md already in sync")

@@ -21,7 +21,7 @@ import PosternCore
 /// task is cancelled when the request breaks or the peer goes away, and nothing is written.
 ///
 /// One task per request and no per-connection async sequences: a connection costs what the
-/// protocol needs (measured in `postern bench`; see the README's Benchmarks section).
+/// protocol needs (measured in `postern bench`; see docs/benchmarks.md).
 public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
     public typealias InboundIn = RequestPart<Head>
     public typealias OutboundIn = ByteBuffer

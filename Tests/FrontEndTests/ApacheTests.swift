@@ -5,7 +5,8 @@ import Testing
 /// The shipped `apache/` configurations, proven against Apache httpd on loopback.
 @Suite("Apache httpd", .serialized)
 struct ApacheTests {
-    /// Apache's children run as www-data: a 0660 socket must be in its group, as the README says.
+    /// Apache's children run as www-data: a 0660 socket must be in its group, as
+    /// docs/deploying.md says.
     func giveToWebServerGroup(_ path: String) throws {
         guard let group = getgrnam("www-data") else { throw TestFailure("no www-data group") }
         #expect(chown(path, 0, group.pointee.gr_gid) == 0)

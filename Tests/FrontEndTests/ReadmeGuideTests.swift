@@ -2,8 +2,8 @@ import Foundation
 import PosternTestSupport
 import Testing
 
-/// The README's deployment guide shows every shipped configuration exactly as shipped, and every
-/// shipped configuration is exercised by a front-end test.
+/// The deployment guide (docs/deploying.md) shows every shipped configuration exactly as
+/// shipped, and every shipped configuration is exercised by a front-end test.
 @Suite("Deployment guide")
 struct ReadmeGuideTests {
     static let folders = ["apache", "lighttpd", "examples/nginx"]
@@ -16,17 +16,17 @@ struct ReadmeGuideTests {
         }.sorted()
     }
 
-    @Test("the README shows each shipped file line for line")
+    @Test("docs/deploying.md shows each shipped file line for line")
     func readmeMatchesFiles() throws {
-        let readme = try String(contentsOfFile: Paths.root + "/README.md", encoding: .utf8)
+        let guide = try String(contentsOfFile: Paths.root + "/docs/deploying.md", encoding: .utf8)
         let files = try Self.shippedFiles()
         #expect(files.count >= 18)
         for path in files {
             let content = try ShippedConfig.text(path)
             let language = path.hasPrefix("examples/nginx") ? "nginx" : (path.hasPrefix("apache") ? "apache" : "lighttpd")
             let block = "<!-- config: \(path) -->\n```\(language)\n\(content)```\n<!-- /config -->"
-            let shown = readme.contains(block)  // outside #expect: a failure must not print the README
-            #expect(shown, "README.md differs from \(path): run scripts/sync-readme-configs.py")
+            let shown = guide.contains(block)  // outside #expect: a failure must not print the guide
+            #expect(shown, "docs/deploying.md differs from \(path): run scripts/sync-readme-configs.py")
         }
     }
 

@@ -88,7 +88,7 @@ extension Hardening {
             let files = HostileSocket.raiseFileLimit()
             try #require(files >= rlim_t(Self.clients + 100), "RLIMIT_NOFILE \(files): too low for \(Self.clients) clients")
             let bound = Self.limits.worstCaseMemoryBytes
-            #expect(bound == 1 << 30, "the README quotes 1 GiB for the defaults")
+            #expect(bound == 1 << 30, "docs/serving.md quotes 1 GiB for the defaults")
             let server = try await PosternProcess.start("memory-\(gatewayProtocol)", ports: 1, wrapper: ["/usr/bin/prlimit", "--nofile=4096:4096"]) { ports in
                 ["--app", "ops", "--\(gatewayProtocol)", "127.0.0.1:\(ports[0])", "--log-level", "error"]
             }

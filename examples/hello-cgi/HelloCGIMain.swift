@@ -15,7 +15,8 @@ import PosternCGI
 ///
 /// A synchronous `main`: the request's task runs on the main thread (`runOnThisThread`), and
 /// the main thread never parks in `dispatch_main` as an async `main`'s does, which is what makes
-/// a `-static-executable` build start in about a millisecond (the README's build command).
+/// a `-static-executable` build start in about a millisecond (Benchmarks/README.md's build
+/// command).
 @main
 enum HelloCGI {
     static func main() {

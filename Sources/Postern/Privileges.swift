@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import NIOCore
 import PosternCore
 
 /// Who the server runs as, and the files that say so: `--user`/`--group` (privileges dropped
@@ -51,14 +52,26 @@ enum Privileges {
     /// public address is how a front-end or the world reaches code running as root.
     static func checkRoot(_ options: ServeOptions, listeners: [ListenerSpec], logger: Logger) throws {
         guard geteuid() == 0, options.user == nil, !options.allowRoot else { return }
-        let loopbackOnly = !listeners.isEmpty && listeners.allSatisfy { spec in
-            guard case .tcp(let host, _) = spec.address else { return false }
-            return host == "localhost" || host == "::1" || host.hasPrefix("127.")
-        }
+        let loopbackOnly = !listeners.isEmpty && listeners.allSatisfy { isLoopback($0) }
         guard loopbackOnly else {
             throw ServeError("running as root: give --user NAME (the listeners are bound as root, then the server runs as NAME) or --allow-root")
         }
         logger.warning("running as root (on loopback only); give --user NAME for anything else")
+    }
+
+    /// Whether a listener is TCP on a loopback address: one given as `HOST:PORT`, or an inherited
+    /// socket (fd 0 from spawn-fcgi or `cgi-fcgi -start`, systemd's, `fd:N`) whose own address
+    /// (`getsockname`, through `localAddress`) is one; a unix socket is not.
+    static func isLoopback(_ spec: ListenerSpec, localAddress: (Int32) -> SocketAddress? = { SocketAddress.local(of: $0) }) -> Bool {
+        switch spec.address {
+        case .tcp(let host, _):
+            return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        case .fd(let fd):
+            guard let address = localAddress(fd), let ip = address.ipAddress else { return false }
+            return ip == "::1" || ip.hasPrefix("127.") || ip.hasPrefix("::ffff:127.")
+        case .unix:
+            return false
+        }
     }
 
     /// Gives `path` (a directory the master made) to `--user`, for its workers to write in.

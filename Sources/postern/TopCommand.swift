@@ -51,6 +51,8 @@ struct TopCommand: AsyncParsableCommand {
             }
             if !once || previous != nil {
                 print((redraw ? "\u{1B}[H\u{1B}[2J" : "") + top.text, terminator: redraw ? "" : "\n")
+                // Into a pipe or a file stdout is block-buffered: each frame leaves whole, now.
+                fflush(nil)
                 if once { return }
             }
             previous = (top, now)

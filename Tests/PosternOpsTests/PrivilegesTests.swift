@@ -8,6 +8,8 @@ import PosternFastCGI
 import PosternTestSupport
 import Testing
 
+@testable import Postern
+
 extension Ops {
     @Suite("Privileges and files", .serialized)
     struct PrivilegesTests {
@@ -84,6 +86,22 @@ extension Ops {
             #expect(await server.waitForExit(seconds: 15) == 0)
             #expect(!FileManager.default.fileExists(atPath: pidFile), "the pid file outlived the server")
             #expect(!FileManager.default.fileExists(atPath: socket), "the socket file outlived the server")
+        }
+
+        @Test("root may serve TCP on loopback without --user: a flag's address, or an inherited socket's own (getsockname); never a unix socket or another address")
+        func loopbackListeners() throws {
+            let loopback = try SocketAddress(ipAddress: "127.0.0.1", port: 9000)
+            let v6 = try SocketAddress(ipAddress: "::1", port: 9000)
+            let outside = try SocketAddress(ipAddress: "192.0.2.7", port: 9000)
+            let unix = try SocketAddress(unixDomainSocketPath: "/run/app.sock")
+            func fd(_ address: SocketAddress?) -> Bool {
+                Privileges.isLoopback(ListenerSpec(.fastcgi, .fd(0)), localAddress: { _ in address })
+            }
+            #expect(fd(loopback) && fd(v6))
+            #expect(!fd(outside) && !fd(unix) && !fd(nil))
+            #expect(Privileges.isLoopback(ListenerSpec(.http, .tcp(host: "127.0.0.2", port: 80))))
+            #expect(!Privileges.isLoopback(ListenerSpec(.http, .tcp(host: "0.0.0.0", port: 80))))
+            #expect(!Privileges.isLoopback(ListenerSpec(.http, .unix(path: "/run/app.sock"))))
         }
 
         @Test("--workers with --user: the master keeps its ids and writes the pid file; every worker runs as the user")

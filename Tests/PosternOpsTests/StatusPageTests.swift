@@ -175,6 +175,18 @@ extension Ops {
             }
             #expect(lines.contains { $0.hasPrefix("scgi 127.0.0.1:\(scgi)") }, "\(result.output)")
             #expect(lines.contains { $0.hasPrefix("http 127.0.0.1:\(server.port)") }, "\(result.output)")
+            // Without --once into a pipe (a file, `| tee`): frame after frame, each written at once.
+            let piped = Process()
+            piped.executableURL = URL(fileURLWithPath: Paths.binary("postern"))
+            piped.arguments = ["top", "http://127.0.0.1:\(server.statusPort)/", "--interval", "0.2"]
+            let pipe = Pipe()
+            piped.standardOutput = pipe
+            try piped.run()
+            try await Task.sleep(for: .milliseconds(1500))
+            piped.terminate()
+            let frames = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            piped.waitUntilExit()
+            #expect(frames.components(separatedBy: "postern master pid").count - 1 >= 3, "frames written before the end: \(frames)")
             let wrong = try runToEnd(Paths.binary("postern"), ["top", "http://127.0.0.1:\(server.port)/", "--once"])
             #expect(wrong.status != 0)
             #expect(wrong.output.contains("is not a Postern status page"), "\(wrong.output)")

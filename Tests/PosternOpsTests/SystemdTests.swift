@@ -71,9 +71,10 @@ extension Ops {
             let process = try ManagedProcess(
                 name: "systemd-socket-activate", executable: Self.activate,
                 arguments: ["-l", "127.0.0.1:\(fastcgiPort)", "--fdname=fastcgi", "-l", "127.0.0.1:\(httpPort)", "--fdname=http",
-                            // systemd-socket-activate passes only the variables given with -E; as root,
-                            // postern serves a descriptor only with --user or --allow-root.
-                            "-E", "POSTERN_APP=hello", "-E", "POSTERN_ALLOW_ROOT=true", Paths.binary("postern"), "serve", "--workers", String(workers)],
+                            // systemd-socket-activate passes only the variables given with -E. As root,
+                            // without --user or --allow-root: the inherited sockets are TCP on loopback
+                            // (getsockname says so), which root may serve, as a loopback flag may.
+                            "-E", "POSTERN_APP=hello", Paths.binary("postern"), "serve", "--workers", String(workers)],
                 directory: directory)
             defer { process.stop() }
             try await Wait.forPort(httpPort)
@@ -176,8 +177,14 @@ extension Ops {
             // Installed as it is, the unit serves a harmless page, never a demo that echoes the
             // request's variables back; and its configuration passes the check a reload runs.
             #expect(printed.output.contains("app = hello    # file"), "\(printed.output)")
-            let checked = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--check-config"])
+            // (The unit's LogsDirectory= makes /var/log/postern; here the log goes to a directory that exists.)
+            let shipped = try String(contentsOfFile: Self.root + "/systemd/postern.json", encoding: .utf8)
+            #expect(shipped.contains("\"/var/log/postern/access.log\""))
+            try shipped.replacingOccurrences(of: "/var/log/postern/", with: directory + "/").write(toFile: directory + "/postern.json", atomically: true, encoding: .utf8)
+            let checked = try ConfigurationTests.run(["serve", "--config", directory + "/postern.json", "--check-config"])
             #expect(checked.status == 0 && checked.output.contains("configuration OK"), "\(checked.output)")
+            let missing = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--check-config"])
+            #expect(FileManager.default.fileExists(atPath: "/var/log/postern") || missing.output.contains("/var/log/postern does not exist"), "\(missing.output)")
         }
     }
 }

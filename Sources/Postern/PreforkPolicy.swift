@@ -124,6 +124,9 @@ struct PreforkPolicy {
     private(set) var reload: Int?
     private(set) var lastReload: ReloadOutcome?
     private(set) var crashes = 0
+    /// The last worker that died unasked (its pid, exit, life and last output), for the status
+    /// page while a crash loop lasts; cleared when a worker lives past the crash window.
+    private(set) var lastCrash: String?
     private(set) var bootFailures = 0
 
     init(settings: Settings) {
@@ -185,6 +188,7 @@ struct PreforkPolicy {
             phase = .running
             bootFailures = 0
         }
+        if crashes == 0 { lastCrash = nil }
         if slots.indices.contains(worker.slot), slots[worker.slot].successor == pid {
             if let old = slots[worker.slot].current { actions += retire(old) }
             slots[worker.slot].current = pid
@@ -247,7 +251,9 @@ struct PreforkPolicy {
         }
         let lived = now - worker.started
         if lived > settings.crashWindow { crashes = 0 }
-        actions.append(.log(.error, "worker died; replacing it (pid \(pid), \(exit), after \(lived.formattedSeconds) s)\(said)"))
+        let death = "worker died; replacing it (pid \(pid), \(exit), after \(lived.formattedSeconds) s)\(said)"
+        lastCrash = death
+        actions.append(.log(.error, death))
         return actions + scheduleStart(slot: worker.slot, crashed: lived <= settings.crashWindow, now: now)
     }
 
@@ -329,6 +335,13 @@ struct PreforkPolicy {
                 + workers.keys.sorted().map { .kill($0) }
         }
         var actions: [Action] = []
+        if crashes > 0, slots.allSatisfy({ slot in
+            slot.current.flatMap { workers[$0] }.map { $0.state == .serving && now - $0.started > settings.crashWindow } ?? false
+        }) {
+            // Every slot has a worker that has outlived the crash window: the loop is over.
+            crashes = 0
+            lastCrash = nil
+        }
         for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.state == .booting && !worker.bootTimedOut {
             guard now - worker.started > settings.bootTimeout else { continue }
             workers[pid]?.bootTimedOut = true

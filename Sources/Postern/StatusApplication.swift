@@ -66,7 +66,8 @@ struct StatusApplication: Application {
                 buckets: Self.cumulativeBuckets(total).map { .init(le: $0.bound, count: $0.count) }
             ),
             workers: reading.workers,
-            lastReload: reading.lastReload
+            lastReload: reading.lastReload,
+            crashLoop: reading.crashLoop
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -149,6 +150,18 @@ struct StatusReading: Sendable {
     var startTime: Double
     /// A master's last reload (SIGHUP, SIGUSR2), when there was one.
     var lastReload: ReloadReport?
+    /// A master's crash loop, while it lasts.
+    var crashLoop: CrashLoopReport?
+}
+
+/// A master's workers dying soon after they start (`crash_loop` on the status page).
+struct CrashLoopReport: Codable, Sendable, Equatable {
+    /// Crashes in a row, each within 2 s of its start.
+    var crashes: Int
+    /// The last one: pid, exit status, how long it lived, its last output.
+    var last: String
+    /// Whether any worker serves meanwhile (if not, the master answers 503).
+    var serving: Int
 }
 
 /// How a master's last reload ended, on the status page (`last_reload`).
@@ -227,4 +240,5 @@ struct StatusDocument: Codable {
     var latency: Latency
     var workers: [WorkerStatus]
     var lastReload: ReloadReport?
+    var crashLoop: CrashLoopReport?
 }

@@ -65,7 +65,7 @@ final class WorkerMaster: @unchecked Sendable {
     private let startTime = Date().timeIntervalSince1970
     /// For the status page, read from its own thread: the live workers (retiring or not), the
     /// accept queues, the most workers seen busy at once.
-    private let published = Mutex<(workers: [pid_t: PreforkPolicy.State], listen: ListenQueueMonitor?)>(([:], nil))
+    private let published = Mutex<(workers: [pid_t: PreforkPolicy.State], listen: ListenQueueMonitor?, crashLoop: CrashLoopReport?)>(([:], nil, nil))
     private let maxActiveWorkers = Atomic<Int>(0)
 
     init(options: ServeOptions, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
@@ -113,7 +113,7 @@ final class WorkerMaster: @unchecked Sendable {
     /// What the status page shows: the workers' reports, their memory and state, the queues.
     func statusReading() -> StatusReading {
         let (total, live) = aggregate()
-        let (known, listen) = published.withLock { ($0.workers, $0.listen) }
+        let (known, listen, crashLoop) = published.withLock { ($0.workers, $0.listen, $0.crashLoop) }
         var workers = live.filter { known[$0.pid] != nil }.map { snapshot in
             WorkerStatus(snapshot, state: known[snapshot.pid] == .retiring ? "retiring" : nil)
         }
@@ -125,7 +125,7 @@ final class WorkerMaster: @unchecked Sendable {
         return StatusReading(
             total: total, workers: workers.sorted { $0.pid < $1.pid }, restarts: restarts.current, harakiriKills: harakiriKills.current,
             maxActiveWorkers: maxActiveWorkers.load(ordering: .relaxed), listeners: listen?.sample() ?? [], startTime: startTime,
-            lastReload: lastReloadReport.withLock { $0 })
+            lastReload: lastReloadReport.withLock { $0 }, crashLoop: crashLoop)
     }
 
     /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status (1
@@ -261,7 +261,11 @@ final class WorkerMaster: @unchecked Sendable {
                 perform(policy.stop(now: .now))
             }
         }
-        published.withLock { $0.workers = policy.workers.mapValues(\.state).merging(inherited.map { ($0, .retiring) }) { $1 } }
+        let crashLoop = policy.crashes > 0 ? policy.lastCrash.map { CrashLoopReport(crashes: policy.crashes, last: $0, serving: policy.servingCount) } : nil
+        published.withLock {
+            $0.workers = policy.workers.mapValues(\.state).merging(inherited.map { ($0, .retiring) }) { $1 }
+            $0.crashLoop = crashLoop
+        }
     }
 
     private func beginStop(_ name: String) {

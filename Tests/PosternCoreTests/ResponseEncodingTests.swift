@@ -4,6 +4,29 @@ import Testing
 
 @Suite("Response heads")
 struct ResponseEncodingTests {
+    /// The own-app guide (examples/README.md, "More of the contract") shows these ways to make a
+    /// response; each is built here as written there.
+    @Test("the guide's responses: .text, .text with a status, .error, and the full initializer")
+    func guideResponses() {
+        func text(_ response: Response) -> String {
+            guard case .bytes(let buffer) = response.body.storage else { return "(a stream)" }
+            return String(buffer: buffer)
+        }
+        let hello: Response = .text("Hello\n")
+        #expect(hello.status.code == 200 && text(hello) == "Hello\n")
+        #expect(hello.headers["Content-Type"] == "text/plain; charset=utf-8")
+        let missing: Response = .text("no such item\n", status: .notFound)
+        #expect(missing.status.code == 404 && text(missing) == "no such item\n")
+        let busy: Response = .error(.serviceUnavailable)
+        #expect(busy.status.code == 503 && text(busy).hasPrefix("503"))
+        let created = Response(
+            status: ResponseStatus(code: 201),
+            headers: ["Content-Type": "application/json", "Location": "/items/7"],
+            body: ResponseBody(string: #"{"id": 7}"#))
+        #expect(created.status.code == 201 && created.headers["Location"] == "/items/7" && text(created) == #"{"id": 7}"#)
+        #expect(text(Response(body: ResponseBody(bytes: Array("ab".utf8)))) == "ab")
+    }
+
     @Test("the CGI head is byte-exact (RFC 3875 §6.2)")
     func cgiHead() throws {
         var buffer = ByteBuffer()

@@ -191,9 +191,11 @@ struct PreforkPolicyTests {
             _ = h.advance(.milliseconds(100))
         }
         #expect(h.halted == nil)
+        #expect(h.policy.lastCrash?.contains("signal 11") == true, "the status page's crash_loop")
         #expect(delays.first! <= .milliseconds(150))
         #expect(delays.last! >= .seconds(10) && delays.last! <= .milliseconds(10_100), "\(delays)")
         _ = h.advance(.seconds(5))
+        #expect(h.policy.crashes == 0 && h.policy.lastCrash == nil, "a worker serving past the crash window ends the loop")
         _ = h.exit(pid, .signal(11))
         #expect(h.advance(.milliseconds(150)).count == 1, "a worker that lived past the crash window resets the backoff")
     }

@@ -197,9 +197,17 @@ extension Ops {
             #expect(statuses.contains(503), "statuses: \(statuses); \(server.process.output.suffix(1500))")
             #expect(server.process.output.contains("no worker serves: the master answers every connection 503"))
             #expect(server.process.isRunning)
+            // The status page says why (once a broken worker has died: the first deaths are the kills).
+            func crashLoop() async -> [String: Any] { ((try? await server.status())?["crash_loop"] as? [String: Any]) ?? [:] }
+            let said = await eventually(10) { (await crashLoop()["last"] as? String ?? "").contains("cannot load libapp.so") }
+            let loop = await crashLoop()
+            #expect(said, "\(loop)")
+            #expect((loop["crashes"] as? Int ?? 0) >= 1 && loop["serving"] as? Int == 0, "\(loop)")
             try deploy.installGood()
             #expect(await eventually(25) { await server.get("/pid").status == 200 }, "\(server.process.output.suffix(1500))")
             #expect(await eventually(10) { await Self.workers(server).count == 2 })
+            let over = await eventually(10) { ((try? await server.status())?["crash_loop"]) == nil }
+            #expect(over, "the crash loop is still reported once the workers serve")
         }
 
         @Test("--user with --workers 2, --error-log and --access-log as root: no restart, both logs written by the workers; mv and SIGUSR1 rotate both")

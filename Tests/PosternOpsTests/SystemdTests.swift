@@ -143,7 +143,8 @@ extension Ops {
             let notify = try NotifySocket(directory: directory)
             defer { notify.close() }
             let environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
-            let server = try await OpsServer.start("notify-master", ["--workers", "2"], environment: environment)
+            let deploy = try ReloadSafetyTests.Deploy("notify-master-binary")
+            let server = try await OpsServer.start("notify-master", ["--workers", "2"], binary: deploy.binary, environment: environment)
             defer { server.process.stop() }
             let ready = await notify.waitFor("READY=1")
             #expect(ready != nil, "no READY=1: \(notify.messages)")
@@ -152,7 +153,15 @@ extension Ops {
             let reloading = await notify.waitFor("RELOADING=1", after: (ready ?? 0) + 1)
             #expect(reloading != nil, "no RELOADING=1: \(notify.messages)")
             if let reloading { #expect(notify.messages[reloading].contains("MONOTONIC_USEC=")) }
-            #expect(await notify.waitFor("READY=1", after: (reloading ?? 0) + 1) != nil, "no READY=1 after the reload: \(notify.messages)")
+            let reloaded = await notify.waitFor("READY=1", after: (reloading ?? 0) + 1)
+            #expect(reloaded != nil, "no READY=1 after the reload: \(notify.messages)")
+            // A reload that fails (a broken binary): RELOADING=1, then READY=1 again with why.
+            try deploy.installBroken()
+            server.signal(SIGHUP)
+            let failing = await notify.waitFor("RELOADING=1", after: (reloaded ?? 0) + 1)
+            #expect(failing != nil, "no RELOADING=1 for the second reload: \(notify.messages)")
+            let failed = await notify.waitFor("READY=1", after: (failing ?? 0) + 1)
+            #expect(failed.map { notify.messages[$0].contains("STATUS=reload failed, the previous workers serve") } == true, "\(notify.messages)")
             server.signal(SIGTERM)
             #expect(await notify.waitFor("STOPPING=1") != nil, "no STOPPING=1: \(notify.messages)")
             #expect(!server.process.output.contains("NOTIFY_SOCKET"), "a worker tried to notify")

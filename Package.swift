@@ -44,7 +44,8 @@ let package = Package(
         // What the protocol clients share (`postern request`, the tests, the soak).
         .target(name: "PosternClient", dependencies: ["PosternCore"] + nio),
         // One module per protocol: a pure codec, its engine hooks, and its client.
-        .target(name: "PosternHTTP", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log, .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
+        .target(
+            name: "PosternHTTP", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log, .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
         .target(name: "PosternFastCGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
         .target(name: "PosternSCGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
         .target(name: "PosternUWSGI", dependencies: ["PosternCore", "PosternEngine", "PosternClient", log] + nio),
@@ -57,7 +58,8 @@ let package = Package(
         .target(
             name: "Postern",
             dependencies: [
-                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "PosternCGIHost", "CPosternSocket",
+                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "PosternCGIHost",
+                "CPosternSocket",
                 "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,7 +117,8 @@ let package = Package(
         .target(
             name: "PosternTestSupport",
             dependencies: [
-                "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
+                "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI", "PosternUWSGI",
+                log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio,
             path: "Tests/PosternTestSupport"
@@ -131,7 +134,8 @@ let package = Package(
         .testTarget(
             name: "PosternCGITests",
             dependencies: [
-                "PosternCGI", "PosternCGIHost", "PosternHTTP", "PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternCore", "PosternTestSupport", log,
+                "PosternCGI", "PosternCGIHost", "PosternHTTP", "PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternCore",
+                "PosternTestSupport", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
@@ -147,7 +151,10 @@ let package = Package(
         // access log, status and metrics, against real `postern` processes.
         .testTarget(
             name: "PosternOpsTests",
-            dependencies: ["Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log] + nio
+            dependencies: [
+                "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
+                "PosternUWSGI", log,
+            ] + nio
         ),
         .testTarget(
             name: "PosternFastCGITests",
@@ -159,7 +166,8 @@ let package = Package(
         .testTarget(
             name: "PosternEngineTests",
             dependencies: [
-                "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log,
+                "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps",
+                "PosternTestSupport", log,
             ] + nio
         ),
         // Issue 9: round trips, fuzz corpus replay, hostile clients, response and socket safety.

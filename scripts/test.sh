@@ -34,6 +34,11 @@ if [ "$(id -u)" -eq 0 ]; then
   done
 fi
 
+# Formatting is part of the test: the toolchain's swift-format with .swift-format (fix with
+# `swift format -i -r Sources Tests examples Fuzz Soak Benchmarks Package.swift`).
+echo "== swift format lint"
+swift format lint --strict -r Sources Tests examples Fuzz Soak Benchmarks Package.swift
+
 swift build --build-tests
 # The guide's own app, a package of its own that depends on this checkout (FrontEndTests run it
 # under each front-end; built here so that its first build does not load the machine mid-test).

@@ -18,4 +18,3 @@ public func libFuzzerMain(_ callback: FuzzCallback) -> CInt {
     return LLVMFuzzerRunDriver(&argc, &argv, callback)
 }
 #endif
-

@@ -23,8 +23,10 @@ final class SoakExchange {
     }
 
     static func variables(_ index: Int) -> [(name: String, value: String)] {
-        [("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", ""), ("PATH_INFO", "/soak"), ("QUERY_STRING", "i=\(index)"),
-         ("SERVER_NAME", "localhost"), ("SERVER_PORT", "80"), ("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1")]
+        [
+            ("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", ""), ("PATH_INFO", "/soak"), ("QUERY_STRING", "i=\(index)"),
+            ("SERVER_NAME", "localhost"), ("SERVER_PORT", "80"), ("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1"),
+        ]
     }
 
     /// Runs request `index`; throws on any transport error or a wrong answer.
@@ -81,7 +83,8 @@ final class SoakExchange {
             while true {
                 if let split = pending.firstRange(of: [13, 10, 13, 10]) {
                     let head = String(decoding: pending[..<split.lowerBound], as: UTF8.self).lowercased()
-                    let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    let length =
+                        head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                         .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? -1
                     if length >= 0, pending.count >= split.upperBound + length {
                         let end = split.upperBound + length

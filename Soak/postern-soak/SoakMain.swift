@@ -37,8 +37,10 @@ enum SoakMain {
         for (kind, _) in targets {
             print("soak: \(kind): \(total / targets.count) requests, \(errors[kind] ?? 0) errors")
         }
-        print(String(format: "soak: %d requests (+%d warm-up) in %.1f s (%.0f/s), %d errors, RSS %d KiB -> %d KiB (drift %+.2f %%)",
-                     total, warmup, seconds, Double(total) / seconds, errorCount, startRSS, endRSS, drift))
+        print(
+            String(
+                format: "soak: %d requests (+%d warm-up) in %.1f s (%.0f/s), %d errors, RSS %d KiB -> %d KiB (drift %+.2f %%)",
+                total, warmup, seconds, Double(total) / seconds, errorCount, startRSS, endRSS, drift))
         exit(errorCount == 0 && drift < 5 ? 0 : 1)
     }
 
@@ -55,7 +57,12 @@ enum SoakMain {
                     try client.run(offset + index)
                 } catch {
                     errors.withLock { $0[client.gatewayProtocol, default: 0] += 1 }
-                    firstError.withLock { if $0 == nil { $0 = "\(client.gatewayProtocol): \(error)"; print("soak: first error: \($0!)") } }
+                    firstError.withLock {
+                        if $0 == nil {
+                            $0 = "\(client.gatewayProtocol): \(error)"
+                            print("soak: first error: \($0!)")
+                        }
+                    }
                 }
                 index += concurrency
             }

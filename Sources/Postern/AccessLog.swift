@@ -117,7 +117,8 @@ public final class AccessLog: Sendable {
     public static func format(_ record: RequestRecord) -> String {
         let micros = record.duration.components.seconds * 1_000_000 + record.duration.components.attoseconds / 1_000_000_000_000
         let requestLine = "\(record.method) \(record.target) \(record.serverProtocol)"
-        return "\(field(record.remoteAddress)) - \(field(record.remoteUser)) [\(timestamp(record.startedAt))] \"\(escaped(requestLine))\" \(record.status) \(record.bytes == 0 ? "-" : String(record.bytes)) \(micros)"
+        return
+            "\(field(record.remoteAddress)) - \(field(record.remoteUser)) [\(timestamp(record.startedAt))] \"\(escaped(requestLine))\" \(record.status) \(record.bytes == 0 ? "-" : String(record.bytes)) \(micros)"
     }
 
     /// `[10/Oct/2000:13:55:36 -0700]`'s inside, in local time.

@@ -14,7 +14,10 @@ public struct CGIHostOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Most scripts running at once; excess requests wait up to 10 s, then 503.", valueName: "N"))
     public var cgiMaxConcurrency: Int = 16
 
-    @Option(help: ArgumentHelp("Most bytes a script may write (head and body; 0: no limit). Past it the script is stopped: 502 if its response has not started, else the response is cut off.", valueName: "BYTES"))
+    @Option(
+        help: ArgumentHelp(
+            "Most bytes a script may write (head and body; 0: no limit). Past it the script is stopped: 502 if its response has not started, else the response is cut off.",
+            valueName: "BYTES"))
     public var cgiMaxOutput: Int = 0
 
     @Option(help: ArgumentHelp("Pass this variable of the gateway's environment to scripts (repeatable). Nothing else is passed.", valueName: "NAME"))

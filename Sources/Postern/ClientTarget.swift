@@ -1,3 +1,5 @@
+import PosternCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import PosternCore
 
 /// A `postern request` URL: `fastcgi://HOST:PORT/path?query`, `scgi://…`, `uwsgi://…`,
 /// `http://…`, or the unix forms `fastcgi+unix:///run/app.sock/path?query`, where the socket path
@@ -18,7 +19,10 @@ public struct ClientTarget: Sendable, Equatable {
 
     public init(parsing url: String, isSocket: (String) -> Bool = ClientTarget.isSocketFile) throws(ClientTargetError) {
         let pieces = url.split(separator: "://", maxSplits: 1)
-        guard pieces.count == 2 else { throw ClientTargetError(url, "expected SCHEME://HOST:PORT/path, with SCHEME one of fastcgi, scgi, uwsgi, http (or fastcgi+unix:///path/to.sock/path)") }
+        guard pieces.count == 2 else {
+            throw ClientTargetError(
+                url, "expected SCHEME://HOST:PORT/path, with SCHEME one of fastcgi, scgi, uwsgi, http (or fastcgi+unix:///path/to.sock/path)")
+        }
         var scheme = pieces[0].lowercased()
         let rest = String(pieces[1])
         let unix = scheme.hasSuffix("+unix")

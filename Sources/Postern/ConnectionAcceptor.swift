@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CPosternSocket
 import Foundation
 import Logging
 import NIOCore
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The engine's front door on one listening socket: threads of its own accept, and each
 /// accepted connection is either served on the spot by the fast path (``OneRequestCycle``), or
@@ -137,7 +138,8 @@ final class ConnectionAcceptor: Sendable {
             if let stalled, stalled() {
                 if pausedSince == nil {
                     pausedSince = .now
-                    logger.warning("an event loop is blocked (an application blocking its thread?); this worker leaves new connections to the others until it answers")
+                    logger.warning(
+                        "an event loop is blocked (an application blocking its thread?); this worker leaves new connections to the others until it answers")
                 }
                 usleep(10_000)
                 continue

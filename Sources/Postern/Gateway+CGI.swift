@@ -1,3 +1,8 @@
+import ArgumentParser
+import Foundation
+import PosternCGI
+import PosternCore
+
 /// The one entry point of every Postern binary: CGI program mode is decided before argv parsing.
 #if canImport(Glibc)
 import Glibc
@@ -6,10 +11,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import ArgumentParser
-import Foundation
-import PosternCGI
-import PosternCore
 
 extension Gateway {
     /// Starts a Postern binary: if a front-end started it as a CGI program (RFC 3875; see

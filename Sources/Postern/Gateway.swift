@@ -1,4 +1,3 @@
-
 import CPosternSocket
 import Foundation
 import Logging
@@ -7,12 +6,13 @@ import NIOPosix
 import PosternCGI
 import PosternCore
 import PosternEngine
+import ServiceLifecycle
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import ServiceLifecycle
 
 /// The entry point every Postern binary shares: parse the options, pick the launch mode, serve.
 public enum Gateway {
@@ -89,7 +89,12 @@ public enum Gateway {
             case .listeners(let given):
                 specs = given
             case .fastCGIOnStandardInput:
-                specs = [ListenerSpec(.fastcgi, .fd(0), allow: try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? ""))]
+                specs = [
+                    ListenerSpec(
+                        .fastcgi, .fd(0),
+                        allow: try options.listenerSpecs(environment: environment).first?.allow
+                            ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? ""))
+                ]
             case .cgi:
                 // Binaries that start through ``Gateway/main(_:cgiApplication:)`` never get here;
                 // a caller of `run` started by a front-end still serves its one request.

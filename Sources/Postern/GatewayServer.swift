@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,6 +9,10 @@ import PosternSCGI
 import PosternUWSGI
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The server runtime: opens every listener, serves each connection in its own task with the
 /// protocol's ``ProtocolServer``, and on graceful shutdown stops accepting, closes idle
@@ -191,7 +192,8 @@ public final class GatewayServer: Service, Sendable {
             channel.eventLoop.makeCompletedFuture {
                 guard Self.admits(channel, allow, logger) else { return nil }
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
-                try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
+                try channel.pipeline.syncOperations.addHandler(
+                    FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
                 guard let context = try register(channel, server) else { return nil }
                 do {
                     return Admitted(connection: try server.configure(channel), context: context)
@@ -229,7 +231,9 @@ public final class GatewayServer: Service, Sendable {
             guard connections.add(context, limit: maxConnections) else {
                 configuration.observer?.connectionRefused()
                 if refusals.isDue() {
-                    logger.warning("turning connections away: \(maxConnections) open (--max-connections); each is told the server is busy", metadata: ["protocol": "\(protocolName)"])
+                    logger.warning(
+                        "turning connections away: \(maxConnections) open (--max-connections); each is told the server is busy",
+                        metadata: ["protocol": "\(protocolName)"])
                 }
                 try channel.pipeline.syncOperations.addHandler(BusyRefusalHandler(refusal))
                 return nil
@@ -373,7 +377,8 @@ public final class GatewayServer: Service, Sendable {
                 guard Self.admits(channel, allow, logger) else { return }
                 try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
                 // First in the pipeline, next to the socket: a close waits for the bytes before it.
-                try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
+                try channel.pipeline.syncOperations.addHandler(
+                    FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
                 open.opened(channel)
                 guard let context = try register(channel, server) else {
                     channel.closeFuture.whenComplete { _ in open.closed(channel) }

@@ -107,16 +107,20 @@ public final class GatewayStats: RequestObserver {
     private func metricHandles(protocol: GatewayProtocol, status: Int) -> (Counter, Metrics.Timer) {
         let key = MetricKey(gatewayProtocol: `protocol`, status: status)
         return metrics.withLock { metrics in
-            let counter = metrics.counters[key] ?? {
-                let made = Counter(label: "postern_requests_total", dimensions: [("protocol", `protocol`.rawValue), ("status", String(status))])
-                metrics.counters[key] = made
-                return made
-            }()
-            let timer = metrics.timers[`protocol`] ?? {
-                let made = Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", `protocol`.rawValue)])
-                metrics.timers[`protocol`] = made
-                return made
-            }()
+            let counter =
+                metrics.counters[key]
+                ?? {
+                    let made = Counter(label: "postern_requests_total", dimensions: [("protocol", `protocol`.rawValue), ("status", String(status))])
+                    metrics.counters[key] = made
+                    return made
+                }()
+            let timer =
+                metrics.timers[`protocol`]
+                ?? {
+                    let made = Metrics.Timer(label: "postern_request_duration", dimensions: [("protocol", `protocol`.rawValue)])
+                    metrics.timers[`protocol`] = made
+                    return made
+                }()
             return (counter, timer)
         }
     }

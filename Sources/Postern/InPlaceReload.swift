@@ -1,8 +1,9 @@
+import Logging
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
-import Synchronization
 
 /// SIGHUP (or SIGUSR2) in a single process: the configuration and the binary applied without a
 /// new process id and without a refused connection, as the master of `--workers N` does with
@@ -87,7 +88,9 @@ final class InPlaceReload: Sendable {
             return true
         }
         guard begun else { return false }
-        logger.notice("\(name): reloading in place to \(version): in-flight requests finish, then \(executable) runs again (same pid, same sockets; new connections wait in their backlogs)")
+        logger.notice(
+            "\(name): reloading in place to \(version): in-flight requests finish, then \(executable) runs again (same pid, same sockets; new connections wait in their backlogs)"
+        )
         notifier?.reloading()
         return true
     }
@@ -117,4 +120,3 @@ final class InPlaceReload: Sendable {
         logger.critical("reload: cannot execute \(executable) (\(reason)); the server has stopped")
     }
 }
-

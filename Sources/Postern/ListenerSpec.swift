@@ -1,10 +1,11 @@
+import NIOCore
+import PosternCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
-import PosternCore
 
 /// One listener to open: which protocol, where, and who may connect.
 public struct ListenerSpec: Sendable, Hashable, CustomStringConvertible {

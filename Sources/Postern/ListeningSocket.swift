@@ -55,7 +55,8 @@ enum ListeningSocket {
         }
         guard family == AF_INET || family == AF_INET6 else { return }
         var seconds: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), 9 /* TCP_DEFER_ACCEPT */, &seconds, socklen_t(MemoryLayout<Int32>.size))
+        // 9: TCP_DEFER_ACCEPT (not in Glibc's module map).
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), 9, &seconds, socklen_t(MemoryLayout<Int32>.size))
     }
 
     private static func openTCP(host: String, port: Int, backlog: Int32) throws -> Int32 {

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOPosix
 import PosternCore
 import PosternEngine
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The engine's fast path: one connection that carries one request, served on the thread that
 /// accepted it (see ``ConnectionAcceptor``).

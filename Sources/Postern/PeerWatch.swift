@@ -1,8 +1,9 @@
+import CPosternSocket
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CPosternSocket
-import Synchronization
 
 /// Watches the fast path's connections whose application waits for something (a CGI script, a
 /// database, a timer), on one thread (`postern-peers`) and one epoll set, so that a peer that
@@ -33,11 +34,15 @@ final class PeerWatch: Sendable {
         guard epoll >= 0 else { return nil }
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        guard pthread_create(&thread, nil, { context in
-            let watch = Unmanaged<PeerWatch>.fromOpaque(context!).takeRetainedValue()
-            watch.waitForEvents()
-            return nil
-        }, context) == 0 else {
+        guard
+            pthread_create(
+                &thread, nil,
+                { context in
+                    let watch = Unmanaged<PeerWatch>.fromOpaque(context!).takeRetainedValue()
+                    watch.waitForEvents()
+                    return nil
+                }, context) == 0
+        else {
             Unmanaged<PeerWatch>.fromOpaque(context).release()
             close(epoll)
             return nil

@@ -1,7 +1,8 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
 
 /// The prefork master's decisions as a pure value: which slot to start a worker in, when a
 /// reload's new worker takes over from the old one, when a reload has failed, when the master
@@ -238,7 +239,11 @@ struct PreforkPolicy {
                 return [.halt("a worker \(how): a configuration error; not starting again\(said)")]
             }
             if bootFailures >= settings.bootAttempts {
-                return [.halt("workers cannot start: \(bootFailures) in a row \(worker.bootTimedOut ? "were not ready in time" : "exited before they were ready"); the last: \(exit)\(said)")]
+                return [
+                    .halt(
+                        "workers cannot start: \(bootFailures) in a row \(worker.bootTimedOut ? "were not ready in time" : "exited before they were ready"); the last: \(exit)\(said)"
+                    )
+                ]
             }
             return [.log(.error, "worker \(pid) \(how)\(said)")] + scheduleStart(slot: worker.slot, crashed: true, now: now)
         }
@@ -335,9 +340,11 @@ struct PreforkPolicy {
                 + workers.keys.sorted().map { .kill($0) }
         }
         var actions: [Action] = []
-        if crashes > 0, slots.allSatisfy({ slot in
-            slot.current.flatMap { workers[$0] }.map { $0.state == .serving && now - $0.started > settings.crashWindow } ?? false
-        }) {
+        if crashes > 0,
+            slots.allSatisfy({ slot in
+                slot.current.flatMap { workers[$0] }.map { $0.state == .serving && now - $0.started > settings.crashWindow } ?? false
+            })
+        {
             // Every slot has a worker that has outlived the crash window: the loop is over.
             crashes = 0
             lastCrash = nil

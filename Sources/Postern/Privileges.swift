@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import NIOCore
 import PosternCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Who the server runs as, and the files that say so: `--user`/`--group` (privileges dropped
 /// once the listeners are bound, before anything is served), `--socket-owner`/`--socket-group`
@@ -123,7 +124,9 @@ enum Privileges {
     /// none left over. The listeners pass as `POSTERN_LISTENERS_INHERITED` (`fastcgi=9,http=10`);
     /// the process id stays the same (a pid file, a supervisor, systemd's MAINPID stay true).
     /// A worker passes `keepEnvironment` (its sockets are already in its environment).
-    static func dropPrivilegesAndReexecute(_ options: ServeOptions, listeners: [ListenerSpec], socketFiles: [String], keepEnvironment: Bool = false) throws -> Never {
+    static func dropPrivilegesAndReexecute(_ options: ServeOptions, listeners: [ListenerSpec], socketFiles: [String], keepEnvironment: Bool = false) throws
+        -> Never
+    {
         try dropPrivileges(options)
         if !keepEnvironment {
             var inherited: [String] = []

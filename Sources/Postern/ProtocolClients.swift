@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternHTTP
 import PosternSCGI

@@ -92,7 +92,8 @@ public enum ServeConfiguration {
         Key("max-connections", .int), Key("max-multiplexed-requests", .int),
         Key("idle-timeout", .double), Key("header-timeout", .double), Key("timeout", .double),
         Key("max-concurrency", .int), Key("workers", .int), Key("graceful-timeout", .double), Key("worker-boot-timeout", .double),
-        Key("max-requests", .int), Key("max-requests-jitter", .int), Key("max-abandoned-tasks", .int), Key("max-worker-rss", .int), Key("max-worker-lifetime", .double), Key("slow-log", .double), Key("harakiri", .double), Key("backlog", .int),
+        Key("max-requests", .int), Key("max-requests-jitter", .int), Key("max-abandoned-tasks", .int), Key("max-worker-rss", .int),
+        Key("max-worker-lifetime", .double), Key("slow-log", .double), Key("harakiri", .double), Key("backlog", .int),
         Key("access-log", .string), Key("status", .string), Key("log-level", .string), Key("debug", .bool),
         Key("error-log", .string), Key("user", .string), Key("group", .string), Key("allow-root", .bool), Key("socket-owner", .string),
         Key("socket-group", .string), Key("chdir", .string), Key("umask", .string), Key("pid-file", .string),
@@ -139,9 +140,10 @@ public enum ServeConfiguration {
     /// for a repeated single-value option the last one counts, so the command line still wins),
     /// and every key's setting.
     public static func resolve(arguments: [String], keys: [Key], environment: [String: String]) async throws(ConfigurationError) -> [String] {
-        let onCommandLine = Set(keys.map(\.name).filter { name in
-            arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") }
-        })
+        let onCommandLine = Set(
+            keys.map(\.name).filter { name in
+                arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") }
+            })
         let environmentProvider = EnvironmentVariablesProvider(environmentVariables: environment)
         var file: (path: String, provider: FileProvider<JSONSnapshot>)?
         if let path = configPath(arguments, environment) {
@@ -162,8 +164,10 @@ public enum ServeConfiguration {
             var found: (values: [String], source: Source)?
             let environmentKey = AbsoluteConfigKey(["postern", key.name])
             if environment[key.environmentName] != nil {
-                found = (try values(of: key, from: environmentProvider, at: environmentKey) { "environment variable \(key.environmentName)" },
-                         .environment(key.environmentName))
+                found = (
+                    try values(of: key, from: environmentProvider, at: environmentKey) { "environment variable \(key.environmentName)" },
+                    .environment(key.environmentName)
+                )
             } else if let file {
                 let fileKey = AbsoluteConfigKey([key.name])
                 if (try? file.provider.value(forKey: fileKey, type: .string).value) != nil
@@ -204,22 +208,25 @@ public enum ServeConfiguration {
 
     /// The value of `key` in `provider` as option arguments; a value of another type is an error
     /// that names `where` and what was expected.
-    private static func values(of key: Key, from provider: some ConfigProvider, at configKey: AbsoluteConfigKey, where place: () -> String) throws(ConfigurationError) -> [String] {
+    private static func values(of key: Key, from provider: some ConfigProvider, at configKey: AbsoluteConfigKey, where place: () -> String)
+        throws(ConfigurationError) -> [String]
+    {
         let found: ConfigValue?
         do {
             found = try provider.value(forKey: configKey, type: key.kind.type).value
-        } catch where key.kind == .list && (try? provider.value(forKey: configKey, type: .string).value) != nil {
+        } catch  where key.kind == .list && (try? provider.value(forKey: configKey, type: .string).value) != nil {
             // One address where a list is expected: a list of one.
             guard case .string(let single)? = (try? provider.value(forKey: configKey, type: .string).value)??.content else {
                 throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
             }
             return [single]
         } catch {
-            let raw: String? = switch (try? provider.value(forKey: configKey, type: .string).value)??.content {
-            case .string(let text)?: "\"\(text)\""
-            case let other?: "\(other)"
-            case nil: nil
-            }
+            let raw: String? =
+                switch (try? provider.value(forKey: configKey, type: .string).value)??.content {
+                case .string(let text)?: "\"\(text)\""
+                case let other?: "\(other)"
+                case nil: nil
+                }
             throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)\(raw.map { ", found \($0)" } ?? "")")
         }
         guard let found else {
@@ -244,7 +251,10 @@ public enum ServeConfiguration {
         }
         let unknown = Set(object.keys).subtracting(known).sorted()
         guard unknown.isEmpty else {
-            throw ConfigurationError(description: "--config \(path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); the keys are the long option names: \(known.sorted().joined(separator: ", "))")
+            throw ConfigurationError(
+                description:
+                    "--config \(path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); the keys are the long option names: \(known.sorted().joined(separator: ", "))"
+            )
         }
     }
 
@@ -252,8 +262,10 @@ public enum ServeConfiguration {
     public static func describe(_ options: ServeOptions) -> String {
         var lines: [String] = []
         for setting in settings {
-            let value = options.configurationValue(setting.key.name)
-                ?? (setting.values.isEmpty ? "(default)"
+            let value =
+                options.configurationValue(setting.key.name)
+                ?? (setting.values.isEmpty
+                    ? "(default)"
                     : setting.key.kind == .list ? "[" + setting.values.joined(separator: ", ") + "]" : setting.values.joined(separator: " "))
             lines.append("\(setting.key.name) = \(value)    # \(setting.source)")
         }

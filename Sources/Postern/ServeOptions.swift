@@ -19,7 +19,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("validate"), help: "Check every request and response against the gateway contract (500 on a violation).")
     public var validateContract = false
 
-    @Option(help: ArgumentHelp("The URL prefix the front-end maps to this app: SCRIPT_NAME becomes PREFIX and PATH_INFO the rest, whatever split the front-end sent (Apache mod_proxy_* send the whole path in one of them).", valueName: "PREFIX"))
+    @Option(
+        help: ArgumentHelp(
+            "The URL prefix the front-end maps to this app: SCRIPT_NAME becomes PREFIX and PATH_INFO the rest, whatever split the front-end sent (Apache mod_proxy_* send the whole path in one of them).",
+            valueName: "PREFIX"))
     public var mount: String?
 
     @Option(help: ArgumentHelp("Mode of the unix socket files created, in octal.", valueName: "MODE"))
@@ -46,13 +49,17 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Close a connection idle this long between requests.", valueName: "SECONDS"))
     public var idleTimeout: Double = GatewayLimits().idleTimeoutSeconds
 
-    @Option(help: ArgumentHelp("A request head (HTTP headers, FastCGI params, SCGI/uwsgi head) must arrive within this long of the connection opening.", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "A request head (HTTP headers, FastCGI params, SCGI/uwsgi head) must arrive within this long of the connection opening.", valueName: "SECONDS"))
     public var headerTimeout: Double = GatewayLimits().headerTimeoutSeconds
 
     @Option(help: ArgumentHelp("Answer 504 and cancel the application when a request runs longer than this (0: no limit).", valueName: "SECONDS"))
     public var timeout: Double = 0
 
-    @Option(help: ArgumentHelp("Most requests running the application at once, per worker (0: no bound); excess requests wait for a slot, within --timeout.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Most requests running the application at once, per worker (0: no bound); excess requests wait for a slot, within --timeout.", valueName: "N"))
     public var maxConcurrency: Int = 0
 
     @Option(help: ArgumentHelp("Worker processes sharing the listeners (1: serve in this process, no master).", valueName: "N"))
@@ -61,7 +68,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("On SIGTERM/SIGINT (or a reload, or recycling), in-flight requests get this long to finish.", valueName: "SECONDS"))
     public var gracefulTimeout: Double = 30
 
-    @Option(help: ArgumentHelp("A new worker must be ready (its listeners up, its app made) within this long, or it is killed: at start, three such failures in a row stop the master; in a reload, the old workers serve on and the reload is reported failed.", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "A new worker must be ready (its listeners up, its app made) within this long, or it is killed: at start, three such failures in a row stop the master; in a reload, the old workers serve on and the reload is reported failed.",
+            valueName: "SECONDS"))
     public var workerBootTimeout: Double = 30
 
     @Option(help: ArgumentHelp("A worker leaves after serving this many requests (drains, exits, is replaced); 0: never.", valueName: "N"))
@@ -70,32 +80,45 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Adds a random 0...J to each worker's --max-requests so that workers do not all leave at once.", valueName: "J"))
     public var maxRequestsJitter: Int = 0
 
-    @Option(help: ArgumentHelp("Log a request still running this long (its request line, the pid, the time so far), and its total time when it ends; 0: never.", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Log a request still running this long (its request line, the pid, the time so far), and its total time when it ends; 0: never.",
+            valueName: "SECONDS"))
     public var slowLog: Double = 0
 
-    @Option(help: ArgumentHelp("The length of each listening socket's accept queue (listen(2)'s backlog; the kernel caps it at net.core.somaxconn). The status page shows it as listen_queue_len.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "The length of each listening socket's accept queue (listen(2)'s backlog; the kernel caps it at net.core.somaxconn). The status page shows it as listen_queue_len.",
+            valueName: "N"))
     public var backlog: Int = Int(ListeningSocket.defaultBacklog)
 
-    @Option(help: ArgumentHelp(
-        "The master kills (SIGKILL) and replaces a worker whose oldest request has run this long, or whose event loops have not answered for this long (an application that blocks its thread), and logs the request; needs a master: without --workers N, one worker runs under one. 0: never.",
-        valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "The master kills (SIGKILL) and replaces a worker whose oldest request has run this long, or whose event loops have not answered for this long (an application that blocks its thread), and logs the request; needs a master: without --workers N, one worker runs under one. 0: never.",
+            valueName: "SECONDS"))
     public var harakiri: Double = 0
 
-    @Option(help: ArgumentHelp("A worker whose resident memory grows past this many MiB drains and is replaced (checked once a second); 0: never.", valueName: "MIB"))
+    @Option(
+        help: ArgumentHelp(
+            "A worker whose resident memory grows past this many MiB drains and is replaced (checked once a second); 0: never.", valueName: "MIB"))
     public var maxWorkerRss: Int = 0
 
     @Option(help: ArgumentHelp("A worker that has served this long drains and is replaced; 0: never.", valueName: "SECONDS"))
     public var maxWorkerLifetime: Double = 0
 
-    @Option(help: ArgumentHelp(
-        "A worker whose application has this many tasks still running past --timeout (they ignored cancellation) is stuck: it drains and is replaced, as --max-requests does. With --max-concurrency C the bound is the smaller of N and C (abandoned tasks keep their slots). 0: never.",
-        valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "A worker whose application has this many tasks still running past --timeout (they ignored cancellation) is stuck: it drains and is replaced, as --max-requests does. With --max-concurrency C the bound is the smaller of N and C (abandoned tasks keep their slots). 0: never.",
+            valueName: "N"))
     public var maxAbandonedTasks: Int = 16
 
     @Option(help: ArgumentHelp("Write one line per request (common log format + duration in µs) to PATH, or to standard output for -.", valueName: "PATH"))
     public var accessLog: String?
 
-    @Option(help: ArgumentHelp("Serve the status page on ADDR over HTTP: / is JSON (workers, requests, in flight, by protocol, errors, latency percentiles), /metrics is Prometheus text.", valueName: "ADDR"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve the status page on ADDR over HTTP: / is JSON (workers, requests, in flight, by protocol, errors, latency percentiles), /metrics is Prometheus text.",
+            valueName: "ADDR"))
     public var status: String?
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL"))
@@ -107,7 +130,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Write the server's log to PATH instead of standard error (reopened on SIGUSR1).", valueName: "PATH"))
     public var errorLog: String?
 
-    @Option(help: ArgumentHelp("Run as this user (name or uid) once the listeners are bound; its groups too. Needed to serve as root, unless --allow-root.", valueName: "USER"))
+    @Option(
+        help: ArgumentHelp(
+            "Run as this user (name or uid) once the listeners are bound; its groups too. Needed to serve as root, unless --allow-root.", valueName: "USER"))
     public var user: String?
 
     @Option(help: ArgumentHelp("Run with this group (name or gid) instead of the user's own.", valueName: "GROUP"))
@@ -131,13 +156,20 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Write the server's process id to PATH (atomically); removed at exit.", valueName: "PATH"))
     public var pidFile: String?
 
-    @Option(help: ArgumentHelp("Read options from FILE, a JSON object keyed by the long option names (also POSTERN_CONFIG). Options also come from POSTERN_* variables (POSTERN_MAX_CONNECTIONS=...). The command line wins over the environment, the environment over the file.", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Read options from FILE, a JSON object keyed by the long option names (also POSTERN_CONFIG). Options also come from POSTERN_* variables (POSTERN_MAX_CONNECTIONS=...). The command line wins over the environment, the environment over the file.",
+            valueName: "FILE"))
     public var config: String?
 
     @Flag(help: "Print the effective options and where each came from (command line, environment, file, default), then exit.")
     public var printConfig = false
 
-    @Flag(name: [.customLong("check-config"), .customShort("t")], help: "Check the options, the configuration file, the listeners' addresses, the users and paths they name, and the app, without binding or serving; print \"configuration OK: VERSION\" and exit 0, or the error and exit 64. A master runs its new binary this way before SIGUSR2 executes it.")
+    @Flag(
+        name: [.customLong("check-config"), .customShort("t")],
+        help:
+            "Check the options, the configuration file, the listeners' addresses, the users and paths they name, and the app, without binding or serving; print \"configuration OK: VERSION\" and exit 0, or the error and exit 64. A master runs its new binary this way before SIGUSR2 executes it."
+    )
     public var checkConfig = false
 
     public init() {}
@@ -247,12 +279,15 @@ public struct ServeOptions: ParsableArguments, Sendable {
             throw ValidationError("--uwsgi-max-vars must be from 1 to 65535 (the uwsgi size field is 16 bits)")
         }
         guard maxMultiplexedRequests >= 1, idleTimeout > 0, headerTimeout > 0, timeout >= 0, maxConcurrency >= 0 else {
-            throw ValidationError("--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
+            throw ValidationError(
+                "--max-multiplexed-requests must be at least 1, --idle-timeout and --header-timeout positive, --timeout and --max-concurrency not negative")
         }
         guard (1...1024).contains(workers), gracefulTimeout >= 0, maxRequests >= 0, maxRequestsJitter >= 0, maxAbandonedTasks >= 0,
             maxWorkerRss >= 0, maxWorkerLifetime >= 0, slowLog >= 0, harakiri >= 0, (1...65535).contains(backlog), workerBootTimeout > 0
         else {
-            throw ValidationError("--workers must be from 1 to 1024; --worker-boot-timeout positive; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative; --backlog from 1 to 65535")
+            throw ValidationError(
+                "--workers must be from 1 to 1024; --worker-boot-timeout positive; --graceful-timeout, --max-requests, --max-requests-jitter, --max-abandoned-tasks, --max-worker-rss, --max-worker-lifetime, --slow-log and --harakiri not negative; --backlog from 1 to 65535"
+            )
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }

@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,7 +126,8 @@ enum ServingProcessSignals {
                     await stopForReload()
                 }
             default:
-                logger.notice("\(name): ignored \(reload == nil ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")
+                logger.notice(
+                    "\(name): ignored \(reload == nil ? "by a worker (signal the master)" : "in a single process (it is for the master of --workers N)")")
             }
         }
     }

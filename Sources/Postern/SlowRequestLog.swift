@@ -44,9 +44,11 @@ public final class SlowRequestLog: Sendable {
     /// The request ended; logs its total time if it was reported as slow.
     func ended(_ record: RequestRecord, logger: Logger) {
         guard let entry = running.withLock({ $0.removeValue(forKey: record.id) }), entry.reported else { return }
-        logger.notice("slow request ended", metadata: [
-            "request": "\(entry.line)", "status": "\(record.status)", "seconds": "\(Self.seconds(.now - entry.started))",
-        ])
+        logger.notice(
+            "slow request ended",
+            metadata: [
+                "request": "\(entry.line)", "status": "\(record.status)", "seconds": "\(Self.seconds(.now - entry.started))",
+            ])
     }
 
     /// Logs each request that has passed the threshold and was not reported yet.
@@ -63,9 +65,11 @@ public final class SlowRequestLog: Sendable {
         }
         for (line, elapsed) in slow {
             reportedCount.add(1, ordering: .relaxed)
-            logger.warning("slow request, still running", metadata: [
-                "request": "\(line)", "seconds": "\(Self.seconds(elapsed))", "pid": "\(ProcessIdentity.pid)",
-            ])
+            logger.warning(
+                "slow request, still running",
+                metadata: [
+                    "request": "\(line)", "seconds": "\(Self.seconds(elapsed))", "pid": "\(ProcessIdentity.pid)",
+                ])
         }
     }
 

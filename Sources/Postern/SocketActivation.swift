@@ -1,7 +1,8 @@
+import PosternCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import PosternCore
 
 /// systemd socket activation (sd_listen_fds(3), "the socket activation protocol"): the sockets
 /// a `.socket` unit (or `systemd-socket-activate`) opened, passed from fd 3 up when `LISTEN_PID`
@@ -29,7 +30,8 @@ enum SocketActivation {
             let name = index < names.count ? names[Int(index)] : "unknown"
             guard let kind = GatewayProtocol(rawValue: name), kind != .cgi else {
                 throw ServeError(
-                    "socket activation: fd \(fd) is named \"\(name)\"; name each socket by its protocol (FileDescriptorName=fastcgi, scgi, uwsgi or http in the .socket unit; --fdname with systemd-socket-activate)")
+                    "socket activation: fd \(fd) is named \"\(name)\"; name each socket by its protocol (FileDescriptorName=fastcgi, scgi, uwsgi or http in the .socket unit; --fdname with systemd-socket-activate)"
+                )
             }
             guard isListeningSocket(fd) else { throw ServeError("socket activation: fd \(fd) (\(name)) is not a listening socket") }
             specs.append(ListenerSpec(kind, .fd(fd), socketMode: socketMode, allow: allow))

@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
 
 extension SocketAddress {
     /// The address `accept4` or `getsockname` filled in; `nil` for a unix socket's unnamed peer

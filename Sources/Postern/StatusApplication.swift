@@ -91,19 +91,29 @@ struct StatusApplication: Application {
         registry.makeCounter(descriptor: metric("errors", "total", "Responses with a 5xx status.")).increment(by: Int64(total.errors))
         registry.makeCounter(descriptor: metric("timeouts", "total", "Requests answered 504 by --timeout.")).increment(by: Int64(total.timeouts))
         registry.makeGauge(descriptor: metric("requests_in_flight", "", "Requests in progress.")).set(Double(total.inFlight))
-        registry.makeGauge(descriptor: metric("abandoned_tasks", "", "Timed-out application tasks that ignored cancellation.")).set(Double(total.abandonedTasks))
-        registry.makeCounter(descriptor: metric("slow_requests", "total", "Requests reported by --slow-log while they ran.")).increment(by: Int64(total.slowRequests))
-        registry.makeGauge(descriptor: metric("workers", "", "Processes serving requests: the live workers, or 1 without --workers.")).set(Double(reading.workers.count))
-        registry.makeGauge(descriptor: metric("active_workers", "", "Workers with a request in flight.")).set(Double(reading.workers.filter { $0.inFlight > 0 }.count))
+        registry.makeGauge(descriptor: metric("abandoned_tasks", "", "Timed-out application tasks that ignored cancellation.")).set(
+            Double(total.abandonedTasks))
+        registry.makeCounter(descriptor: metric("slow_requests", "total", "Requests reported by --slow-log while they ran.")).increment(
+            by: Int64(total.slowRequests))
+        registry.makeGauge(descriptor: metric("workers", "", "Processes serving requests: the live workers, or 1 without --workers.")).set(
+            Double(reading.workers.count))
+        registry.makeGauge(descriptor: metric("active_workers", "", "Workers with a request in flight.")).set(
+            Double(reading.workers.filter { $0.inFlight > 0 }.count))
         registry.makeCounter(descriptor: metric("harakiri_kills", "total", "Workers killed by --harakiri.")).increment(by: Int64(reading.harakiriKills))
-        registry.makeCounter(descriptor: metric("limit_refusals", "total", "Connections turned away over --max-connections.")).increment(by: Int64(total.limitRefusals))
-        registry.makeCounter(descriptor: metric("worker_restarts", "total", "Workers replaced (died, recycled, killed).")).increment(by: Int64(reading.restarts))
+        registry.makeCounter(descriptor: metric("limit_refusals", "total", "Connections turned away over --max-connections.")).increment(
+            by: Int64(total.limitRefusals))
+        registry.makeCounter(descriptor: metric("worker_restarts", "total", "Workers replaced (died, recycled, killed).")).increment(
+            by: Int64(reading.restarts))
         for listener in reading.listeners {
             let labels = [("protocol", listener.protocol), ("address", listener.address)]
-            registry.makeGauge(descriptor: metric("listen_queue", "", "Connections waiting in the listening socket's accept queue (the kernel's figure)."), labels: labels)
-                .set(Double(listener.queued))
-            registry.makeGauge(descriptor: metric("listen_queue_length", "", "The accept queue's length (--backlog, capped at net.core.somaxconn)."), labels: labels)
-                .set(Double(listener.length))
+            registry.makeGauge(
+                descriptor: metric("listen_queue", "", "Connections waiting in the listening socket's accept queue (the kernel's figure)."), labels: labels
+            )
+            .set(Double(listener.queued))
+            registry.makeGauge(
+                descriptor: metric("listen_queue_length", "", "The accept queue's length (--backlog, capped at net.core.somaxconn)."), labels: labels
+            )
+            .set(Double(listener.length))
         }
         return registry.emitToBuffer() + Array(histogram(total).utf8)
     }

@@ -25,23 +25,34 @@ public struct StatusTop: Sendable {
         let d = document
         var lines: [String] = []
         let rate = requestsPerSecond.map { String(format: "%.1f", $0) } ?? "-"
-        lines.append("postern \(d.mode) pid \(d.pid), up \(Self.duration(d.startSince)), \(d.totalWorkers) worker\(d.totalWorkers == 1 ? "" : "s") (\(d.activeWorkers) busy, \(d.idleWorkers) idle, most busy \(d.maxActiveWorkers)), restarts \(d.workerRestarts), harakiri \(d.harakiriKills)")
-        lines.append("requests \(d.requests)  req/s \(rate)  in flight \(d.inFlight)  errors \(d.errors)  timeouts \(d.timeouts)  slow \(d.slowRequests)  refused \(d.limitRefusals)")
-        lines.append("latency p50 \(Self.milliseconds(d.latency.p50Seconds))  p90 \(Self.milliseconds(d.latency.p90Seconds))  p99 \(Self.milliseconds(d.latency.p99Seconds))  listen queue \(d.listenQueue) (most \(d.maxListenQueue)) of \(d.listenQueueLen)")
+        lines.append(
+            "postern \(d.mode) pid \(d.pid), up \(Self.duration(d.startSince)), \(d.totalWorkers) worker\(d.totalWorkers == 1 ? "" : "s") (\(d.activeWorkers) busy, \(d.idleWorkers) idle, most busy \(d.maxActiveWorkers)), restarts \(d.workerRestarts), harakiri \(d.harakiriKills)"
+        )
+        lines.append(
+            "requests \(d.requests)  req/s \(rate)  in flight \(d.inFlight)  errors \(d.errors)  timeouts \(d.timeouts)  slow \(d.slowRequests)  refused \(d.limitRefusals)"
+        )
+        lines.append(
+            "latency p50 \(Self.milliseconds(d.latency.p50Seconds))  p90 \(Self.milliseconds(d.latency.p90Seconds))  p99 \(Self.milliseconds(d.latency.p99Seconds))  listen queue \(d.listenQueue) (most \(d.maxListenQueue)) of \(d.listenQueueLen)"
+        )
         lines.append("")
         lines.append(Self.row(["PID", "STATE", "REQUESTS", "IN FLIGHT", "RSS MiB"], widths: [8, 9, 10, 10, 9]))
         for worker in d.workers {
-            lines.append(Self.row(
-                [String(worker.pid), worker.state, String(worker.requests), String(worker.inFlight), String(format: "%.1f", Double(worker.rssBytes) / 1_048_576)],
-                widths: [8, 9, 10, 10, 9]))
+            lines.append(
+                Self.row(
+                    [
+                        String(worker.pid), worker.state, String(worker.requests), String(worker.inFlight),
+                        String(format: "%.1f", Double(worker.rssBytes) / 1_048_576),
+                    ],
+                    widths: [8, 9, 10, 10, 9]))
         }
         if !d.listeners.isEmpty {
             lines.append("")
             lines.append(Self.row(["LISTENER", "QUEUED", "MOST", "LENGTH"], widths: [40, 8, 8, 8]))
             for listener in d.listeners {
-                lines.append(Self.row(
-                    ["\(listener.protocol) \(listener.address)", String(listener.queued), String(listener.maxQueued), String(listener.length)],
-                    widths: [40, 8, 8, 8]))
+                lines.append(
+                    Self.row(
+                        ["\(listener.protocol) \(listener.address)", String(listener.queued), String(listener.maxQueued), String(listener.length)],
+                        widths: [40, 8, 8, 8]))
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -1,8 +1,9 @@
+import Logging
+import ServiceLifecycle
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
-import ServiceLifecycle
 
 /// sd_notify(3) for a `Type=notify` service, without libsystemd: one datagram per message to the
 /// unix socket `NOTIFY_SOCKET` names (a path, or `@name` in the abstract namespace).
@@ -93,7 +94,8 @@ struct SystemdWatch: Service {
 
     func run() async {
         let interval = notifier.watchdogInterval ?? .seconds(10)
-        let notifier = self.notifier, status = self.status
+        let notifier = self.notifier
+        let status = self.status
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)

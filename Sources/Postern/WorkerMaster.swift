@@ -137,7 +137,8 @@ final class WorkerMaster: @unchecked Sendable {
             // Executed again by SIGUSR2: the sockets are already open, the old workers still run.
             listenerFDs = upgrade.listeners
             inherited = Set(upgrade.workers)
-            logger.notice("upgraded in place: the sockets kept; the previous workers serve until the new ones do", metadata: ["previous": "\(upgrade.workers.sorted())"])
+            logger.notice(
+                "upgraded in place: the sockets kept; the previous workers serve until the new ones do", metadata: ["previous": "\(upgrade.workers.sorted())"])
         } else {
             for spec in specs {
                 let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
@@ -285,7 +286,9 @@ final class WorkerMaster: @unchecked Sendable {
         logger.notice("SIGHUP: reloading; a new worker starts beside each, and each old one drains once its successor is ready")
         notifier?.reloading()
         readyDue = true
-        lastReloadReport.withLock { $0 = ReloadReport(generation: policy.generation + 1, outcome: "reloading", reason: nil, time: Int(Date().timeIntervalSince1970)) }
+        lastReloadReport.withLock {
+            $0 = ReloadReport(generation: policy.generation + 1, outcome: "reloading", reason: nil, time: Int(Date().timeIntervalSince1970))
+        }
         perform(policy.beginReload(workers: count, now: .now))
     }
 
@@ -317,7 +320,9 @@ final class WorkerMaster: @unchecked Sendable {
         case .failure(let error):
             logger.error("SIGHUP: not reloading: the configuration has an error; the workers keep running as they are", metadata: ["error": "\(error)"])
             lastReloadReport.withLock {
-                $0 = ReloadReport(generation: policy.generation, outcome: "failed", reason: "the configuration has an error: \(error)", time: Int(Date().timeIntervalSince1970))
+                $0 = ReloadReport(
+                    generation: policy.generation, outcome: "failed", reason: "the configuration has an error: \(error)",
+                    time: Int(Date().timeIntervalSince1970))
             }
             return nil
         case .success(let read):
@@ -408,7 +413,9 @@ final class WorkerMaster: @unchecked Sendable {
             }
             return
         }
-        logger.notice("SIGUSR2: upgrading in place to \(version): the master executes \(executable) (same pid, same sockets); the workers are replaced once the new ones serve")
+        logger.notice(
+            "SIGUSR2: upgrading in place to \(version): the master executes \(executable) (same pid, same sockets); the workers are replaced once the new ones serve"
+        )
         notifier?.reloading()
         notifier?.restoreEnvironment()
         busy?.close()
@@ -419,7 +426,9 @@ final class WorkerMaster: @unchecked Sendable {
         setenv(Self.upgradeStatsKey, statsDirectory, 1)
         let reason = ProcessImage.replace(with: executable, keeping: Set(listenerFDs.map(\.1)))
         logger.error("SIGUSR2: cannot execute \(executable) (\(reason)); still serving with the running binary")
-        for name in [Self.upgradeListenersKey, Self.upgradeWorkersKey, Self.upgradeStatsKey, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) }
+        for name in [Self.upgradeListenersKey, Self.upgradeWorkersKey, Self.upgradeStatsKey, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            unsetenv(name)
+        }
         notifier?.send("READY=1")
     }
 

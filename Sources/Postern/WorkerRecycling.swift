@@ -1,9 +1,10 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
 
 /// `--max-worker-rss` and `--max-worker-lifetime`: a worker past either drains and leaves (the
 /// master replaces it at once), as `--max-requests` does; uWSGI's `reload-on-rss` and

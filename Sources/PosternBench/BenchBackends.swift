@@ -18,7 +18,9 @@ public struct BenchBackends: Sendable {
 
         // POSTERN_* variables of the bench's own environment reach the backends (A/B switches).
         let passed = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("POSTERN_") }
-        func spawn(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin", "LANG": "C"]) throws -> ManagedProcess {
+        func spawn(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin", "LANG": "C"]) throws
+            -> ManagedProcess
+        {
             let environment = environment.merging(passed) { own, _ in own }
             let process = try ManagedProcess(name: name, executable: executable, arguments: arguments, environment: environment, directory: dir)
             registry.add(process)
@@ -67,10 +69,12 @@ public struct BenchBackends: Sendable {
                     // `postern serve --app hello` serves the same app when it is absent.
                     // A bench run as root serves its own sockets as root (postern refuses that
                     // without --user or --allow-root beyond loopback).
-                    let options = [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"]
+                    let options =
+                        [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"]
                         + (mode == .scgiWorkers ? ["--workers", "2"] : [])
                         + (geteuid() == 0 ? ["--allow-root"] : [])
-                    let process = try workspace.binary("hello").map { try spawn("hello-\(mode.rawValue)", $0, options) }
+                    let process =
+                        try workspace.binary("hello").map { try spawn("hello-\(mode.rawValue)", $0, options) }
                         ?? spawn("postern-\(mode.rawValue)", postern, ["serve", "--app", "hello"] + options)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = BenchEndpoint(address: endpoint.address, pid: process.pid)
@@ -86,9 +90,11 @@ public struct BenchBackends: Sendable {
                     // The host finds scripts by SCRIPT_NAME + PATH_INFO under its root: /cgi-host/hello.sh.
                     _ = try workspace.install(script, as: "hello.sh", in: "cgi-host/cgi-host")
                     let port = try Ports.free()
-                    let process = try spawn("postern-cgi-host", postern, [
-                        "serve", "--cgi-root", dir + "/cgi-host", "--fastcgi", "127.0.0.1:\(port)", "--log-level", "warning",
-                    ])
+                    let process = try spawn(
+                        "postern-cgi-host", postern,
+                        [
+                            "serve", "--cgi-root", dir + "/cgi-host", "--fastcgi", "127.0.0.1:\(port)", "--log-level", "warning",
+                        ])
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint
@@ -126,7 +132,9 @@ public struct BenchBackends: Sendable {
                     backends.endpoints[mode] = endpoint
                 case .floorSCGI, .floorUWSGI, .floorFastCGI:
                     let binary = dir + "/floor"
-                    if !FileManager.default.isExecutableFile(atPath: binary), let problem = workspace.compile("floor.c", output: binary, libraries: ["-lpthread"]) {
+                    if !FileManager.default.isExecutableFile(atPath: binary),
+                        let problem = workspace.compile("floor.c", output: binary, libraries: ["-lpthread"])
+                    {
                         throw BenchError(problem)
                     }
                     let port = try Ports.free()
@@ -136,14 +144,18 @@ public struct BenchBackends: Sendable {
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint
                 case .uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI:
-                    guard let uwsgi = BenchWorkspace.which("uwsgi") else { throw BenchError("uwsgi is not installed (apt-get install uwsgi uwsgi-plugin-python3)") }
+                    guard let uwsgi = BenchWorkspace.which("uwsgi") else {
+                        throw BenchError("uwsgi is not installed (apt-get install uwsgi uwsgi-plugin-python3)")
+                    }
                     guard let app = workspace.referenceDirectory.map({ $0 + "/hello_wsgi.py" }) else { throw BenchError("Benchmarks/reference not found") }
                     let socketFlag = [BenchMode.uwsgiPythonFastCGI: "--fastcgi-socket", .uwsgiPythonSCGI: "--scgi-socket"][mode] ?? "--uwsgi-socket"
                     let port = try Ports.free()
-                    let process = try spawn(mode.rawValue, uwsgi, [
-                        "--plugin", "python3", "--wsgi-file", app, "--master", "--processes", "\(workers)",
-                        socketFlag, "127.0.0.1:\(port)", "--disable-logging", "--die-on-term", "--need-app", "--listen", "128",
-                    ])
+                    let process = try spawn(
+                        mode.rawValue, uwsgi,
+                        [
+                            "--plugin", "python3", "--wsgi-file", app, "--master", "--processes", "\(workers)",
+                            socketFlag, "127.0.0.1:\(port)", "--disable-logging", "--die-on-term", "--need-app", "--listen", "128",
+                        ])
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint

@@ -4,7 +4,11 @@ import Foundation
 public enum BenchChart {
     /// Two horizontal bar charts side by side: requests/s (median, with min–max whiskers) and p99.
     public static func svg(_ rows: [BenchSummary], title: String) -> String {
-        let rowHeight = 22.0, top = 56.0, labelWidth = 170.0, barWidth = 300.0, gap = 40.0
+        let rowHeight = 22.0
+        let top = 56.0
+        let labelWidth = 170.0
+        let barWidth = 300.0
+        let gap = 40.0
         let height = top + Double(rows.count) * rowHeight + 30
         let width = labelWidth + 2 * barWidth + gap + 120
         let maxRPS = max(rows.map(\.maxRequestsPerSecond).max() ?? 1, 1)
@@ -19,7 +23,9 @@ public enum BenchChart {
             """
         for (index, row) in rows.enumerated() {
             let y = top + Double(index) * rowHeight
-            let color = row.mode.rawValue.hasPrefix("cgi") || row.mode == .fcgiwrap ? "#c0504d"
+            let color =
+                row.mode.rawValue.hasPrefix("cgi") || row.mode == .fcgiwrap
+                ? "#c0504d"
                 : (row.mode.summary.contains("reference") || row.mode == .static ? "#8c8c8c" : "#1f77b4")
             let rpsWidth = barWidth * row.medianRequestsPerSecond / maxRPS
             let minX = labelWidth + barWidth * row.minRequestsPerSecond / maxRPS

@@ -24,7 +24,8 @@ public enum BenchFrontEndConfig {
 
     /// A full server block (the launcher rewrites `listen`); FastCGI with kept connections where asked.
     static func nginx(_ endpoints: [BenchMode: BenchEndpoint], _ dir: String) -> String {
-        var upstreams = "", locations = ""
+        var upstreams = ""
+        var locations = ""
         for (mode, endpoint) in endpoints.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let prefix = "/\(mode.rawValue)/"
             switch mode {
@@ -71,7 +72,8 @@ public enum BenchFrontEndConfig {
     }
 
     static func lighttpd(_ endpoints: [BenchMode: BenchEndpoint], _ dir: String) -> String {
-        var fastcgi: [String] = [], scgi: [String] = []
+        var fastcgi: [String] = []
+        var scgi: [String] = []
         func server(_ endpoint: BenchEndpoint, _ extra: String = "") -> String {
             switch endpoint.address {
             case .tcp(let port): "(( \"host\" => \"127.0.0.1\", \"port\" => \(port), \"check-local\" => \"disable\"\(extra) ))"

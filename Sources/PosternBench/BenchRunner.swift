@@ -17,10 +17,15 @@ public struct BenchRunner: Sendable {
         let binDirectory = BenchWorkspace.executableDirectory()
         let workspace = try BenchWorkspace(binDirectory: binDirectory, referenceDirectory: BenchWorkspace.findReferences(binDirectory: binDirectory))
         let kind = options.frontEnd
-        say("postern bench: \(kind) front-end, modes \(options.modes.map(\.rawValue).joined(separator: " ")), \(options.repeats) × \(options.duration) s, \(options.connections) connections; binaries from \(binDirectory); scratch \(workspace.directory)")
+        say(
+            "postern bench: \(kind) front-end, modes \(options.modes.map(\.rawValue).joined(separator: " ")), \(options.repeats) × \(options.duration) s, \(options.connections) connections; binaries from \(binDirectory); scratch \(workspace.directory)"
+        )
         var skipped: [(BenchMode, String)] = []
         var modes = options.modes.filter { mode in
-            if let reason = BenchFrontEndConfig.unsupported(mode, on: kind) { skipped.append((mode, reason)); return false }
+            if let reason = BenchFrontEndConfig.unsupported(mode, on: kind) {
+                skipped.append((mode, reason))
+                return false
+            }
             return true
         }
         let backends = try await BenchBackends.start(
@@ -83,9 +88,12 @@ public struct BenchRunner: Sendable {
                     backendMicrosecondsPerRequest: cpu)
                 runs.append(run)
                 let name = mode.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0)
-                say("[\(runs.count)/\(total)] repeat \(repeatIndex) \(name)" + String(format: "%9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  load %.2f",
-                    result.requestsPerSecond, result.p50, result.p99, result.errors, run.loadAverage)
-                    + (cpu.map { String(format: "  cpu %.1f µs/req", $0) } ?? ""))
+                say(
+                    "[\(runs.count)/\(total)] repeat \(repeatIndex) \(name)"
+                        + String(
+                            format: "%9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  load %.2f",
+                            result.requestsPerSecond, result.p50, result.p99, result.errors, run.loadAverage)
+                        + (cpu.map { String(format: "  cpu %.1f µs/req", $0) } ?? ""))
             }
         }
         let loadAfter = LoadAverage.current()
@@ -117,7 +125,10 @@ public struct BenchRunner: Sendable {
         registry.add(process)
         let deadline = Date().addingTimeInterval(Double(seconds) + 20)
         while process.isRunning {
-            if Date() > deadline { process.stop(); throw BenchError("wrk did not finish: \(process.output)") }
+            if Date() > deadline {
+                process.stop()
+                throw BenchError("wrk did not finish: \(process.output)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         guard let result = WrkResult.parse(process.output) else { throw BenchError("cannot read wrk's output:\n\(process.output)") }

@@ -52,7 +52,8 @@ public struct BenchSummary: Sendable, Codable {
         var text = "| mode | what | req/s (median) | spread | p50 ms | p99 ms | errors | backend peak RSS | backend CPU µs/req | × cgi | × libfcgi |\n"
         text += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in rows {
-            let spread = row.medianRequestsPerSecond > 0
+            let spread =
+                row.medianRequestsPerSecond > 0
                 ? "±" + format((row.maxRequestsPerSecond - row.minRequestsPerSecond) / 2 / row.medianRequestsPerSecond * 100, 0) + " %" : "–"
             let rss = row.backendPeakRSS.map { format(Double($0) / 1_048_576, 1) + " MiB" } ?? "–"
             text += "| `\(row.mode.rawValue)` | \(row.mode.summary) | \(format(row.medianRequestsPerSecond, 0)) | \(spread) | "

@@ -20,7 +20,10 @@ public struct WrkResult: Sendable, Codable, Equatable {
 
     /// Parses wrk 4's text output (run with `--latency`); `nil` if the summary lines are missing.
     public static func parse(_ output: String) -> WrkResult? {
-        var rps: Double?, requests: Int?, p50: Double?, p99: Double?
+        var rps: Double?
+        var requests: Int?
+        var p50: Double?
+        var p99: Double?
         var errors = 0
         for raw in output.split(separator: "\n") {
             let words = raw.split(separator: " ", omittingEmptySubsequences: true)

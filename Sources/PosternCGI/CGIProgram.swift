@@ -1,3 +1,9 @@
+import Logging
+import NIOCore
+import PosternCore
+import PosternEngine
+import Synchronization
+
 /// CGI program mode (RFC 3875): serve the one request in this process's environment and stdin.
 #if canImport(Glibc)
 import Glibc
@@ -6,11 +12,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import NIOCore
-import PosternCore
-import PosternEngine
-import Synchronization
 
 /// Runs an ``Application`` as a CGI/1.1 program: one request, one process.
 ///
@@ -169,7 +170,8 @@ public enum CGIProgram {
     /// write(2) for an in-memory body, one per chunk for a stream (the head with the first).
     static func write(_ response: Response, logger: Logger) async -> Int32 {
         let output = StandardOutput()
-        guard case .finished(let end) = await FramedResponseSender.sendUpToEnd(response, framing: CloseDelimitedFraming.cgiProgram, to: output, logger: logger) else {
+        guard case .finished(let end) = await FramedResponseSender.sendUpToEnd(response, framing: CloseDelimitedFraming.cgiProgram, to: output, logger: logger)
+        else {
             return 1
         }
         return StandardOutput.writeAll(end) ? 0 : 1

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A spawned CGI script: posix_spawn(3) with pipes, its own process group, signals and reaping.
 #if canImport(Glibc)
 import Glibc
@@ -6,7 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// A running script. It leads its own process group, so ``signalGroup(_:)`` reaches whatever it
 /// started too (a shell script's `sleep`). It must be reaped with ``tryReap()`` or ``reapBlocking()``.
@@ -70,7 +71,9 @@ public final class CGIChildProcess: Sendable {
         // gateway ignores SIGPIPE; a script must not inherit that), an empty signal mask.
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] { sigaddset(&defaults, signal) }
+        for signal in [SIGPIPE, SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
+            sigaddset(&defaults, signal)
+        }
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
@@ -79,12 +82,15 @@ public final class CGIChildProcess: Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { entry in entry.withUnsafeBufferPointer { bytes -> UnsafeMutablePointer<CChar>? in
-            let pointer = malloc(bytes.count + 1)!.assumingMemoryBound(to: CChar.self)
-            UnsafeMutableRawPointer(pointer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-            pointer[bytes.count] = 0
-            return pointer
-        } } + [nil]
+        let envp =
+            environment.map { entry in
+                entry.withUnsafeBufferPointer { bytes -> UnsafeMutablePointer<CChar>? in
+                    let pointer = malloc(bytes.count + 1)!.assumingMemoryBound(to: CChar.self)
+                    UnsafeMutableRawPointer(pointer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                    pointer[bytes.count] = 0
+                    return pointer
+                }
+            } + [nil]
         defer {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
@@ -169,8 +175,12 @@ enum LibC {
     static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
-    static let addCloseFromNP: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddCloseFrom.self) }
-    static let addChdirNP: AddChdir? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
+    static let addCloseFromNP: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: AddCloseFrom.self)
+    }
+    static let addChdirNP: AddChdir? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np").map {
+        unsafeBitCast($0, to: AddChdir.self)
+    }
 
     /// pipe2(O_CLOEXEC): atomic, so a script spawned concurrently never inherits the other ends.
     static func pipeCloseOnExec(_ fds: UnsafeMutablePointer<Int32>) -> Int32 {

@@ -1,11 +1,12 @@
+import NIOCore
+import Synchronization
+
 /// A script's stdout or stderr, read by the run's own task: no channel, no event loop.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import NIOCore
-import Synchronization
 
 /// Reads one pipe from a script. ``read()`` tries read(2) at once and asks ``CGIReactor`` to wait
 /// only when the pipe is empty, so a script's few bytes cost a read or two, not a SwiftNIO
@@ -62,8 +63,8 @@ final class CGIPipeReader: Sendable {
                     }
                     if !waiting { continuation.resume() }
                 }
-                // Woken, closed, or the reactor refused: the next attempt tells which (a refusal
-                // is rare enough that trying again at once is acceptable).
+            // Woken, closed, or the reactor refused: the next attempt tells which (a refusal
+            // is rare enough that trying again at once is acceptable).
             }
         }
     }

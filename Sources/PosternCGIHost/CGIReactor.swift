@@ -1,11 +1,12 @@
+import CPosternSocket
+import Synchronization
+
 /// The CGI host's one thread that waits for the kernel: scripts' exits and their pipes' data.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CPosternSocket
-import Synchronization
 
 /// Waits, on one thread (`postern-cgi-io`) and one epoll set, for what a script run would
 /// otherwise poll for or hand to an event loop: the script's exit, through its pidfd
@@ -42,11 +43,15 @@ final class CGIReactor: Sendable {
         guard epoll >= 0 else { return nil }
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        guard pthread_create(&thread, nil, { context in
-            let reactor = Unmanaged<CGIReactor>.fromOpaque(context!).takeRetainedValue()
-            reactor.waitForEvents()
-            return nil
-        }, context) == 0 else {
+        guard
+            pthread_create(
+                &thread, nil,
+                { context in
+                    let reactor = Unmanaged<CGIReactor>.fromOpaque(context!).takeRetainedValue()
+                    reactor.waitForEvents()
+                    return nil
+                }, context) == 0
+        else {
             Unmanaged<CGIReactor>.fromOpaque(context).release()
             close(epoll)
             return nil
@@ -82,7 +87,10 @@ final class CGIReactor: Sendable {
             // table: act only on a pidfd that really is readable, else wait again.
             var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, 0) == 1 else {
-                if !arm(pidfd, add: false, exited) { forget(pidfd); close(pidfd) }
+                if !arm(pidfd, add: false, exited) {
+                    forget(pidfd)
+                    close(pidfd)
+                }
                 return
             }
             forget(pidfd)

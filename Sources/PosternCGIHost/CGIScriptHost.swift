@@ -1,3 +1,8 @@
+import NIOCore
+import NIOPosix
+import PosternCGI
+import PosternCore
+
 /// The CGI script host: an Application that runs legacy CGI scripts from a root, as fcgiwrap does.
 #if canImport(Glibc)
 import Glibc
@@ -6,10 +11,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
-import NIOPosix
-import PosternCGI
-import PosternCore
 
 /// Runs the CGI script a request names (RFC 3875) and streams its response; served over any
 /// listener (`postern serve --cgi-root DIR`).
@@ -68,7 +69,10 @@ public struct CGIScriptHost: Application {
                 return refuse(ResponseStatus(code: error.status), error.description, environ)
             }
             guard await limiter.acquire(waitingAtMost: configuration.queueWaitSeconds) else {
-                return refuse(.serviceUnavailable, "\(configuration.maxConcurrency) scripts running (--cgi-max-concurrency); \(location.scriptName) waited \(configuration.queueWaitSeconds) s", environ)
+                return refuse(
+                    .serviceUnavailable,
+                    "\(configuration.maxConcurrency) scripts running (--cgi-max-concurrency); \(location.scriptName) waited \(configuration.queueWaitSeconds) s",
+                    environ)
             }
             let run: CGIScriptRun
             do {
@@ -77,12 +81,20 @@ public struct CGIScriptHost: Application {
                 limiter.release()
                 return refuse(.internalServerError, "\(error)", environ)
             }
-            let limiter = self.limiter, group = self.group, configuration = self.configuration, errors = environ.errors, requestBody = body
+            let limiter = self.limiter
+            let group = self.group
+            let configuration = self.configuration
+            let errors = environ.errors
+            let requestBody = body
             Task {
                 await run.run(body: requestBody, group: group, configuration: configuration, errors: errors)
                 limiter.release()
             }
-            let outcome = await withTaskCancellationHandler { await run.head.value() } onCancel: { run.abandon() }
+            let outcome = await withTaskCancellationHandler {
+                await run.head.value()
+            } onCancel: {
+                run.abandon()
+            }
             switch outcome {
             case .failed(let status, let reason):
                 return refuse(status, "\(location.scriptName): \(reason)", environ)
@@ -113,23 +125,26 @@ public struct CGIScriptHost: Application {
                     // writes with its head in one write.
                     return Response(status: head.status, headers: headers, body: ResponseBody(firstBytes))
                 }
-                return Response(status: head.status, headers: headers, body: .stream { writer in
-                    try await withTaskCancellationHandler {
-                        do {
-                            if firstBytes.readableBytes > 0 { try await writer.write(firstBytes) }
-                        } catch {
+                return Response(
+                    status: head.status, headers: headers,
+                    body: .stream { writer in
+                        try await withTaskCancellationHandler {
+                            do {
+                                if firstBytes.readableBytes > 0 { try await writer.write(firstBytes) }
+                            } catch {
+                                run.abandon()
+                                throw error
+                            }
+                            run.decision.fulfill(.stream(writer))
+                            try await run.done.value().get()
+                        } onCancel: {
                             run.abandon()
-                            throw error
                         }
-                        run.decision.fulfill(.stream(writer))
-                        try await run.done.value().get()
-                    } onCancel: {
-                        run.abandon()
-                    }
-                })
+                    })
             }
         }
-        return refuse(.internalServerError, "more than \(configuration.maxInternalRedirects) internal redirects from \(environ.scriptName + environ.pathInfo)", environ)
+        return refuse(
+            .internalServerError, "more than \(configuration.maxInternalRedirects) internal redirects from \(environ.scriptName + environ.pathInfo)", environ)
     }
 
     /// Spawns the script with its clean environment, in its own directory.

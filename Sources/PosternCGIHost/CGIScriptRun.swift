@@ -1,3 +1,8 @@
+import NIOCore
+import NIOPosix
+import PosternCore
+import Synchronization
+
 /// One script run: its pipes read by the run itself, head parsing, body streaming, timeout, reaping.
 #if canImport(Glibc)
 import Glibc
@@ -6,10 +11,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
-import NIOPosix
-import PosternCore
-import Synchronization
 
 /// Drives one spawned script from start to reaped, in its own task, and hands the response to
 /// the request's task through three one-shot values:

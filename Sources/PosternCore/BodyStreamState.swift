@@ -73,7 +73,10 @@ final class BodyStreamState: Sendable {
     /// `whenReady` is called (once: when the application has read the queue down, or stopped
     /// reading, or the body ended). ``yield(_:)`` passes no `whenReady` and waits itself.
     func offer(_ buffer: ByteBuffer, whenReady: (@Sendable () -> Void)?) -> RequestBodySource.OfferResult {
-        enum Action { case done(RequestBodySource.OfferResult), resume(CheckedContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.OfferResult) }
+        enum Action {
+            case done(RequestBodySource.OfferResult)
+            case resume(CheckedContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.OfferResult)
+        }
         let action: Action = state.withLock { state in
             state.receivedBytes += buffer.readableBytes
             if state.end != nil || state.discarding { return .done(.dropped) }
@@ -137,7 +140,10 @@ final class BodyStreamState: Sendable {
                 state.chunks.removeAll()
                 state.bufferedBytes = 0
             }
-            defer { state.consumer = nil; state.producer = nil }
+            defer {
+                state.consumer = nil
+                state.producer = nil
+            }
             return (state.consumer, state.producer)
         }
         consumer?.resume(throwing: error)
@@ -158,7 +164,11 @@ final class BodyStreamState: Sendable {
     // MARK: Consumer
 
     func next() async throws -> ByteBuffer? {
-        enum Action { case value(ByteBuffer?, (@Sendable () -> Void)?), error(any Error), wait }
+        enum Action {
+            case value(ByteBuffer?, (@Sendable () -> Void)?)
+            case error(any Error)
+            case wait
+        }
         let action: Action = state.withLock { state in
             if let chunk = state.chunks.popFirst() {
                 state.bufferedBytes -= chunk.readableBytes
@@ -189,7 +199,11 @@ final class BodyStreamState: Sendable {
         case .wait:
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
-                    enum Now { case chunk(ByteBuffer?), error(any Error), parked }
+                    enum Now {
+                        case chunk(ByteBuffer?)
+                        case error(any Error)
+                        case parked
+                    }
                     let now: Now = state.withLock { state in
                         if Task.isCancelled { return .error(CancellationError()) }
                         if let chunk = state.chunks.popFirst() {

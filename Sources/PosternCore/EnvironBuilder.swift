@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
 
 /// The one normalizer: every adapter builds its ``Environ`` here, so the rules live in one place.
 ///
@@ -43,7 +44,8 @@ public struct EnvironBuilder: Sendable {
 
     /// Adds a CGI variable as carried by FastCGI, SCGI, uwsgi or a CGI environment.
     public mutating func addVariable<Name: Collection<UInt8>, Value: Collection<UInt8>>(name: Name, value: Value) {
-        let name = Array(name), value = Array(value)
+        let name = Array(name)
+        let value = Array(value)
         addVariable(name: name, value: value)
     }
 
@@ -64,7 +66,8 @@ public struct EnvironBuilder: Sendable {
     }
 
     public mutating func addVariable(name: String, value: String) {
-        var name = name, value = value
+        var name = name
+        var value = value
         name.withUTF8 { name in
             value.withUTF8 { value in addVariable(name: name, value: value) }
         }
@@ -140,15 +143,19 @@ public struct EnvironBuilder: Sendable {
     }
 
     private mutating func addHeaderField(name key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        guard let joined = variables.withValueBytes(of: key, { existing in
-            existing.map { existing -> [UInt8] in
-                let separator: StaticString = Self.equals(key, "HTTP_COOKIE") ? "; " : ", "
-                var joined = Array(existing)
-                separator.withUTF8Buffer { joined.append(contentsOf: $0) }
-                joined.append(contentsOf: value)
-                return joined
-            }
-        }) else {
+        guard
+            let joined = variables.withValueBytes(
+                of: key,
+                { existing in
+                    existing.map { existing -> [UInt8] in
+                        let separator: StaticString = Self.equals(key, "HTTP_COOKIE") ? "; " : ", "
+                        var joined = Array(existing)
+                        separator.withUTF8Buffer { joined.append(contentsOf: $0) }
+                        joined.append(contentsOf: value)
+                        return joined
+                    }
+                })
+        else {
             variables.append(name: key, value: value)
             return
         }
@@ -229,7 +236,9 @@ public struct EnvironBuilder: Sendable {
         // SCRIPT_NAME never ends with "/" (and so is never "/"): the slash starts PATH_INFO.
         if let script = variables.withValueBytes(of: "SCRIPT_NAME", { $0?.last == UInt8(ascii: "/") ? Array($0!.dropLast()) : nil }) {
             script.withUnsafeBufferPointer { variables.set("SCRIPT_NAME", $0) }
-            if let path = variables.withValueBytes(of: "PATH_INFO", { $0?.first == UInt8(ascii: "/") ? nil : [UInt8(ascii: "/")] + Array($0 ?? UnsafeBufferPointer(start: nil, count: 0)) }) {
+            if let path = variables.withValueBytes(
+                of: "PATH_INFO", { $0?.first == UInt8(ascii: "/") ? nil : [UInt8(ascii: "/")] + Array($0 ?? UnsafeBufferPointer(start: nil, count: 0)) })
+            {
                 path.withUnsafeBufferPointer { variables.set("PATH_INFO", $0) }
             }
         }

@@ -133,9 +133,10 @@ public struct EnvironVariables: Sendable {
         bytes.append(contentsOf: name)
         let valueStart = bytes.count
         bytes.append(contentsOf: value)
-        entries.append(Entry(
-            nameStart: UInt32(nameStart), nameCount: UInt32(name.count),
-            valueStart: UInt32(valueStart), valueCount: UInt32(value.count)))
+        entries.append(
+            Entry(
+                nameStart: UInt32(nameStart), nameCount: UInt32(name.count),
+                valueStart: UInt32(valueStart), valueCount: UInt32(value.count)))
         if !table.isEmpty {
             if entries.count * 2 > table.count {
                 rebuildTable()

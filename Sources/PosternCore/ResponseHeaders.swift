@@ -62,7 +62,8 @@ public struct ResponseHeaders: Sendable, Hashable, Sequence, ExpressibleByDictio
 extension String {
     /// ASCII case-insensitive comparison, as header names compare (RFC 9110 §5.1).
     public func caseInsensitiveEquals(_ other: String) -> Bool {
-        let a = self.utf8, b = other.utf8
+        let a = self.utf8
+        let b = other.utf8
         guard a.count == b.count else { return false }
         return zip(a, b).allSatisfy { x, y in
             x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))

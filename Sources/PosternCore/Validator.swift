@@ -53,10 +53,12 @@ public struct Validator: Middleware {
     private func report(_ environ: Environ, _ problem: String) {
         environ.errors.write("postern validator: \(problem)")
         if !environ.errors.isGatewayLog {
-            logger?.error("contract violation: \(problem)", metadata: [
-                "request": "\(environ["REQUEST_METHOD"] ?? "-") \(environ["REQUEST_URI"] ?? environ.scriptName + environ.pathInfo)",
-                "protocol": "\(environ.gatewayProtocol)",
-            ])
+            logger?.error(
+                "contract violation: \(problem)",
+                metadata: [
+                    "request": "\(environ["REQUEST_METHOD"] ?? "-") \(environ["REQUEST_URI"] ?? environ.scriptName + environ.pathInfo)",
+                    "protocol": "\(environ.gatewayProtocol)",
+                ])
         }
     }
 
@@ -82,7 +84,9 @@ public struct Validator: Middleware {
         return nil
     }
 
-    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"]
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+    ]
 
     /// The first response rule `response` breaks before its body, or `nil`.
     public static func checkResponse(_ response: Response) -> String? {

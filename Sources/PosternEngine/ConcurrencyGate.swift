@@ -1,5 +1,5 @@
-import Synchronization
 import PosternCore
+import Synchronization
 
 /// Bounds how many requests run the application at once in this process (`--max-concurrency`).
 ///

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
-import Synchronization
 import PosternCore
+import Synchronization
 
 /// One accepted connection as the runtime sees it: who is on the other end, the configuration,
 /// and whether the server is draining (graceful shutdown).

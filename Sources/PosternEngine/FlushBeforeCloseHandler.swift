@@ -62,7 +62,7 @@ public final class FlushBeforeCloseHandler: ChannelOutboundHandler, RemovableCha
                 guard case .flushing(let promises) = handler.state else { return }
                 handler.state = .closed
                 let closed = context.eventLoop.makePromise(of: Void.self)
-                closed.futureResult.whenComplete { result in promises.forEach { $0.completeWith(result) } }
+                closed.futureResult.whenComplete { result in for promise in promises { promise.completeWith(result) } }
                 context.close(mode: .all, promise: closed)
             }
         }

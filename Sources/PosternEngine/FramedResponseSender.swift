@@ -64,7 +64,7 @@ public enum FramedResponseSender {
             try await response.body.write(to: writer)
         } catch is CancellationError {
             return .cancelled
-        } catch where PeerGone.describes(error) {
+        } catch  where PeerGone.describes(error) {
             logger.notice("the client went away mid-response", metadata: ["error": "\(error)"])
             return .peerGone
         } catch {

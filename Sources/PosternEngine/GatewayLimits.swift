@@ -1,4 +1,5 @@
 import PosternCore
+
 /// Every length and count the wire can claim, bounded in one place.
 ///
 /// Each protocol checks a declared length against these before reading (never trust a length:

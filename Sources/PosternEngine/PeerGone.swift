@@ -1,8 +1,9 @@
 import NIOCore
+import PosternCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import PosternCore
 
 /// Whether an error from writing a response means the peer went away (closed, reset, or the
 /// channel is already closed): the client's doing, logged as a notice. Anything else that fails

@@ -1,9 +1,10 @@
+import PosternCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import PosternCore
 
 /// Watches every request at the one place all adapters run the application
 /// (``GatewayConfiguration/respond(to:logger:)``): the access log and the metrics live behind it.

@@ -1,5 +1,5 @@
-import Synchronization
 import PosternCore
+import Synchronization
 
 /// Runs the application for one request with a deadline (`--timeout`): the application runs in a
 /// task of its own, so that when the deadline passes the request is answered at once (504) and
@@ -78,14 +78,16 @@ enum RequestTimeout {
             guard won else { return false }
             whenWon()
             // Not waiting yet: the result is left for `install`, unless it came meanwhile.
-            let waiting = continuation ?? state.withLock { state in
-                if let late = state.continuation {
-                    state.continuation = nil
-                    return late
+            let waiting =
+                continuation
+                ?? state.withLock { state in
+                    if let late = state.continuation {
+                        state.continuation = nil
+                        return late
+                    }
+                    state.result = result
+                    return nil
                 }
-                state.result = result
-                return nil
-            }
             waiting?.resume(with: result)
             return true
         }

@@ -1,11 +1,12 @@
 import NIOCore
+import PosternCore
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import PosternCore
 
 /// Follows one request from the gateway contract to its last body byte and reports it to the
 /// ``RequestObserver`` exactly once: when a byte body is handed over, when a streamed body has
@@ -52,13 +53,17 @@ final class RequestTracker: Sendable {
             finish(status: response.status.code, bytes: buffer.readableBytes, timedOut: timedOut)
             return response
         case .stream(let length, let write):
-            state.withLock { $0.status = response.status.code; $0.timedOut = timedOut }
+            state.withLock {
+                $0.status = response.status.code
+                $0.timedOut = timedOut
+            }
             var observed = response
-            observed.body = ResponseBody(storage: .stream(length: length) { [self] writer in
-                let counting = CountingBodyWriter(writer)
-                defer { finish(status: response.status.code, bytes: counting.count, timedOut: timedOut) }
-                try await write(counting)
-            })
+            observed.body = ResponseBody(
+                storage: .stream(length: length) { [self] writer in
+                    let counting = CountingBodyWriter(writer)
+                    defer { finish(status: response.status.code, bytes: counting.count, timedOut: timedOut) }
+                    try await write(counting)
+                })
             return observed
         }
     }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// FastCGI 1.0 web-server side: a client that sends requests to any FastCGI application
 /// (Postern, a libfcgi program, php-fpm), as nginx or mod_proxy_fcgi would.
@@ -204,7 +204,9 @@ public struct FastCGIClientResult: Sendable {
 
 extension FastCGIClient {
     /// One request on a fresh connection without KEEP_CONN (as `postern request` sends it).
-    public static func send(_ request: ClientRequest, to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ClientResponse {
+    public static func send(_ request: ClientRequest, to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws
+        -> ClientResponse
+    {
         let client = try await connect(to: address, group: group)
         do {
             let result = try await client.send(request, keepConnection: false)

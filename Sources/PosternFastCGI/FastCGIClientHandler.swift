@@ -58,7 +58,9 @@ final class FastCGIClientHandler: ChannelInboundHandler {
             pending[id] = nil
             do {
                 let end = try FastCGIEndRequest(parsing: record.content)
-                entry.promise.succeed(FastCGIClientResult(requestID: id, stdout: entry.stdout, stderr: entry.stderr, appStatus: end.appStatus, protocolStatus: end.protocolStatus))
+                entry.promise.succeed(
+                    FastCGIClientResult(requestID: id, stdout: entry.stdout, stderr: entry.stderr, appStatus: end.appStatus, protocolStatus: end.protocolStatus)
+                )
             } catch {
                 entry.promise.fail(error)
                 context.close(promise: nil)

@@ -17,7 +17,8 @@ extension FastCGIProtocolServer: OneRequestCodec {
     public func wholeRequest(in bytes: ByteBuffer, connection: ConnectionContext) -> WholeRequest? {
         let limits = configuration.limits
         var machine = FastCGIConnectionStateMachine(
-            limits: .init(maxRequests: 1, maxConnections: limits.maxConnections, maxParamsBytes: limits.maxHeaderBytes, maxParamsRecords: limits.maxFastCGIParamsRecords))
+            limits: .init(
+                maxRequests: 1, maxConnections: limits.maxConnections, maxParamsBytes: limits.maxHeaderBytes, maxParamsRecords: limits.maxFastCGIParamsRecords))
         var decoder = FastCGIRecordDecoder()
         var buffer = bytes
         var started: (id: UInt16, begin: FastCGIBeginRequest, params: ByteBuffer)?

@@ -20,8 +20,10 @@ public struct FastCGIRecordType: RawRepresentable, Sendable, Hashable, CustomStr
     public static let unknownType = FastCGIRecordType(rawValue: 11)
 
     public var description: String {
-        let names = ["", "BEGIN_REQUEST", "ABORT_REQUEST", "END_REQUEST", "PARAMS", "STDIN", "STDOUT", "STDERR", "DATA",
-                     "GET_VALUES", "GET_VALUES_RESULT", "UNKNOWN_TYPE"]
+        let names = [
+            "", "BEGIN_REQUEST", "ABORT_REQUEST", "END_REQUEST", "PARAMS", "STDIN", "STDOUT", "STDERR", "DATA",
+            "GET_VALUES", "GET_VALUES_RESULT", "UNKNOWN_TYPE",
+        ]
         return (1...11).contains(rawValue) ? "FCGI_" + names[Int(rawValue)] : "type \(rawValue)"
     }
 }

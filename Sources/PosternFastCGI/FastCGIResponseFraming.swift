@@ -37,7 +37,8 @@ struct FastCGIResponseFraming: ResponseFraming {
     }
 
     func writeFailure(_ reason: String, into buffer: inout ByteBuffer) {
-        FastCGIRecordEncoder.writeStream(type: .stderr, requestID: requestID, content: ByteBuffer(string: "postern: response body failed: \(reason)\n"), into: &buffer)
+        FastCGIRecordEncoder.writeStream(
+            type: .stderr, requestID: requestID, content: ByteBuffer(string: "postern: response body failed: \(reason)\n"), into: &buffer)
     }
 
     /// Head and body in one FCGI_STDOUT record when they fit (no intermediate copy of the body).

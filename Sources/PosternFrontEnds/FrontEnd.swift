@@ -116,7 +116,8 @@ public final class FrontEnd: @unchecked Sendable {
         for params in ["fastcgi_params", "scgi_params", "uwsgi_params"] {
             try? FileManager.default.copyItem(atPath: "/etc/nginx/" + params, toPath: directory + "/" + params)
         }
-        var httpLevel = "", serverLevel = ""
+        var httpLevel = ""
+        var serverLevel = ""
         for (index, snippet) in snippets.enumerated() {
             let path = directory + "/snippet-\(index).conf"
             if snippet.contains("server {") {
@@ -128,7 +129,10 @@ public final class FrontEnd: @unchecked Sendable {
                 serverLevel += "        include \(path);\n"
             }
         }
-        let server = serverLevel.isEmpty ? "" : """
+        let server =
+            serverLevel.isEmpty
+            ? ""
+            : """
                 server {
                     listen 127.0.0.1:\(port);
                     root \(directory)/htdocs;

@@ -16,7 +16,10 @@ public enum LoopbackProbe {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else { close(fd); return nil }
+        guard result == 0 else {
+            close(fd)
+            return nil
+        }
         return fd
     }
 }

@@ -1,8 +1,8 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// An HTTP/1.1 client (`postern request http://…`, the tests): sends one request with
 /// `Connection: close` on SwiftNIO's NIOHTTP1 client codec (RFC 9112) and collects the response.

@@ -158,9 +158,10 @@ struct HTTPExchange {
     /// Answers with an error status and closes; logs why.
     private func refuse(_ status: ResponseStatus, _ reason: String) async -> Bool {
         context.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
-        configuration.observer?.requestRefused(HTTPRefusal.record(
-            status: status.code, context: context,
-            method: head.method.rawValue, target: head.uri, serverProtocol: "HTTP/\(head.version.major).\(head.version.minor)"))
+        configuration.observer?.requestRefused(
+            HTTPRefusal.record(
+                status: status.code, context: context,
+                method: head.method.rawValue, target: head.uri, serverProtocol: "HTTP/\(head.version.major).\(head.version.minor)"))
         let responder = HTTPResponder(head: head, context: context, outbound: outbound)
         _ = await responder.send(configuration.errorResponse(status, detail: reason), forceClose: true)
         return false

@@ -51,7 +51,8 @@ struct HTTPResponder: Sendable {
                 let expected = declaredLength ?? body.readableBytes
                 guard bodiless || expected == body.readableBytes else {
                     try await outbound.write(contentsOf: parts)
-                    context.logger.error("response body length differs from Content-Length; closing", metadata: ["declared": "\(expected)", "written": "\(body.readableBytes)"])
+                    context.logger.error(
+                        "response body length differs from Content-Length; closing", metadata: ["declared": "\(expected)", "written": "\(body.readableBytes)"])
                     return false
                 }
                 parts.append(.end(nil))
@@ -64,7 +65,8 @@ struct HTTPResponder: Sendable {
                 try await response.body.write(to: writer)
                 let expected = declaredLength ?? response.body.knownLength
                 if let expected, writer.count != expected {
-                    context.logger.error("response body length differs from Content-Length; closing", metadata: ["declared": "\(expected)", "written": "\(writer.count)"])
+                    context.logger.error(
+                        "response body length differs from Content-Length; closing", metadata: ["declared": "\(expected)", "written": "\(writer.count)"])
                     return false
                 }
             }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// An SCGI client (`postern request scgi://…`, the tests): sends one request as a front-end would
 /// and reads the CGI-style response until the server closes.

@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
 
 /// The headers of an SCGI request: the content of its netstring, split and checked.
 ///
@@ -103,9 +104,10 @@ public struct SCGIRequestHead: Sendable, Hashable {
                 let start = raw.baseAddress!.distance(to: string.baseAddress!)
                 let current = start..<(start + string.count)
                 if let pending = name {
-                    headers.append(Header(
-                        name: content.getSlice(at: content.readerIndex + pending.lowerBound, length: pending.count)!.readableBytesView,
-                        value: content.getSlice(at: content.readerIndex + current.lowerBound, length: current.count)!.readableBytesView))
+                    headers.append(
+                        Header(
+                            name: content.getSlice(at: content.readerIndex + pending.lowerBound, length: pending.count)!.readableBytesView,
+                            value: content.getSlice(at: content.readerIndex + current.lowerBound, length: current.count)!.readableBytesView))
                     name = nil
                 } else {
                     name = current

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// A uwsgi client (`postern request uwsgi://…`, the tests): sends one modifier1 0 request as
 /// nginx `uwsgi_pass` does and reads the HTTP-status-line response until the server closes.

@@ -59,7 +59,8 @@ struct BenchCommand: AsyncParsableCommand {
         do {
             let report = try await BenchRunner(options: options).run()
             if strict {
-                let problems = report.skipped.map { "\($0.mode) skipped" } + report.summary.filter { $0.errors > 0 }.map { "\($0.mode.rawValue): \($0.errors) errors" }
+                let problems =
+                    report.skipped.map { "\($0.mode) skipped" } + report.summary.filter { $0.errors > 0 }.map { "\($0.mode.rawValue): \($0.errors) errors" }
                 if !problems.isEmpty { throw ValidationError("--strict: " + problems.joined(separator: "; ")) }
             }
         } catch let error as BenchError {

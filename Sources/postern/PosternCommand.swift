@@ -38,9 +38,10 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp(
-        "The demo application: \(DemoApps.all.keys.sorted().joined(separator: ", ")). Default: POSTERN_APP, else environ (a process manager that spawns postern passes no arguments, only environment).",
-        valueName: "NAME"))
+    @Option(
+        help: ArgumentHelp(
+            "The demo application: \(DemoApps.all.keys.sorted().joined(separator: ", ")). Default: POSTERN_APP, else environ (a process manager that spawns postern passes no arguments, only environment).",
+            valueName: "NAME"))
     var app: String = ProcessEnvironment.current["POSTERN_APP"] ?? "environ"
 
     @OptionGroup var options: ServeOptions

@@ -2,8 +2,8 @@ import ArgumentParser
 import NIOCore
 import NIOPosix
 import Postern
-import PosternCore
 import PosternClient
+import PosternCore
 
 #if canImport(Glibc)
 import Glibc

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import Postern
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// `postern top STATUS-URL`: the status page (`--status`) as a table refreshed in the terminal,
 /// like uwsgitop: the workers with their pid, state, requests, requests in flight and memory,
@@ -12,7 +12,8 @@ struct TopCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
         abstract: "Watch a running server's status page (--status ADDR) in the terminal.",
-        discussion: "Refreshes every --interval seconds until interrupted (Ctrl-C). With --once, or when standard output is not a terminal, it prints frames one after another instead of redrawing."
+        discussion:
+            "Refreshes every --interval seconds until interrupted (Ctrl-C). With --once, or when standard output is not a terminal, it prints frames one after another instead of redrawing."
     )
 
     @Argument(help: ArgumentHelp("The status page: http://HOST:PORT/ (the server's --status address).", valueName: "STATUS-URL"))

@@ -17,12 +17,19 @@ struct ApacheTests {
         let directory = try Paths.makeTestDirectory("apache-proxy-fcgi")
         let tcp = try await Backend.serve(app: "demo", protocol: .fastcgi, directory: directory)
         let socket = directory + "/app.sock"
-        let unix = try await Backend(arguments: ["serve", "--app", "demo", "--fastcgi", "unix:" + socket, "--log-level", "warning"], socketPath: socket, directory: directory, name: "unix")
-        defer { tcp.stop(); unix.stop() }
+        let unix = try await Backend(
+            arguments: ["serve", "--app", "demo", "--fastcgi", "unix:" + socket, "--log-level", "warning"], socketPath: socket, directory: directory,
+            name: "unix")
+        defer {
+            tcp.stop()
+            unix.stop()
+        }
         try giveToWebServerGroup(socket)
-        let config = try ShippedConfig.apache("apache/postern-proxy-fcgi.conf", defines: [
-            "POSTERN_FASTCGI": "127.0.0.1:\(tcp.port!)", "POSTERN_SOCKET": socket,
-        ])
+        let config = try ShippedConfig.apache(
+            "apache/postern-proxy-fcgi.conf",
+            defines: [
+                "POSTERN_FASTCGI": "127.0.0.1:\(tcp.port!)", "POSTERN_SOCKET": socket,
+            ])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }
 
@@ -78,9 +85,11 @@ struct ApacheTests {
         try FileManager.default.createDirectory(atPath: fcgidDirectory, withIntermediateDirectories: true)
         guard let user = getpwnam("www-data") else { throw TestFailure("no www-data user") }
         #expect(chown(fcgidDirectory, user.pointee.pw_uid, user.pointee.pw_gid) == 0)
-        let config = try ShippedConfig.apache("apache/postern-fcgid.conf", defines: [
-            "POSTERN_BINARY": Paths.binary("postern"), "POSTERN_FCGID_DIR": fcgidDirectory,
-        ])
+        let config = try ShippedConfig.apache(
+            "apache/postern-fcgid.conf",
+            defines: [
+                "POSTERN_BINARY": Paths.binary("postern"), "POSTERN_FCGID_DIR": fcgidDirectory,
+            ])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }
         let environ = try await FrontEndChecks.environ(apache, prefix: "/fcgid")
@@ -93,7 +102,8 @@ struct ApacheTests {
         try await FrontEndChecks.echo(apache, target: "/fcgid/echo")
         try await FrontEndChecks.concurrency(apache, target: "/fcgid/hello")
         // Basic credentials reach the app (CGIPassAuth On in the shipped file).
-        let credentials = try await BlockingClient.get(port: apache.port, "/fcgid" + FrontEndChecks.environSuffix, headers: ["Authorization: Basic dXNlcjpwYXNz"])
+        let credentials = try await BlockingClient.get(
+            port: apache.port, "/fcgid" + FrontEndChecks.environSuffix, headers: ["Authorization: Basic dXNlcjpwYXNz"])
         let seen = try JSONSerialization.jsonObject(with: Data(credentials.body)) as? [String: String]
         #expect(seen?["HTTP_AUTHORIZATION"] == "Basic dXNlcjpwYXNz", "mod_fcgid: \(String(describing: seen?["HTTP_AUTHORIZATION"]))")
     }
@@ -137,10 +147,15 @@ struct ApacheTests {
         let directory = try Paths.makeTestDirectory("apache-balancer")
         let a = try await Backend.serve(app: "hello", protocol: .fastcgi, directory: directory)
         let b = try await Backend.serve(app: "environ", protocol: .fastcgi, directory: directory)
-        defer { a.stop(); b.stop() }
-        let config = try ShippedConfig.apache("apache/postern-balancer.conf", defines: [
-            "POSTERN_BACKEND_A": "127.0.0.1:\(a.port!)", "POSTERN_BACKEND_B": "127.0.0.1:\(b.port!)",
-        ])
+        defer {
+            a.stop()
+            b.stop()
+        }
+        let config = try ShippedConfig.apache(
+            "apache/postern-balancer.conf",
+            defines: [
+                "POSTERN_BACKEND_A": "127.0.0.1:\(a.port!)", "POSTERN_BACKEND_B": "127.0.0.1:\(b.port!)",
+            ])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }
         var bodies: Set<String> = []

@@ -12,8 +12,11 @@ enum FrontEndChecks {
     /// must agree on, and returns the whole environ for the split-specific checks.
     @discardableResult
     static func environ(_ frontEnd: FrontEnd, prefix: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: String] {
-        let response = try await BlockingClient.get(port: frontEnd.port, prefix + environSuffix, headers: ["X-Custom: hello there", "Proxy: http://evil.example:3128"])
-        try #require(response.status == 200, "status \(response.status): \(String(decoding: response.body, as: UTF8.self))\n\(frontEnd.logs)", sourceLocation: sourceLocation)
+        let response = try await BlockingClient.get(
+            port: frontEnd.port, prefix + environSuffix, headers: ["X-Custom: hello there", "Proxy: http://evil.example:3128"])
+        try #require(
+            response.status == 200, "status \(response.status): \(String(decoding: response.body, as: UTF8.self))\n\(frontEnd.logs)",
+            sourceLocation: sourceLocation)
         let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: String]
         let environ = try #require(object, sourceLocation: sourceLocation)
         #expect(environ["REQUEST_METHOD"] == "GET", sourceLocation: sourceLocation)

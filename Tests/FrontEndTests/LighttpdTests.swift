@@ -24,7 +24,8 @@ struct LighttpdTests {
     func fastCGIUnix() async throws {
         let directory = try Paths.makeTestDirectory("lighttpd-unix")
         let socket = directory + "/app.sock"
-        let backend = try await Backend(arguments: ["serve", "--app", "demo", "--fastcgi", "unix:" + socket, "--log-level", "warning"], socketPath: socket, directory: directory)
+        let backend = try await Backend(
+            arguments: ["serve", "--app", "demo", "--fastcgi", "unix:" + socket, "--log-level", "warning"], socketPath: socket, directory: directory)
         defer { backend.stop() }
         let config = try ShippedConfig.lighttpd("lighttpd/postern-fastcgi-unix.conf", variables: ["postern_socket": "\"\(socket)\""])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
@@ -38,9 +39,11 @@ struct LighttpdTests {
     @Test("bin-path: lighttpd spawns the app, which finds its socket on fd 0")
     func spawned() async throws {
         let directory = try Paths.makeTestDirectory("lighttpd-spawn")
-        let config = try ShippedConfig.lighttpd("lighttpd/postern-fastcgi-spawn.conf", variables: [
-            "postern_binary": "\"\(Paths.binary("postern"))\"", "postern_spawn_socket": "\"\(directory)/spawn.sock\"",
-        ])
+        let config = try ShippedConfig.lighttpd(
+            "lighttpd/postern-fastcgi-spawn.conf",
+            variables: [
+                "postern_binary": "\"\(Paths.binary("postern"))\"", "postern_spawn_socket": "\"\(directory)/spawn.sock\"",
+            ])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
         defer { lighttpd.stop() }
         let environ = try await FrontEndChecks.environ(lighttpd, prefix: "/spawned")
@@ -75,10 +78,15 @@ struct LighttpdTests {
         let directory = try Paths.makeTestDirectory("lighttpd-scgi")
         let scgi = try await Backend.serve(app: "demo", protocol: .scgi, directory: directory)
         let uwsgi = try await Backend.serve(app: "demo", protocol: .uwsgi, directory: directory)
-        defer { scgi.stop(); uwsgi.stop() }
-        let config = try ShippedConfig.lighttpd("lighttpd/postern-scgi.conf", variables: [
-            "postern_scgi_port": "\(scgi.port!)", "postern_uwsgi_port": "\(uwsgi.port!)",
-        ])
+        defer {
+            scgi.stop()
+            uwsgi.stop()
+        }
+        let config = try ShippedConfig.lighttpd(
+            "lighttpd/postern-scgi.conf",
+            variables: [
+                "postern_scgi_port": "\(scgi.port!)", "postern_uwsgi_port": "\(uwsgi.port!)",
+            ])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
         defer { lighttpd.stop() }
         let overSCGI = try await FrontEndChecks.environ(lighttpd, prefix: "/scgi")
@@ -113,10 +121,15 @@ struct LighttpdTests {
         let directory = try Paths.makeTestDirectory("lighttpd-balanced")
         let a = try await Backend.serve(app: "hello", protocol: .fastcgi, directory: directory)
         let b = try await Backend.serve(app: "environ", protocol: .fastcgi, directory: directory)
-        defer { a.stop(); b.stop() }
-        let config = try ShippedConfig.lighttpd("lighttpd/postern-balanced.conf", variables: [
-            "postern_port_a": "\(a.port!)", "postern_port_b": "\(b.port!)",
-        ])
+        defer {
+            a.stop()
+            b.stop()
+        }
+        let config = try ShippedConfig.lighttpd(
+            "lighttpd/postern-balanced.conf",
+            variables: [
+                "postern_port_a": "\(a.port!)", "postern_port_b": "\(b.port!)",
+            ])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
         defer { lighttpd.stop() }
         var bodies: Set<String> = []

@@ -43,9 +43,11 @@ struct OwnAppTests {
         guard let user = getpwnam("www-data") else { throw TestFailure("no www-data user") }
         #expect(chown(fcgidDirectory, user.pointee.pw_uid, user.pointee.pw_gid) == 0)
         let accessLog = fcgidDirectory + "/greeter-access.log"
-        let config = try ShippedConfig.apache("apache/postern-fcgid.conf", defines: [
-            "POSTERN_BINARY": "\"\(greeter) --access-log \(accessLog)\"", "POSTERN_FCGID_DIR": fcgidDirectory,
-        ])
+        let config = try ShippedConfig.apache(
+            "apache/postern-fcgid.conf",
+            defines: [
+                "POSTERN_BINARY": "\"\(greeter) --access-log \(accessLog)\"", "POSTERN_FCGID_DIR": fcgidDirectory,
+            ])
         let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
         defer { apache.stop() }
         let response = try await BlockingClient.get(port: apache.port, "/fcgid/?ada")
@@ -79,9 +81,11 @@ struct OwnAppTests {
         let greeter = try await Self.greeter.value
         let directory = try Paths.makeTestDirectory("own-app-lighttpd")
         let accessLog = directory + "/greeter-access.log"
-        let config = try ShippedConfig.lighttpd("lighttpd/postern-fastcgi-spawn.conf", variables: [
-            "postern_binary": "\"\(greeter) --access-log \(accessLog)\"", "postern_spawn_socket": "\"\(directory)/spawn.sock\"",
-        ])
+        let config = try ShippedConfig.lighttpd(
+            "lighttpd/postern-fastcgi-spawn.conf",
+            variables: [
+                "postern_binary": "\"\(greeter) --access-log \(accessLog)\"", "postern_spawn_socket": "\"\(directory)/spawn.sock\"",
+            ])
         let lighttpd = try await FrontEnd.lighttpd(snippets: [config], directory: directory)
         defer { lighttpd.stop() }
         let response = try await BlockingClient.get(port: lighttpd.port, "/spawned?linus")

@@ -44,7 +44,9 @@ import Testing
 
     @Test func summarizesMediansAndRatios() {
         func run(_ mode: BenchMode, _ rps: Double, _ index: Int) -> BenchRun {
-            BenchRun(mode: mode, repeatIndex: index, result: WrkResult(requestsPerSecond: rps, requests: Int(rps), p50: 1, p99: 2, errors: 0), backendPeakRSS: nil, loadAverage: 0)
+            BenchRun(
+                mode: mode, repeatIndex: index, result: WrkResult(requestsPerSecond: rps, requests: Int(rps), p50: 1, p99: 2, errors: 0), backendPeakRSS: nil,
+                loadAverage: 0)
         }
         let runs = [run(.cgi, 100, 1), run(.fastcgi, 900, 1), run(.cgi, 300, 2), run(.fastcgi, 1000, 2), run(.cgi, 200, 3), run(.fastcgi, 2000, 3)]
         let rows = BenchSummary.summarize(runs, modes: [.cgi, .fastcgi])
@@ -74,7 +76,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(20)
         // Busy until /proc shows a tenth of a second more (a starved machine just takes longer).
         while after - before < 0.1 && ContinuousClock.now < deadline {
-            for i in 0..<1_000_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            for i in 0..<1_000_000 { x = x &* 6_364_136_223_846_793_005 &+ UInt64(i) }
             after = try #require(BackendCPU.seconds(inTreeOf: getpid()))
         }
         #expect(after - before >= 0.1, "\(x)")

@@ -1,11 +1,13 @@
+import NIOCore
+import Testing
+
+@testable import PosternCGIHost
+
 // The script pipe reader's read without waiting: what lets a small script's whole output go out
 // as one body of bytes.
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
-@testable import PosternCGIHost
-import Testing
 
 @Suite("CGI pipe reader")
 struct CGIPipeReaderTests {

@@ -46,7 +46,8 @@ struct CGIProgramModeTests {
         #expect(plain.stdout == Self.helloBytes)
         #expect(plain.status == 0)
         // A request for /app?--http+127.0.0.1:0 must not start a listener.
-        let flags = try await runProgram(hello, arguments: ["--http", "127.0.0.1:0"], environment: Self.cgiEnvironment(["QUERY_STRING": "--http+127.0.0.1%3a0"]))
+        let flags = try await runProgram(
+            hello, arguments: ["--http", "127.0.0.1:0"], environment: Self.cgiEnvironment(["QUERY_STRING": "--http+127.0.0.1%3a0"]))
         #expect(flags.stdout == Self.helloBytes)
         #expect(flags.status == 0)
         // Unknown arguments that are not the query's words are ignored in CGI mode too.
@@ -111,7 +112,9 @@ struct CGIProgramModeTests {
     @Test("postern itself is a CGI program: POSTERN_APP picks the demo app, argv is ignored")
     func posternBinary() async throws {
         let postern = try TestPaths.executable("postern")
-        let hello = try await runProgram(postern, arguments: ["serve", "--http", "127.0.0.1:0"], environment: Self.cgiEnvironment(["POSTERN_APP": "hello", "QUERY_STRING": "serve+--http+127.0.0.1:0"]))
+        let hello = try await runProgram(
+            postern, arguments: ["serve", "--http", "127.0.0.1:0"],
+            environment: Self.cgiEnvironment(["POSTERN_APP": "hello", "QUERY_STRING": "serve+--http+127.0.0.1:0"]))
         #expect(hello.stdout == Self.helloBytes)
         let environ = try await runProgram(postern, environment: Self.cgiEnvironment())
         #expect(String(decoding: environ.stdout, as: UTF8.self).contains("\"gateway.run_once\": \"true\""))

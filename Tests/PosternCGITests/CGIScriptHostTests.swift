@@ -16,7 +16,8 @@ struct CGIScriptHostTests {
             #expect(get.status == 200)
             #expect(get.header("Content-Type") == "text/plain; charset=utf-8")
             #expect(get.text == "lang=swift\nname=postern\n")
-            let post = try await RawHTTP.post(server.port, "/form.py", body: Array("b=2&a=%C3%A9t%C3%A9".utf8), contentType: "application/x-www-form-urlencoded")
+            let post = try await RawHTTP.post(
+                server.port, "/form.py", body: Array("b=2&a=%C3%A9t%C3%A9".utf8), contentType: "application/x-www-form-urlencoded")
             #expect(post.status == 200)
             #expect(post.text == "a=été\nb=2\n")
         }
@@ -63,9 +64,11 @@ struct CGIScriptHostTests {
     func largeUpload() async throws {
         let size = 16 << 20
         var body = [UInt8](repeating: 0, count: size)
-        var state: UInt32 = 2463534242
+        var state: UInt32 = 2_463_534_242
         for index in body.indices {
-            state ^= state << 13; state ^= state >> 17; state ^= state << 5
+            state ^= state << 13
+            state ^= state >> 17
+            state ^= state << 5
             body[index] = UInt8(truncatingIfNeeded: state)
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("postern-upload-\(getpid())")
@@ -105,22 +108,70 @@ struct CGIScriptHostTests {
         let root = try makeRoot()
         defer { try? FileManager.default.removeItem(atPath: root.path) }
         try await LiveServer.withHost(root: root.path) { server in
-            do { let status = try await RawHTTP.get(server.port, "/env.sh").status; #expect(status == 200, "/env.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/inside-link.sh").status; #expect(status == 200, "/inside-link.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/../outside/secret.sh").status; #expect(status == 403, "/../outside/secret.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/sub/../../outside/secret.sh").status; #expect(status == 403, "/sub/../../outside/secret.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/%2e%2e/outside/secret.sh").status; #expect(status == 403, "/%2e%2e/outside/secret.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/sub/%2E%2E/%2e%2e/outside/secret.sh").status; #expect(status == 403, "/sub/%2E%2E/%2e%2e/outside/secret.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/escape.sh").status; #expect(status == 403, "/escape.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/escape-dir/secret.sh").status; #expect(status == 403, "/escape-dir/secret.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/not-executable.sh").status; #expect(status == 403, "/not-executable.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/missing.sh").status; #expect(status == 404, "/missing.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/sub").status; #expect(status == 403, "/sub") }
-            do { let status = try await RawHTTP.get(server.port, "/").status; #expect(status == 403, "/") }
-            do { let status = try await RawHTTP.get(server.port, "/sub/inner.sh/more").status; #expect(status == 200, "/sub/inner.sh/more") }
-            do { let status = try await RawHTTP.get(server.port, "/inside-dir/inner.sh/more").status; #expect(status == 200, "/inside-dir/inner.sh/more") }
-            do { let status = try await RawHTTP.get(server.port, "/sub/up/secret.sh").status; #expect(status == 403, "/sub/up/secret.sh") }
-            do { let status = try await RawHTTP.get(server.port, "/inside-dir/up/secret.sh").status; #expect(status == 403, "/inside-dir/up/secret.sh") }
+            do {
+                let status = try await RawHTTP.get(server.port, "/env.sh").status
+                #expect(status == 200, "/env.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/inside-link.sh").status
+                #expect(status == 200, "/inside-link.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/../outside/secret.sh").status
+                #expect(status == 403, "/../outside/secret.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/sub/../../outside/secret.sh").status
+                #expect(status == 403, "/sub/../../outside/secret.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/%2e%2e/outside/secret.sh").status
+                #expect(status == 403, "/%2e%2e/outside/secret.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/sub/%2E%2E/%2e%2e/outside/secret.sh").status
+                #expect(status == 403, "/sub/%2E%2E/%2e%2e/outside/secret.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/escape.sh").status
+                #expect(status == 403, "/escape.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/escape-dir/secret.sh").status
+                #expect(status == 403, "/escape-dir/secret.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/not-executable.sh").status
+                #expect(status == 403, "/not-executable.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/missing.sh").status
+                #expect(status == 404, "/missing.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/sub").status
+                #expect(status == 403, "/sub")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/").status
+                #expect(status == 403, "/")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/sub/inner.sh/more").status
+                #expect(status == 200, "/sub/inner.sh/more")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/inside-dir/inner.sh/more").status
+                #expect(status == 200, "/inside-dir/inner.sh/more")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/sub/up/secret.sh").status
+                #expect(status == 403, "/sub/up/secret.sh")
+            }
+            do {
+                let status = try await RawHTTP.get(server.port, "/inside-dir/up/secret.sh").status
+                #expect(status == 403, "/inside-dir/up/secret.sh")
+            }
         }
         // The secret script never ran.
         #expect(!FileManager.default.fileExists(atPath: root.path + "/outside/ran"))
@@ -152,11 +203,14 @@ struct CGIScriptHostTests {
     func timeout() async throws {
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("postern-sleep-\(getpid()).pid").path
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
-        try await LiveServer.withHost(gatewayEnvironment: ["PIDFILE": pidFile], {
-            $0.timeoutSeconds = 1
-            $0.killGraceSeconds = 0.3
-            $0.passEnvironment = ["PIDFILE"]
-        }) { server in
+        try await LiveServer.withHost(
+            gatewayEnvironment: ["PIDFILE": pidFile],
+            {
+                $0.timeoutSeconds = 1
+                $0.killGraceSeconds = 0.3
+                $0.passEnvironment = ["PIDFILE"]
+            }
+        ) { server in
             let start = ContinuousClock.now
             let response = try await RawHTTP.get(server.port, "/sleep.sh")
             #expect(response.status == 504)
@@ -214,7 +268,10 @@ struct CGIScriptHostTests {
         let root = try makeRoot()
         defer { try? FileManager.default.removeItem(atPath: root.path) }
         try await LiveServer.withHost(root: root.path) { server in
-            do { let status = try await RawHTTP.get(server.port, "/loop.sh").status; #expect(status == 500, "/loop.sh") }
+            do {
+                let status = try await RawHTTP.get(server.port, "/loop.sh").status
+                #expect(status == 500, "/loop.sh")
+            }
         }
     }
 
@@ -234,13 +291,16 @@ struct CGIScriptHostTests {
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("postern-busy-\(getpid()).pid").path
         try? FileManager.default.removeItem(atPath: pidFile)
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
-        try await LiveServer.withHost(gatewayEnvironment: ["PIDFILE": pidFile], {
-            $0.maxConcurrency = 1
-            $0.queueWaitSeconds = 0.3
-            $0.timeoutSeconds = 5
-            $0.killGraceSeconds = 0.2
-            $0.passEnvironment = ["PIDFILE"]
-        }) { server in
+        try await LiveServer.withHost(
+            gatewayEnvironment: ["PIDFILE": pidFile],
+            {
+                $0.maxConcurrency = 1
+                $0.queueWaitSeconds = 0.3
+                $0.timeoutSeconds = 5
+                $0.killGraceSeconds = 0.2
+                $0.passEnvironment = ["PIDFILE"]
+            }
+        ) { server in
             async let slow = RawHTTP.get(server.port, "/sleep.sh")
             // Wait until the one slot is really taken: the script wrote its pid.
             for _ in 0..<500 where !FileManager.default.fileExists(atPath: pidFile) {
@@ -281,7 +341,10 @@ struct CGIScriptHostTests {
 
     @Test("HEAD: the script's head, no body, and the one slot is free again at once")
     func head() async throws {
-        try await LiveServer.withHost({ $0.maxConcurrency = 1; $0.queueWaitSeconds = 5 }) { server in
+        try await LiveServer.withHost({
+            $0.maxConcurrency = 1
+            $0.queueWaitSeconds = 5
+        }) { server in
             for _ in 0..<3 {
                 let start = ContinuousClock.now
                 let response = try await RawHTTP.send(server.port, head: "HEAD /env.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -326,21 +389,22 @@ struct CGIScriptHostTests {
         }
         try manager.copyItem(atPath: scripts + "/env.sh", toPath: root.path + "/sub/inner.sh")
         let secret = base.path + "/outside/secret.sh"
-        try "#!/bin/sh\ntouch \"\(base.path)/outside/ran\"\nprintf 'Content-Type: text/plain\\r\\n\\r\\nsecret\\n'\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ntouch \"\(base.path)/outside/ran\"\nprintf 'Content-Type: text/plain\\r\\n\\r\\nsecret\\n'\n".write(
+            toFile: secret, atomically: true, encoding: .utf8)
         chmod(secret, 0o755)
         try "#!/bin/sh\nprintf 'Location: /loop.sh\\r\\n\\r\\n'\n".write(toFile: root.path + "/loop.sh", atomically: true, encoding: .utf8)
         chmod(root.path + "/loop.sh", 0o755)
         try """
-            #!/usr/bin/python3
-            import os
-            print("Content-Type: text/plain\\r\\n\\r\\n", end="")
-            for fd in sorted(os.listdir("/proc/self/fd"), key=int):
-                try:
-                    print(fd, os.readlink("/proc/self/fd/" + fd))
-                except OSError:
-                    print(fd, "(closed: the directory listing itself)")
+        #!/usr/bin/python3
+        import os
+        print("Content-Type: text/plain\\r\\n\\r\\n", end="")
+        for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+            try:
+                print(fd, os.readlink("/proc/self/fd/" + fd))
+            except OSError:
+                print(fd, "(closed: the directory listing itself)")
 
-            """.write(toFile: root.path + "/fds.sh", atomically: true, encoding: .utf8)
+        """.write(toFile: root.path + "/fds.sh", atomically: true, encoding: .utf8)
         chmod(root.path + "/fds.sh", 0o755)
         try manager.createSymbolicLink(atPath: root.path + "/escape.sh", withDestinationPath: secret)
         try manager.createSymbolicLink(atPath: root.path + "/escape-dir", withDestinationPath: base.path + "/outside")

@@ -6,9 +6,9 @@ import NIOPosix
 import Postern
 import PosternCGI
 import PosternCGIHost
+import PosternClient
 import PosternCore
 import PosternEngine
-import PosternClient
 
 enum TestPaths {
     /// The directory of the built products (.build/debug): POSTERN_BUILD_DIR, or the directory of
@@ -16,7 +16,9 @@ enum TestPaths {
     static var buildDirectory: String {
         if let given = ProcessInfo.processInfo.environment["POSTERN_BUILD_DIR"] { return given }
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        while url.path != "/" && !url.lastPathComponent.hasSuffix(".xctest") && !FileManager.default.fileExists(atPath: url.appendingPathComponent("hello").path) {
+        while url.path != "/" && !url.lastPathComponent.hasSuffix(".xctest")
+            && !FileManager.default.fileExists(atPath: url.appendingPathComponent("hello").path)
+        {
             url.deleteLastPathComponent()
         }
         if url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
@@ -44,13 +46,17 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a program to completion with exactly `environment`, `arguments` and `stdin`.
-func runProgram(_ path: String, arguments: [String] = [], environment: [String: String], stdin: [UInt8] = []) async throws -> (stdout: [UInt8], stderr: String, status: Int32) {
+func runProgram(_ path: String, arguments: [String] = [], environment: [String: String], stdin: [UInt8] = []) async throws -> (
+    stdout: [UInt8], stderr: String, status: Int32
+) {
     try await onOwnThread {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.environment = environment
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
@@ -192,7 +198,10 @@ enum RawHTTP {
     }
 
     static func post(_ port: Int, _ target: String, body: [UInt8], contentType: String = "application/octet-stream") async throws -> ClientResponse {
-        try await send(port, head: "POST \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n", body: body)
+        try await send(
+            port,
+            head: "POST \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n",
+            body: body)
     }
 
     static func send(_ port: Int, head: String, body: [UInt8] = [], onRead: (@Sendable ([UInt8]) -> Void)? = nil) async throws -> ClientResponse {

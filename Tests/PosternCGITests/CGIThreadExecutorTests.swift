@@ -1,9 +1,11 @@
+import Synchronization
+import Testing
+
+@testable import PosternCGI
+
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import PosternCGI
-import Synchronization
-import Testing
 
 /// The executor behind a synchronous CGI `main`: every job on the driving thread, and a job
 /// enqueued from elsewhere (a timer) wakes it.

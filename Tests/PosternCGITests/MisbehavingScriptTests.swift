@@ -13,7 +13,8 @@ struct MisbehavingScriptTests {
     /// A root with the misbehaving scripts; each writes the ids of its processes to $PIDDIR.
     static func makeRoot() throws -> (root: String, pids: String) {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("postern-misbehave-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        let root = base + "/root", pids = base + "/pids"
+        let root = base + "/root"
+        let pids = base + "/pids"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: pids, withIntermediateDirectories: true)
         let scripts = [
@@ -23,22 +24,22 @@ struct MisbehavingScriptTests {
             "endless-head.sh": "echo $$ > \"$PIDDIR/endless-head\"\nprintf 'Content-Type: text/plain\\r\\n'\nexec yes 'X-More: y'\n",
             // Answers, then leaves two children running: one holding stdout, one detached from it.
             "orphans.sh": """
-                printf 'Content-Type: text/plain\\r\\n\\r\\nparent done\\n'
-                sleep 300 & echo $! > "$PIDDIR/holder"
-                sleep 301 >/dev/null 2>&1 </dev/null & echo $! > "$PIDDIR/detached"
-                echo $$ > "$PIDDIR/orphans"
-                exit 0
+            printf 'Content-Type: text/plain\\r\\n\\r\\nparent done\\n'
+            sleep 300 & echo $! > "$PIDDIR/holder"
+            sleep 301 >/dev/null 2>&1 </dev/null & echo $! > "$PIDDIR/detached"
+            echo $$ > "$PIDDIR/orphans"
+            exit 0
 
-                """,
+            """,
             // Answers, closes stdout, and runs on (ignoring SIGTERM, so SIGKILL must end it).
             "closes-stdout.sh": """
-                trap '' TERM
-                echo $$ > "$PIDDIR/closes-stdout"
-                printf 'Content-Type: text/plain\\r\\n\\r\\nbye\\n'
-                exec >&-
-                sleep 300
+            trap '' TERM
+            echo $$ > "$PIDDIR/closes-stdout"
+            printf 'Content-Type: text/plain\\r\\n\\r\\nbye\\n'
+            exec >&-
+            sleep 300
 
-                """,
+            """,
             "hello.sh": "printf 'Content-Type: text/plain\\r\\n\\r\\nhello\\n'\n",
         ]
         for (name, body) in scripts {
@@ -77,12 +78,15 @@ struct MisbehavingScriptTests {
     ) async throws -> T {
         let (root, pids) = try makeRoot()
         defer { try? FileManager.default.removeItem(atPath: (root as NSString).deletingLastPathComponent) }
-        return try await LiveServer.withHost(root: root, gatewayEnvironment: ["PIDDIR": pids], log: log, gatewayProtocol: gatewayProtocol, {
-            $0.passEnvironment = ["PIDDIR"]
-            $0.maxOutputBytes = maxOutput
-            $0.maxConcurrency = maxConcurrency
-            $0.killGraceSeconds = 0.5
-        }) { server in try await body(server, pids) }
+        return try await LiveServer.withHost(
+            root: root, gatewayEnvironment: ["PIDDIR": pids], log: log, gatewayProtocol: gatewayProtocol,
+            {
+                $0.passEnvironment = ["PIDDIR"]
+                $0.maxOutputBytes = maxOutput
+                $0.maxConcurrency = maxConcurrency
+                $0.killGraceSeconds = 0.5
+            }
+        ) { server in try await body(server, pids) }
     }
 
     @Test("output for ever past --cgi-max-output: the response is cut off, not ended; the script is stopped; others are served")
@@ -104,12 +108,14 @@ struct MisbehavingScriptTests {
         }
     }
 
-    @Test("over FastCGI a cut-off response has no END_REQUEST: the connection closes, the reason on FCGI_STDERR",
-          arguments: [false, true])
+    @Test(
+        "over FastCGI a cut-off response has no END_REQUEST: the connection closes, the reason on FCGI_STDERR",
+        arguments: [false, true])
     func endlessOutputOverFastCGI(keepConnection: Bool) async throws {
         try await Self.withHost(maxOutput: 1 << 20, gatewayProtocol: .fastcgi) { server, _ in
             // Without KEEP_CONN the request takes the one-request fast path; with it, the full engine.
-            let request = RequestBytes.head(.fastcgi, path: "/forever.sh", contentLength: 0, keepConnection: keepConnection)
+            let request =
+                RequestBytes.head(.fastcgi, path: "/forever.sh", contentLength: 0, keepConnection: keepConnection)
                 + RequestBytes.body(.fastcgi, [], end: true)
             let connection = try await RawClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
             let (stdout, stderr, ended) = try await connection.executeThenClose { inbound, outbound in

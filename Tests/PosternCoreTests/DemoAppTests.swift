@@ -26,11 +26,12 @@ struct DemoAppTests {
 
     @Test("environ is valid JSON whatever bytes the variables hold, with the gateway entries")
     func environJSON() async throws {
-        let response = try await EnvironDump().respond(to: environ([
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": EnvironValue(bytes: [0x2F, 0xFF, 0x00, 0x22, 0x5C, 0x0A]),
-            "QUERY_STRING": "a=\"b\"",
-        ]))
+        let response = try await EnvironDump().respond(
+            to: environ([
+                "REQUEST_METHOD": "GET",
+                "PATH_INFO": EnvironValue(bytes: [0x2F, 0xFF, 0x00, 0x22, 0x5C, 0x0A]),
+                "QUERY_STRING": "a=\"b\"",
+            ]))
         #expect(response.headers["Content-Type"] == "application/json")
         let json = try JSONSerialization.jsonObject(with: Data(try await bodyText(response))) as? [String: String]
         let object = try #require(json)
@@ -43,10 +44,11 @@ struct DemoAppTests {
 
     @Test("echo streams the body back with the request's Content-Type")
     func echo() async throws {
-        let response = try await Echo().respond(to: environ(
-            ["REQUEST_METHOD": "POST", "CONTENT_TYPE": "x/y", "CONTENT_LENGTH": "5"],
-            body: RequestBody(bytes: ByteBuffer(string: "hello"))
-        ))
+        let response = try await Echo().respond(
+            to: environ(
+                ["REQUEST_METHOD": "POST", "CONTENT_TYPE": "x/y", "CONTENT_LENGTH": "5"],
+                body: RequestBody(bytes: ByteBuffer(string: "hello"))
+            ))
         #expect(response.headers["Content-Type"] == "x/y")
         #expect(try await bodyText(response) == Array("hello".utf8))
         let untyped = try await Echo().respond(to: environ(["REQUEST_METHOD": "POST"]))

@@ -47,13 +47,15 @@ struct EnvironBuilderTests {
         #expect(result.variables["HTTP_CONTENT_LENGTH"] == nil)
     }
 
-    @Test("SCRIPT_NAME is never /: the slash moves to PATH_INFO", arguments: [
-        ("/", "", "", "/"),
-        ("/", "/x", "", "/x"),
-        ("/app/", "x", "/app", "/x"),
-        ("/app", "/x", "/app", "/x"),
-        ("", "/", "", "/"),
-    ])
+    @Test(
+        "SCRIPT_NAME is never /: the slash moves to PATH_INFO",
+        arguments: [
+            ("/", "", "", "/"),
+            ("/", "/x", "", "/x"),
+            ("/app/", "x", "/app", "/x"),
+            ("/app", "/x", "/app", "/x"),
+            ("", "/", "", "/"),
+        ])
     func scriptName(script: String, path: String, expectedScript: String, expectedPath: String) throws {
         let result = try finished {
             $0.addVariable(name: "SCRIPT_NAME", value: script)

@@ -40,7 +40,9 @@ struct GatewayConfigurationTests {
 
     @Test("an application that gives up because the client left mid-body: rethrown as cancellation, 499, no error line")
     func clientDisconnectedMidBody() async throws {
-        let log = LogLevels(), observer = RecordingObserver(), errors = ErrorLog()
+        let log = LogLevels()
+        let observer = RecordingObserver()
+        let errors = ErrorLog()
         var configuration = GatewayConfiguration(application: Throwing(error: RequestBodyError.disconnected))
         configuration.observer = observer
         await #expect(throws: CancellationError.self) {
@@ -53,7 +55,9 @@ struct GatewayConfigurationTests {
 
     @Test("any other application error: a plain 500, an error line in the log and on the error stream")
     func applicationError() async throws {
-        let log = LogLevels(), observer = RecordingObserver(), errors = ErrorLog()
+        let log = LogLevels()
+        let observer = RecordingObserver()
+        let errors = ErrorLog()
         var configuration = GatewayConfiguration(application: Throwing(error: RequestBodyError.lengthMismatch(expected: 10, received: 3)))
         configuration.observer = observer
         let response = try await configuration.respond(to: validEnviron(errors), logger: log.logger)

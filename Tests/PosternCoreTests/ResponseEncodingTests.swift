@@ -67,7 +67,10 @@ struct CGIResponseHeadParserTests {
         var bodyParts = ""
         var head: CGIResponseHeadParser.Head?
         for chunk in chunks {
-            if head != nil { bodyParts += chunk; continue }
+            if head != nil {
+                bodyParts += chunk
+                continue
+            }
             if case .head(let parsed, let body) = try parser.feed(ByteBuffer(string: chunk)) {
                 head = parsed
                 bodyParts += String(buffer: body)
@@ -119,20 +122,25 @@ struct CGIResponseHeadParserTests {
         var bytes = ByteBuffer(string: "X-Name: caf")
         bytes.writeBytes([0xC3, 0xA9])
         bytes.writeString("\r\n\r\n")
-        guard case .head(let head, _) = try parser.feed(bytes) else { Issue.record("no head"); return }
+        guard case .head(let head, _) = try parser.feed(bytes) else {
+            Issue.record("no head")
+            return
+        }
         #expect(head.headers["x-name"] == "café")
     }
 
-    @Test("malformed heads are errors", arguments: [
-        ": no name\r\n\r\n",
-        "X-Split: a\rb\r\n\r\n",
-        "HTTP/1.1 200 OK\r\n\r\n",
-        "no colon here\r\n\r\n",
-        "Status: abc\r\n\r\n",
-        "Status: 20\r\n\r\n",
-        "Bad Name: x\r\n\r\n",
-        "X: a\u{1}b\r\n\r\n",
-    ])
+    @Test(
+        "malformed heads are errors",
+        arguments: [
+            ": no name\r\n\r\n",
+            "X-Split: a\rb\r\n\r\n",
+            "HTTP/1.1 200 OK\r\n\r\n",
+            "no colon here\r\n\r\n",
+            "Status: abc\r\n\r\n",
+            "Status: 20\r\n\r\n",
+            "Bad Name: x\r\n\r\n",
+            "X: a\u{1}b\r\n\r\n",
+        ])
     func malformed(text: String) {
         #expect(throws: CGIResponseHeadParser.ParseError.self) { _ = try parse(text) }
     }
@@ -148,7 +156,11 @@ struct CGIResponseHeadParserTests {
     @Test("output that ends before the blank line is truncated")
     func truncated() throws {
         var parser = CGIResponseHeadParser()
-        #expect(try { if case .needMore = try parser.feed(ByteBuffer(string: "Content-Type: x\r\n")) { return true }; return false }())
+        #expect(
+            try {
+                if case .needMore = try parser.feed(ByteBuffer(string: "Content-Type: x\r\n")) { return true }
+                return false
+            }())
         #expect(throws: CGIResponseHeadParser.ParseError.truncated) { try parser.finish() }
     }
 }

@@ -26,7 +26,9 @@ final class CollectingWriter: ResponseBodyWriter {
 
 @Suite("The validator middleware")
 struct ValidatorTests {
-    func run(_ respond: @escaping @Sendable (Environ) async throws -> Response, environ: (ErrorLog) -> Environ = { validEnviron($0) }) async throws -> (Response, String) {
+    func run(_ respond: @escaping @Sendable (Environ) async throws -> Response, environ: (ErrorLog) -> Environ = { validEnviron($0) }) async throws -> (
+        Response, String
+    ) {
         let log = ErrorLog()
         let app = Validator(ApplicationFunction(respond))
         let response = try await app.respond(to: environ(log))
@@ -40,16 +42,21 @@ struct ValidatorTests {
         #expect(errors.isEmpty)
     }
 
-    @Test("response violations become a 500 with the reason on the error stream", arguments: [
-        (Response(status: .ok, headers: [:], body: .init(string: "x")), "no Content-Type"),
-        (Response(status: .ok, headers: ["Content-Type": "text/plain", "X-Bad": "a\r\nSet-Cookie: evil=1"], body: .empty), "control character"),
-        (Response(status: .ok, headers: ["Content-Type": "text/plain", "Bad Name": "x"], body: .empty), "not an RFC 9110 token"),
-        (Response(status: ResponseStatus(code: 42), headers: ["Content-Type": "text/plain"], body: .empty), "three-digit"),
-        (Response(status: .noContent, headers: [:], body: .init(string: "x")), "must not have a body"),
-        (Response(status: .ok, headers: ["Content-Type": "text/plain", "Content-Length": "3"], body: .init(string: "x")), "Content-Length 3 but the body has 1"),
-        (Response(status: .ok, headers: ["Content-Type": "text/plain", "Transfer-Encoding": "chunked"], body: .empty), "hop-by-hop"),
-        (Response(status: .ok, headers: ["Content-Type": "text/plain", "Status": "200"], body: .empty), "Status header"),
-    ])
+    @Test(
+        "response violations become a 500 with the reason on the error stream",
+        arguments: [
+            (Response(status: .ok, headers: [:], body: .init(string: "x")), "no Content-Type"),
+            (Response(status: .ok, headers: ["Content-Type": "text/plain", "X-Bad": "a\r\nSet-Cookie: evil=1"], body: .empty), "control character"),
+            (Response(status: .ok, headers: ["Content-Type": "text/plain", "Bad Name": "x"], body: .empty), "not an RFC 9110 token"),
+            (Response(status: ResponseStatus(code: 42), headers: ["Content-Type": "text/plain"], body: .empty), "three-digit"),
+            (Response(status: .noContent, headers: [:], body: .init(string: "x")), "must not have a body"),
+            (
+                Response(status: .ok, headers: ["Content-Type": "text/plain", "Content-Length": "3"], body: .init(string: "x")),
+                "Content-Length 3 but the body has 1"
+            ),
+            (Response(status: .ok, headers: ["Content-Type": "text/plain", "Transfer-Encoding": "chunked"], body: .empty), "hop-by-hop"),
+            (Response(status: .ok, headers: ["Content-Type": "text/plain", "Status": "200"], body: .empty), "Status header"),
+        ])
     func responseViolations(response: Response, reason: String) async throws {
         let (answer, errors) = try await run { _ in response }
         #expect(answer.status.code == 500)
@@ -63,18 +70,21 @@ struct ValidatorTests {
         #expect(errors.isEmpty)
     }
 
-    @Test("environ violations are caught before the app runs", arguments: [
-        (["SCRIPT_NAME": "/"], "SCRIPT_NAME is \"/\""),
-        (["PATH_INFO": "relative"], "PATH_INFO"),
-        (["HTTP_PROXY": "x"], "HTTP_PROXY"),
-        (["CONTENT_LENGTH": "abc"], "CONTENT_LENGTH"),
-    ] as [([String: EnvironValue], String)])
+    @Test(
+        "environ violations are caught before the app runs",
+        arguments: [
+            (["SCRIPT_NAME": "/"], "SCRIPT_NAME is \"/\""),
+            (["PATH_INFO": "relative"], "PATH_INFO"),
+            (["HTTP_PROXY": "x"], "HTTP_PROXY"),
+            (["CONTENT_LENGTH": "abc"], "CONTENT_LENGTH"),
+        ] as [([String: EnvironValue], String)])
     func environViolations(extra: [String: EnvironValue], reason: String) async throws {
         let ran = Atomic<Bool>(false)
-        let (response, errors) = try await run({ _ in
-            ran.store(true, ordering: .relaxed)
-            return .text("ok")
-        }, environ: { validEnviron($0, extra: extra) })
+        let (response, errors) = try await run(
+            { _ in
+                ran.store(true, ordering: .relaxed)
+                return .text("ok")
+            }, environ: { validEnviron($0, extra: extra) })
         #expect(response.status.code == 500)
         #expect(errors.contains(reason), "\(errors)")
         let didRun = ran.load(ordering: .relaxed)
@@ -83,22 +93,25 @@ struct ValidatorTests {
 
     @Test("a missing required variable is reported by name")
     func missingVariable() async throws {
-        let (response, errors) = try await run({ _ in .text("ok") }, environ: { log in
-            var environ = validEnviron(log)
-            environ.variables["SERVER_NAME"] = nil
-            return environ
-        })
+        let (response, errors) = try await run(
+            { _ in .text("ok") },
+            environ: { log in
+                var environ = validEnviron(log)
+                environ.variables["SERVER_NAME"] = nil
+                return environ
+            })
         #expect(response.status.code == 500)
         #expect(errors.contains("SERVER_NAME"))
     }
 
     @Test("reading the body twice is a violation")
     func bodyTwice() async throws {
-        let (response, errors) = try await run({ environ in
-            _ = try await environ.body.collect(upTo: 10)
-            _ = try await environ.body.collect(upTo: 10)
-            return .text("ok")
-        }, environ: { validEnviron($0, body: RequestBody(bytes: ByteBuffer(string: "x"))) })
+        let (response, errors) = try await run(
+            { environ in
+                _ = try await environ.body.collect(upTo: 10)
+                _ = try await environ.body.collect(upTo: 10)
+                return .text("ok")
+            }, environ: { validEnviron($0, body: RequestBody(bytes: ByteBuffer(string: "x"))) })
         #expect(response.status.code == 500)
         #expect(errors.contains("read twice"))
     }
@@ -106,9 +119,11 @@ struct ValidatorTests {
     @Test("a streamed body that writes more than its Content-Length fails while streaming")
     func streamLength() async throws {
         let (response, _) = try await run { _ in
-            Response(status: .ok, headers: ["Content-Type": "text/plain", "Content-Length": "2"], body: .stream { writer in
-                try await writer.write("abc")
-            })
+            Response(
+                status: .ok, headers: ["Content-Type": "text/plain", "Content-Length": "2"],
+                body: .stream { writer in
+                    try await writer.write("abc")
+                })
         }
         #expect(response.status.code == 200)
         await #expect(throws: (any Error).self) { try await response.body.write(to: CollectingWriter()) }

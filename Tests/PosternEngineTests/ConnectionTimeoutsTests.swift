@@ -173,7 +173,8 @@ import Testing
                     armed = nil
                 }
                 if case .close = action { break }
-                if fired, case .close = action {} else if fired {
+                if fired, case .close = action {
+                } else if fired {
                     #expect(machine.deadline.map { $0.0 > now } ?? true)
                 }
                 if let (due, _) = machine.deadline {

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import NIOCore
 import Postern
@@ -9,6 +6,10 @@ import PosternEngine
 import PosternTestSupport
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The engine's two paths, live: a one-request connection whose request arrives whole is served
 /// by the accepting thread; everything else reaches the full engine with its bytes, and an
@@ -27,9 +28,11 @@ import Testing
                 try await gate.wait()
                 return .text("released")
             case "/stream":
-                return Response(status: .ok, headers: ["Content-Type": "text/plain"], body: .stream { writer in
-                    for part in ["one,", "two,", "three"] { try await writer.write(ByteBuffer(string: part)) }
-                })
+                return Response(
+                    status: .ok, headers: ["Content-Type": "text/plain"],
+                    body: .stream { writer in
+                        for part in ["one,", "two,", "three"] { try await writer.write(ByteBuffer(string: part)) }
+                    })
             case "/big":
                 return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ResponseBody(Self.big))
             default:
@@ -71,12 +74,13 @@ import Testing
     static func blockingExchange(port: Int, _ bytes: [UInt8]) async throws -> [UInt8] {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    let fd = try BlockingClient.connectTCP(port: port)
-                    defer { close(fd) }
-                    try BlockingClient.sendAll(fd, bytes)
-                    return BlockingClient.readAll(fd)
-                })
+                continuation.resume(
+                    with: Result {
+                        let fd = try BlockingClient.connectTCP(port: port)
+                        defer { close(fd) }
+                        try BlockingClient.sendAll(fd, bytes)
+                        return BlockingClient.readAll(fd)
+                    })
             }
         }
     }
@@ -142,12 +146,14 @@ import Testing
                 try await withThrowingTaskGroup(of: String.self) { group in
                     for _ in 0..<held {
                         group.addTask {
-                            let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/hold"), with: addresses[gatewayProtocol]!, halfClose: false)
+                            let response = try await RawClient.exchange(
+                                RequestBytes.request(gatewayProtocol, path: "/hold"), with: addresses[gatewayProtocol]!, halfClose: false)
                             return try Self.body(gatewayProtocol, response)
                         }
                     }
                     try await gate.waitUntilArrived(held)
-                    let other = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/"), with: addresses[gatewayProtocol]!, halfClose: false)
+                    let other = try await RawClient.exchange(
+                        RequestBytes.request(gatewayProtocol, path: "/"), with: addresses[gatewayProtocol]!, halfClose: false)
                     #expect(try Self.body(gatewayProtocol, other) == "ok", "\(gatewayProtocol)")
                     gate.open()
                     var answers = 0
@@ -219,7 +225,8 @@ import Testing
     @Test func aStreamedResponseGoesOutInTheProtocolsFraming() async throws {
         try await Self.withServer { _, addresses in
             for gatewayProtocol in Self.protocols {
-                let response = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/stream"), with: addresses[gatewayProtocol]!, halfClose: false)
+                let response = try await RawClient.exchange(
+                    RequestBytes.request(gatewayProtocol, path: "/stream"), with: addresses[gatewayProtocol]!, halfClose: false)
                 #expect(try Self.body(gatewayProtocol, response) == "one,two,three", "\(gatewayProtocol)")
             }
         }

@@ -1,9 +1,11 @@
+import Synchronization
+import Testing
+
+@testable import Postern
+
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import Postern
-import Synchronization
-import Testing
 
 /// The fast path's executor: a task runs on the thread that drives it until it waits for
 /// something outside; then its jobs go to the global executor.

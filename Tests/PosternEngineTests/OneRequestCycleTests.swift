@@ -1,9 +1,11 @@
+import Foundation
+import Testing
+
+@testable import Postern
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-@testable import Postern
-import Testing
 
 /// The fast path's wait for a request's first bytes (``OneRequestCycle/firstRead(_:into:)``).
 @Suite struct OneRequestCycleTests {
@@ -40,7 +42,10 @@ import Testing
                 pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
                 var pair: [Int32] = [0, 0]
                 socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair)
-                defer { close(pair[0]); close(pair[1]) }
+                defer {
+                    close(pair[0])
+                    close(pair[1])
+                }
                 let thread = ThreadSignal.currentThread()
                 let writer = pair[1]
                 let done = DispatchSemaphore(value: 0)

@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 /// One signal sent to one thread of this process, at a chosen moment: SIGURG, with a handler
 /// that does nothing, so the blocking call it lands in fails with `EINTR`.

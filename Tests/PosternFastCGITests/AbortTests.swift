@@ -1,6 +1,6 @@
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import Testing
 

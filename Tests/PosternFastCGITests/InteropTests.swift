@@ -2,8 +2,8 @@
 import Foundation
 import NIOCore
 import Postern
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import Testing
 
@@ -78,7 +78,8 @@ struct InteropTests {
         }
         await client.close()
         // And `postern request` through ProtocolClients, without KEEP_CONN.
-        let viaRuntime = try await ProtocolClients.send(ClientRequest(target: "/y?via=runtime"), to: try ClientTarget(parsing: "fastcgi://127.0.0.1:\(port)/y?via=runtime"))
+        let viaRuntime = try await ProtocolClients.send(
+            ClientRequest(target: "/y?via=runtime"), to: try ClientTarget(parsing: "fastcgi://127.0.0.1:\(port)/y?via=runtime"))
         #expect(String(buffer: viaRuntime.body) == "libfcgi responder: method=GET query=via=runtime body=\n")
     }
 

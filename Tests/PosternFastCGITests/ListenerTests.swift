@@ -2,8 +2,8 @@
 import Foundation
 import NIOCore
 import Postern
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import Testing
 
@@ -19,7 +19,9 @@ struct ListenerTests {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
         #expect(bound == 0)
         close(stale)
         #expect(ClientTarget.isSocketFile(path))
@@ -33,7 +35,9 @@ struct ListenerTests {
             #expect(String(buffer: response.body) == "id=unix\n")
             await client.close()
             // The runtime's URL form: the socket path, then the request path.
-            let viaURL = try await ProtocolClients.send(ClientRequest(target: try ClientTarget(parsing: "fastcgi+unix://\(path)/id?url").requestTarget), to: try ClientTarget(parsing: "fastcgi+unix://\(path)/id?url"))
+            let viaURL = try await ProtocolClients.send(
+                ClientRequest(target: try ClientTarget(parsing: "fastcgi+unix://\(path)/id?url").requestTarget),
+                to: try ClientTarget(parsing: "fastcgi+unix://\(path)/id?url"))
             #expect(String(buffer: viaURL.body) == "id=url\n")
         }
     }
@@ -57,7 +61,9 @@ struct ListenerTests {
             try await expectRefused(client)
             await client.close()
         }
-        let allowing = try ServeOptions.parse(["--fastcgi", "127.0.0.1:0", "--allow", "10.0.0.0/8"]).listenerSpecs(environment: ["FCGI_WEB_SERVER_ADDRS": "127.0.0.1"])
+        let allowing = try ServeOptions.parse(["--fastcgi", "127.0.0.1:0", "--allow", "10.0.0.0/8"]).listenerSpecs(environment: [
+            "FCGI_WEB_SERVER_ADDRS": "127.0.0.1"
+        ])
         try await withServer(allowing) { addresses in
             let client = try await connect(addresses)
             #expect(try await client.send(ClientRequest(target: "/id?allowed")).response().status.code == 200)

@@ -1,9 +1,9 @@
 // Every FastCGI feature through Postern's client against a live GatewayServer on 127.0.0.1:0.
 import NIOCore
 import Postern
+import PosternClient
 import PosternCore
 import PosternEngine
-import PosternClient
 import PosternFastCGI
 import Testing
 
@@ -82,7 +82,8 @@ struct LiveServerTests {
                     for index in 0..<1000 {
                         group.addTask {
                             let client = all[index % 10]
-                            let response = try await client.send(ClientRequest(method: "POST", target: "/echo", body: ByteBuffer(string: "request \(index)"))).response()
+                            let response = try await client.send(ClientRequest(method: "POST", target: "/echo", body: ByteBuffer(string: "request \(index)")))
+                                .response()
                             return String(buffer: response.body) == "request \(index)"
                         }
                     }
@@ -164,7 +165,9 @@ struct LiveServerTests {
             #expect(denied.status.code == 403)
             var environRequest = ClientRequest(target: "/environ")
             environRequest.extraVariables = [("FCGI_APACHE_ROLE", "AUTHENTICATOR")]
-            let environ = String(buffer: try await within(10) { [environRequest] in try await client.send(environRequest, role: .authorizer, sendsStdin: false).response() }.body)
+            let environ = String(
+                buffer: try await within(10) { [environRequest] in try await client.send(environRequest, role: .authorizer, sendsStdin: false).response() }.body
+            )
             #expect(environ.contains("FCGI_ROLE=AUTHORIZER\n"))
             #expect(environ.contains("FCGI_APACHE_ROLE=AUTHENTICATOR\n"))
             await client.close()
@@ -233,12 +236,14 @@ struct LiveServerTests {
         }
     }
 
-    @Test("malformed input closes that connection only", arguments: [
-        "02 01 0001 0008 00 00 0001000000000000",  // version 2
-        "01 01 0001 0003 00 00 000100",  // BEGIN_REQUEST body of 3 bytes
-        "01 01 0001 0008 00 00 0001010000000000 01 05 0001 0002 00 00 6869",  // STDIN before PARAMS end
-        "01 01 0001 0008 00 00 0001010000000000 01 04 0001 0005 00 00 ff7fffff01 01 04 0001 0000 00 00",  // 2 GiB pair length
-    ])
+    @Test(
+        "malformed input closes that connection only",
+        arguments: [
+            "02 01 0001 0008 00 00 0001000000000000",  // version 2
+            "01 01 0001 0003 00 00 000100",  // BEGIN_REQUEST body of 3 bytes
+            "01 01 0001 0008 00 00 0001010000000000 01 05 0001 0002 00 00 6869",  // STDIN before PARAMS end
+            "01 01 0001 0008 00 00 0001010000000000 01 04 0001 0005 00 00 ff7fffff01 01 04 0001 0000 00 00",  // 2 GiB pair length
+        ])
     func malformed(hex: String) async throws {
         try await withServer { addresses in
             let good = try await connect(addresses)

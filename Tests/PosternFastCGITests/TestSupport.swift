@@ -29,32 +29,36 @@ struct ProbeApp: Application {
             let live = self.live
             let cancellations = self.cancellations
             live.increment()
-            return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .stream { writer in
-                defer { live.decrement() }
-                do {
-                    for try await chunk in body { try await writer.write(chunk) }
-                } catch {
-                    cancellations.increment()
-                    throw error
-                }
-            })
+            return Response(
+                status: .ok, headers: ["Content-Type": "application/octet-stream"],
+                body: .stream { writer in
+                    defer { live.decrement() }
+                    do {
+                        for try await chunk in body { try await writer.write(chunk) }
+                    } catch {
+                        cancellations.increment()
+                        throw error
+                    }
+                })
         case "/drip":
             // A response that never ends by itself: a chunk every 20 ms until cancelled.
             let live = self.live
             let cancellations = self.cancellations
             live.increment()
-            return Response(status: .ok, headers: ["Content-Type": "text/plain"], body: .stream { writer in
-                defer { live.decrement() }
-                do {
-                    while true {
-                        try await writer.write(ByteBuffer(string: "drip\n"))
-                        try await Task.sleep(for: .milliseconds(20))
+            return Response(
+                status: .ok, headers: ["Content-Type": "text/plain"],
+                body: .stream { writer in
+                    defer { live.decrement() }
+                    do {
+                        while true {
+                            try await writer.write(ByteBuffer(string: "drip\n"))
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                    } catch {
+                        cancellations.increment()
+                        throw error
                     }
-                } catch {
-                    cancellations.increment()
-                    throw error
-                }
-            })
+                })
         case "/read":
             let body = try await environ.body.collect(upTo: 1 << 30)
             return .text("read \(body.readableBytes)\n")
@@ -71,17 +75,22 @@ struct ProbeApp: Application {
             return .text("slept\n")
         case "/big":
             let size = Int(environ.queryString) ?? 0
-            return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .stream(length: size) { writer in
-                var left = size
-                var counter: UInt8 = 0
-                while left > 0 {
-                    let n = min(left, 10_000)
-                    var chunk = ByteBuffer()
-                    for _ in 0..<n { chunk.writeInteger(counter); counter &+= 1 }
-                    try await writer.write(chunk)
-                    left -= n
-                }
-            })
+            return Response(
+                status: .ok, headers: ["Content-Type": "application/octet-stream"],
+                body: .stream(length: size) { writer in
+                    var left = size
+                    var counter: UInt8 = 0
+                    while left > 0 {
+                        let n = min(left, 10_000)
+                        var chunk = ByteBuffer()
+                        for _ in 0..<n {
+                            chunk.writeInteger(counter)
+                            counter &+= 1
+                        }
+                        try await writer.write(chunk)
+                        left -= n
+                    }
+                })
         case "/filter":
             guard let data = environ.filterData else { return .text("no filter data\n", status: .init(code: 500)) }
             let body = try await environ.body.collect(upTo: 1 << 20)
@@ -92,7 +101,8 @@ struct ProbeApp: Application {
                 cancellations.increment()
                 throw error
             }
-            let text = "stdin=\(String(buffer: body)) data=\(String(buffer: file).uppercased()) length=\(environ["FCGI_DATA_LENGTH"] ?? "-") lastmod=\(environ["FCGI_DATA_LAST_MOD"] ?? "-")\n"
+            let text =
+                "stdin=\(String(buffer: body)) data=\(String(buffer: file).uppercased()) length=\(environ["FCGI_DATA_LENGTH"] ?? "-") lastmod=\(environ["FCGI_DATA_LAST_MOD"] ?? "-")\n"
             return .text(text)
         case "/auth":
             if environ["HTTP_AUTHORIZATION"] == "Bearer ok" {
@@ -192,13 +202,17 @@ enum Paths {
 /// Runs a program to completion with `stdin` bytes and an environment; returns stdout, stderr and
 /// status. The blocking waits run on a Dispatch thread: the cooperative pool has only as many
 /// threads as cores (two here), and the server under test needs them.
-func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data = Data()) async throws -> (stdout: Data, stderr: Data, status: Int32) {
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data = Data()) async throws -> (
+    stdout: Data, stderr: Data, status: Int32
+) {
     try await offPool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
@@ -245,7 +259,10 @@ func makeListeningSocket() throws -> (fd: Int32, port: Int) {
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0, listen(fd, 64) == 0 else { close(fd); throw TestFailure("bind/listen failed") }
+    guard bound == 0, listen(fd, 64) == 0 else {
+        close(fd)
+        throw TestFailure("bind/listen failed")
+    }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }

@@ -25,7 +25,8 @@ func decodeAll(_ input: ByteBuffer, byteByByte: Bool) throws -> [FastCGIRecord] 
 struct WireFormatTests {
     /// Appendix B's first request: BEGIN_REQUEST (RESPONDER, no KEEP_CONN), one PARAMS pair, the
     /// empty PARAMS and the empty STDIN.
-    static let appendixBRequest = bytes("""
+    static let appendixBRequest = bytes(
+        """
         01 01 0001 0008 00 00   0001 00 0000000000
         01 04 0001 000f 01 00   0b 02 5345525645525f504f5254 3830  00
         01 04 0001 0000 00 00
@@ -66,10 +67,10 @@ struct WireFormatTests {
         FastCGIRecordEncoder.writeEndRequest(requestID: 1, appStatus: 0, protocolStatus: .requestComplete, into: &out)
         #expect(out == bytes("01 03 0001 0008 00 00  00000000 00 000000"))
         out.clear()
-        FastCGIRecordEncoder.writeEndRequest(requestID: 0x1234, appStatus: 0x01020304, protocolStatus: .overloaded, into: &out)
+        FastCGIRecordEncoder.writeEndRequest(requestID: 0x1234, appStatus: 0x0102_0304, protocolStatus: .overloaded, into: &out)
         #expect(out == bytes("01 03 1234 0008 00 00  01020304 02 000000"))
         let end = try FastCGIEndRequest(parsing: out.getSlice(at: 8, length: 8)!)
-        #expect(end == FastCGIEndRequest(appStatus: 0x01020304, protocolStatus: .overloaded))
+        #expect(end == FastCGIEndRequest(appStatus: 0x0102_0304, protocolStatus: .overloaded))
         out.clear()
         FastCGIRecordEncoder.writeUnknownType(FastCGIRecordType(rawValue: 42), into: &out)
         #expect(out == bytes("01 0b 0000 0008 00 00  2a 00000000000000"))

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import NIOCore
 import NIOPosix
@@ -10,6 +7,10 @@ import PosternCore
 import PosternEngine
 import PosternTestSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A server task cancelled while connections keep arriving stops cleanly and soon: connections
 /// accepted but not yet served used to be dropped with their `NIOAsyncChannel` unfinished, which
@@ -54,16 +55,32 @@ struct CancellationTests {
 final class ManagedAtomicFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
-    func set() { lock.lock(); flag = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+    func set() {
+        lock.lock()
+        flag = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return flag
+    }
 }
 
 /// A counter written by one thread and read when it is done.
 final class ConnectionCount: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    func add() { lock.lock(); count += 1; lock.unlock() }
-    func value() -> Int { lock.lock(); defer { lock.unlock() }; return count }
+    func add() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
+    func value() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }
 
 extension Thread {

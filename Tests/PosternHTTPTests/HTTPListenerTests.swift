@@ -1,11 +1,11 @@
 import Foundation
-import PosternTestSupport
 import NIOCore
 import NIOPosix
 import Postern
 import PosternApps
 import PosternCore
 import PosternEngine
+import PosternTestSupport
 import Testing
 
 @Suite("HTTP/1.1 listener, live on loopback", .serialized)
@@ -17,7 +17,11 @@ struct HTTPListenerTests {
     @Test("GET builds the environ as a front-end would: decoded PATH_INFO, raw query, no HTTP_PROXY")
     func environ() async throws {
         let server = try await TestServer.start(EnvironDump())
-        let raw = try await BlockingClient.exchange(port: server.port, Array("GET /x%20y/%C3%A9?q=a%20b&z HTTP/1.1\r\nHost: example.test:8080\r\nX-Custom: v1\r\nProxy: http://evil:3128\r\nX_Sneaky: 1\r\nConnection: close\r\n\r\n".utf8))
+        let raw = try await BlockingClient.exchange(
+            port: server.port,
+            Array(
+                "GET /x%20y/%C3%A9?q=a%20b&z HTTP/1.1\r\nHost: example.test:8080\r\nX-Custom: v1\r\nProxy: http://evil:3128\r\nX_Sneaky: 1\r\nConnection: close\r\n\r\n"
+                    .utf8))
         let response = try #require(try ParsedResponse.parseAll(raw).first)
         #expect(response.status == 200)
         #expect(response.header("Content-Type") == "application/json")
@@ -44,7 +48,8 @@ struct HTTPListenerTests {
         let request = "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
         let responses = try ParsedResponse.parseAll(try await BlockingClient.exchange(port: server.port, Array(request.utf8)))
         #expect(responses.count == 2)
-        let first = try environJSON(responses[0]), second = try environJSON(responses[1])
+        let first = try environJSON(responses[0])
+        let second = try environJSON(responses[1])
         #expect(first["PATH_INFO"] == "/one")
         #expect(second["PATH_INFO"] == "/two")
         #expect(first["REMOTE_PORT"] == second["REMOTE_PORT"])
@@ -55,7 +60,8 @@ struct HTTPListenerTests {
     @Test("a chunked request body streams in, and a body of unknown length goes out chunked")
     func chunked() async throws {
         let server = try await TestServer.start(Echo())
-        let request = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Type: text/x-test\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        let request =
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Type: text/x-test\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         let response = try #require(try ParsedResponse.parseAll(try await BlockingClient.exchange(port: server.port, Array(request.utf8))).first)
         #expect(response.status == 200)
         #expect(response.header("Transfer-Encoding") == "chunked")
@@ -94,7 +100,8 @@ struct HTTPListenerTests {
     @Test("Transfer-Encoding together with Content-Length is refused (request smuggling)")
     func smuggling() async throws {
         let server = try await TestServer.start(Echo())
-        let response = try await BlockingClient.exchange(port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+        let response = try await BlockingClient.exchange(
+            port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
         #expect(response.hasPrefix("HTTP/1.1 400"))
         #expect(!response.contains("200 OK"))
         try await server.stop()
@@ -108,9 +115,11 @@ struct HTTPListenerTests {
         let declared = try await BlockingClient.exchange(port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n")
         #expect(declared.hasPrefix("HTTP/1.1 413"))
         let big = String(repeating: "x", count: 1500)
-        let chunked = try await BlockingClient.exchange(port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\(String(big.count, radix: 16))\r\n\(big)\r\n0\r\n\r\n")
+        let chunked = try await BlockingClient.exchange(
+            port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\(String(big.count, radix: 16))\r\n\(big)\r\n0\r\n\r\n")
         #expect(!chunked.contains(big))
-        let stillServing = try await BlockingClient.exchange(port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        let stillServing = try await BlockingClient.exchange(
+            port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
         #expect(stillServing.hasSuffix("abc"))
         try await server.stop()
     }
@@ -121,7 +130,8 @@ struct HTTPListenerTests {
         let head = try await BlockingClient.exchange(port: server.port, "HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(head.hasPrefix("HTTP/1.1 200"))
         #expect(head.hasSuffix("\r\n\r\n"))
-        let expect = try await BlockingClient.exchange(port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nok")
+        let expect = try await BlockingClient.exchange(
+            port: server.port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nok")
         #expect(expect.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"))
         #expect(expect.hasSuffix("ok"))
         try await server.stop()
@@ -130,10 +140,11 @@ struct HTTPListenerTests {
     @Test("an app that throws gets a plain 500 without internals, and the server survives")
     func appError() async throws {
         struct Secret: Error {}
-        let server = try await TestServer.start(ApplicationFunction { environ in
-            if environ.pathInfo == "/boom" { throw Secret() }
-            return .text("fine")
-        })
+        let server = try await TestServer.start(
+            ApplicationFunction { environ in
+                if environ.pathInfo == "/boom" { throw Secret() }
+                return .text("fine")
+            })
         let boom = try await BlockingClient.exchange(port: server.port, "GET /boom HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(boom.hasPrefix("HTTP/1.1 500"))
         #expect(!boom.contains("Secret"))
@@ -144,9 +155,10 @@ struct HTTPListenerTests {
 
     @Test("a response header with CR LF is never forwarded")
     func headerInjection() async throws {
-        let server = try await TestServer.start(ApplicationFunction { _ in
-            Response(status: .ok, headers: ["Content-Type": "text/plain", "X-User": "a\r\nSet-Cookie: admin=1"], body: .init(string: "x"))
-        })
+        let server = try await TestServer.start(
+            ApplicationFunction { _ in
+                Response(status: .ok, headers: ["Content-Type": "text/plain", "X-User": "a\r\nSet-Cookie: admin=1"], body: .init(string: "x"))
+            })
         let response = try await BlockingClient.exchange(port: server.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(response.hasPrefix("HTTP/1.1 500"))
         #expect(!response.contains("admin=1"))
@@ -163,10 +175,11 @@ struct HTTPListenerTests {
 
     @Test("graceful shutdown lets an in-flight request finish, then refuses new connections")
     func gracefulShutdown() async throws {
-        let server = try await TestServer.start(ApplicationFunction { _ in
-            try await Task.sleep(for: .milliseconds(500))
-            return .text("finished")
-        })
+        let server = try await TestServer.start(
+            ApplicationFunction { _ in
+                try await Task.sleep(for: .milliseconds(500))
+                return .text("finished")
+            })
         let port = server.port
         async let inFlight = BlockingClient.exchange(port: port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         try await Task.sleep(for: .milliseconds(150))
@@ -185,7 +198,9 @@ struct HTTPListenerTests {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
         close(stale)
         let server = try await TestServer.start(Hello(), listeners: [ListenerSpec(.http, .unix(path: path))])
         var info = stat()
@@ -196,11 +211,13 @@ struct HTTPListenerTests {
 
     @Test("the allow-list closes connections from peers not on it")
     func allowList() async throws {
-        let denied = try await TestServer.start(Hello(), listeners: [ListenerSpec(.http, .tcp(host: "127.0.0.1", port: 0), allow: try AllowList(parsing: "10.1.2.3"))])
+        let denied = try await TestServer.start(
+            Hello(), listeners: [ListenerSpec(.http, .tcp(host: "127.0.0.1", port: 0), allow: try AllowList(parsing: "10.1.2.3"))])
         let refused = try await BlockingClient.exchange(port: denied.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(refused.isEmpty)
         try await denied.stop()
-        let allowed = try await TestServer.start(Hello(), listeners: [ListenerSpec(.http, .tcp(host: "127.0.0.1", port: 0), allow: try AllowList(parsing: "10.1.2.3, 127.0.0.0/8"))])
+        let allowed = try await TestServer.start(
+            Hello(), listeners: [ListenerSpec(.http, .tcp(host: "127.0.0.1", port: 0), allow: try AllowList(parsing: "10.1.2.3, 127.0.0.0/8"))])
         let served = try await BlockingClient.exchange(port: allowed.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(served.hasSuffix("Hello, World!\n"))
         try await allowed.stop()
@@ -213,9 +230,10 @@ struct FlushBeforeCloseTests {
     func slowReaderGetsEverything() async throws {
         let size = 16 << 20
         let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
-        let server = try await TestServer.start(ApplicationFunction { _ in
-            Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ResponseBody(body))
-        })
+        let server = try await TestServer.start(
+            ApplicationFunction { _ in
+                Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ResponseBody(body))
+            })
         let port = server.port
         let received = try await NIOThreadPool.singleton.runIfActive { () -> Int in
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -226,7 +244,9 @@ struct FlushBeforeCloseTests {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             try BlockingClient.sendAll(fd, Array("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
             usleep(1_000_000)  // the server has handed everything over and asked to close by now
             return BlockingClient.readAll(fd).count

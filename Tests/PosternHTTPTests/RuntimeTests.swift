@@ -5,13 +5,15 @@ import Testing
 
 @Suite("Runtime: addresses, allow-lists, launch modes")
 struct RuntimeTests {
-    @Test("listen addresses parse", arguments: [
-        ("127.0.0.1:9000", ListenAddress.tcp(host: "127.0.0.1", port: 9000)),
-        ("[::1]:8080", .tcp(host: "::1", port: 8080)),
-        ("localhost:0", .tcp(host: "localhost", port: 0)),
-        ("unix:/run/app.sock", .unix(path: "/run/app.sock")),
-        ("fd:0", .fd(0)),
-    ])
+    @Test(
+        "listen addresses parse",
+        arguments: [
+            ("127.0.0.1:9000", ListenAddress.tcp(host: "127.0.0.1", port: 9000)),
+            ("[::1]:8080", .tcp(host: "::1", port: 8080)),
+            ("localhost:0", .tcp(host: "localhost", port: 0)),
+            ("unix:/run/app.sock", .unix(path: "/run/app.sock")),
+            ("fd:0", .fd(0)),
+        ])
     func addresses(text: String, expected: ListenAddress) throws {
         #expect(try ListenAddress(parsing: text) == expected)
         #expect(try ListenAddress(parsing: expected.description) == expected)

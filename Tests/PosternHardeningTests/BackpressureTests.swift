@@ -53,8 +53,9 @@ extension Hardening {
             }
         }
 
-        @Test("echo: at most tens of MiB taken of 256 MiB offered, RSS bounded, the connection kept",
-              arguments: RequestBytes.allProtocols)
+        @Test(
+            "echo: at most tens of MiB taken of 256 MiB offered, RSS bounded, the connection kept",
+            arguments: RequestBytes.allProtocols)
         func neverReads(gatewayProtocol: GatewayProtocol) async throws {
             let flag = "--\(gatewayProtocol)"
             let server = try await PosternProcess.start("backpressure", ports: 1) { ports in

@@ -16,9 +16,11 @@ extension Hardening {
         func midBody(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
             let errors = LogRecorder()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) {
+                addresses in
                 let port = addresses[0].port!
-                let request = RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000)
+                let request =
+                    RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000)
                     + RequestBytes.body(gatewayProtocol, [UInt8](repeating: 0x61, count: 10_000), end: false)
                 for round in 1...Self.rounds {
                     let fd = try await HostileSocket.onThread {
@@ -44,7 +46,8 @@ extension Hardening {
         func midResponse(gatewayProtocol: GatewayProtocol) async throws {
             let counter = LiveTaskCounter()
             let errors = LogRecorder()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) { addresses in
+            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) {
+                addresses in
                 let port = addresses[0].port!
                 let request = RequestBytes.request(gatewayProtocol, path: "/stream")
                 for round in 1...Self.rounds {

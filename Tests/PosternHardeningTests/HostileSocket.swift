@@ -45,7 +45,10 @@ enum HostileSocket {
             let bound = withUnsafePointer(to: &local) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard bound == 0 else { close(fd); throw TestFailure("bind to \(source) failed: errno \(errno)") }
+            guard bound == 0 else {
+                close(fd)
+                throw TestFailure("bind to \(source) failed: errno \(errno)")
+            }
         }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -80,7 +83,7 @@ enum HostileSocket {
                     if !fragment.isEmpty { try BlockingClient.sendAll(fd, fragment) }
                 }
             } catch {
-                fds.forEach { close($0) }
+                for fd in fds { close(fd) }
                 throw error
             }
             return IdleConnections(fds: fds, openedAt: start)
@@ -98,25 +101,26 @@ enum HostileSocket {
     /// Waits until the server has closed every one of `idle` (EOF or reset, after reading any
     /// error response) or `timeout` passes. Closes them all.
     static func waitUntilClosedByServer(_ idle: IdleConnections, timeout: Double) async -> Closing {
-        await (try? onThread {
-            var open = Set(idle.fds)
-            var firstClose: Duration?
-            let deadline = Date().addingTimeInterval(timeout)
-            var scratch = [UInt8](repeating: 0, count: 4096)
-            while !open.isEmpty, Date() < deadline {
-                var polls = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-                _ = poll(&polls, nfds_t(polls.count), 100)
-                for entry in polls where entry.revents != 0 {
-                    let n = recv(entry.fd, &scratch, scratch.count, Int32(MSG_DONTWAIT))
-                    if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-                        open.remove(entry.fd)
-                        if firstClose == nil { firstClose = idle.openedAt.duration(to: .now) }
+        await
+            (try? onThread {
+                var open = Set(idle.fds)
+                var firstClose: Duration?
+                let deadline = Date().addingTimeInterval(timeout)
+                var scratch = [UInt8](repeating: 0, count: 4096)
+                while !open.isEmpty, Date() < deadline {
+                    var polls = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+                    _ = poll(&polls, nfds_t(polls.count), 100)
+                    for entry in polls where entry.revents != 0 {
+                        let n = recv(entry.fd, &scratch, scratch.count, Int32(MSG_DONTWAIT))
+                        if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                            open.remove(entry.fd)
+                            if firstClose == nil { firstClose = idle.openedAt.duration(to: .now) }
+                        }
                     }
                 }
-            }
-            idle.fds.forEach { close($0) }
-            return Closing(stillOpen: open.count, firstClose: firstClose)
-        }) ?? Closing(stillOpen: idle.fds.count, firstClose: nil)
+                for fd in idle.fds { close(fd) }
+                return Closing(stillOpen: open.count, firstClose: firstClose)
+            }) ?? Closing(stillOpen: idle.fds.count, firstClose: nil)
     }
 
     /// How many of `fds` the peer has closed by now (a look, without reading or waiting).
@@ -140,7 +144,10 @@ enum HostileSocket {
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, 100) > 0 else { continue }
             let n = recv(fd, &scratch, scratch.count, Int32(MSG_DONTWAIT))
-            if n > 0 { out += scratch[0..<n]; continue }
+            if n > 0 {
+                out += scratch[0..<n]
+                continue
+            }
             if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { return out }
         }
         return nil

@@ -20,8 +20,10 @@ extension Hardening {
                 let port = addresses[0].port!
                 let fd = try await HostileSocket.onThread {
                     let fd = try HostileSocket.connect(port: port)
-                    try BlockingClient.sendAll(fd, RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000_000)
-                        + RequestBytes.body(gatewayProtocol, Array("only this".utf8), end: false))
+                    try BlockingClient.sendAll(
+                        fd,
+                        RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000_000)
+                            + RequestBytes.body(gatewayProtocol, Array("only this".utf8), end: false))
                     return fd
                 }
                 defer { close(fd) }
@@ -39,10 +41,13 @@ extension Hardening {
             }
         }
 
-        @Test("framing lengths larger than sent (FastCGI record, uwsgi packet, SCGI netstring): closed at the half-close",
-              arguments: [(GatewayProtocol.fastcgi, [1, 5, 0, 1, 0xff, 0xff, 0, 0] + Array("short".utf8)),
-                          (.uwsgi, [0, 0xff, 0xff, 0] + Array("short".utf8)),
-                          (.scgi, Array("99999:CONTENT_LENGTH".utf8))])
+        @Test(
+            "framing lengths larger than sent (FastCGI record, uwsgi packet, SCGI netstring): closed at the half-close",
+            arguments: [
+                (GatewayProtocol.fastcgi, [1, 5, 0, 1, 0xff, 0xff, 0, 0] + Array("short".utf8)),
+                (.uwsgi, [0, 0xff, 0xff, 0] + Array("short".utf8)),
+                (.scgi, Array("99999:CONTENT_LENGTH".utf8)),
+            ])
         func framingTooLong(gatewayProtocol: GatewayProtocol, bytes: [UInt8]) async throws {
             try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), logger: .quiet) { addresses in
                 let answer = try await HostileSocket.withConnection(port: addresses[0].port!) { fd in

@@ -44,12 +44,14 @@ struct TrackedApp: Application {
         let path = environ["PATH_INFO"] ?? ""
         if path == "/stream" {
             let counter = counter
-            return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .stream(length: nil) { writer in
-                defer { counter.leave() }
-                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 65536)
-                for _ in 0..<65536 { try await writer.write(chunk) }
-                counter.complete()
-            })
+            return Response(
+                status: .ok, headers: ["Content-Type": "application/octet-stream"],
+                body: .stream(length: nil) { writer in
+                    defer { counter.leave() }
+                    let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 65536)
+                    for _ in 0..<65536 { try await writer.write(chunk) }
+                    counter.complete()
+                })
         }
         defer { counter.leave() }
         var received = 0

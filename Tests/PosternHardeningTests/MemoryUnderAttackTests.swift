@@ -20,7 +20,9 @@ extension Hardening {
         /// under the protocol's limit, promising 1 MiB of body, followed by `bodyBufferBytes` of it.
         static func request(_ gatewayProtocol: GatewayProtocol) throws -> [UInt8] {
             // NIOHTTP1 (llhttp) stops an HTTP head at 80 KiB, below --max-header-bytes.
-            let headLimit = gatewayProtocol == .uwsgi ? limits.maxUWSGIVarsBytes
+            let headLimit =
+                gatewayProtocol == .uwsgi
+                ? limits.maxUWSGIVarsBytes
                 : gatewayProtocol == .http ? min(limits.maxHeaderBytes, 80 * 1024) : limits.maxHeaderBytes
             let padding = String(repeating: "a", count: headLimit - 1024)
             let promised = 1 << 20
@@ -82,8 +84,9 @@ extension Hardening {
             }
         }
 
-        @Test("2,000 clients with a maximal head and a stalled body stay within the default limits' worst case",
-              arguments: RequestBytes.allProtocols)
+        @Test(
+            "2,000 clients with a maximal head and a stalled body stay within the default limits' worst case",
+            arguments: RequestBytes.allProtocols)
         func worstCase(gatewayProtocol: GatewayProtocol) async throws {
             let files = HostileSocket.raiseFileLimit()
             try #require(files >= rlim_t(Self.clients + 100), "RLIMIT_NOFILE \(files): too low for \(Self.clients) clients")
@@ -95,7 +98,7 @@ extension Hardening {
             defer { server.stop() }
             let before = server.residentKiB
             let (fds, sent) = try await Self.attack(port: server.ports[0], count: Self.clients, bytes: try Self.request(gatewayProtocol))
-            defer { fds.forEach { close($0) } }
+            defer { for fd in fds { close(fd) } }
             try await Task.sleep(for: .seconds(1))
             let held = server.openDescriptors
             let peak = server.peakResidentKiB
@@ -103,12 +106,15 @@ extension Hardening {
             // The attack reached the limit: --max-connections (1024) connections held open…
             #expect(held >= Self.limits.maxConnections, "only \(held) descriptors open: the connections were not held")
             // …each with its head and its body buffered (well over a head per connection)…
-            #expect(peak * 1024 > Self.limits.maxConnections * Self.limits.maxUWSGIVarsBytes,
-                    "peak RSS \(peak) KiB: the heads and bodies never reached the server")
+            #expect(
+                peak * 1024 > Self.limits.maxConnections * Self.limits.maxUWSGIVarsBytes,
+                "peak RSS \(peak) KiB: the heads and bodies never reached the server")
             // …and the server stayed within the figure.
             #expect(peak * 1024 <= bound, "peak RSS \(peak) KiB over the worst case \(bound >> 10) KiB")
             #expect(server.process.isRunning)
-            print("memory under attack (\(gatewayProtocol)): \(Self.clients) clients, \(sent >> 20) MiB sent, \(held) descriptors; RSS \(before) KiB before, \(now) KiB after, peak \(peak) KiB; bound \(bound >> 10) KiB")
+            print(
+                "memory under attack (\(gatewayProtocol)): \(Self.clients) clients, \(sent >> 20) MiB sent, \(held) descriptors; RSS \(before) KiB before, \(now) KiB after, peak \(peak) KiB; bound \(bound >> 10) KiB"
+            )
         }
     }
 }

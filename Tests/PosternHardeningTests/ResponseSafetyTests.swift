@@ -104,7 +104,8 @@ extension Hardening {
                 }
             }
             // The same scripts with a clean header are served: the refusals above are about the header.
-            try "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Good: fine\\r\\n\\r\\nbody\\n'\n".write(toFile: root + "/good.sh", atomically: true, encoding: .utf8)
+            try "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Good: fine\\r\\n\\r\\nbody\\n'\n".write(
+                toFile: root + "/good.sh", atomically: true, encoding: .utf8)
             chmod(root + "/good.sh", 0o755)
             for (flag, port) in zip(flags, server.ports) {
                 let text = try await Self.exchange(flag.value, port: port, path: "/good.sh")

@@ -32,7 +32,10 @@ extension Hardening {
             }
             try processor.finishProcessing(seenEOF: true) { decoded.append($0) }
             let same = decoded == records
-            #expect(same, "seed \(seed): \(decoded.count) of \(records.count) records, first difference at \(zip(decoded, records).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+            #expect(
+                same,
+                "seed \(seed): \(decoded.count) of \(records.count) records, first difference at \(zip(decoded, records).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)"
+            )
         }
 
         @Test("FastCGI params straddling PARAMS records come back through the state machine", arguments: seeds)
@@ -89,7 +92,9 @@ extension Hardening {
                     try processor.process(buffer: ByteBuffer(bytes: chunk)) { part in
                         switch part {
                         case .head(let h, _): head = h
-                        case .body(let bytes, let isLast): received += bytes.readableBytesView; sawLast = sawLast || isLast
+                        case .body(let bytes, let isLast):
+                            received += bytes.readableBytesView
+                            sawLast = sawLast || isLast
                         }
                     }
                 }

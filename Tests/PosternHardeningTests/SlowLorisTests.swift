@@ -35,8 +35,9 @@ extension Hardening {
             #expect(first >= .milliseconds(Int(timeoutSeconds * 1000) - 100), "\(what): the first was closed \(first) after the first was opened")
         }
 
-        @Test("1,000 connections that stop mid-head, twice: others are served, all closed by the timeout, their slots given back",
-              arguments: RequestBytes.allProtocols)
+        @Test(
+            "1,000 connections that stop mid-head, twice: others are served, all closed by the timeout, their slots given back",
+            arguments: RequestBytes.allProtocols)
         func idleHeads(gatewayProtocol: GatewayProtocol) async throws {
             let files = HostileSocket.raiseFileLimit()
             try #require(files >= rlim_t(3 * Self.connections), "RLIMIT_NOFILE \(files): too low for \(Self.connections) connections at both ends")
@@ -53,20 +54,24 @@ extension Hardening {
                         let answer = HostileSocket.read(fd, timeout: 30) { $0.containsText("Hello, World!") }
                         return (answer, HostileSocket.countClosed(idleFDs))
                     }
-                    #expect(answer.containsText("Hello, World!"),
-                            "wave \(wave): no answer to a normal request while \(Self.connections) idle connections were open: \(String(decoding: answer, as: UTF8.self).prefix(200))")
+                    #expect(
+                        answer.containsText("Hello, World!"),
+                        "wave \(wave): no answer to a normal request while \(Self.connections) idle connections were open: \(String(decoding: answer, as: UTF8.self).prefix(200))"
+                    )
                     #expect(closedMeanwhile == 0, "wave \(wave): answered only after \(closedMeanwhile) idle connections had been closed")
                     await Self.expectClosedByTimeout(idle, "idle \(gatewayProtocol) connections (wave \(wave))")
                 }
             }
         }
 
-        @Test("A body that stops half-way while the application reads it is closed by the idle timeout",
-              arguments: RequestBytes.allProtocols)
+        @Test(
+            "A body that stops half-way while the application reads it is closed by the idle timeout",
+            arguments: RequestBytes.allProtocols)
         func stalledBody(gatewayProtocol: GatewayProtocol) async throws {
             try await withLiveGateway([loopback(gatewayProtocol)], application: Echo(), limits: Self.limits, logger: .quiet) { addresses in
                 // A whole head promising 1,000 bytes of body, then 10 of them.
-                let fragment = RequestBytes.head(gatewayProtocol, path: "/", contentLength: 1000)
+                let fragment =
+                    RequestBytes.head(gatewayProtocol, path: "/", contentLength: 1000)
                     + RequestBytes.body(gatewayProtocol, Array(repeating: UInt8(ascii: "a"), count: 10), end: false)
                 let idle = try await HostileSocket.openIdle(port: addresses[0].port!, count: 50, fragment: fragment)
                 await Self.expectClosedByTimeout(idle, "\(gatewayProtocol) requests with a stalled body")

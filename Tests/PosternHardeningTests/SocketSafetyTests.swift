@@ -30,12 +30,18 @@ extension Hardening {
             #expect(LaunchMode.defaultHTTPAddress == .tcp(host: "127.0.0.1", port: 8080))
         }
 
-        @Test("live: every protocol refuses a peer outside --allow, then FCGI_WEB_SERVER_ADDRS, and serves one inside", arguments: ["--allow", "FCGI_WEB_SERVER_ADDRS"])
+        @Test(
+            "live: every protocol refuses a peer outside --allow, then FCGI_WEB_SERVER_ADDRS, and serves one inside",
+            arguments: ["--allow", "FCGI_WEB_SERVER_ADDRS"])
         func liveRefusal(source: String) async throws {
             // 127.0.0.1 is outside the list, 127.0.0.2 (loopback too) inside it.
             var environment = ProcessInfo.processInfo.environment
             var allow: [String] = []
-            if source == "--allow" { allow = ["--allow", "192.0.2.1", "--allow", "127.0.0.2"] } else { environment["FCGI_WEB_SERVER_ADDRS"] = "192.0.2.1,127.0.0.2" }
+            if source == "--allow" {
+                allow = ["--allow", "192.0.2.1", "--allow", "127.0.0.2"]
+            } else {
+                environment["FCGI_WEB_SERVER_ADDRS"] = "192.0.2.1,127.0.0.2"
+            }
             let server = try await PosternProcess.start("allow", ports: Self.flags.count, environment: environment) { ports in
                 ["--app", "hello", "--log-level", "critical"] + allow + zip(Self.flags, ports).flatMap { [$0.0.0, "127.0.0.1:\($0.1)"] }
             }
@@ -51,7 +57,9 @@ extension Hardening {
                     try BlockingClient.sendAll(fd, request)
                     return HostileSocket.readUntilClose(fd, timeout: 10)
                 }
-                #expect((allowed ?? []).containsText("Hello, World!"), "\(flag.1) did not serve an allowed peer: \(String(decoding: allowed ?? [], as: UTF8.self).prefix(200))")
+                #expect(
+                    (allowed ?? []).containsText("Hello, World!"),
+                    "\(flag.1) did not serve an allowed peer: \(String(decoding: allowed ?? [], as: UTF8.self).prefix(200))")
             }
         }
 

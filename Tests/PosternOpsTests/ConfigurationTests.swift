@@ -2,8 +2,8 @@
 // errors, a binary started with no arguments, and SIGHUP reading the file again.
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternTestSupport
 import Testing
@@ -13,8 +13,9 @@ extension Ops {
     struct ConfigurationTests {
         /// Runs `postern ARGUMENTS` to its end with `environment` added (and no other POSTERN_*).
         static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-            try runToEnd(Paths.binary("postern"), arguments,
-                         environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 })
+            try runToEnd(
+                Paths.binary("postern"), arguments,
+                environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 })
         }
 
         static func write(_ text: String, _ path: String) throws {
@@ -25,7 +26,9 @@ extension Ops {
         func precedence() throws {
             let directory = try Paths.makeTestDirectory("config-precedence")
             let file = directory + "/postern.json"
-            try Self.write(#"{"max-connections": 50, "idle-timeout": 12.5, "fastcgi": ["127.0.0.1:9001", "unix:/tmp/x.sock"], "debug": true, "timeout": 3, "app": "hello"}"#, file)
+            try Self.write(
+                #"{"max-connections": 50, "idle-timeout": 12.5, "fastcgi": ["127.0.0.1:9001", "unix:/tmp/x.sock"], "debug": true, "timeout": 3, "app": "hello"}"#,
+                file)
             let result = try Self.run(
                 ["serve", "--config", file, "--print-config", "--timeout", "9"],
                 environment: ["POSTERN_IDLE_TIMEOUT": "7", "POSTERN_ALLOW": "127.0.0.1,10.0.0.0/8"])
@@ -44,7 +47,9 @@ extension Ops {
         @Test("a bad file or value: one message naming the source, the key and what was expected, and nothing starts")
         func errors() throws {
             let directory = try Paths.makeTestDirectory("config-errors")
-            let typo = directory + "/typo.json", wrongType = directory + "/type.json", notJSON = directory + "/broken.json"
+            let typo = directory + "/typo.json"
+            let wrongType = directory + "/type.json"
+            let notJSON = directory + "/broken.json"
             try Self.write(#"{"max-conections": 5}"#, typo)
             try Self.write(#"{"max-connections": "many"}"#, wrongType)
             try Self.write("max-connections = 5\n", notJSON)
@@ -70,7 +75,9 @@ extension Ops {
             let directory = try Paths.makeTestDirectory("config-no-arguments")
             let process = try ManagedProcess(
                 name: "postern", executable: Paths.binary("postern"), arguments: [],
-                environment: ProcessInfo.processInfo.environment.merging(["POSTERN_FASTCGI": "127.0.0.1:\(port)", "POSTERN_APP": "hello", "POSTERN_MAX_CONNECTIONS": "8"]) { $1 },
+                environment: ProcessInfo.processInfo.environment.merging([
+                    "POSTERN_FASTCGI": "127.0.0.1:\(port)", "POSTERN_APP": "hello", "POSTERN_MAX_CONNECTIONS": "8",
+                ]) { $1 },
                 directory: directory)
             defer { process.stop() }
             try await Wait.forPort(port)
@@ -79,13 +86,16 @@ extension Ops {
             #expect(String(buffer: result.stdout).contains("Hello, World!"), "\(String(buffer: result.stdout))")
         }
 
-        @Test("a single process: SIGHUP reloads in place under load: same pid, the binary now at its path, the file's new options, 0 failed requests; a listener change asks for a restart; a broken file keeps it serving")
+        @Test(
+            "a single process: SIGHUP reloads in place under load: same pid, the binary now at its path, the file's new options, 0 failed requests; a listener change asks for a restart; a broken file keeps it serving"
+        )
         func singleProcessReload() async throws {
             let directory = try Paths.makeTestDirectory("config-reload-single")
             let binary = directory + "/postern"
             try FileManager.default.copyItem(atPath: Paths.binary("postern"), toPath: binary)
             let file = directory + "/postern.json"
-            let first = directory + "/first.log", second = directory + "/second.log"
+            let first = directory + "/first.log"
+            let second = directory + "/second.log"
             try Self.write(#"{"access-log": "\#(first)"}"#, file)
             let server = try await OpsServer.start("config-reload-single", ["--config", file], statusPort: false, binary: binary)
             defer { server.process.stop() }
@@ -112,7 +122,9 @@ extension Ops {
             #expect(await server.get("/two").status == 200)
             #expect(await eventually { contents(second).contains("/two") }, "the new access-log has no line: \(contents(second))")
             #expect(!contents(first).contains("/two"))
-            #expect(server.process.output.contains("SIGHUP: scgi changed in the configuration; the listeners stay as they were opened at start: restart to apply it"))
+            #expect(
+                server.process.output.contains(
+                    "SIGHUP: scgi changed in the configuration; the listeners stay as they were opened at start: restart to apply it"))
             // A broken file: no reload, the same image serves on.
             try Self.write(#"{"timeout": "long"}"#, file)
             server.signal(SIGHUP)
@@ -136,7 +148,9 @@ extension Ops {
             #expect(server.process.output.components(separatedBy: "] listening").count - 1 == 1, "the binary ran again: \(server.process.output.suffix(1500))")
         }
 
-        @Test("SIGHUP reads the file again: the master applies workers, new workers the rest; a listener change asks for a restart; a broken file stops the reload")
+        @Test(
+            "SIGHUP reads the file again: the master applies workers, new workers the rest; a listener change asks for a restart; a broken file stops the reload"
+        )
         func reload() async throws {
             let directory = try Paths.makeTestDirectory("config-reload")
             let file = directory + "/postern.json"
@@ -148,10 +162,11 @@ extension Ops {
             try Self.write(#"{"workers": 3, "scgi": ["127.0.0.1:1"]}"#, file)
             server.signal(SIGHUP)
             // Three new workers, and the first two gone (drained).
-            #expect(await eventually(20) {
-                let now = (try? await server.workerPIDs()) ?? []
-                return now.count == 3 && now.isDisjoint(with: first)
-            }, "3 new workers after SIGHUP: \(server.process.output.suffix(1500))")
+            #expect(
+                await eventually(20) {
+                    let now = (try? await server.workerPIDs()) ?? []
+                    return now.count == 3 && now.isDisjoint(with: first)
+                }, "3 new workers after SIGHUP: \(server.process.output.suffix(1500))")
             #expect(server.process.output.contains("SIGHUP: workers 2 → 3"))
             #expect(server.process.output.contains("SIGHUP: scgi changed in the configuration; the master binds listeners at start: restart to apply it"))
             let before = try await server.workerPIDs()

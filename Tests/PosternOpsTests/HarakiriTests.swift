@@ -3,6 +3,7 @@
 import Foundation
 import PosternTestSupport
 import Testing
+
 @testable import Postern
 
 extension Ops {
@@ -13,7 +14,9 @@ extension Ops {
             Int(body.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("pid ".count))
         }
 
-        @Test("--workers 2 --harakiri 2: a request blocking its thread gets its worker killed and replaced within 4 s, the log names it, the other worker serves meanwhile")
+        @Test(
+            "--workers 2 --harakiri 2: a request blocking its thread gets its worker killed and replaced within 4 s, the log names it, the other worker serves meanwhile"
+        )
         func blockedWorkerIsKilledAndReplaced() async throws {
             let server = try await OpsServer.start("harakiri", ["--workers", "2", "--harakiri", "2"])
             defer { server.process.stop() }
@@ -33,10 +36,11 @@ extension Ops {
             // Its client loses the request (as with uWSGI's harakiri): the process is gone.
             #expect(await blocked.value.status != 200)
             // A new worker takes its place at once (no crash backoff); every request succeeds.
-            #expect(await eventually(5) {
-                let now = (try? await server.workerPIDs()) ?? []
-                return now.count == 2 && !now.contains(victim)
-            }, "no replacement: \(server.process.output.suffix(1500))")
+            #expect(
+                await eventually(5) {
+                    let now = (try? await server.workerPIDs()) ?? []
+                    return now.count == 2 && !now.contains(victim)
+                }, "no replacement: \(server.process.output.suffix(1500))")
             for index in 0..<10 { #expect(await server.get("/after-\(index)").status == 200) }
             #expect(server.process.output.contains("worker killed by --harakiri; replacing it"))
             let status = try await server.status()
@@ -83,10 +87,11 @@ extension Ops {
             #expect(await eventually { ((try? await server.workerPIDs()) ?? []).count == 1 })
             let first = try await server.workerPIDs()
             _ = await server.get("/block?ms=30000")
-            #expect(await eventually(6) {
-                let now = (try? await server.workerPIDs()) ?? []
-                return now.count == 1 && now.isDisjoint(with: first)
-            }, "\(server.process.output.suffix(1500))")
+            #expect(
+                await eventually(6) {
+                    let now = (try? await server.workerPIDs()) ?? []
+                    return now.count == 1 && now.isDisjoint(with: first)
+                }, "\(server.process.output.suffix(1500))")
             #expect(await server.get("/hello").status == 200)
             let status = try await server.status()
             #expect(status["mode"] as? String == "master")
@@ -111,7 +116,8 @@ extension Ops {
                 let blockedPID = Int(blocker.body.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
                 #expect(answer.status == 200, "round \(round): \(answer)")
                 #expect(took < .seconds(1), "round \(round): answered after \(took)")
-                #expect(Self.pid(answer.body) != nil && Self.pid(answer.body) != blockedPID, "round \(round): \(answer.body) by the blocked worker \(blocker.body)")
+                #expect(
+                    Self.pid(answer.body) != nil && Self.pid(answer.body) != blockedPID, "round \(round): \(answer.body) by the blocked worker \(blocker.body)")
             }
         }
 

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternTestSupport
 import Testing
@@ -60,7 +60,8 @@ extension Ops {
 
         @Test func fastCGIParamsTricklingPastTheTimeoutIsClosed() async throws {
             let fastcgiPort = try Ports.free()
-            let server = try await OpsServer.start("params-timeout", ["--header-timeout", "1", "--idle-timeout", "5", "--fastcgi", "127.0.0.1:\(fastcgiPort)"], statusPort: false)
+            let server = try await OpsServer.start(
+                "params-timeout", ["--header-timeout", "1", "--idle-timeout", "5", "--fastcgi", "127.0.0.1:\(fastcgiPort)"], statusPort: false)
             defer { server.process.stop() }
             try await Wait.forPort(fastcgiPort)
             // BEGIN_REQUEST (responder, KEEP_CONN) for id 1, then one PARAMS record and never the empty one.

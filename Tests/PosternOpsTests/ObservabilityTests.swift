@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternTestSupport
 import Testing
@@ -78,7 +78,9 @@ extension Ops {
             // The percentiles are estimates inside the bucket that holds them, ordered, and the
             // buckets they come from are in the document.
             let latency = status["latency"] as? [String: Any] ?? [:]
-            let p50 = latency["p50_seconds"] as? Double ?? -1, p90 = latency["p90_seconds"] as? Double ?? -1, p99 = latency["p99_seconds"] as? Double ?? -1
+            let p50 = latency["p50_seconds"] as? Double ?? -1
+            let p90 = latency["p90_seconds"] as? Double ?? -1
+            let p99 = latency["p99_seconds"] as? Double ?? -1
             #expect(0 < p50 && p50 <= p90 && p90 <= p99, "\(latency)")
             let buckets = latency["buckets"] as? [[String: Any]] ?? []
             #expect(buckets.last?["count"] as? Int == 5, "\(latency)")
@@ -140,7 +142,9 @@ extension Ops {
             await client.close()
             #expect(try result.response().status.code == 500)
             #expect(String(buffer: result.stderr).contains("postern validator: response: no Content-Type for status 200"), "\(String(buffer: result.stderr))")
-            #expect(try await eventually { server.process.output.contains("contract violation: response: no Content-Type for status 200") }, "\(server.process.output)")
+            #expect(
+                try await eventually { server.process.output.contains("contract violation: response: no Content-Type for status 200") },
+                "\(server.process.output)")
             #expect(server.process.output.contains("GET /no-content-type"), "the log line names the request: \(server.process.output)")
             #expect(await server.get("/no-content-type").status == 500)
             try await Task.sleep(for: .milliseconds(200))
@@ -190,7 +194,9 @@ extension Ops {
             #expect(status["in_flight"] as? Int == 0, "a refusal never started: \(status)")
         }
 
-        @Test("--slow-log: a request past the threshold is logged while it still runs, with its request line and pid, then its total; fast ones are not", arguments: [1, 2])
+        @Test(
+            "--slow-log: a request past the threshold is logged while it still runs, with its request line and pid, then its total; fast ones are not",
+            arguments: [1, 2])
         func slowRequestsAreLoggedWhileTheyRun(workers: Int) async throws {
             let server = try await OpsServer.start("slow-log-\(workers)", ["--slow-log", "0.5", "--workers", "\(workers)"])
             defer { server.process.stop() }

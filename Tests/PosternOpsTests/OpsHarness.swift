@@ -105,23 +105,24 @@ final class Load: @unchecked Sendable {
 
     init(port: Int, clients: Int, target: String = "/hello", limit: Int = .max) {
         for _ in 0..<clients {
-            tasks.append(Task {
-                while true {
-                    let go: Bool = self.lock.withLock {
-                        guard !self.stopped, self.sentCount < limit else { return false }
-                        self.sentCount += 1
-                        return true
-                    }
-                    guard go else { return }
-                    let (status, body) = await OpsServer.get(port: port, target)
-                    if status != 200 {
-                        self.lock.withLock {
-                            self.failedCount += 1
-                            if self.failures.count < 5 { self.failures.append("\(status) \(body)") }
+            tasks.append(
+                Task {
+                    while true {
+                        let go: Bool = self.lock.withLock {
+                            guard !self.stopped, self.sentCount < limit else { return false }
+                            self.sentCount += 1
+                            return true
+                        }
+                        guard go else { return }
+                        let (status, body) = await OpsServer.get(port: port, target)
+                        if status != 200 {
+                            self.lock.withLock {
+                                self.failedCount += 1
+                                if self.failures.count < 5 { self.failures.append("\(status) \(body)") }
+                            }
                         }
                     }
-                }
-            })
+                })
         }
     }
 

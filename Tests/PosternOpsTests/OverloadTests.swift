@@ -1,11 +1,11 @@
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternSCGI
-import PosternUWSGI
 import PosternTestSupport
+import PosternUWSGI
 import Testing
 
 extension Ops {
@@ -15,10 +15,12 @@ extension Ops {
             let fastcgiPort = try Ports.free()
             let scgiPort = try Ports.free()
             let uwsgiPort = try Ports.free()
-            let server = try await OpsServer.start("overload", [
-                "--max-connections", "1", "--fastcgi", "127.0.0.1:\(fastcgiPort)",
-                "--scgi", "127.0.0.1:\(scgiPort)", "--uwsgi", "127.0.0.1:\(uwsgiPort)",
-            ], statusPort: false)
+            let server = try await OpsServer.start(
+                "overload",
+                [
+                    "--max-connections", "1", "--fastcgi", "127.0.0.1:\(fastcgiPort)",
+                    "--scgi", "127.0.0.1:\(scgiPort)", "--uwsgi", "127.0.0.1:\(uwsgiPort)",
+                ], statusPort: false)
             defer { server.process.stop() }
             try await Wait.forPort(fastcgiPort)
             try await Wait.forPort(scgiPort)

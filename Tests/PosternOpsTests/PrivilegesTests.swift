@@ -2,8 +2,8 @@
 // groups after binding, socket owner and group, --chdir, --umask, --pid-file.
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternTestSupport
 import Testing
@@ -36,7 +36,8 @@ extension Ops {
             if geteuid() == 0 {
                 #expect(refused, "root served a unix socket without --user")
                 #expect(process.output.contains("running as root: give --user NAME"), "\(process.output.suffix(800))")
-                let allowed = try await OpsServer.start("root-allowed", ["--fastcgi", "unix:\(directory)/allowed.sock", "--allow-root"], statusPort: false, environment: environment)
+                let allowed = try await OpsServer.start(
+                    "root-allowed", ["--fastcgi", "unix:\(directory)/allowed.sock", "--allow-root"], statusPort: false, environment: environment)
                 defer { allowed.process.stop() }
                 #expect(await allowed.get("/hello").status == 200)
             } else {
@@ -46,10 +47,12 @@ extension Ops {
 
         @Test("--user nobody: the listeners bound first, then every id dropped; socket owner, group and mode; --chdir, --umask, --pid-file")
         func dropToUser() async throws {
-            let nobody = try #require(Self.nobody), wwwData = try #require(Self.wwwData)
+            let nobody = try #require(Self.nobody)
+            let wwwData = try #require(Self.wwwData)
             let directory = try Paths.makeTestDirectory("privileges")
             chmod(directory, 0o777)  // nobody writes the pid file and removes the socket there
-            let socket = directory + "/app.sock", pidFile = directory + "/postern.pid"
+            let socket = directory + "/app.sock"
+            let pidFile = directory + "/postern.pid"
             let arguments = [
                 "--fastcgi", "unix:\(socket)", "--user", "nobody", "--socket-owner", "nobody", "--socket-group", "www-data",
                 "--socket-mode", "660", "--chdir", "/tmp", "--umask", "027", "--pid-file", pidFile, "--app", "hello",
@@ -88,7 +91,9 @@ extension Ops {
             #expect(!FileManager.default.fileExists(atPath: socket), "the socket file outlived the server")
         }
 
-        @Test("root may serve TCP on loopback without --user: a flag's address, or an inherited socket's own (getsockname); never a unix socket or another address")
+        @Test(
+            "root may serve TCP on loopback without --user: a flag's address, or an inherited socket's own (getsockname); never a unix socket or another address"
+        )
         func loopbackListeners() throws {
             let loopback = try SocketAddress(ipAddress: "127.0.0.1", port: 9000)
             let v6 = try SocketAddress(ipAddress: "::1", port: 9000)
@@ -113,7 +118,9 @@ extension Ops {
             let server = try await OpsServer.start("privileges-workers", ["--workers", "2", "--user", "nobody", "--pid-file", pidFile])
             defer { server.process.stop() }
             let workers = try await waitForWorkers(server)
-            for worker in workers { #expect(Self.ids(Int32(worker), "Uid:") == [nobody, nobody, nobody, nobody], "worker \(worker): \(Self.ids(Int32(worker), "Uid:"))") }
+            for worker in workers {
+                #expect(Self.ids(Int32(worker), "Uid:") == [nobody, nobody, nobody, nobody], "worker \(worker): \(Self.ids(Int32(worker), "Uid:"))")
+            }
             #expect(Self.ids(server.process.pid, "Uid:").first == 0)
             #expect(Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) == server.process.pid)
             #expect(await server.get("/hello").status == 200)

@@ -49,7 +49,8 @@ extension Ops {
             ((try? await server.status())?["last_reload"] as? [String: Any]) ?? [:]
         }
 
-        @Test("SIGHUP with a broken binary under load: no request fails, the old workers serve on; three broken reloads then a good one leave exactly N workers")
+        @Test(
+            "SIGHUP with a broken binary under load: no request fails, the old workers serve on; three broken reloads then a good one leave exactly N workers")
         func brokenReloads() async throws {
             let deploy = try Deploy("reload-broken")
             let server = try await OpsServer.start("reload-broken", ["--workers", "3"], binary: deploy.binary)
@@ -168,7 +169,8 @@ extension Ops {
             // The master opens no access log; each worker fails to.
             let started = ContinuousClock.now
             let result = try runToEnd(
-                Paths.binary("postern"), ["serve", "--app", "ops", "--http", "127.0.0.1:\(port)", "--workers", "2", "--access-log", "/nonexistent-dir/access.log"])
+                Paths.binary("postern"),
+                ["serve", "--app", "ops", "--http", "127.0.0.1:\(port)", "--workers", "2", "--access-log", "/nonexistent-dir/access.log"])
             let took = ContinuousClock.now - started
             #expect(result.status == 1, "\(result.output)")
             #expect(result.output.contains("workers cannot start: 3 in a row exited before they were ready"), "\(result.output)")
@@ -232,7 +234,9 @@ extension Ops {
             try FileManager.default.moveItem(atPath: errorLog, toPath: errorLog + ".1")
             try FileManager.default.moveItem(atPath: accessLog, toPath: accessLog + ".1")
             server.signal(SIGUSR1)
-            #expect(await eventually { contents(errorLog).components(separatedBy: "SIGUSR1: logs reopened").count - 1 >= 2 }, "the new error log: \(contents(errorLog))")
+            #expect(
+                await eventually { contents(errorLog).components(separatedBy: "SIGUSR1: logs reopened").count - 1 >= 2 },
+                "the new error log: \(contents(errorLog))")
             for index in 0..<6 { #expect(await server.get("/after-\(index)").status == 200) }
             #expect(await eventually { contents(accessLog).components(separatedBy: "/after-").count - 1 == 6 }, "the new access log: \(contents(accessLog))")
             #expect(!contents(accessLog + ".1").contains("/after-"))

@@ -25,7 +25,8 @@ extension Ops {
 
             let hello = try Self.request([base + "/hello"])
             #expect(hello.status == 0)
-            #expect(hello.output == "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\nConnection: close\r\n\r\nHello, World!\n")
+            #expect(
+                hello.output == "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\nConnection: close\r\n\r\nHello, World!\n")
 
             let head = try Self.request(["-X", "HEAD", base + "/hello"])
             #expect(head.status == 0)

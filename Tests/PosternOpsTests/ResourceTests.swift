@@ -54,7 +54,9 @@ extension Ops {
             let answer = try await OpsServer.pool.runIfActive {
                 try BlockingClient.blockingExchange(port: scgiPort, RequestBytes.request(.scgi, path: "/hello"))
             }
-            #expect(String(decoding: answer, as: UTF8.self).contains("Status: 200"), "SCGI after the clients left: \(String(decoding: answer.prefix(200), as: UTF8.self))")
+            #expect(
+                String(decoding: answer, as: UTF8.self).contains("Status: 200"),
+                "SCGI after the clients left: \(String(decoding: answer.prefix(200), as: UTF8.self))")
         }
 
         @Test("a full disk under --access-log: requests are served, one error per interval, lines again when space returns")
@@ -85,14 +87,16 @@ extension Ops {
             _ = await eventually(3) { server.process.output.contains("cannot write") }
             try await Task.sleep(for: .milliseconds(300))
             var output = server.process.output
-            #expect(Self.lines(output, containing: "cannot write (No space left on device)") == 1,
-                    "one error for 30 lost lines within the interval: \(output.suffix(1500))")
+            #expect(
+                Self.lines(output, containing: "cannot write (No space left on device)") == 1,
+                "one error for 30 lost lines within the interval: \(output.suffix(1500))")
 
             // Space returns: the next line is written, and the loss is told.
             try FileManager.default.removeItem(atPath: filler)
             #expect(await server.get("/after").status == 200)
-            #expect(await eventually(3) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("GET /after") },
-                    "no line after space returned")
+            #expect(
+                await eventually(3) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("GET /after") },
+                "no line after space returned")
             #expect(await eventually(3) { server.process.output.contains("writing again; 30 lines were dropped") })
             output = server.process.output
             #expect(output.contains("writing again; 30 lines were dropped"), "\(output.suffix(1500))")

@@ -62,7 +62,9 @@ extension Ops {
             #expect(await server.get("/after").status == 200)
         }
 
-        @Test("a single process: SIGUSR1 reopens the access log; SIGHUP and SIGUSR2 reload it in place; SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully")
+        @Test(
+            "a single process: SIGUSR1 reopens the access log; SIGHUP and SIGUSR2 reload it in place; SIGTTIN, SIGTTOU, SIGWINCH leave it serving; SIGQUIT stops it gracefully"
+        )
         func singleProcess() async throws {
             let directory = try Paths.makeTestDirectory("signals-single")
             let log = directory + "/access.log"
@@ -110,7 +112,9 @@ extension Ops {
             #expect(!Self.contents(log + ".1").contains("SIGUSR1"), "the reopened line went to the moved file")
         }
 
-        @Test("workers: SIGUSR1 reaches every worker; SIGTTIN adds one, SIGTTOU removes one (never the last); SIGWINCH is ignored; SIGQUIT stops them all (SIGUSR2: WorkerTests)")
+        @Test(
+            "workers: SIGUSR1 reaches every worker; SIGTTIN adds one, SIGTTOU removes one (never the last); SIGWINCH is ignored; SIGQUIT stops them all (SIGUSR2: WorkerTests)"
+        )
         func workers() async throws {
             let directory = try Paths.makeTestDirectory("signals-workers")
             let log = directory + "/access.log"
@@ -123,8 +127,9 @@ extension Ops {
             for index in 0..<10 { #expect(await server.get("/before-\(index)").status == 200) }
             try await Self.rotate(server, log: log, reopened: 2)
             for index in 0..<10 { #expect(await server.get("/after-\(index)").status == 200) }
-            #expect(await eventually { Self.contents(log).components(separatedBy: "/after-").count - 1 == 10 },
-                    "not all 10 lines in the new file (each worker must reopen): \(Self.contents(log))")
+            #expect(
+                await eventually { Self.contents(log).components(separatedBy: "/after-").count - 1 == 10 },
+                "not all 10 lines in the new file (each worker must reopen): \(Self.contents(log))")
             #expect(!Self.contents(log + ".1").contains("/after-"))
 
             server.signal(SIGTTIN)

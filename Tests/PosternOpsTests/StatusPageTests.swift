@@ -19,7 +19,10 @@ extension Ops {
             let result = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
-            guard result == 0 else { close(fd); throw TestFailure("connect \(path): errno \(errno)") }
+            guard result == 0 else {
+                close(fd)
+                throw TestFailure("connect \(path): errno \(errno)")
+            }
             return fd
         }
 
@@ -40,7 +43,8 @@ extension Ops {
             (status["listeners"] as? [[String: Any]])?.first { ($0["address"] as? String) == address }
         }
 
-        @Test("with the workers stopped, listen_queue is the kernel's accept queue, as ss shows it, on TCP and on a unix socket; --backlog sets listen_queue_len")
+        @Test(
+            "with the workers stopped, listen_queue is the kernel's accept queue, as ss shows it, on TCP and on a unix socket; --backlog sets listen_queue_len")
         func listenQueue() async throws {
             let directory = try Paths.makeTestDirectory("status-queue")
             let tcp = try Ports.free()
@@ -55,12 +59,13 @@ extension Ops {
             defer { for pid in workers { kill(pid_t(pid), SIGCONT) } }
             // Stopped for good (state T) before the first connection, or a thread woken by it
             // could still take it.
-            #expect(await eventually(5) {
-                workers.allSatisfy { pid in
-                    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-                    return stat.split(separator: ")").last?.split(separator: " ").first == "T"
-                }
-            })
+            #expect(
+                await eventually(5) {
+                    workers.allSatisfy { pid in
+                        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                        return stat.split(separator: ")").last?.split(separator: " ").first == "T"
+                    }
+                })
             try await Task.sleep(for: .milliseconds(200))
             var clients: [Int32] = []
             defer { for fd in clients { close(fd) } }
@@ -154,7 +159,9 @@ extension Ops {
             #expect(metrics.body.contains("postern_limit_refusals_total \(before + 1)"), "\(metrics.body.prefix(2000))")
         }
 
-        @Test("postern top: the workers with pid, state, requests and memory, the listeners' queues, the request rate; a page that is not a status page is one clear error")
+        @Test(
+            "postern top: the workers with pid, state, requests and memory, the listeners' queues, the request rate; a page that is not a status page is one clear error"
+        )
         func top() async throws {
             let scgi = try Ports.free()
             let server = try await OpsServer.start("status-top", ["--workers", "2", "--scgi", "127.0.0.1:\(scgi)"])

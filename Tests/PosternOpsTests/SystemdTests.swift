@@ -2,8 +2,8 @@
 // the test listens on, and the shipped unit files checked by systemd-analyze.
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternTestSupport
 import Testing
@@ -66,15 +66,18 @@ extension Ops {
 
         @Test("socket activation: the sockets systemd opened, named by protocol, served by one process or by workers", arguments: [1, 2])
         func socketActivation(workers: Int) async throws {
-            let fastcgiPort = try Ports.free(), httpPort = try Ports.free()
+            let fastcgiPort = try Ports.free()
+            let httpPort = try Ports.free()
             let directory = try Paths.makeTestDirectory("socket-activation")
             let process = try ManagedProcess(
                 name: "systemd-socket-activate", executable: Self.activate,
-                arguments: ["-l", "127.0.0.1:\(fastcgiPort)", "--fdname=fastcgi", "-l", "127.0.0.1:\(httpPort)", "--fdname=http",
-                            // systemd-socket-activate passes only the variables given with -E. As root,
-                            // without --user or --allow-root: the inherited sockets are TCP on loopback
-                            // (getsockname says so), which root may serve, as a loopback flag may.
-                            "-E", "POSTERN_APP=hello", Paths.binary("postern"), "serve", "--workers", String(workers)],
+                arguments: [
+                    "-l", "127.0.0.1:\(fastcgiPort)", "--fdname=fastcgi", "-l", "127.0.0.1:\(httpPort)", "--fdname=http",
+                    // systemd-socket-activate passes only the variables given with -E. As root,
+                    // without --user or --allow-root: the inherited sockets are TCP on loopback
+                    // (getsockname says so), which root may serve, as a loopback flag may.
+                    "-E", "POSTERN_APP=hello", Paths.binary("postern"), "serve", "--workers", String(workers),
+                ],
                 directory: directory)
             defer { process.stop() }
             try await Wait.forPort(httpPort)
@@ -84,7 +87,8 @@ extension Ops {
                 answer = await OpsServer.get(port: httpPort, "/")
                 if answer.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
             }
-            #expect(answer.status == 200 && answer.body.contains("Hello, World!"), "HTTP through the activated socket: \(answer) \(process.output.suffix(1500))")
+            #expect(
+                answer.status == 200 && answer.body.contains("Hello, World!"), "HTTP through the activated socket: \(answer) \(process.output.suffix(1500))")
             let client = try await FastCGIClient.connect(to: .tcp(host: "127.0.0.1", port: fastcgiPort))
             let result = try await client.send(ClientRequest(method: "GET", target: "/"))
             #expect(String(buffer: result.stdout).contains("Hello, World!"), "FastCGI through the activated socket")
@@ -110,7 +114,9 @@ extension Ops {
             #expect(said, "\(process.output.suffix(1500))")
         }
 
-        @Test("sd_notify from a single process: READY=1 with a status once it listens, WATCHDOG=1, RELOADING=1 then READY=1 on SIGHUP (same pid), STOPPING=1 on SIGTERM")
+        @Test(
+            "sd_notify from a single process: READY=1 with a status once it listens, WATCHDOG=1, RELOADING=1 then READY=1 on SIGHUP (same pid), STOPPING=1 on SIGTERM"
+        )
         func notifySingle() async throws {
             let directory = try Paths.makeTestDirectory("notify-single")
             let notify = try NotifySocket(directory: directory)
@@ -189,11 +195,13 @@ extension Ops {
             // (The unit's LogsDirectory= makes /var/log/postern; here the log goes to a directory that exists.)
             let shipped = try String(contentsOfFile: Self.root + "/systemd/postern.json", encoding: .utf8)
             #expect(shipped.contains("\"/var/log/postern/access.log\""))
-            try shipped.replacingOccurrences(of: "/var/log/postern/", with: directory + "/").write(toFile: directory + "/postern.json", atomically: true, encoding: .utf8)
+            try shipped.replacingOccurrences(of: "/var/log/postern/", with: directory + "/").write(
+                toFile: directory + "/postern.json", atomically: true, encoding: .utf8)
             let checked = try ConfigurationTests.run(["serve", "--config", directory + "/postern.json", "--check-config"])
             #expect(checked.status == 0 && checked.output.contains("configuration OK"), "\(checked.output)")
             let missing = try ConfigurationTests.run(["serve", "--config", Self.root + "/systemd/postern.json", "--check-config"])
-            #expect(FileManager.default.fileExists(atPath: "/var/log/postern") || missing.output.contains("/var/log/postern does not exist"), "\(missing.output)")
+            #expect(
+                FileManager.default.fileExists(atPath: "/var/log/postern") || missing.output.contains("/var/log/postern does not exist"), "\(missing.output)")
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternFastCGI
 import PosternTestSupport
 import Testing
@@ -117,10 +117,11 @@ extension Ops {
                 // A 60 s stubborn task: the worker holding it leaves long before the task would end.
                 let started = ContinuousClock.now
                 #expect(await server.get("/stubborn?ms=60000").status == 504, "round \(round)")
-                #expect(try await eventually(20) {
-                    let now = try await server.workerPIDs()
-                    return now.count == 2 && now != before
-                }, "the stuck worker was not replaced (workers were \(before))")
+                #expect(
+                    try await eventually(20) {
+                        let now = try await server.workerPIDs()
+                        return now.count == 2 && now != before
+                    }, "the stuck worker was not replaced (workers were \(before))")
                 #expect(ContinuousClock.now - started < .seconds(30))
             }
             #expect(server.process.output.contains("this worker is stuck; draining and leaving"), "\(server.process.output)")

@@ -162,7 +162,9 @@ extension Ops {
             }
             try await Task.sleep(for: .milliseconds(700))
             let result = await load.finish()
-            #expect(after.count == 2 && after.isDisjoint(with: before), "new workers after SIGUSR2: \(after), before \(before): \(server.process.output.suffix(1500))")
+            #expect(
+                after.count == 2 && after.isDisjoint(with: before),
+                "new workers after SIGUSR2: \(after), before \(before): \(server.process.output.suffix(1500))")
             #expect(result.sent > 50)
             #expect(result.failed == 0, "failed \(result.failed) of \(result.sent): \(result.examples)")
             #expect(server.process.isRunning && server.process.pid == master)

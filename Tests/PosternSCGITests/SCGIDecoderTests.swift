@@ -125,7 +125,8 @@ struct SCGIMalformedCase: Sendable, CustomTestStringConvertible {
                 error: .bodyTooLarge(declared: 4_294_967_297, limit: 4 << 30)),
             .init(name: "closed inside the netstring", bytes: Array("70:CONTENT_LENGTH".utf8), error: .truncatedHead),
             .init(
-                name: "body shorter than declared", bytes: netstring("CONTENT_LENGTH\u{0}10\u{0}SCGI\u{0}1\u{0}REQUEST_METHOD\u{0}POST\u{0}") + Array("short".utf8),
+                name: "body shorter than declared",
+                bytes: netstring("CONTENT_LENGTH\u{0}10\u{0}SCGI\u{0}1\u{0}REQUEST_METHOD\u{0}POST\u{0}") + Array("short".utf8),
                 error: .truncatedBody(missing: 5)),
         ]
     }()

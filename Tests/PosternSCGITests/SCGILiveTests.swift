@@ -1,16 +1,17 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import Postern
 import PosternApps
+import PosternClient
 import PosternCore
 import PosternEngine
-import PosternClient
 import PosternTestSupport
 import Testing
 
 @testable import PosternSCGI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SCGI through a real GatewayServer on loopback: the client, raw bytes, limits, sockets.
 @Suite struct SCGILiveTests {
@@ -199,16 +200,18 @@ extension SCGIStreamingTests {
 struct SlowEcho: Application {
     func respond(to environ: Environ) async throws -> Response {
         let body = environ.body
-        return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .stream(length: environ.contentLength) { writer in
-            var sinceSleep = 0
-            for try await chunk in body {
-                try await writer.write(chunk)
-                sinceSleep += chunk.readableBytes
-                if sinceSleep >= 1 << 20 {
-                    sinceSleep = 0
-                    try await Task.sleep(for: .milliseconds(600))
+        return Response(
+            status: .ok, headers: ["Content-Type": "application/octet-stream"],
+            body: .stream(length: environ.contentLength) { writer in
+                var sinceSleep = 0
+                for try await chunk in body {
+                    try await writer.write(chunk)
+                    sinceSleep += chunk.readableBytes
+                    if sinceSleep >= 1 << 20 {
+                        sinceSleep = 0
+                        try await Task.sleep(for: .milliseconds(600))
+                    }
                 }
-            }
-        })
+            })
     }
 }

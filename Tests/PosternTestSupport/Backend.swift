@@ -10,7 +10,9 @@ public final class Backend: @unchecked Sendable {
     public let port: Int?
     public let socketPath: String?
 
-    public init(binary: String = "postern", arguments: [String], port: Int? = nil, socketPath: String? = nil, directory: String, name: String = "backend") async throws {
+    public init(binary: String = "postern", arguments: [String], port: Int? = nil, socketPath: String? = nil, directory: String, name: String = "backend")
+        async throws
+    {
         self.process = try ManagedProcess(
             name: "\(name)-\(port ?? 0)", executable: Paths.binary(binary), arguments: arguments,
             // As root on CI: allowed, as a sysadmin would not (they give --user).
@@ -25,7 +27,8 @@ public final class Backend: @unchecked Sendable {
     /// `postern serve --app APP` with `--fastcgi/--scgi/--uwsgi 127.0.0.1:PORT` on a free port.
     public static func serve(app: String, protocol kind: GatewayProtocol, directory: String, extra: [String] = []) async throws -> Backend {
         let port = try Ports.free()
-        return try await Backend(arguments: ["serve", "--app", app, "--\(kind.rawValue)", "127.0.0.1:\(port)", "--log-level", "warning"] + extra, port: port, directory: directory)
+        return try await Backend(
+            arguments: ["serve", "--app", app, "--\(kind.rawValue)", "127.0.0.1:\(port)", "--log-level", "warning"] + extra, port: port, directory: directory)
     }
 
     public func stop() { process.stop() }

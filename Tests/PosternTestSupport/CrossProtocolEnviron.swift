@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import Postern
 import PosternApps
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// The same request through several protocols must reach the application as the same environ.
 ///

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import NIOCore
 import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A real nginx for interop tests: started in the foreground (`daemon off; master_process off`)
 /// from a generated configuration in a fresh temporary directory, listening on a unix socket

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
-import PosternCore
 import PosternClient
+import PosternCore
 
 /// A minimal HTTP/1.1 client for the live tests: sends a ``ClientRequest`` with
 /// `Connection: close` and an explicit `Content-Length`, reads until the server closes.

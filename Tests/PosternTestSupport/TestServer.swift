@@ -67,7 +67,10 @@ public enum BlockingClient {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else { close(fd); throw ServeError("connect failed: errno \(errno)") }
+        guard result == 0 else {
+            close(fd)
+            throw ServeError("connect failed: errno \(errno)")
+        }
         return fd
     }
 
@@ -159,7 +162,8 @@ extension BlockingClient {
     }
 
     public static func post(port: Int, _ target: String, body: [UInt8], contentType: String) async throws -> ParsedResponse {
-        let head = "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let head =
+            "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         let raw = try await exchange(port: port, Array(head.utf8) + body)
         guard let response = try ParsedResponse.parseAll(raw).last else { throw ServeError("no response from port \(port)") }
         return response

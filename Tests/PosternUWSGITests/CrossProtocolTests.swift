@@ -1,8 +1,8 @@
 import NIOCore
 import Postern
 import PosternApps
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternTestSupport
 import Testing
 

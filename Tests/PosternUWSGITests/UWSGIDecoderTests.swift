@@ -122,7 +122,8 @@ struct UWSGIMalformedCase: Sendable, CustomTestStringConvertible {
         .init(name: "modifier2 1", bytes: [0x00, 0x00, 0x00, 0x01], error: .unsupportedModifier2(modifier1: 0, modifier2: 1)),
         .init(name: "size field cut short", bytes: packet([0x01]), error: .truncatedVar(field: "the size of the key", declared: 2, available: 1)),
         .init(name: "key longer than the block", bytes: packet([0x05, 0x00, 0x41]), error: .truncatedVar(field: "the key", declared: 5, available: 1)),
-        .init(name: "value size missing", bytes: packet([0x01, 0x00, 0x41]), error: .truncatedVar(field: "the size of the value of A", declared: 2, available: 0)),
+        .init(
+            name: "value size missing", bytes: packet([0x01, 0x00, 0x41]), error: .truncatedVar(field: "the size of the value of A", declared: 2, available: 0)),
         .init(name: "empty key", bytes: packet([0x00, 0x00, 0x00, 0x00]), error: .emptyKey),
         .init(name: "CONTENT_LENGTH not a number", bytes: packet(variable("CONTENT_LENGTH", "1e3")), error: .invalidContentLength),
         .init(

@@ -1,15 +1,16 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import Postern
 import PosternApps
-import PosternCore
 import PosternClient
+import PosternCore
 import PosternTestSupport
 import Testing
 
 @testable import PosternUWSGI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// uwsgi through a real GatewayServer on loopback: the client, raw bytes, limits, sockets.
 @Suite struct UWSGILiveTests {
@@ -32,7 +33,8 @@ import Testing
 
     @Test func environCarriesTheVarsAsSent() async throws {
         try await withLiveGateway([loopback(.uwsgi)], application: EnvironDump()) { addresses in
-            var request = ClientRequest(method: "POST", target: "/a/b?x=1", headers: [("Content-Type", "text/plain"), ("X-Trace", "t1"), ("Proxy", "http://evil")])
+            var request = ClientRequest(
+                method: "POST", target: "/a/b?x=1", headers: [("Content-Type", "text/plain"), ("X-Trace", "t1"), ("Proxy", "http://evil")])
             request.body = ByteBuffer(string: "hello")
             let environ = try CrossProtocolEnviron.parseEnvironDump(try await UWSGIClient.send(request, to: addresses[0]).body)
             #expect(environ["REQUEST_METHOD"] == "POST")

@@ -1,5 +1,6 @@
 import NIOCore
 import PosternCore
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -8,9 +8,9 @@ let package = Package(
         // Postern by its git URL and a release tag (`postern --version` prints the version):
         //     .package(url: "https://…/postern.git", from: "0.2.0"),
         // or a checkout beside your package:
-        .package(path: "../postern"),
+        .package(path: "../postern")
     ],
     targets: [
-        .executableTarget(name: "greeter", dependencies: [.product(name: "Postern", package: "postern")]),
+        .executableTarget(name: "greeter", dependencies: [.product(name: "Postern", package: "postern")])
     ]
 )

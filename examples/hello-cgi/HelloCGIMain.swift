@@ -1,3 +1,6 @@
+import PosternApps
+import PosternCGI
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import PosternApps
-import PosternCGI
 
 /// The `hello` demo app as a CGI program and nothing else: the same application and the same
 /// `CGIProgram` as `hello` in CGI mode, in a binary without the listeners, the argument parser,

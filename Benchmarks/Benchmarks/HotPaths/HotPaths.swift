@@ -1,7 +1,7 @@
 // Micro-benchmarks of Postern's per-request hot paths: throughput and allocations per request.
 import Benchmark
-import NIOCore
 import Logging
+import NIOCore
 import PosternCore
 import PosternEngine
 import PosternFastCGI

@@ -15,7 +15,8 @@ import Darwin
 /// Runs the CGI script a request names (RFC 3875) and streams its response; served over any
 /// listener (`postern serve --cgi-root DIR`).
 ///
-/// - The script is found by walking SCRIPT_NAME + PATH_INFO under the root (``CGIScriptResolver``):
+/// - The script is found by walking SCRIPT_NAME + PATH_INFO under the root (``CGIScriptResolver``;
+///   under a `--mount` prefix, PATH_INFO alone, ``CGIScriptHostConfiguration/mountPrefix``):
 ///   `..`, symlinks leaving the root, non-executable files (403) and missing ones (404) are
 ///   refused. A front-end's SCRIPT_FILENAME is never used to pick the script; one that resolves
 ///   outside the root is refused with 403 (fcgiwrap ran whatever it named).
@@ -59,15 +60,17 @@ public struct CGIScriptHost: Application {
             return refuse(.forbidden, "SCRIPT_FILENAME \(String(reflecting: filename)) from the front-end is outside the CGI root", environ)
         }
         var variables = environ.variables
-        var path = environ.scriptName + environ.pathInfo
+        let (prefix, requested) = Self.scriptPath(scriptName: environ.scriptName, pathInfo: environ.pathInfo, mount: configuration.mountPrefix)
+        var path = requested
         var body = environ.body
         for _ in 0...configuration.maxInternalRedirects {
-            let location: CGIScriptLocation
+            var location: CGIScriptLocation
             do {
                 location = try resolver.resolve(path: path)
             } catch {
                 return refuse(ResponseStatus(code: error.status), error.description, environ)
             }
+            location.scriptName = prefix + location.scriptName
             guard await limiter.acquire(waitingAtMost: configuration.queueWaitSeconds) else {
                 return refuse(
                     .serviceUnavailable,
@@ -103,13 +106,14 @@ public struct CGIScriptHost: Application {
                     run.abandon()
                     let (newPath, query) = Self.split(target)
                     variables["REDIRECT_STATUS"] = "200"
-                    variables["REDIRECT_URL"] = EnvironValue(path)
+                    variables["REDIRECT_URL"] = EnvironValue(prefix + path)
                     variables["REDIRECT_QUERY_STRING"] = variables["QUERY_STRING"]
                     variables["REQUEST_METHOD"] = "GET"
                     variables["QUERY_STRING"] = EnvironValue(query)
                     variables["CONTENT_LENGTH"] = nil
                     variables["CONTENT_TYPE"] = nil
-                    path = newPath
+                    // A target under the mount is found in the root like the request was.
+                    path = !prefix.isEmpty && newPath.hasPrefix(prefix + "/") ? String(newPath.dropFirst(prefix.count)) : newPath
                     body = .empty
                     continue
                 }
@@ -145,6 +149,14 @@ public struct CGIScriptHost: Application {
         }
         return refuse(
             .internalServerError, "more than \(configuration.maxInternalRedirects) internal redirects from \(environ.scriptName + environ.pathInfo)", environ)
+    }
+
+    /// The path to find under the root, and the prefix the script's SCRIPT_NAME keeps: with a
+    /// mount and a request under it (SCRIPT_NAME is the mount), PATH_INFO alone; otherwise the
+    /// whole path, SCRIPT_NAME + PATH_INFO (each front-end splits it its own way).
+    static func scriptPath(scriptName: String, pathInfo: String, mount: String?) -> (prefix: String, path: String) {
+        if let mount, !mount.isEmpty, scriptName == mount { return (mount, pathInfo) }
+        return ("", scriptName + pathInfo)
     }
 
     /// Spawns the script with its clean environment, in its own directory.

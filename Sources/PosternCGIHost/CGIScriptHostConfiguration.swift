@@ -32,6 +32,11 @@ public struct CGIScriptHostConfiguration: Sendable {
     /// before the process group is stopped (SIGTERM, then SIGKILL after ``killGraceSeconds``).
     /// Default 1 s.
     public var lingerSeconds: Double = 1
+    /// The URL prefix the front-end maps to the root (`--mount`, which also makes SCRIPT_NAME the
+    /// prefix and PATH_INFO the rest): a request under it is resolved by its PATH_INFO alone
+    /// (`/legacy/form.py` finds `form.py` in the root), and the script's SCRIPT_NAME is the prefix
+    /// and its own path (`/legacy/form.py`). Without it the whole path is resolved under the root.
+    public var mountPrefix: String?
 
     public init(root: String) {
         self.root = root

@@ -61,7 +61,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let configuration = cgi.configuration {
+        if var configuration = cgi.configuration {
+            configuration.mountPrefix = options.mount
             let host: CGIScriptHost
             do {
                 host = try CGIScriptHost(configuration: configuration, gatewayEnvironment: ProcessEnvironment.current)

@@ -52,6 +52,27 @@ struct NginxTests {
         try await FrontEndChecks.concurrency(nginx, target: "/scgi/hello")
     }
 
+    @Test("legacy CGI scripts under a prefix: scgi_pass to the CGI host with --mount")
+    func cgiHostUnderAPrefix() async throws {
+        let directory = try Paths.makeTestDirectory("nginx-cgi-host")
+        let backend = try await Backend.serve(
+            app: "hello", protocol: .scgi, directory: directory, extra: ["--cgi-root", Paths.root + "/examples/cgi-bin", "--mount", "/legacy"])
+        defer { backend.stop() }
+        let config = try ShippedConfig.nginx("examples/nginx/postern-cgi-host.conf", replacing: ["127.0.0.1:4100": "127.0.0.1:\(backend.port!)"])
+        let nginx = try await FrontEnd.nginx(snippets: [config], directory: directory)
+        defer { nginx.stop() }
+        let dump = try await BlockingClient.get(port: nginx.port, "/legacy/env.sh/extra/path?x=1")
+        let variables = String(decoding: dump.body, as: UTF8.self)
+        #expect(dump.status == 200, "\(variables)\n\(nginx.logs)")
+        #expect(variables.contains("\nSCRIPT_NAME=/legacy/env.sh\n"), "\(variables)")
+        #expect(variables.contains("\nPATH_INFO=/extra/path\n"), "\(variables)")
+        #expect(variables.contains("\nQUERY_STRING=x=1\n"), "\(variables)")
+        let form = try await BlockingClient.get(port: nginx.port, "/legacy/form.py?name=you")
+        #expect(form.status == 200 && String(decoding: form.body, as: UTF8.self).contains("you"), "\(String(decoding: form.body, as: UTF8.self))")
+        let missing = try await BlockingClient.get(port: nginx.port, "/legacy/no-such-script")
+        #expect(missing.status == 404)
+    }
+
     @Test("uwsgi_pass")
     func uwsgi() async throws {
         let directory = try Paths.makeTestDirectory("nginx-uwsgi")

@@ -1,12 +1,21 @@
 // The script resolver and the clean environment, without a server.
 import Foundation
 import PosternCGI
-import PosternCGIHost
 import PosternCore
 import Testing
 
+@testable import PosternCGIHost
+
 @Suite("CGI script resolution and environment")
 struct CGIScriptResolverTests {
+    @Test("under a --mount prefix the script is found by PATH_INFO and keeps the prefix; elsewhere the whole path")
+    func mountedPath() {
+        #expect(CGIScriptHost.scriptPath(scriptName: "/legacy", pathInfo: "/form.py/x", mount: "/legacy") == ("/legacy", "/form.py/x"))
+        #expect(CGIScriptHost.scriptPath(scriptName: "/legacy", pathInfo: "/form.py", mount: nil) == ("", "/legacy/form.py"))
+        #expect(CGIScriptHost.scriptPath(scriptName: "/form.py", pathInfo: "/x", mount: "/legacy") == ("", "/form.py/x"))
+        #expect(CGIScriptHost.scriptPath(scriptName: "", pathInfo: "/env.sh", mount: "") == ("", "/env.sh"))
+    }
+
     @Test("the first executable file ends SCRIPT_NAME; the rest is PATH_INFO")
     func splitsPath() throws {
         let resolver = try CGIScriptResolver(root: TestPaths.scriptsDirectory)

@@ -2,6 +2,7 @@
 #include "CPosternSocket.h"
 
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -159,4 +160,8 @@ int postern_listen_queue(int fd, unsigned int *queued, unsigned int *length) {
     *queued = info.tcpi_unacked;
     *length = info.tcpi_sacked;
     return 0;
+}
+
+int postern_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
 }

@@ -26,7 +26,9 @@ final class BusyAnswerer: Sendable {
         func withLock<T>(_ body: (inout (open: [any Channel], closed: Bool)) -> T) -> T { state.withLock { body(&$0) } }
     }
 
-    init(listeners: [(String, Int32)], logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// - Parameter backlog: `--backlog`, set again on each listening socket: SwiftNIO's
+    ///   `listen` on the copy (128) changes the socket itself.
+    init(listeners: [(String, Int32)], backlog: Int32, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         let channels = self.channels
         let configuration = GatewayConfiguration(application: ApplicationFunction { _ in .error(.serviceUnavailable) }, logger: logger)
         for (name, fd) in listeners {
@@ -51,6 +53,7 @@ final class BusyAnswerer: Sendable {
                 .whenComplete { [channels] result in
                     switch result {
                     case .success(let channel):
+                        _ = listen(fd, backlog)
                         let closed = channels.withLock { state in
                             if !state.closed { state.open.append(channel) }
                             return state.closed

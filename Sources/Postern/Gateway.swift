@@ -299,10 +299,10 @@ public enum Gateway {
         do {
             try await serviceGroup.run()
         } catch {
-            reporter?.write()
+            reporter?.writeLast()
             throw error
         }
-        reporter?.write()
+        reporter?.writeLast()
     }
 }
 

@@ -77,7 +77,7 @@ final class InPlaceReload: Sendable {
         let executable = WorkerProcess.executable(startedFrom: startedFrom)
         // The binary must pass its own check before this process stops serving to become it.
         logger.notice("\(name): checking \(executable) (--check-config) before the reload")
-        let check = await Task.detached { UpgradeCheck.run(executable) }.value
+        let check = await UpgradeCheck.runOnItsOwnThread(executable)
         guard case .passed(_, let version) = check else {
             if case .failed(let reason) = check { logger.error("\(name): not reloading: \(reason); serving on with the running binary") }
             return false

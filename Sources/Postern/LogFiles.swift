@@ -25,9 +25,16 @@ enum LogFiles {
         guard geteuid() == 0, let userText = options.user, let account = try? Privileges.user(userText) else { return }
         let group = (try? options.group.map(Privileges.group)) ?? account.primaryGroup
         for (option, path) in paths(options) {
-            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            // Not a FIFO that would block, not a link to another file: a plain file of its own.
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o640)
             guard fd >= 0 else {
                 logger?.error("\(option) \(path): cannot create it for --user \(userText): \(String(cString: strerror(errno)))")
+                continue
+            }
+            var status = stat()
+            guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_nlink == 1 else {
+                logger?.error("\(option) \(path): not a plain file with one link; not giving it to --user \(userText)")
+                close(fd)
                 continue
             }
             if fchown(fd, account.id, group) != 0 {

@@ -163,7 +163,12 @@ struct PreforkPolicy {
     }
 
     mutating func spawned(_ pid: pid_t, slot: Int, successor: Bool, now: Instant) -> [Action] {
-        guard slots.indices.contains(slot), !isStopping else { return [.terminate(pid)] }
+        guard slots.indices.contains(slot), !isStopping, !successor || reload != nil else {
+            // Its slot is gone, the master stops, or its reload has already failed (another
+            // successor of the same batch could not start): it drains at once, and is reaped.
+            workers[pid] = Worker(slot: slot, started: now, generation: generation, state: .retiring)
+            return [.terminate(pid)]
+        }
         workers[pid] = Worker(slot: slot, started: now, generation: generation, state: .booting)
         if successor {
             slots[slot].successor = pid
@@ -176,12 +181,16 @@ struct PreforkPolicy {
 
     mutating func spawnFailed(slot: Int, successor: Bool, reason: String, now: Instant) -> [Action] {
         if successor { return failReload("a new worker could not be started: \(reason)") }
+        if phase == .starting {
+            bootFailures += 1
+            if bootFailures >= settings.bootAttempts { return [.halt("workers cannot be started: \(reason)")] }
+        }
         return [.log(.error, "worker did not start: \(reason)")] + scheduleStart(slot: slot, crashed: true, now: now)
     }
 
     /// The worker has reported ready (its listeners are up, its app made).
     mutating func ready(_ pid: pid_t, now: Instant) -> [Action] {
-        guard var worker = workers[pid], worker.state == .booting else { return [] }
+        guard var worker = workers[pid], worker.state == .booting, !worker.bootTimedOut, !worker.killed else { return [] }
         worker.state = .serving
         workers[pid] = worker
         var actions: [Action] = []
@@ -250,16 +259,18 @@ struct PreforkPolicy {
         if worker.killed {
             return [.log(.notice, "worker killed by --harakiri; replacing it (pid \(pid))")] + scheduleStart(slot: worker.slot, crashed: false, now: now)
         }
-        if exit == .code(0) && !worker.bootTimedOut {
+        if exit == .code(0) && worker.state == .serving {
             return [.log(.info, "worker left (its --max-requests served, or recycled); replacing it (pid \(pid))")]
                 + scheduleStart(slot: worker.slot, crashed: false, now: now)
         }
         let lived = now - worker.started
-        if lived > settings.crashWindow { crashes = 0 }
+        // One that never became ready is a crash however long it took (and whatever its code).
+        let crashed = lived <= settings.crashWindow || worker.state == .booting
+        if !crashed { crashes = 0 }
         let death = "worker died; replacing it (pid \(pid), \(exit), after \(lived.formattedSeconds) s)\(said)"
         lastCrash = death
         actions.append(.log(.error, death))
-        return actions + scheduleStart(slot: worker.slot, crashed: lived <= settings.crashWindow, now: now)
+        return actions + scheduleStart(slot: worker.slot, crashed: crashed, now: now)
     }
 
     /// SIGHUP: a successor for every worker (a booting one has read the old configuration too). `workers`: the configuration's count, when
@@ -273,6 +284,8 @@ struct PreforkPolicy {
                 actions += retire(pid)
             }
         }
+        // A reload under way is replaced by this one, not finished.
+        reload = nil
         if let count, count != slots.count { actions += resize(to: count, now: now) }
         generation += 1
         crashes = 0

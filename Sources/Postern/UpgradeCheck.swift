@@ -1,3 +1,4 @@
+import CPosternSocket
 import Foundation
 
 #if canImport(Glibc)
@@ -30,8 +31,16 @@ enum UpgradeCheck {
     /// The line a passing check prints first; the version follows it.
     static let passedPrefix = "configuration OK: "
 
+    /// ``run(_:arguments:timeout:)`` on a thread of its own: the check waits for a process (a
+    /// tenth of a second, or up to `timeout`), and a task would wait on an event loop.
+    static func runOnItsOwnThread(_ executable: String, timeout: Double = 30) async -> Result {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: run(executable, timeout: timeout)) }.start()
+        }
+    }
+
     /// Runs `executable --check-config` (this process's arguments) and judges it. Blocking: call
-    /// it off the event loops.
+    /// it off the event loops (``runOnItsOwnThread(_:)``).
     static func run(_ executable: String, arguments: [String] = Array(CommandLine.arguments.dropFirst()), timeout: Double = 30) -> Result {
         guard access(executable, X_OK) == 0 else { return .failed("\(executable) is not an executable file: \(String(cString: strerror(errno)))") }
         var environment = ProcessInfo.processInfo.environment
@@ -74,11 +83,9 @@ enum UpgradeCheck {
         return .passed(executable: executable, version: String(line.dropFirst(passedPrefix.count)))
     }
 
-    /// A pipe whose ends close on exec (the child gets its end through dup2).
+    /// A pipe whose ends close on exec from the start (the child gets its end through dup2).
     static func makePipe(_ ends: inout [Int32]) -> Bool {
-        guard pipe(&ends) == 0 else { return false }
-        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return true
+        ends.withUnsafeMutableBufferPointer { postern_pipe_cloexec($0.baseAddress) } == 0
     }
 
     /// Reads a pipe to its end on a thread of its own, so that a chatty check never blocks on

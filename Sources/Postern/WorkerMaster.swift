@@ -58,6 +58,8 @@ final class WorkerMaster: @unchecked Sendable {
     /// The supervision loop's events, for the upgrade check's result.
     private var events: AsyncStream<Event>.Continuation?
     private let lastReloadReport = Mutex<ReloadReport?>(nil)
+    /// When a stop gives up on the previous image's workers (the policy kills its own).
+    private var stopDeadline: ContinuousClock.Instant?
     let restarts = ManagedCounter()
     let harakiriKills = ManagedCounter()
     private let harakiri: Harakiri
@@ -137,8 +139,11 @@ final class WorkerMaster: @unchecked Sendable {
             // Executed again by SIGUSR2: the sockets are already open, the old workers still run.
             listenerFDs = upgrade.listeners
             inherited = Set(upgrade.workers)
+            // The previous workers drain as this image starts (PR_SET_PDEATHSIG fires when the
+            // thread that spawned them is gone, and execve ends every thread but one); the
+            // connections meanwhile wait in the backlog for the new ones.
             logger.notice(
-                "upgraded in place: the sockets kept; the previous workers serve until the new ones do", metadata: ["previous": "\(upgrade.workers.sorted())"])
+                "upgraded in place: the sockets kept; the previous workers drain, the new ones start", metadata: ["previous": "\(upgrade.workers.sorted())"])
         } else {
             for spec in specs {
                 let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
@@ -207,7 +212,13 @@ final class WorkerMaster: @unchecked Sendable {
                         sample(monitor)
                     }
                 }
-                if policy.isDone && inherited.isEmpty { break }
+                if let deadline = stopDeadline, ContinuousClock.now > deadline, !(inherited.isEmpty && retiringInherited.isEmpty) {
+                    let previous = inherited.union(retiringInherited).sorted()
+                    logger.error("previous workers still running after --graceful-timeout; killing them", metadata: ["pids": "\(previous)"])
+                    for pid in previous { kill(pid, SIGKILL) }
+                    stopDeadline = .now + .seconds(3600)
+                }
+                if policy.isDone && inherited.isEmpty && retiringInherited.isEmpty { break }
             }
             busy?.close()
             await statusGroup?.triggerGracefulShutdown()
@@ -240,6 +251,10 @@ final class WorkerMaster: @unchecked Sendable {
         for action in actions {
             switch action {
             case .spawn(let slot, let successor):
+                // A worker starts: connections wait for it (and none the answerer accepted can
+                // pass into it).
+                busy?.close()
+                busy = nil
                 switch spawn(slot: slot) {
                 case .success(let pid):
                     perform(policy.spawned(pid, slot: slot, successor: successor, now: .now))
@@ -275,7 +290,8 @@ final class WorkerMaster: @unchecked Sendable {
         notifier?.send("STOPPING=1\nSTATUS=stopping: workers drain")
         upgradeCheck?.cancel()
         upgradeCheck = nil
-        for pid in inherited { kill(pid, SIGTERM) }
+        for pid in inherited.union(retiringInherited) { kill(pid, SIGTERM) }
+        stopDeadline = .now + .milliseconds(Int64(options.gracefulTimeout * 1000)) + .seconds(5)
         perform(policy.stop(now: .now))
     }
 
@@ -285,7 +301,6 @@ final class WorkerMaster: @unchecked Sendable {
         guard let count = await rereadConfiguration() else { return }
         logger.notice("SIGHUP: reloading; a new worker starts beside each, and each old one drains once its successor is ready")
         notifier?.reloading()
-        readyDue = true
         lastReloadReport.withLock {
             $0 = ReloadReport(generation: policy.generation + 1, outcome: "reloading", reason: nil, time: Int(Date().timeIntervalSince1970))
         }
@@ -301,11 +316,16 @@ final class WorkerMaster: @unchecked Sendable {
                 report = ReloadReport(generation: generation, outcome: "failed", reason: reason, time: report?.time ?? Int(Date().timeIntervalSince1970))
             }
         }
-        if case .failed(_, let reason) = outcome {
+        // systemd hears READY=1 when the reload ends, either way (a slot in a crash loop does
+        // not hold the service in "reloading").
+        switch outcome {
+        case .succeeded(let generation):
+            notifier?.send("READY=1\nSTATUS=reloaded (generation \(generation)): \(policy.servingCount) of \(policy.workerCount) workers serving")
+        case .failed(_, let reason):
             notifier?.send("READY=1\nSTATUS=reload failed, the previous workers serve: \(reason)")
-            lastStatus = .now
-            readyDue = false
         }
+        lastStatus = .now
+        readyDue = false
     }
 
     /// SIGHUP, before the reload: the configuration file (and environment) read again. The new
@@ -400,7 +420,8 @@ final class WorkerMaster: @unchecked Sendable {
         let executable = WorkerProcess.executable(startedFrom: startedFrom)
         logger.notice("SIGUSR2: checking \(executable) before upgrading in place")
         let events = self.events
-        upgradeCheck = Task.detached { events?.yield(.upgradeChecked(UpgradeCheck.run(executable))) }
+        let timeout = max(30, options.workerBootTimeout)
+        upgradeCheck = Task { events?.yield(.upgradeChecked(await UpgradeCheck.runOnItsOwnThread(executable, timeout: timeout))) }
     }
 
     private func execute(upgrade check: UpgradeCheck.Result) {
@@ -421,7 +442,8 @@ final class WorkerMaster: @unchecked Sendable {
         busy?.close()
         busy = nil
         setenv(Self.upgradeListenersKey, listenerFDs.map { "\($0.0)=\($0.1)" }.joined(separator: ","), 1)
-        let running = policy.workers.filter { $0.value.state != .retiring }.map(\.key) + inherited
+        // Every worker this master knows, retiring ones too: the new image reaps them all.
+        let running = Array(policy.workers.keys) + inherited + retiringInherited
         setenv(Self.upgradeWorkersKey, running.map { String($0) }.joined(separator: ","), 1)
         setenv(Self.upgradeStatsKey, statsDirectory, 1)
         let reason = ProcessImage.replace(with: executable, keeping: Set(listenerFDs.map(\.1)))
@@ -492,7 +514,7 @@ final class WorkerMaster: @unchecked Sendable {
         let due = policy.isWaitingForBackoff && inherited.isEmpty
         if due, busy == nil {
             logger.error("no worker serves: the master answers every connection 503 until one does")
-            busy = BusyAnswerer(listeners: listenerFDs, logger: logger)
+            busy = BusyAnswerer(listeners: listenerFDs, backlog: Int32(options.backlog), logger: logger)
         } else if !due, let answering = busy {
             answering.close()
             busy = nil
@@ -564,7 +586,7 @@ final class WorkerMaster: @unchecked Sendable {
             guard let worker = policy.workers[pid] else { continue }
             let clean = exit == .code(0) || worker.state == .retiring || policy.isStopping
             if !policy.isStopping, worker.state != .retiring { restarts.increment() }
-            perform(policy.exited(pid, exit, output: clean ? nil : output?.lastLines(), now: .now))
+            perform(policy.exited(pid, exit, output: clean ? nil : output?.lastLines(waiting: 0.05), now: .now))
         }
     }
 

@@ -21,6 +21,9 @@ final class WorkerReporter: Sendable {
     private let writing = Mutex<Void>(())
     let heartbeat: EventLoopHeartbeat
     private let stopped = Atomic<Bool>(false)
+    /// Set by the first ``write()`` (the server's `onReady`: its listeners are up); the periodic
+    /// reports begin then, so the report file never says "ready" before the worker is.
+    private let reporting = Atomic<Bool>(false)
 
     init(directory: String, stats: GatewayStats, loops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.path = "\(directory)/\(getpid()).json"
@@ -29,6 +32,7 @@ final class WorkerReporter: Sendable {
     }
 
     func write() {
+        reporting.store(true, ordering: .relaxed)
         writing.withLock { _ in
             var snapshot = stats.snapshot
             snapshot.reportedAt = Date().timeIntervalSince1970
@@ -56,9 +60,15 @@ final class WorkerReporter: Sendable {
                 usleep(50_000)
                 round += 1
                 guard !stopped.load(ordering: .relaxed) else { break }
-                if round % 4 == 0 { write() }
+                if round % 4 == 0, reporting.load(ordering: .relaxed) { write() }
             }
         }.start()
+    }
+
+    /// The last report, at exit: only from a worker that was ready (a worker that never listened
+    /// must not look ready to its master on the way out).
+    func writeLast() {
+        if reporting.load(ordering: .relaxed) { write() }
     }
 
     func stop() {

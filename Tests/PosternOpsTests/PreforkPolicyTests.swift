@@ -137,7 +137,8 @@ struct PreforkPolicyTests {
         let old = h.perform(h.policy.start())
         h.ready(old)
         let new = h.perform(h.policy.beginReload(now: h.now))
-        #expect(h.advance(.seconds(4)).isEmpty)
+        _ = h.advance(.seconds(4))
+        #expect(!h.log.contains(.kill(new[0])), "killed before its boot timeout")
         _ = h.advance(.seconds(2))
         #expect(h.log.contains(.kill(new[0])))
         _ = h.exit(new[0], .signal(9))
@@ -172,7 +173,7 @@ struct PreforkPolicyTests {
     }
 
     @Test("after a successful start, a crash loop backs off (0.1 s doubling to 10 s) and never halts; a long life resets it")
-    func crashLoopBacksOff() {
+    func crashLoopBacksOff() throws {
         var (h, pids) = Self.serving(1)
         var pid = pids[0]
         var delays: [Duration] = []
@@ -181,10 +182,11 @@ struct PreforkPolicyTests {
             #expect(h.policy.isWaitingForBackoff)
             var waited = Duration.zero
             var started: [pid_t] = []
-            while started.isEmpty {
+            while started.isEmpty && waited < .seconds(60) {
                 started = h.advance(.milliseconds(50))
                 waited += .milliseconds(50)
             }
+            try #require(!started.isEmpty, "no restart within 60 s of backoff")
             delays.append(waited)
             pid = started[0]
             h.ready([pid])
@@ -237,6 +239,42 @@ struct PreforkPolicyTests {
         _ = h.exit(pids[1], .signal(9))
         #expect(h.policy.isDone)
         #expect(h.perform(h.policy.beginReload(now: h.now)).isEmpty)
+    }
+
+    @Test("a successor spawned after its reload failed (another could not start) drains at once; a worker killed for its boot timeout is never made ready")
+    func lateSuccessorAndKilledWorker() {
+        var (h, old) = Self.serving(2)
+        let actions = h.policy.beginReload(now: h.now)
+        #expect(actions.filter { if case .spawn(_, true) = $0 { true } else { false } }.count == 2)
+        _ = h.policy.spawnFailed(slot: 0, successor: true, reason: "EAGAIN", now: h.now)
+        let late: pid_t = 999
+        #expect(h.policy.spawned(late, slot: 1, successor: true, now: h.now) == [.terminate(late)])
+        #expect(h.policy.workers[late]?.state == .retiring)
+        h.ready([late])
+        #expect(!h.terminated.contains(old[1]), "an old worker retired for a successor of a failed reload")
+        #expect(h.policy.slots.map(\.current) == old.map { Optional($0) })
+
+        var b = Harness(workers: 1, bootTimeout: .seconds(5))
+        let slow = b.perform(b.policy.start())
+        _ = b.advance(.seconds(6))
+        #expect(b.log.contains(.kill(slow[0])))
+        b.ready(slow)
+        #expect(b.policy.workers[slow[0]]?.state == .booting, "a killed worker was made ready")
+    }
+
+    @Test("a worker that exits 0 before it is ready is a crash (backoff), not a clean leave; a spawn that fails at start counts toward giving up")
+    func exitBeforeReady() {
+        var (h, pids) = Self.serving(1)
+        _ = h.exit(pids[0], .code(0))
+        let next = h.advance(.milliseconds(1))
+        #expect(next.count == 1)
+        _ = h.exit(next[0], .code(0))
+        #expect(h.advance(.milliseconds(1)).isEmpty, "restarted at once after exiting before it was ready")
+        #expect(h.policy.crashes == 1)
+
+        var s = Harness(workers: 1)
+        for _ in 0..<3 { _ = s.perform(s.policy.spawnFailed(slot: 0, successor: false, reason: "EMFILE", now: s.now)) }
+        #expect(s.halted?.contains("EMFILE") == true)
     }
 
     @Test("a current worker dying during a reload: its successor takes the slot")

@@ -14,6 +14,10 @@ int postern_wake_create(void);
 /// connection, across threads and processes; Linux 4.5) and `wake`. -1 with errno on failure.
 int postern_accept_wait_create(int listener, int wake);
 
+/// pipe2(2) with O_CLOEXEC: both ends close-on-exec from the start, so a process spawned by
+/// another thread meanwhile inherits neither. -1 with errno on failure.
+int postern_pipe_cloexec(int fds[2]);
+
 /// Waits until the listener may have a connection or `wake` was written, or `timeout_ms` passed
 /// (-1: no limit); 0 on a timeout, -1 with errno (EINTR).
 int postern_accept_wait(int epoll, int timeout_ms);

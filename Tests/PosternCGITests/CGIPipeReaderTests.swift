@@ -1,3 +1,4 @@
+import CPosternSocket
 import NIOCore
 import Testing
 
@@ -15,7 +16,9 @@ struct CGIPipeReaderTests {
     func readIfReady() throws {
         let reactor = try #require(CGIReactor.shared)
         var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
+        // Close-on-exec from the start: the other tests of this process spawn children meanwhile,
+        // and one holding the write end would keep the end from coming.
+        #expect(ends.withUnsafeMutableBufferPointer { postern_pipe_cloexec($0.baseAddress) } == 0)
         let reader = CGIPipeReader(fd: ends[0], reactor: reactor)
         defer { reader.close() }
         guard case .empty = try reader.readIfReady() else {
@@ -43,7 +46,9 @@ struct CGIPipeReaderTests {
     func fullPipe() throws {
         let reactor = try #require(CGIReactor.shared)
         var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
+        // Close-on-exec from the start: the other tests of this process spawn children meanwhile,
+        // and one holding the write end would keep the end from coming.
+        #expect(ends.withUnsafeMutableBufferPointer { postern_pipe_cloexec($0.baseAddress) } == 0)
         let reader = CGIPipeReader(fd: ends[0], reactor: reactor)
         defer { reader.close() }
         // 60,000 bytes: more than the first read takes, less than a pipe holds (64 KiB).

@@ -93,7 +93,6 @@ struct PreforkPolicy {
     struct Worker: Equatable, Sendable {
         let slot: Int
         let started: Instant
-        let generation: Int
         var state: State
         /// Killed by `--harakiri`: replaced at once, not counted as a crash.
         var killed = false
@@ -166,10 +165,10 @@ struct PreforkPolicy {
         guard slots.indices.contains(slot), !isStopping, !successor || reload != nil else {
             // Its slot is gone, the master stops, or its reload has already failed (another
             // successor of the same batch could not start): it drains at once, and is reaped.
-            workers[pid] = Worker(slot: slot, started: now, generation: generation, state: .retiring)
+            workers[pid] = Worker(slot: slot, started: now, state: .retiring)
             return [.terminate(pid)]
         }
-        workers[pid] = Worker(slot: slot, started: now, generation: generation, state: .booting)
+        workers[pid] = Worker(slot: slot, started: now, state: .booting)
         if successor {
             slots[slot].successor = pid
         } else {

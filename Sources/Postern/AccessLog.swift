@@ -1,8 +1,13 @@
-import Foundation
 import Logging
 import PosternCore
 import PosternEngine
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The access log (`--access-log PATH|-`): one line per request, every protocol, in the common
 /// log format followed by the request's duration in microseconds:
@@ -75,7 +80,7 @@ public final class AccessLog: Sendable {
         let failure: Int32? = line.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 && errno == EINTR { continue }
                 guard written > 0 else { return written < 0 ? errno : ENOSPC }
                 offset += written
@@ -133,7 +138,7 @@ public final class AccessLog: Sendable {
 
     /// A field with no spaces or controls (they would break the line's columns).
     static func field(_ text: String) -> String {
-        text.isEmpty ? "-" : escaped(text).replacingOccurrences(of: " ", with: "\\x20")
+        text.isEmpty ? "-" : escaped(text).replacing(" ", with: "\\x20")
     }
 
     /// Quotes, backslashes and control bytes as `\xNN`, as Apache does, so a line is one line.

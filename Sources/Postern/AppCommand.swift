@@ -12,6 +12,13 @@ public struct AppCommand: AsyncParsableCommand {
     nonisolated(unsafe) static var name = "app"
     nonisolated(unsafe) static var version: String?
 
+    /// Set once by `Gateway.main`, before the arguments are parsed.
+    static func configure(application: @escaping @Sendable () -> any Application, name: String?, version: String?) {
+        Self.application = application
+        Self.name = name ?? CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "app") } ?? "app"
+        Self.version = version
+    }
+
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             commandName: name,

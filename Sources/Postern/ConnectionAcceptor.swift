@@ -1,5 +1,4 @@
 import CPosternSocket
-import Foundation
 import Logging
 import NIOCore
 import Synchronization
@@ -83,13 +82,10 @@ final class ConnectionAcceptor: Sendable {
 
     func start() {
         for _ in 0..<threadCount {
-            Thread { [self] in
-                // Not `Thread.current.name`: on Linux it races with `start()` and now and then
-                // leaves the thread with its creator's name (a Dispatch thread's).
-                _ = postern_set_thread_name("postern-accept")
+            PosixThread.start(name: "postern-accept") { [self] in
                 Self.blockAsynchronousSignals()
                 run()
-            }.start()
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 import CPosternSocket
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import NIOPosix
@@ -28,7 +28,7 @@ public enum Gateway {
             do {
                 try options.check(environment: environment)
             } catch {
-                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                StandardError.write("Error: \(error)\n")
                 exit(64)
             }
             print(UpgradeCheck.passedPrefix + PosternVersion.serverSoftware)

@@ -1,9 +1,14 @@
-import Foundation
 import Logging
 import Metrics
 import PosternCore
 import PosternEngine
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// This process's request counters, fed by the one place every protocol runs the application
 /// (a ``RequestObserver``): requests by protocol and status, errors, timeouts, in flight,

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import NIOCore
 import PosternCore
@@ -165,10 +164,14 @@ enum Privileges {
     /// id; `remove` deletes it if it still names this process.
     static func writePIDFile(_ path: String) throws {
         let temporary = path + ".\(getpid()).tmp"
-        do {
-            try "\(getpid())\n".write(toFile: temporary, atomically: false, encoding: .utf8)
-        } catch {
-            throw ServeError("--pid-file \(path): cannot write: \(error.localizedDescription)")
+        let line = Array("\(getpid())\n".utf8)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let written = fd < 0 ? -1 : line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let failure = errno
+        if fd >= 0 { close(fd) }
+        guard written == line.count else {
+            unlink(temporary)
+            throw ServeError("--pid-file \(path): cannot write: \(String(cString: strerror(written < 0 ? failure : ENOSPC)))")
         }
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
@@ -178,7 +181,7 @@ enum Privileges {
 
     static func removePIDFile(_ path: String) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-            Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) == getpid()
+            Int32(text.split(whereSeparator: \.isWhitespace).first ?? "") == getpid()
         else { return }
         unlink(path)
     }

@@ -1,10 +1,14 @@
 import Configuration
-import Foundation
-import SystemPackage
 
-/// `serve`'s options from a file (`--config FILE`, or `POSTERN_CONFIG`; JSON) and from
-/// `POSTERN_*` environment variables, read through swift-configuration: the command line over
-/// the environment over the file over the defaults.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `serve`'s options from a file (`--config FILE`, or `POSTERN_CONFIG`; JSON, read by
+/// ``ConfigurationFile``) and from `POSTERN_*` environment variables (read through
+/// swift-configuration): the command line over the environment over the file over the defaults.
 ///
 /// A process manager that starts the binary with no arguments (mod_fcgid, lighttpd's
 /// `bin-path`) configures it through its environment (`FcgidInitialEnv`, `bin-environment`) or a
@@ -56,7 +60,7 @@ public enum ServeConfiguration {
 
         /// `POSTERN_MAX_CONNECTIONS` for `max-connections`.
         public var environmentName: String {
-            "POSTERN_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+            "POSTERN_" + name.uppercased().replacing("-", with: "_")
         }
     }
 
@@ -107,10 +111,10 @@ public enum ServeConfiguration {
 
     /// SIGHUP: the file (and the environment) read again as at start; `nil` when the process was
     /// not started through `Gateway.main`.
-    public static func reread() async -> Result<[Setting], ConfigurationError>? {
+    public static func reread() -> Result<[Setting], ConfigurationError>? {
         guard let given else { return nil }
         do {
-            _ = try await resolve(arguments: given.arguments, keys: given.keys, environment: given.environment)
+            _ = try resolve(arguments: given.arguments, keys: given.keys, environment: given.environment)
             return .success(settings)
         } catch {
             return .failure(error)
@@ -139,20 +143,14 @@ public enum ServeConfiguration {
     /// The option arguments the environment and the file add to `arguments` (to go before them:
     /// for a repeated single-value option the last one counts, so the command line still wins),
     /// and every key's setting.
-    public static func resolve(arguments: [String], keys: [Key], environment: [String: String]) async throws(ConfigurationError) -> [String] {
+    public static func resolve(arguments: [String], keys: [Key], environment: [String: String]) throws(ConfigurationError) -> [String] {
         let onCommandLine = Set(
             keys.map(\.name).filter { name in
                 arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") }
             })
         let environmentProvider = EnvironmentVariablesProvider(environmentVariables: environment)
-        var file: (path: String, provider: FileProvider<JSONSnapshot>)?
-        if let path = configPath(arguments, environment) {
-            do {
-                file = (path, try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
-            } catch {
-                throw ConfigurationError(description: "--config \(path): cannot read it as JSON: \(error)")
-            }
-            try checkKeys(path: path, known: Set(keys.map(\.name)))
+        let file = try configPath(arguments, environment).map { path throws(ConfigurationError) in
+            (path: path, contents: try ConfigurationFile(path: path, keys: keys))
         }
         var added: [String] = []
         var settings: [Setting] = []
@@ -168,13 +166,8 @@ public enum ServeConfiguration {
                     try values(of: key, from: environmentProvider, at: environmentKey) { "environment variable \(key.environmentName)" },
                     .environment(key.environmentName)
                 )
-            } else if let file {
-                let fileKey = AbsoluteConfigKey([key.name])
-                if (try? file.provider.value(forKey: fileKey, type: .string).value) != nil
-                    || (try? file.provider.value(forKey: fileKey, type: key.kind.type).value) != nil
-                {
-                    found = (try values(of: key, from: file.provider, at: fileKey) { "\(file.path): key \"\(key.name)\"" }, .file(file.path))
-                }
+            } else if let file, let values = file.contents.values[key.name] {
+                found = (values, .file(file.path))
             }
             guard let found else {
                 settings.append(Setting(key: key, values: [], source: .defaultValue))
@@ -239,22 +232,6 @@ public enum ServeConfiguration {
         case .bool(let value): return [value ? "true" : "false"]
         case .stringArray(let values): return values
         default: throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
-        }
-    }
-
-    /// A key in the file that no option has is a mistake (a typo would otherwise be ignored).
-    private static func checkKeys(path: String, known: Set<String>) throws(ConfigurationError) {
-        guard let data = FileManager.default.contents(atPath: path),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else {
-            throw ConfigurationError(description: "--config \(path): expected a JSON object of option names and values")
-        }
-        let unknown = Set(object.keys).subtracting(known).sorted()
-        guard unknown.isEmpty else {
-            throw ConfigurationError(
-                description:
-                    "--config \(path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); the keys are the long option names: \(known.sorted().joined(separator: ", "))"
-            )
         }
     }
 

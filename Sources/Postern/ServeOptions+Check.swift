@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import PosternCore
 
 #if canImport(Glibc)
@@ -21,8 +21,7 @@ extension ServeOptions {
         if let text = umask, UInt32(text, radix: 8).map({ $0 > 0o777 }) ?? true {
             throw ServeError("--umask \(text): not an octal mask such as 027")
         }
-        var isDirectory: ObjCBool = false
-        if let chdir, !(FileManager.default.fileExists(atPath: chdir, isDirectory: &isDirectory) && isDirectory.boolValue) {
+        if let chdir, !Self.isDirectory(chdir) {
             throw ServeError("--chdir \(chdir): no such directory")
         }
         let base = chdir ?? FileManager.default.currentDirectoryPath
@@ -30,10 +29,15 @@ extension ServeOptions {
         if let pidFile { files.append(("--pid-file", pidFile)) }
         for (option, path) in files {
             let absolute = path.hasPrefix("/") ? path : base + "/" + path
-            let directory = (absolute as NSString).deletingLastPathComponent
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            let directory = absolute.lastIndex(of: "/").map { $0 == absolute.startIndex ? "/" : String(absolute[..<$0]) } ?? "."
+            guard Self.isDirectory(directory) else {
                 throw ServeError("\(option) \(path): the directory \(directory) does not exist")
             }
         }
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
     }
 }

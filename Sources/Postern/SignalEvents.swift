@@ -86,7 +86,7 @@ enum ServingProcessSignals {
     /// and a change to a listener is logged as needing a restart.
     static func configurationAllowsReload(signal name: String, logger: Logger) async -> Bool {
         let before = ServeConfiguration.settings
-        switch await ServeConfiguration.reread() {
+        switch ServeConfiguration.reread() {
         case nil:
             return true
         case .failure(let error):

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// One process's request counters at a moment: what a worker reports to its master and what
 /// the status endpoint sums and shows. Counters only grow; `inFlight` and `abandonedTasks` are

@@ -1,7 +1,13 @@
-import Foundation
+import FoundationEssentials
 import NIOCore
 import PosternCore
 import Prometheus
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The status endpoint (`--status ADDR`), the way php-fpm's status page and uWSGI's stats server
 /// are used: `/` (or `/status`) answers JSON (snake_case keys, php-fpm's names where php-fpm has

@@ -1,4 +1,9 @@
-import Foundation
+#if canImport(Glibc)
+import FoundationEssentials
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `postern top`'s screen: a status page (``StatusApplication``'s JSON) as a table that a
 /// terminal refreshes, like uwsgitop for uWSGI's stats server. Pure: two documents and the time
@@ -24,7 +29,7 @@ public struct StatusTop: Sendable {
     public var text: String {
         let d = document
         var lines: [String] = []
-        let rate = requestsPerSecond.map { String(format: "%.1f", $0) } ?? "-"
+        let rate = requestsPerSecond.map { Self.fixed($0, 1) } ?? "-"
         lines.append(
             "postern \(d.mode) pid \(d.pid), up \(Self.duration(d.startSince)), \(d.totalWorkers) worker\(d.totalWorkers == 1 ? "" : "s") (\(d.activeWorkers) busy, \(d.idleWorkers) idle, most busy \(d.maxActiveWorkers)), restarts \(d.workerRestarts), harakiri \(d.harakiriKills)"
         )
@@ -41,7 +46,7 @@ public struct StatusTop: Sendable {
                 Self.row(
                     [
                         String(worker.pid), worker.state, String(worker.requests), String(worker.inFlight),
-                        String(format: "%.1f", Double(worker.rssBytes) / 1_048_576),
+                        Self.fixed(Double(worker.rssBytes) / 1_048_576, 1),
                     ],
                     widths: [8, 9, 10, 10, 9]))
         }
@@ -69,11 +74,27 @@ public struct StatusTop: Sendable {
 
     static func duration(_ seconds: Int) -> String {
         if seconds < 60 { return "\(seconds)s" }
-        if seconds < 3600 { return "\(seconds / 60)m\(String(format: "%02d", seconds % 60))s" }
-        return "\(seconds / 3600)h\(String(format: "%02d", seconds % 3600 / 60))m"
+        if seconds < 3600 { return "\(seconds / 60)m\(twoDigits(seconds % 60))s" }
+        return "\(seconds / 3600)h\(twoDigits(seconds % 3600 / 60))m"
     }
 
     static func milliseconds(_ seconds: Double) -> String {
-        String(format: "%.2f ms", seconds * 1000)
+        fixed(seconds * 1000, 2) + " ms"
+    }
+
+    private static func twoDigits(_ value: Int) -> String {
+        value < 10 ? "0\(value)" : String(value)
+    }
+
+    /// `value` rounded to `decimals` places, as `%.Nf` prints it (no Foundation here).
+    static func fixed(_ value: Double, _ decimals: Int) -> String {
+        guard value.isFinite else { return "-" }
+        var scale = 1
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = Int((abs(value) * Double(scale)).rounded())
+        let fraction = String(scaled % scale)
+        let sign = value < 0 && scaled != 0 ? "-" : ""
+        guard decimals > 0 else { return sign + String(scaled) }
+        return sign + String(scaled / scale) + "." + String(repeating: "0", count: decimals - fraction.count) + fraction
     }
 }

@@ -1,5 +1,6 @@
 import CPosternSocket
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -35,7 +36,7 @@ enum UpgradeCheck {
     /// tenth of a second, or up to `timeout`), and a task would wait on an event loop.
     static func runOnItsOwnThread(_ executable: String, timeout: Double = 30) async -> Result {
         await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: run(executable, timeout: timeout)) }.start()
+            PosixThread.start(name: "postern-check") { continuation.resume(returning: run(executable, timeout: timeout)) }
         }
     }
 
@@ -90,15 +91,13 @@ enum UpgradeCheck {
 
     /// Reads a pipe to its end on a thread of its own, so that a chatty check never blocks on
     /// a full pipe.
-    private final class OutputCollector: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data = Data()
-        private var done = false
+    private final class OutputCollector: Sendable {
+        private let collected = Mutex<(data: [UInt8], done: Bool)>(([], false))
 
         init(_ fd: Int32) {
-            Thread { [self] in
+            PosixThread.start { [self] in
                 var buffer = [UInt8](repeating: 0, count: 4096)
-                var all = Data()
+                var all: [UInt8] = []
                 while true {
                     let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if count < 0 && errno == EINTR { continue }
@@ -106,16 +105,13 @@ enum UpgradeCheck {
                     if all.count < 64 * 1024 { all.append(contentsOf: buffer[0..<count]) }
                 }
                 close(fd)
-                lock.withLock {
-                    data = all
-                    done = true
-                }
-            }.start()
+                collected.withLock { $0 = (all, true) }
+            }
         }
 
         func text() -> String {
-            for _ in 0..<100 where !lock.withLock({ done }) { usleep(10_000) }
-            return lock.withLock { String(decoding: data.prefix(64 * 1024), as: UTF8.self) }
+            for _ in 0..<100 where !collected.withLock({ $0.done }) { usleep(10_000) }
+            return collected.withLock { String(decoding: $0.data.prefix(64 * 1024), as: UTF8.self) }
         }
     }
 }

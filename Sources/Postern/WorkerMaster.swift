@@ -1,9 +1,15 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import PosternCore
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The master of `--workers N`: binds every listener itself, starts N workers that inherit the
 /// sockets, and supervises them; its decisions are ``PreforkPolicy``'s, this type performs them
@@ -232,7 +238,7 @@ final class WorkerMaster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: statsDirectory)
         if let haltReason {
             logger.critical("stopped: \(haltReason)")
-            if options.errorLog != nil { FileHandle.standardError.write(Data("Error: \(haltReason)\n".utf8)) }
+            if options.errorLog != nil { StandardError.write("Error: \(haltReason)\n") }
             return 1
         }
         logger.info("stopped")
@@ -334,7 +340,7 @@ final class WorkerMaster: @unchecked Sendable {
     /// a change to them is logged as needing a restart. A file with an error stops the reload
     /// (new workers could not start with it): nil. Otherwise the worker count to reload to.
     private func rereadConfiguration() async -> Int? {
-        guard let result = await ServeConfiguration.reread() else { return policy.workerCount }
+        guard let result = ServeConfiguration.reread() else { return policy.workerCount }
         let settings: [ServeConfiguration.Setting]
         switch result {
         case .failure(let error):

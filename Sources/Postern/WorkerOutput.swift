@@ -1,5 +1,4 @@
 import CPosternSocket
-import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -30,8 +29,7 @@ final class WorkerOutput: Sendable {
     /// After the spawn: the master's copy of the write end closed, the reading begun.
     func start() {
         close(writeEnd)
-        Thread { [self] in
-            _ = postern_set_thread_name("postern-output")
+        PosixThread.start(name: "postern-output") { [self] in
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
@@ -50,7 +48,7 @@ final class WorkerOutput: Sendable {
             }
             close(readEnd)
             kept.withLock { $0.ended = true }
-        }.start()
+        }
     }
 
     /// If the spawn failed: both ends closed.
@@ -80,7 +78,14 @@ final class WorkerOutput: Sendable {
         while !kept.withLock({ $0.ended }) && ContinuousClock.now < deadline { usleep(5_000) }
         return kept.withLock { state in
             (state.lines + (state.partial.isEmpty ? [] : [String(decoding: state.partial, as: UTF8.self)]))
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " | ")
+                .map(Self.trimmed).filter { !$0.isEmpty }.joined(separator: " | ")
         }
+    }
+
+    /// `line` without the spaces and tabs at its ends.
+    private static func trimmed(_ line: String) -> String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = line.firstIndex(where: { !blank($0) }), let last = line.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(line[first...last])
     }
 }

@@ -1,8 +1,14 @@
 import CPosternSocket
-import Foundation
+import FoundationEssentials
 import NIOCore
 import NIOPosix
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A worker's reports to its master: its counters as a JSON file named after its pid in the
 /// master's private run directory, replaced atomically (write, then rename), every 200 ms, once
@@ -52,8 +58,7 @@ final class WorkerReporter: Sendable {
     /// loops a heartbeat every 50 ms (a blocked loop is noticed within a quarter of a second:
     /// ``ConnectionAcceptor`` stops taking connections for it).
     func start() {
-        Thread { [self] in
-            _ = postern_set_thread_name("postern-report")
+        PosixThread.start(name: "postern-report") { [self] in
             var round = 0
             while !stopped.load(ordering: .relaxed) {
                 heartbeat.beat()
@@ -62,7 +67,7 @@ final class WorkerReporter: Sendable {
                 guard !stopped.load(ordering: .relaxed) else { break }
                 if round % 4 == 0, reporting.load(ordering: .relaxed) { write() }
             }
-        }.start()
+        }
     }
 
     /// The last report, at exit: only from a worker that was ready (a worker that never listened

@@ -9,8 +9,8 @@ import PosternCore
 /// demo app named by `POSTERN_APP` (default `environ`) before any argv parsing.
 @main
 enum PosternMain {
-    static func main() async {
-        await Gateway.main(PosternCommand.self, configurationKeys: Serve.configurationKeys) {
+    static func main() {
+        Gateway.main(PosternCommand.self, configurationKeys: Serve.configurationKeys) {
             DemoApps.all[ProcessEnvironment.current["POSTERN_APP"] ?? "environ"] ?? EnvironDump()
         }
     }

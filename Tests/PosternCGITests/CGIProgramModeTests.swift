@@ -79,6 +79,47 @@ struct CGIProgramModeTests {
         #expect(Array(result.stdout.dropFirst(head.count)) == body)
     }
 
+    @Test(
+        "a binary on Gateway.main serves a CGI request on its one thread: no thread, event loop or eventfd is made",
+        arguments: ["echo", "postern"])
+    func oneThreadNoEventLoop(binary: String) async throws {
+        // The program blocks reading a body that has not come yet; meanwhile its threads and its
+        // descriptors are read from /proc. An async entry point (Dispatch's main queue) or an
+        // event loop made before the request would show there as a second task, an epoll set
+        // or an eventfd.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestPaths.executable(binary))
+        process.environment = Self.cgiEnvironment(["REQUEST_METHOD": "POST", "CONTENT_LENGTH": "5", "POSTERN_APP": "echo"])
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let pid = process.processIdentifier
+        func tasks() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] }
+        func waitsForTheBody() -> Bool {
+            tasks().contains { task in
+                // pipe_read, or anon_pipe_read on newer kernels
+                (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8))?.hasSuffix("pipe_read") == true
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while !waitsForTheBody() && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(waitsForTheBody(), "the CGI program never blocked reading stdin")
+        #expect(tasks().count == 1, "threads: \(tasks())")
+        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+        }
+        #expect(!descriptors.contains { $0.contains("eventpoll") || $0.contains("eventfd") }, "descriptors: \(descriptors)")
+        try input.fileHandleForWriting.write(contentsOf: Data("abcde".utf8))
+        try input.fileHandleForWriting.close()
+        let response = try await onOwnThread { output.fileHandleForReading.readDataToEndOfFile() }
+        process.waitUntilExit()
+        #expect(String(decoding: response, as: UTF8.self).hasSuffix("\r\n\r\nabcde"))
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test("a short stdin is reported on stderr, never padded")
     func shortBody() async throws {
         let result = try await runProgram(

@@ -5,7 +5,7 @@ import PosternApps
 /// CGI program when a front-end runs it as one.
 @main
 enum Entry {
-    static func main() async {
-        await Gateway.main(EnvironDump())
+    static func main() {
+        Gateway.main(EnvironDump())
     }
 }

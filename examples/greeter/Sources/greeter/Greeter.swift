@@ -10,7 +10,7 @@ struct Greeter: Application {
 
 @main
 enum Main {
-    static func main() async {
-        await Gateway.main(Greeter(), version: "1.0.0")
+    static func main() {
+        Gateway.main(Greeter(), version: "1.0.0")
     }
 }

@@ -40,7 +40,7 @@ public struct BenchBackends: Sendable {
         // The shared CGI dispatcher for nginx (it has no CGI of its own): fcgiwrap on TCP.
         var fcgiwrap: BenchEndpoint?
         var fcgiwrapPID: Int32?
-        let cgiModes = modes.filter { [.cgi, .cgiC, .fcgiwrap].contains($0) }
+        let cgiModes = modes.filter { [.cgi, .cgiApp, .cgiC, .fcgiwrap].contains($0) }
         if usesFcgiwrapForCGI, !cgiModes.isEmpty {
             if let binary = BenchWorkspace.which("fcgiwrap") {
                 let port = try Ports.free()
@@ -98,7 +98,7 @@ public struct BenchBackends: Sendable {
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint
-                case .cgi, .cgiC, .fcgiwrap:
+                case .cgi, .cgiApp, .cgiC, .fcgiwrap:
                     switch mode {
                     case .cgi:
                         // hello-cgi: the same app and CGIProgram in a binary without the listeners
@@ -107,6 +107,11 @@ public struct BenchBackends: Sendable {
                             throw BenchError("no hello-cgi or hello binary next to postern (swift build -c release --static-swift-stdlib)")
                         }
                         _ = try workspace.install(hello, as: "hello")
+                    case .cgiApp:
+                        guard let hello = workspace.binary("hello") else {
+                            throw BenchError("no hello binary next to postern (swift build -c release --static-swift-stdlib)")
+                        }
+                        _ = try workspace.install(hello, as: "hello-app")
                     case .cgiC:
                         if let problem = workspace.compile("hello-cgi.c", output: dir + "/cgi-bin/hello-c") { throw BenchError(problem) }
                     default:

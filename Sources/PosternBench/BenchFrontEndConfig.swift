@@ -47,11 +47,11 @@ public enum BenchFrontEndConfig {
                 locations += "        location \(prefix) {\n            include scgi_params;\n            scgi_pass \(endpoint.hostPort);\n        }\n"
             case .uwsgi, .uwsgiPythonUWSGI, .floorUWSGI:
                 locations += "        location \(prefix) {\n            include uwsgi_params;\n            uwsgi_pass \(endpoint.hostPort);\n        }\n"
-            case .cgi, .cgiC, .fcgiwrap:
+            case .cgi, .cgiApp, .cgiC, .fcgiwrap:
                 continue
             }
         }
-        if let cgi = [BenchMode.cgi, .cgiC, .fcgiwrap].compactMap({ endpoints[$0] }).first {
+        if let cgi = [BenchMode.cgi, .cgiApp, .cgiC, .fcgiwrap].compactMap({ endpoints[$0] }).first {
             locations += """
                     location /cgi-bin/ {
                         include fastcgi_params;

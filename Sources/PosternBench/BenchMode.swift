@@ -21,6 +21,9 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     case uwsgi
     /// The `hello` binary as a CGI program, one process per request (nginx: through fcgiwrap).
     case cgi
+    /// The `hello` example, built on `Gateway.main` as users build their own app binaries, run
+    /// as a CGI program (nginx: through fcgiwrap).
+    case cgiApp = "cgi-app"
     /// A shell CGI script hosted by `postern serve --cgi-root` over FastCGI.
     case cgiHost = "cgi-host"
     /// libfcgi's C responder (Benchmarks/reference/hello-fcgi.c), one process per core.
@@ -58,6 +61,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .floorUWSGI: "C floor, uwsgi (reference)"
         case .floorFastCGI: "C floor, FastCGI (reference)"
         case .cgi: "Postern hello as a CGI program"
+        case .cgiApp: "Postern hello built on Gateway.main, as a CGI program"
         case .cgiHost: "shell CGI script via postern --cgi-root"
         case .libfcgi: "libfcgi C responder (reference)"
         case .cgiC: "C CGI program (reference)"
@@ -95,7 +99,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     /// Whether one process serves every request (its peak RSS is the backend's), or one is spawned per request.
     public var isPersistent: Bool {
         switch self {
-        case .cgi, .cgiC, .fcgiwrap, .static: false
+        case .cgi, .cgiApp, .cgiC, .fcgiwrap, .static: false
         default: true
         }
     }
@@ -106,6 +110,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .static: "/static/hello.txt"
         case .http, .hummingbird: "/hello"
         case .cgi: "/cgi-bin/hello"
+        case .cgiApp: "/cgi-bin/hello-app"
         case .cgiC: "/cgi-bin/hello-c"
         case .fcgiwrap: "/cgi-bin/hello.sh"
         case .cgiHost: "/cgi-host/hello.sh"

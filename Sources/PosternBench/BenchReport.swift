@@ -19,8 +19,13 @@ public struct BenchReport: Sendable, Codable {
     public var summary: [BenchSummary]
     public var runs: [BenchRun]
 
+    /// A run too short or too few to measure anything (`--quick`: 1 × 1 s): it proves that every
+    /// mode answers, and its figures are not to be compared.
+    public var isSmokeTest: Bool { repeats < 2 || duration < 3 }
+
     public var title: String {
-        "postern bench: \(frontEnd), wrk -c\(connections), \(repeats) × \(Int(duration)) s interleaved, \(cores) cores, load \(String(format: "%.2f", loadAverageBefore))→\(String(format: "%.2f", loadAverageAfter))"
+        (isSmokeTest ? "smoke test, not a measurement — " : "")
+            + "postern bench: \(frontEnd), wrk -c\(connections), \(repeats) × \(Int(duration)) s interleaved, \(cores) cores, load \(String(format: "%.2f", loadAverageBefore))→\(String(format: "%.2f", loadAverageAfter))"
     }
 
     public var markdown: String {
@@ -38,6 +43,6 @@ public struct BenchReport: Sendable, Codable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: directory + "/results.json"))
         try markdown.write(toFile: directory + "/results.md", atomically: true, encoding: .utf8)
-        try BenchChart.svg(summary, title: title).write(toFile: directory + "/chart.svg", atomically: true, encoding: .utf8)
+        try BenchChart.svg(summary, title: title, frontEnd: frontEnd).write(toFile: directory + "/chart.svg", atomically: true, encoding: .utf8)
     }
 }

@@ -15,6 +15,8 @@ public struct BenchSummary: Sendable, Codable {
     public var backendMicrosecondsPerRequest: Double?
     public var ratioToCGI: Double?
     public var ratioToLibfcgi: Double?
+    /// How many runs the medians are of: a spread means something only with two or more.
+    public var runs: Int = 1
 
     /// Medians over the repeats of each mode, in the order of `modes`.
     public static func summarize(_ runs: [BenchRun], modes: [BenchMode]) -> [BenchSummary] {
@@ -28,7 +30,7 @@ public struct BenchSummary: Sendable, Codable {
                 errors: mine.map(\.result.errors).reduce(0, +), backendPeakRSS: mine.compactMap(\.backendPeakRSS).max(),
                 backendMicrosecondsPerRequest: mine.compactMap(\.backendMicrosecondsPerRequest).isEmpty
                     ? nil : median(mine.compactMap(\.backendMicrosecondsPerRequest)),
-                ratioToCGI: nil, ratioToLibfcgi: nil
+                ratioToCGI: nil, ratioToLibfcgi: nil, runs: mine.count
             )
         }
         let cgi = rows.first { $0.mode == .cgi }?.medianRequestsPerSecond
@@ -53,7 +55,7 @@ public struct BenchSummary: Sendable, Codable {
         text += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in rows {
             let spread =
-                row.medianRequestsPerSecond > 0
+                row.runs > 1 && row.medianRequestsPerSecond > 0
                 ? "±" + format((row.maxRequestsPerSecond - row.minRequestsPerSecond) / 2 / row.medianRequestsPerSecond * 100, 0) + " %" : "–"
             let rss = row.backendPeakRSS.map { format(Double($0) / 1_048_576, 1) + " MiB" } ?? "–"
             text += "| `\(row.mode.rawValue)` | \(row.mode.summary) | \(format(row.medianRequestsPerSecond, 0)) | \(spread) | "

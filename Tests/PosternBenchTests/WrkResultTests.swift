@@ -1,7 +1,8 @@
 import Foundation
-/// wrk's report parsed into numbers, mode lists parsed, and the summary's medians and ratios.
-import PosternBench
 import Testing
+
+/// wrk's report parsed into numbers, mode lists parsed, and the summary's medians and ratios.
+@testable import PosternBench
 
 @Suite struct WrkResultTests {
     static let sample = """
@@ -81,5 +82,37 @@ import Testing
         }
         #expect(after - before >= 0.1, "\(x)")
         #expect(BackendCPU.seconds(inTreeOf: -1) == nil)
+    }
+
+    @Test("a smoke run (one short run) says so, draws no spread; the direct modes are a group of their own")
+    func chartTellsASmokeRunFromAMeasurement() {
+        func run(_ mode: BenchMode, _ rps: Double, _ index: Int) -> BenchRun {
+            BenchRun(
+                mode: mode, repeatIndex: index, result: WrkResult(requestsPerSecond: rps, requests: Int(rps), p50: 1, p99: 2, errors: 0), backendPeakRSS: nil,
+                loadAverage: 0)
+        }
+        let once = BenchSummary.summarize([run(.scgi, 900, 1), run(.http, 40_000, 1)], modes: [.scgi, .http])
+        let quick = BenchReport(
+            frontEnd: "nginx", duration: 1, connections: 16, repeats: 1, cores: 2, loadAverageBefore: 0, loadAverageAfter: 0, date: "", skipped: [],
+            summary: once, runs: [])
+        #expect(quick.isSmokeTest)
+        #expect(quick.title.hasPrefix("smoke test, not a measurement"))
+        let smoke = BenchChart.svg(once, title: quick.title, frontEnd: "nginx")
+        #expect(!smoke.contains("<line"))
+        #expect(smoke.contains("one run: no spread"))
+        #expect(!BenchSummary.markdown(once).contains("±"))
+        // Two groups, each on its own scale: the SCGI bar is full width in its group although
+        // the HTTP mode without a front-end is 44 times faster.
+        #expect(smoke.contains("through nginx") && smoke.contains("without a front-end"))
+        #expect(smoke.contains("width=\"300.0\" height=\"15\" fill=\"#1f77b4\"/>\n<text x=\"474.0\" y=\"94.0\">900</text>"))
+        let repeated = BenchSummary.summarize([run(.scgi, 900, 1), run(.scgi, 1000, 2), run(.scgi, 800, 3)], modes: [.scgi])
+        let measured = BenchReport(
+            frontEnd: "nginx", duration: 5, connections: 16, repeats: 3, cores: 2, loadAverageBefore: 0, loadAverageAfter: 0, date: "", skipped: [],
+            summary: repeated, runs: [])
+        #expect(!measured.isSmokeTest)
+        let chart = BenchChart.svg(repeated, title: measured.title, frontEnd: "nginx")
+        #expect(chart.contains("<line") && chart.contains("whisker: min–max"))
+        #expect(!chart.contains("without a front-end"))
+        #expect(BenchSummary.markdown(repeated).contains("±11 %"))
     }
 }

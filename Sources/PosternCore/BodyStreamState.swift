@@ -10,7 +10,9 @@ final class BodyStreamState: Sendable {
         var receivedBytes = 0
         /// `nil` while open; `.success` at a clean end; `.failure` once failed.
         var end: Result<Void, any Error>?
-        var consumer: CheckedContinuation<ByteBuffer?, any Error>?
+        /// Unsafe rather than checked: it is resumed once, under the lock, and it is a frozen
+        /// type, so a CGI program does not look up `any Error: Error` at start to lay it out.
+        var consumer: UnsafeContinuation<ByteBuffer?, any Error>?
         /// Resumes a producer waiting for the queue to fall below the watermark: a suspended
         /// ``yield(_:)`` or the callback of an ``offer(_:whenReady:)`` that found the queue full.
         var producer: (@Sendable () -> Void)?
@@ -75,7 +77,7 @@ final class BodyStreamState: Sendable {
     func offer(_ buffer: ByteBuffer, whenReady: (@Sendable () -> Void)?) -> RequestBodySource.OfferResult {
         enum Action {
             case done(RequestBodySource.OfferResult)
-            case resume(CheckedContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.OfferResult)
+            case resume(UnsafeContinuation<ByteBuffer?, any Error>, Result<ByteBuffer?, any Error>, RequestBodySource.OfferResult)
         }
         let action: Action = state.withLock { state in
             state.receivedBytes += buffer.readableBytes
@@ -112,7 +114,7 @@ final class BodyStreamState: Sendable {
     }
 
     func finish() -> RequestBodyError? {
-        let (consumer, mismatch): (CheckedContinuation<ByteBuffer?, any Error>?, RequestBodyError?) = state.withLock { state in
+        let (consumer, mismatch): (UnsafeContinuation<ByteBuffer?, any Error>?, RequestBodyError?) = state.withLock { state in
             guard state.end == nil else { return (nil, nil) }
             if let expected = expectedLength, state.receivedBytes != expected {
                 let error = RequestBodyError.lengthMismatch(expected: expected, received: state.receivedBytes)
@@ -198,7 +200,7 @@ final class BodyStreamState: Sendable {
             throw error
         case .wait:
             return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<ByteBuffer?, any Error>) in
                     enum Now {
                         case chunk(ByteBuffer?)
                         case error(any Error)

@@ -68,7 +68,8 @@ extension Hardening {
             "A body that stops half-way while the application reads it is closed by the idle timeout",
             arguments: RequestBytes.allProtocols)
         func stalledBody(gatewayProtocol: GatewayProtocol) async throws {
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Echo(), limits: Self.limits, logger: .quiet) { addresses in
+            let log = LogRecorder()
+            try await withLiveGateway([loopback(gatewayProtocol)], application: Echo(), limits: Self.limits, logger: log.logger()) { addresses in
                 // A whole head promising 1,000 bytes of body, then 10 of them.
                 let fragment =
                     RequestBytes.head(gatewayProtocol, path: "/", contentLength: 1000)
@@ -76,6 +77,9 @@ extension Hardening {
                 let idle = try await HostileSocket.openIdle(port: addresses[0].port!, count: 50, fragment: fragment)
                 await Self.expectClosedByTimeout(idle, "\(gatewayProtocol) requests with a stalled body")
             }
+            // The server ended them: a client that leaves or stalls is never an error line.
+            let errors = log.all.filter { $0.hasPrefix("error ") || $0.hasPrefix("critical ") }
+            #expect(errors.isEmpty, "\(gatewayProtocol): \(errors.count) error lines, the first: \(errors.first ?? "")")
         }
 
         @Test("FastCGI: a request begun whose PARAMS never end is closed by the header timeout")

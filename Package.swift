@@ -71,6 +71,12 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ] + nio
         ),
+        // The command line's client side: `postern request` (a URL to the protocol's client) and
+        // `postern top` (the status page as a screen). Above the server: the library links none of it.
+        .target(
+            name: "PosternCLI",
+            dependencies: ["Postern", "PosternCore", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI"] + nio
+        ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
         // Real front-ends (Apache, lighttpd, nginx) and backends started on loopback: used by
@@ -82,7 +88,8 @@ let package = Package(
         .target(name: "CPosternExecutorHook"),
         // epoll, eventfd, accept4 and pidfd_open for the accept threads and the CGI host's exit watcher (not in Glibc's module map).
         .target(name: "CPosternSocket"),
-        .executableTarget(name: "postern", dependencies: ["Postern", "PosternClient", "PosternApps", "PosternCGI", "PosternCGIHost", "PosternBench"] + nio),
+        .executableTarget(
+            name: "postern", dependencies: ["Postern", "PosternCLI", "PosternClient", "PosternApps", "PosternCGI", "PosternCGIHost", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
         .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),
@@ -118,8 +125,8 @@ let package = Package(
         .target(
             name: "PosternTestSupport",
             dependencies: [
-                "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI", "PosternUWSGI",
-                log,
+                "Postern", "PosternCLI", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI",
+                "PosternUWSGI", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio,
             path: "Tests/PosternTestSupport"
@@ -127,7 +134,7 @@ let package = Package(
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore", "PosternEngine", "PosternApps"]),
         .testTarget(
             name: "PosternHTTPTests",
-            dependencies: ["PosternHTTP", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport"] + nio
+            dependencies: ["PosternHTTP", "Postern", "PosternCLI", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport"] + nio
         ),
         // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
         .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
@@ -142,11 +149,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternSCGITests",
-            dependencies: ["PosternSCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log] + nio
+            dependencies: ["PosternSCGI", "Postern", "PosternCLI", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log] + nio
         ),
         .testTarget(
             name: "PosternUWSGITests",
-            dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log] + nio
+            dependencies: ["PosternUWSGI", "PosternSCGI", "Postern", "PosternCLI", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", log]
+                + nio
         ),
         // Process management and operations, live: workers, signals, recycling, timeouts, limits,
         // access log, status and metrics, against real `postern` processes.
@@ -159,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternFastCGITests",
-            dependencies: ["PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps"] + nio,
+            dependencies: ["PosternFastCGI", "Postern", "PosternCLI", "PosternEngine", "PosternClient", "PosternApps"] + nio,
             // The C fixture is compiled by the interop test itself (cc ... -lfcgi).
             exclude: ["Fixtures"]
         ),

@@ -2,6 +2,7 @@ import ArgumentParser
 import NIOCore
 import NIOPosix
 import Postern
+import PosternCLI
 import PosternClient
 import PosternCore
 

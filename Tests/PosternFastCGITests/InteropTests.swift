@@ -2,6 +2,7 @@
 import Foundation
 import NIOCore
 import Postern
+import PosternCLI
 import PosternClient
 import PosternCore
 import PosternFastCGI

@@ -1,5 +1,6 @@
 import NIOCore
 import Postern
+import PosternCLI
 import PosternCore
 import Testing
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import Postern
 import PosternApps
+import PosternCLI
 import PosternClient
 import PosternCore
 

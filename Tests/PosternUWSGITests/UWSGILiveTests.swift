@@ -1,6 +1,7 @@
 import NIOCore
 import Postern
 import PosternApps
+import PosternCLI
 import PosternClient
 import PosternCore
 import PosternTestSupport

@@ -6,11 +6,56 @@ import Glibc
 import Musl
 #endif
 
-/// `postern top`'s screen: a status page (``StatusApplication``'s JSON) as a table that a
-/// terminal refreshes, like uwsgitop for uWSGI's stats server. Pure: two documents and the time
-/// between them in, text out.
+/// `postern top`'s screen: a status page (the JSON of `--status`, docs/status.md) as a table
+/// that a terminal refreshes, like uwsgitop for uWSGI's stats server. Pure: two documents and
+/// the time between them in, text out. It reads the page as any client would, through the
+/// fields it shows (``Document``), not the server's own type.
 public struct StatusTop: Sendable {
-    let document: StatusDocument
+    /// The fields of the status document the screen shows (snake_case in the JSON).
+    struct Document: Decodable, Sendable {
+        struct Latency: Decodable, Sendable {
+            var p50Seconds: Double
+            var p90Seconds: Double
+            var p99Seconds: Double
+        }
+        struct Listener: Decodable, Sendable {
+            var `protocol`: String
+            var address: String
+            var queued: Int
+            var maxQueued: Int
+            var length: Int
+        }
+        struct Worker: Decodable, Sendable {
+            var pid: Int32
+            var rssBytes: Int
+            var requests: Int
+            var inFlight: Int
+            var state: String
+        }
+        var mode: String
+        var pid: Int32
+        var startSince: Int
+        var listenQueue: Int
+        var maxListenQueue: Int
+        var listenQueueLen: Int
+        var listeners: [Listener]
+        var activeWorkers: Int
+        var idleWorkers: Int
+        var totalWorkers: Int
+        var maxActiveWorkers: Int
+        var workerRestarts: Int
+        var harakiriKills: Int
+        var limitRefusals: Int
+        var requests: Int
+        var inFlight: Int
+        var errors: Int
+        var timeouts: Int
+        var slowRequests: Int
+        var latency: Latency
+        var workers: [Worker]
+    }
+
+    let document: Document
     /// Requests per second since the previous document (nil for the first).
     let requestsPerSecond: Double?
 
@@ -18,7 +63,7 @@ public struct StatusTop: Sendable {
     public init(json: Data, previous: StatusTop? = nil, secondsSincePrevious: Double = 0) throws {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        document = try decoder.decode(StatusDocument.self, from: json)
+        document = try decoder.decode(Document.self, from: json)
         if let previous, secondsSincePrevious > 0, document.requests >= previous.document.requests {
             requestsPerSecond = Double(document.requests - previous.document.requests) / secondsSincePrevious
         } else {

@@ -1,4 +1,5 @@
 import NIOCore
+import Postern
 
 /// Where a protocol client connects: the socket address of a `HOST:PORT` or `unix:PATH` target.
 extension ListenAddress {

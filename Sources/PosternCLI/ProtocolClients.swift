@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Postern
 import PosternClient
 import PosternCore
 import PosternFastCGI

@@ -1,3 +1,4 @@
+import Postern
 import PosternCore
 
 #if canImport(Glibc)

@@ -44,8 +44,9 @@ struct ConfigurationFile {
         }
         var values: [String: [String]] = [:]
         for (name, value) in object {
-            guard let kind = known[name], let arguments = value.arguments(as: kind) else {
-                throw .init(description: "\(path): key \"\(name)\": expected \(known[name]!.expected), found \(value)")
+            guard let kind = known[name] else { continue }  // unknown keys were refused above
+            guard let arguments = value.arguments(as: kind) else {
+                throw .init(description: "\(path): key \"\(name)\": expected \(kind.expected), found \(value)")
             }
             values[name] = arguments
         }

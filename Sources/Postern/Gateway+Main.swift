@@ -3,7 +3,6 @@ import Dispatch
 import PosternCGI
 import PosternCore
 
-/// The one entry point of every Postern binary: CGI program mode is decided before argv parsing.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,6 +11,7 @@ import Musl
 import Darwin
 #endif
 
+/// The one entry point of every Postern binary: CGI program mode is decided before argv parsing.
 extension Gateway {
     /// Starts a Postern binary from a synchronous `main`, the shape that starts fastest as a
     /// CGI program: `static func main() { Gateway.main(MyApp()) }`.

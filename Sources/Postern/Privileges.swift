@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PosternCGI
 import PosternCore
 
 #if canImport(Glibc)
@@ -166,12 +167,12 @@ enum Privileges {
         let temporary = path + ".\(getpid()).tmp"
         let line = Array("\(getpid())\n".utf8)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        let written = fd < 0 ? -1 : line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let written = fd >= 0 && line.withUnsafeBytes { FileDescriptorIO.writeAll(fd, $0) }
         let failure = errno
         if fd >= 0 { close(fd) }
-        guard written == line.count else {
+        guard written else {
             unlink(temporary)
-            throw ServeError("--pid-file \(path): cannot write: \(String(cString: strerror(written < 0 ? failure : ENOSPC)))")
+            throw ServeError("--pid-file \(path): cannot write: \(String(cString: strerror(failure)))")
         }
         guard rename(temporary, path) == 0 else {
             unlink(temporary)

@@ -48,13 +48,9 @@ struct OneRequestCycle: Sendable {
 
     /// Serves `socket` or hands it to the full engine through `handOver`.
     func serve(_ socket: CInt, peer: sockaddr_storage, scratch: UnsafeMutableRawBufferPointer, handOver: (CInt, ByteBuffer) -> Void) {
-        if !allow.isEmpty {
-            let address = SocketAddress(storage: peer)
-            guard allow.allows(address) else {
-                AllowListRefusals.shared.refused(peer: address.map { "\($0)" } ?? "?", logger: logger)
-                close(socket)
-                return
-            }
+        guard allow.admits(SocketAddress(storage: peer), logger: logger) else {
+            close(socket)
+            return
         }
         let count = Self.firstRead(socket, into: scratch)
         guard count > 0 else {
@@ -130,17 +126,11 @@ struct OneRequestCycle: Sendable {
             connections.removeBusy()
         }
         let environ: Environ
-        switch whole.variables {
-        case .failure(let error):
-            refuse(error.description, whole: whole, done: done)
+        switch RequestBeginning.check(whole.variables, framedBodyLength: whole.body.readableBytes) {
+        case .failure(let refusal):
+            send(configuration.response(refusing: refusal, logger: logger), framing: whole.framing, done: done, task: nil)
             return
         case .success(let normalized):
-            // The codec framed the body by the same CONTENT_LENGTH; a disagreement would let a
-            // body smuggle bytes, so it is refused rather than trusted.
-            guard normalized.contentLength ?? 0 == whole.body.readableBytes else {
-                refuse("CONTENT_LENGTH disagrees with the body's framing", whole: whole, done: done)
-                return
-            }
             environ = Environ(
                 normalized,
                 gatewayProtocol: codec.gatewayProtocol,
@@ -220,12 +210,6 @@ struct OneRequestCycle: Sendable {
             // The socket took part of it: a channel writes the rest as the peer reads.
             makeHandOver(done: done, framing: framing, task: nil).sendEncoded(out)
         }
-    }
-
-    /// Answers 400 without calling the application (a normalizer rule broken).
-    private func refuse(_ reason: String, whole: WholeRequest, done: ConnectionDone) {
-        logger.notice("request refused", metadata: ["status": "400", "reason": "\(reason)"])
-        send(configuration.errorResponse(.badRequest, detail: reason), framing: whole.framing, done: done, task: nil)
     }
 
     private func makeHandOver(done: ConnectionDone, framing: any ResponseFraming, task: Task<Void, Never>?) -> ResponseHandOver {

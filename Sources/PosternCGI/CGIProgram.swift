@@ -125,16 +125,20 @@ public enum CGIProgram {
         }
         var builder = EnvironBuilder(gatewayProtocol: .cgi, maxBytes: limits.maxHeaderBytes)
         variables.add(to: &builder)
-        let normalized: EnvironBuilder.Result
+        let variables: Result<EnvironBuilder.Result, NormalizationError>
         do {
-            normalized = try (consume builder).finish()
+            variables = .success(try (consume builder).finish())
         } catch {
-            errors.write("postern: bad CGI request: \(error)")
-            return write(Response.error(.badRequest))
+            variables = .failure(error)
         }
-        if let length = normalized.contentLength, length > limits.maxBodyBytes {
-            errors.write("postern: CONTENT_LENGTH \(length) exceeds the body limit of \(limits.maxBodyBytes) bytes")
-            return write(Response.error(.payloadTooLarge))
+        let normalized: EnvironBuilder.Result
+        switch RequestBeginning.check(variables, maxBodyBytes: limits.maxBodyBytes) {
+        case .failure(let refusal):
+            // Standard error is the front-end's error log (RFC 3875 §6.1 leaves it to the server).
+            errors.write("postern: request refused (\(refusal.status.code)): \(refusal.reason)")
+            return write(Response.error(refusal.status))
+        case .success(let result):
+            normalized = result
         }
         let body = makeBody(contentLength: normalized.contentLength ?? 0, errors: errors, executor: executor)
         let environ = Environ(normalized, gatewayProtocol: .cgi, body: body, errors: errors, flags: .cgi)

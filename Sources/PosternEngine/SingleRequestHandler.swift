@@ -213,18 +213,14 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         requestStarted = true
         let configuration = connection.configuration
         let logger = connection.logger
+        let variables = Result { () throws(NormalizationError) in try framing.makeVariables(head, connection) }
         let normalized: EnvironBuilder.Result
-        do {
-            normalized = try framing.makeVariables(head, connection)
-        } catch {
-            refuse(.badRequest, error.description, bodyLength: bodyLength, context: context)
+        switch RequestBeginning.check(variables, framedBodyLength: bodyLength) {
+        case .failure(let refusal):
+            refuse(refusal, bodyLength: bodyLength, context: context)
             return
-        }
-        // The decoder framed the body by the same CONTENT_LENGTH; a disagreement would be a bug
-        // that lets a body smuggle bytes, so it is refused rather than trusted.
-        guard normalized.contentLength ?? 0 == bodyLength else {
-            refuse(.badRequest, "CONTENT_LENGTH disagrees with the body's framing", bodyLength: bodyLength, context: context)
-            return
+        case .success(let result):
+            normalized = result
         }
         let (body, source) = RequestBody.makeStream(
             expectedLength: normalized.contentLength ?? 0,
@@ -254,11 +250,10 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         }
     }
 
-    /// Answers with an error status (400), then reads (and drops) the rest of the body so the
+    /// Answers the refusal (400), then reads (and drops) the rest of the body so the
     /// peer sees no reset.
-    private func refuse(_ status: ResponseStatus, _ reason: String, bodyLength: Int, context: ChannelHandlerContext) {
-        connection.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
-        let response = connection.configuration.errorResponse(status, detail: reason)
+    private func refuse(_ refusal: RequestRefusal, bodyLength: Int, context: ChannelHandlerContext) {
+        let response = connection.configuration.response(refusing: refusal, logger: connection.logger)
         var out = ByteBuffer()
         if case .bytes(let body) = response.body.storage {
             framing.response.writeWholeOrRefuse(response, body: body, into: &out, logger: connection.logger)

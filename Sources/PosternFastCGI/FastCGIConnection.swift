@@ -138,10 +138,8 @@ struct FastCGIConnection: Sendable {
 
         var requestLogger = logger
         requestLogger[metadataKey: "request"] = "\(id)"
-        let environ: Environ?
-        switch normalized {
-        case .success(let result):
-            environ = Environ(
+        let request = RequestBeginning.check(normalized).map { result in
+            Environ(
                 result,
                 gatewayProtocol: .fastcgi,
                 body: body,
@@ -149,14 +147,11 @@ struct FastCGIConnection: Sendable {
                 flags: configuration.flags,
                 filterData: filterData
             )
-        case .failure(let error):
-            requestLogger.notice("request refused", metadata: ["reason": "\(error)"])
-            environ = nil
         }
         let accepted = context.beginRequest()
         let runner = FastCGIRequestRunner(connection: self, handle: handle, logger: requestLogger)
         group.addTask {
-            await runner.run(environ: accepted ? environ : nil, refused: !accepted)
+            await runner.run(request, refused: !accepted)
         }
     }
 

@@ -17,9 +17,9 @@ struct FastCGIRequestRunner: Sendable {
     var id: UInt16 { handle.requestID }
 
     /// - Parameters:
-    ///   - environ: the request, or `nil` when its variables broke a normalizer rule (400).
+    ///   - request: the request, or why it is refused (a normalizer rule broken: 400).
     ///   - refused: the server is draining: END_REQUEST with FCGI_OVERLOADED.
-    func run(environ: Environ?, refused: Bool) async {
+    func run(_ request: Result<Environ, RequestRefusal>, refused: Bool) async {
         let configuration = connection.context.configuration
         if refused {
             handle.body?.discardUnread()
@@ -30,12 +30,13 @@ struct FastCGIRequestRunner: Sendable {
             return
         }
         let response: Response?
-        if let environ {
+        switch request {
+        case .success(let environ):
             response = try? await handle.runCancellable {
                 try await configuration.respond(to: environ, logger: logger)
             }
-        } else {
-            response = configuration.errorResponse(.badRequest)
+        case .failure(let refusal):
+            response = configuration.response(refusing: refusal, logger: logger)
         }
         let keepOpen: Bool
         if let response {

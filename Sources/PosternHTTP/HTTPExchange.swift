@@ -17,21 +17,19 @@ struct HTTPExchange {
         let limits = configuration.limits
         let isChunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
         if head.headers.contains(name: "transfer-encoding") && head.headers.contains(name: "content-length") {
-            return await refuse(.badRequest, "both Transfer-Encoding and Content-Length (RFC 9112 §6.3)")
+            return await refuse(RequestRefusal(.badRequest, "both Transfer-Encoding and Content-Length (RFC 9112 §6.3)"))
         }
         if head.headers.contains(name: "transfer-encoding") && !isChunked {
-            return await refuse(.init(code: 501), "unsupported Transfer-Encoding")
+            return await refuse(RequestRefusal(.init(code: 501), "unsupported Transfer-Encoding"))
         }
         let normalized: EnvironBuilder.Result
-        do {
-            normalized = try makeVariables()
-        } catch {
-            return await refuse(.badRequest, error.description)
+        switch RequestBeginning.check(Result(catching: makeVariables), maxBodyBytes: limits.maxBodyBytes) {
+        case .failure(let refusal):
+            return await refuse(refusal)
+        case .success(let result):
+            normalized = result
         }
         let contentLength = normalized.contentLength
-        if let contentLength, contentLength > limits.maxBodyBytes {
-            return await refuse(.payloadTooLarge, "Content-Length \(contentLength) exceeds --max-body-bytes \(limits.maxBodyBytes)")
-        }
         let hasBody = isChunked || (contentLength ?? 0) > 0
         if hasBody, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             try? await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
@@ -156,14 +154,14 @@ struct HTTPExchange {
     }
 
     /// Answers with an error status and closes; logs why.
-    private func refuse(_ status: ResponseStatus, _ reason: String) async -> Bool {
-        context.logger.notice("request refused", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
+    private func refuse(_ refusal: RequestRefusal) async -> Bool {
+        let response = configuration.response(refusing: refusal, logger: context.logger)
         configuration.observer?.requestRefused(
             HTTPRefusal.record(
-                status: status.code, context: context,
+                status: refusal.status.code, context: context,
                 method: head.method.rawValue, target: head.uri, serverProtocol: "HTTP/\(head.version.major).\(head.version.minor)"))
         let responder = HTTPResponder(head: head, context: context, outbound: outbound)
-        _ = await responder.send(configuration.errorResponse(status, detail: reason), forceClose: true)
+        _ = await responder.send(response, forceClose: true)
         return false
     }
 }

@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
         // Real front-ends (Apache, lighttpd, nginx) and backends started on loopback: used by
         // `postern bench` and by the live tests.
-        .target(name: "PosternFrontEnds", dependencies: ["Postern"]),
+        .target(name: "PosternFrontEnds", dependencies: ["PosternCore"]),
         // `postern bench`: CGI against the persistent gateways, through real front-ends, with wrk.
         .target(name: "PosternBench", dependencies: ["PosternFrontEnds", "Postern"]),
         // The concurrency runtime's global-enqueue hook, reached by the linker (static stdlib too).

@@ -47,7 +47,7 @@ public final class AccessLog: Sendable {
             ownsFD = false
         } else {
             fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-            guard fd >= 0 else { throw ServeError("--access-log \(path): cannot open: \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw PathError.cannotOpen(option: "--access-log", path: path, errno: errno) }
             ownsFD = true
         }
     }

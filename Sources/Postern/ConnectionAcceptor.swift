@@ -59,12 +59,12 @@ final class ConnectionAcceptor: Sendable {
     init(listeningSocket: CInt, threads: Int, cycle: OneRequestCycle?, stalled: (@Sendable () -> Bool)? = nil, logger: Logger) throws {
         let wake = postern_wake_create()
         guard wake >= 0 else {
-            throw ServeError("cannot create the accept threads' wake-up descriptor: \(String(cString: strerror(errno)))")
+            throw SocketError.failed("cannot create the accept threads' wake-up descriptor", errno: errno)
         }
         let flags = fcntl(listeningSocket, F_GETFL)
         guard flags >= 0, fcntl(listeningSocket, F_SETFL, flags | O_NONBLOCK) == 0 else {
             close(wake)
-            throw ServeError("fd \(listeningSocket): cannot make it non-blocking: \(String(cString: strerror(errno)))")
+            throw SocketError.failed("fd \(listeningSocket): cannot make it non-blocking", errno: errno)
         }
         self.listener = listeningSocket
         self.wake = wake

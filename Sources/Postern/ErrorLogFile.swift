@@ -20,7 +20,7 @@ struct ErrorLogFile: TextOutputStream, Sendable {
 
     init(path: String) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw ServeError("--error-log \(path): cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PathError.cannotOpen(option: "--error-log", path: path, errno: errno) }
         descriptor = Descriptor(path: path, fd: fd)
     }
 

@@ -134,7 +134,7 @@ public final class GatewayServer: Service, Sendable {
             let server = UWSGIProtocolServer(configuration: configuration)
             return try bind(spec, pipeline: server, through: try openAcceptor(spec, codec: server))
         case .cgi:
-            throw ServeError("CGI is a launch mode, not a listener")
+            throw SocketError.notAListener(.cgi)
         }
     }
 
@@ -149,11 +149,11 @@ public final class GatewayServer: Service, Sendable {
     /// Opens the listening socket (or takes `fd:N`) and starts its accept threads.
     private func openAcceptor(_ spec: ListenerSpec, codec: (any OneRequestCodec)?) throws -> Acceptor {
         guard let group = group as? MultiThreadedEventLoopGroup else {
-            throw ServeError("the connection engine needs a MultiThreadedEventLoopGroup")
+            throw SocketError.needsMultiThreadedEventLoopGroup
         }
         let fd: CInt
         if case .fd(let given) = spec.address {
-            guard isListeningSocket(given) else { throw ServeError("fd \(given) is not a listening socket") }
+            guard isListeningSocket(given) else { throw SocketError.notListening(fd: given) }
             fd = given
         } else {
             fd = try ListeningSocket.open(spec)
@@ -268,7 +268,7 @@ public final class GatewayServer: Service, Sendable {
             }
             try UnixSocketFile.setMode(path: path, mode: spec.socketMode)
         case .fd(let fd):
-            guard isListeningSocket(fd) else { throw ServeError("fd \(fd) is not a listening socket") }
+            guard isListeningSocket(fd) else { throw SocketError.notListening(fd: fd) }
             serverChannel = try await bootstrap.bind(NIOBSDSocket.Handle(fd), childChannelInitializer: initializer)
         }
         let channel = serverChannel.channel
@@ -421,8 +421,7 @@ public final class GatewayServer: Service, Sendable {
 
     /// Whether the allow-list lets the channel's peer in; a refused channel is closed and logged.
     private static func admits(_ channel: any Channel, _ allow: AllowList, _ logger: Logger) -> Bool {
-        guard allow.allows(channel.remoteAddress) else {
-            AllowListRefusals.shared.refused(peer: channel.remoteAddress.map { "\($0)" } ?? "?", logger: logger)
+        guard allow.admits(channel.remoteAddress, logger: logger) else {
             channel.close(promise: nil)
             return false
         }
@@ -441,12 +440,6 @@ public final class GatewayServer: Service, Sendable {
 struct Admitted<Inbound: Sendable, Outbound: Sendable>: Sendable {
     let connection: NIOAsyncChannel<Inbound, Outbound>
     let context: ConnectionContext
-}
-
-/// A server that cannot start as configured.
-public struct ServeError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
 
 /// The open connections, so that a graceful shutdown can drain them, and `--max-connections`

@@ -55,7 +55,7 @@ final class InPlaceReload: Sendable {
         try listeners.map { spec in
             guard case .fd(let fd) = spec.address else { return spec }
             let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
-            guard copy >= 0 else { throw ServeError("\(spec.option): cannot duplicate fd \(fd): \(String(cString: strerror(errno)))") }
+            guard copy >= 0 else { throw SocketError.failed("\(spec.option): cannot duplicate fd \(fd)", errno: errno) }
             var served = spec
             served.address = .fd(copy)
             return served

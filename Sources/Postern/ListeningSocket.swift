@@ -27,7 +27,7 @@ enum ListeningSocket {
         let fd: Int32
         switch spec.address {
         case .fd(let given):
-            guard isListeningSocket(given) else { throw ServeError("fd \(given) is not a listening socket") }
+            guard isListeningSocket(given) else { throw SocketError.notListening(fd: given) }
             fd = given
         case .tcp(let host, let port):
             fd = try openTCP(host: host, port: port, backlog: backlog)
@@ -67,24 +67,24 @@ enum ListeningSocket {
         var result: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &result)
         guard status == 0, let info = result else {
-            throw ServeError("cannot resolve the host: \(String(cString: gai_strerror(status)))")
+            throw SocketError.cannotResolve(reason: String(cString: gai_strerror(status)))
         }
         defer { freeaddrinfo(result) }
         let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ServeError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw SocketError.failed("socket", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeError("cannot bind: \(reason)")
+            throw SocketError.cannotBind(reason: reason)
         }
         return try listening(fd, backlog)
     }
 
     private static func openUnix(path: String, backlog: Int32) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ServeError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw SocketError.failed("socket", errno: errno) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -96,7 +96,7 @@ enum ListeningSocket {
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeError("cannot bind: \(reason)")
+            throw SocketError.cannotBind(reason: reason)
         }
         return try listening(fd, backlog)
     }
@@ -105,7 +105,7 @@ enum ListeningSocket {
         guard listen(fd, backlog) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeError("cannot listen: \(reason)")
+            throw SocketError.cannotListen(reason: reason)
         }
         return fd
     }

@@ -28,23 +28,23 @@ enum Privileges {
         if let number = UInt32(text), let entry = getpwuid(number) {
             return Account(name: String(cString: entry.pointee.pw_name), id: number, primaryGroup: entry.pointee.pw_gid)
         }
-        throw ServeError("--user \(text): no such user")
+        throw AccountError.noSuchUser(text)
     }
 
     static func group(_ text: String) throws -> gid_t {
         if let entry = getgrnam(text) { return entry.pointee.gr_gid }
         if let number = UInt32(text), getgrgid(number) != nil { return number }
-        throw ServeError("--group \(text): no such group")
+        throw AccountError.noSuchGroup(text)
     }
 
     /// Before anything is bound: `--umask`, then `--chdir`.
     static func prepare(_ options: ServeOptions) throws {
         if let text = options.umask {
-            guard let mask = UInt32(text, radix: 8), mask <= 0o777 else { throw ServeError("--umask \(text): not an octal mask such as 027") }
+            guard let mask = UInt32(text, radix: 8), mask <= 0o777 else { throw PathError.notAnOctalMask(text) }
             umask(mode_t(mask))
         }
         if let directory = options.chdir {
-            guard chdir(directory) == 0 else { throw ServeError("--chdir \(directory): \(String(cString: strerror(errno)))") }
+            guard chdir(directory) == 0 else { throw PathError.cannotChangeDirectory(directory, errno: errno) }
         }
     }
 
@@ -55,7 +55,7 @@ enum Privileges {
         guard geteuid() == 0, options.user == nil, !options.allowRoot else { return }
         let loopbackOnly = !listeners.isEmpty && listeners.allSatisfy { isLoopback($0) }
         guard loopbackOnly else {
-            throw ServeError("running as root: give --user NAME (the listeners are bound as root, then the server runs as NAME) or --allow-root")
+            throw AccountError.rootWithoutUser
         }
         logger.warning("running as root (on loopback only); give --user NAME for anything else")
     }
@@ -80,7 +80,7 @@ enum Privileges {
         guard let text = options.user, geteuid() == 0 else { return }
         let account = try user(text)
         let groupID = try options.group.map(group) ?? account.primaryGroup
-        guard chown(path, account.id, groupID) == 0 else { throw ServeError("--user \(text): cannot give \(path) to it: \(String(cString: strerror(errno)))") }
+        guard chown(path, account.id, groupID) == 0 else { throw AccountError.cannotGive(user: text, path: path, errno: errno) }
     }
 
     /// `--socket-owner` and `--socket-group` for a unix socket file just bound.
@@ -89,7 +89,7 @@ enum Privileges {
         let owner = try options.socketOwner.map { try user($0).id } ?? UInt32.max  // -1: unchanged
         let group = try options.socketGroup.map { try self.group($0) } ?? UInt32.max
         guard chown(path, owner, group) == 0 else {
-            throw ServeError("--socket-owner/--socket-group for \(path): \(String(cString: strerror(errno)))")
+            throw AccountError.cannotOwnSocket(path: path, errno: errno)
         }
     }
 
@@ -101,15 +101,15 @@ enum Privileges {
         let account = try user(userText)
         let groupID = try options.group.map(group) ?? account.primaryGroup
         guard geteuid() == 0 else {
-            guard geteuid() == account.id else { throw ServeError("--user \(userText): only root can change to another user") }
+            guard geteuid() == account.id else { throw AccountError.onlyRootChangesUser(userText) }
             return
         }
-        guard initgroups(account.name, groupID) == 0 else { throw ServeError("--user \(userText): initgroups: \(String(cString: strerror(errno)))") }
-        guard setgid(groupID) == 0 else { throw ServeError("--group: setgid(\(groupID)): \(String(cString: strerror(errno)))") }
-        guard setuid(account.id) == 0 else { throw ServeError("--user \(userText): setuid(\(account.id)): \(String(cString: strerror(errno)))") }
+        guard initgroups(account.name, groupID) == 0 else { throw AccountError.cannotSwitch(option: "--user \(userText)", call: "initgroups", errno: errno) }
+        guard setgid(groupID) == 0 else { throw AccountError.cannotSwitch(option: "--group", call: "setgid(\(groupID))", errno: errno) }
+        guard setuid(account.id) == 0 else { throw AccountError.cannotSwitch(option: "--user \(userText)", call: "setuid(\(account.id))", errno: errno) }
         if account.id != 0 {
             guard setuid(0) != 0, geteuid() == account.id, getegid() == groupID else {
-                throw ServeError("--user \(userText): root could be regained after dropping privileges; refusing to serve")
+                throw AccountError.rootRegainable(userText)
             }
         }
     }
@@ -140,7 +140,7 @@ enum Privileges {
         }
         let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", arguments)
-        throw ServeError("--user: cannot execute the binary again as \(options.user ?? "?"): \(String(cString: strerror(errno)))")
+        throw AccountError.cannotExecuteAgain(user: options.user ?? "?", errno: errno)
     }
 
     /// The listeners a process executed again as `--user` inherited; nil when it is no such process.
@@ -172,11 +172,11 @@ enum Privileges {
         if fd >= 0 { close(fd) }
         guard written else {
             unlink(temporary)
-            throw ServeError("--pid-file \(path): cannot write: \(String(cString: strerror(failure)))")
+            throw PathError.cannotWrite(option: "--pid-file", path: path, errno: failure)
         }
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
-            throw ServeError("--pid-file \(path): \(String(cString: strerror(errno)))")
+            throw PathError.cannotWrite(option: "--pid-file", path: path, errno: errno)
         }
     }
 

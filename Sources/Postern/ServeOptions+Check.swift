@@ -19,10 +19,10 @@ extension ServeOptions {
         if let socketOwner { _ = try Privileges.user(socketOwner) }
         if let socketGroup { _ = try Privileges.group(socketGroup) }
         if let text = umask, UInt32(text, radix: 8).map({ $0 > 0o777 }) ?? true {
-            throw ServeError("--umask \(text): not an octal mask such as 027")
+            throw PathError.notAnOctalMask(text)
         }
         if let chdir, !Self.isDirectory(chdir) {
-            throw ServeError("--chdir \(chdir): no such directory")
+            throw PathError.noSuchDirectory(option: "--chdir", path: chdir)
         }
         let base = chdir ?? FileManager.default.currentDirectoryPath
         var files = LogFiles.paths(self)
@@ -31,7 +31,7 @@ extension ServeOptions {
             let absolute = path.hasPrefix("/") ? path : base + "/" + path
             let directory = absolute.lastIndex(of: "/").map { $0 == absolute.startIndex ? "/" : String(absolute[..<$0]) } ?? "."
             guard Self.isDirectory(directory) else {
-                throw ServeError("\(option) \(path): the directory \(directory) does not exist")
+                throw PathError.directoryMissing(option: option, path: path, directory: directory)
             }
         }
     }

@@ -21,7 +21,7 @@ enum SocketActivation {
         defer { for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(name) } }
         guard Int32(pidText) == getpid() else { return [] }  // meant for another process
         guard let count = Int32(countText), count >= 0 else {
-            throw ServeError("LISTEN_FDS=\(countText): not a number of sockets")
+            throw SocketActivationError.notACount(countText)
         }
         let names = (environment["LISTEN_FDNAMES"] ?? "").split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var specs: [ListenerSpec] = []
@@ -29,11 +29,9 @@ enum SocketActivation {
             let fd = firstDescriptor + index
             let name = index < names.count ? names[Int(index)] : "unknown"
             guard let kind = GatewayProtocol(rawValue: name), kind != .cgi else {
-                throw ServeError(
-                    "socket activation: fd \(fd) is named \"\(name)\"; name each socket by its protocol (FileDescriptorName=fastcgi, scgi, uwsgi or http in the .socket unit; --fdname with systemd-socket-activate)"
-                )
+                throw SocketActivationError.unnamed(fd: fd, name: name)
             }
-            guard isListeningSocket(fd) else { throw ServeError("socket activation: fd \(fd) (\(name)) is not a listening socket") }
+            guard isListeningSocket(fd) else { throw SocketActivationError.notListening(fd: fd, name: name) }
             specs.append(ListenerSpec(kind, .fd(fd), socketMode: socketMode, allow: allow))
         }
         return specs

@@ -98,7 +98,7 @@ final class WorkerMaster: @unchecked Sendable {
             self.statsDirectory = inherited
         } else {
             var template = Array("/tmp/postern-run-XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else { throw ServeError("cannot create the run directory: \(String(cString: strerror(errno)))") }
+            guard let made = mkdtemp(&template) else { throw PathError.cannotMakeRunDirectory(errno: errno) }
             self.statsDirectory = String(cString: made)
         }
         // Workers running as --user write their counters here.
@@ -528,7 +528,7 @@ final class WorkerMaster: @unchecked Sendable {
         }
     }
 
-    private func spawn(slot: Int) -> Result<pid_t, ServeError> {
+    private func spawn(slot: Int) -> Result<pid_t, any Error> {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: listenerFDs, statsDirectory: statsDirectory) {
             environment[key] = value
@@ -538,7 +538,7 @@ final class WorkerMaster: @unchecked Sendable {
         do {
             output = try WorkerOutput()
         } catch {
-            return .failure(error as? ServeError ?? ServeError("\(error)"))
+            return .failure(error)
         }
         do {
             let pid = try WorkerProcess.spawn(
@@ -550,7 +550,7 @@ final class WorkerMaster: @unchecked Sendable {
             return .success(pid)
         } catch {
             output.discard()
-            return .failure(error as? ServeError ?? ServeError("\(error)"))
+            return .failure(error)
         }
     }
 

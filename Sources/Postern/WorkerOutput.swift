@@ -21,7 +21,7 @@ final class WorkerOutput: Sendable {
 
     init() throws {
         var ends: [Int32] = [0, 0]
-        guard UpgradeCheck.makePipe(&ends) else { throw ServeError("cannot make a pipe for a worker's output: \(String(cString: strerror(errno)))") }
+        guard UpgradeCheck.makePipe(&ends) else { throw ProcessStartError.cannotMakePipe(errno: errno) }
         readEnd = ends[0]
         writeEnd = ends[1]
     }

@@ -68,7 +68,7 @@ enum WorkerProcess {
         defer { for variable in env { free(variable) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, env)
-        guard result == 0 else { throw ServeError("cannot start a worker (\(executable)): \(String(cString: strerror(result)))") }
+        guard result == 0 else { throw ProcessStartError.cannotSpawn(executable: executable, errno: result) }
         return pid
     }
 }

@@ -11,7 +11,7 @@ extension ListenAddress {
         case .unix(let path):
             return try SocketAddress(unixDomainSocketPath: path)
         case .fd(let fd):
-            throw ServeError("fd:\(fd) is a listener, not an address a client can connect to")
+            throw ClientError.notAnAddress(fd: fd)
         }
     }
 }

@@ -21,7 +21,7 @@ public enum ProtocolClients {
             switch target.address {
             case .tcp(let host, let port): endpoint = .tcp(host: host, port: port)
             case .unix(let path): endpoint = .unix(path: path)
-            case .fd: throw ServeError("a client cannot connect to fd:N")
+            case .fd(let fd): throw ClientError.notAnAddress(fd: fd)
             }
             return try await FastCGIClient.send(request, to: endpoint, group: group)
         case .scgi:
@@ -37,7 +37,7 @@ public enum ProtocolClients {
             return try await HTTPClient.send(
                 request, target: target.requestTarget, to: try target.address.clientSocketAddress(), host: host, group: group)
         case .cgi:
-            throw ServeError("CGI has no client: run the program with GATEWAY_INTERFACE set")
+            throw ClientError.noCGIClient
         }
     }
 }

@@ -1,6 +1,5 @@
 /// Real front-ends (Apache, lighttpd, nginx) started in the foreground on loopback from generated configs.
 import Foundation
-import Postern
 import PosternCore
 
 /// A real front-end (Apache, lighttpd or nginx) started in the foreground on 127.0.0.1 with a
@@ -174,7 +173,7 @@ public final class FrontEnd: @unchecked Sendable {
             try await Wait.forPort(frontEnd.port)
         } catch {
             frontEnd.stop()
-            throw ServeError("\(frontEnd.kind) did not start: \(error)\n\(frontEnd.logs)")
+            throw FrontEndError.didNotStart(kind: "\(frontEnd.kind)", reason: "\(error)", logs: frontEnd.logs)
         }
         return frontEnd
     }

@@ -1,6 +1,5 @@
 /// A child process (front-end, backend) spawned with a clean signal mask and always stopped.
 import Foundation
-import Postern
 
 /// A child process a live test starts (a front-end, a backend): its output goes to a file in the
 /// test's directory, and ``stop()`` ends it (SIGTERM, then SIGKILL) even when a check failed.
@@ -42,7 +41,7 @@ public final class ManagedProcess: @unchecked Sendable {
         defer { for variable in env { free(variable) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, env)
-        guard result == 0 else { throw ServeError("cannot start \(executable): \(String(cString: strerror(result)))") }
+        guard result == 0 else { throw FrontEndError.cannotStart(executable: executable, errno: result) }
         self.pid = pid
     }
 

@@ -1,6 +1,5 @@
 /// Waiting for a started process's listener (TCP port or unix socket) to come up.
 import Foundation
-import Postern
 
 /// Waiting for listeners to come up, on a thread of its own (the cooperative pool is not blocked).
 public enum Wait {
@@ -14,7 +13,7 @@ public enum Wait {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw ServeError("nothing listens on port \(port) after \(timeout) s")
+        throw FrontEndError.notListening(port: port, seconds: timeout)
     }
 
     /// Waits until `path` is a socket file.
@@ -25,6 +24,6 @@ public enum Wait {
             if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw ServeError("no socket at \(path) after \(timeout) s")
+        throw FrontEndError.noSocket(path: path, seconds: timeout)
     }
 }

@@ -66,10 +66,10 @@ struct RequestCommand: AsyncParsableCommand {
         do {
             response = try await ProtocolClients.send(request, to: target)
         } catch let error as IOError {
-            throw ServeError("\(target.gatewayProtocol) server at \(target.address): \(String(cString: strerror(error.errnoCode)))")
+            throw ClientError.unreachable(server: "\(target.gatewayProtocol) server at \(target.address)", reason: ClientError.reason(errno: error.errnoCode))
         } catch let error as NIOConnectionError {
-            let cause = error.connectionErrors.last.map { ($0.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\($0.error)" }
-            throw ServeError("\(target.gatewayProtocol) server at \(target.address): \(cause ?? "cannot connect")")
+            let cause = error.connectionErrors.last.map { ($0.error as? IOError).map { ClientError.reason(errno: $0.errnoCode) } ?? "\($0.error)" }
+            throw ClientError.unreachable(server: "\(target.gatewayProtocol) server at \(target.address)", reason: cause ?? "cannot connect")
         }
         let output = bodyOnly ? response.body : response.curlStyle()
         output.withUnsafeReadableBytes { raw in

@@ -40,16 +40,16 @@ struct TopCommand: AsyncParsableCommand {
             do {
                 response = try await ProtocolClients.send(ClientRequest(method: "GET", target: target.requestTarget), to: target)
             } catch {
-                throw ServeError("status page at \(target.address): \(error)")
+                throw ClientError.unreachable(server: "status page at \(target.address)", reason: "\(error)")
             }
-            guard response.status.code == 200 else { throw ServeError("status page at \(target.address) answered \(response.status.code)") }
+            guard response.status.code == 200 else { throw ClientError.statusPageAnswered(address: "\(target.address)", status: response.status.code) }
             let now = ContinuousClock.now
             let seconds = previous.map { (now - $0.at).seconds } ?? 0
             let top: StatusTop
             do {
                 top = try StatusTop(json: Data(response.body.readableBytesView), previous: previous?.top, secondsSincePrevious: seconds)
             } catch {
-                throw ServeError("\(url) is not a Postern status page (its answer is not the status JSON)")
+                throw ClientError.notAStatusPage(url: url)
             }
             if !once || previous != nil {
                 print((redraw ? "\u{1B}[H\u{1B}[2J" : "") + top.text, terminator: redraw ? "" : "\n")

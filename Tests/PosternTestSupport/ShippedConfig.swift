@@ -17,7 +17,7 @@ public enum ShippedConfig {
         for (name, value) in defines {
             let pattern = "(?m)^Define \(name) .*$"
             guard text.range(of: pattern, options: .regularExpression) != nil else {
-                throw ServeError("\(relativePath) has no Define \(name)")
+                throw TestFailure("\(relativePath) has no Define \(name)")
             }
             text = text.replacingOccurrences(of: pattern, with: "Define \(name) \(value)", options: .regularExpression)
         }
@@ -29,7 +29,7 @@ public enum ShippedConfig {
         for (name, value) in variables {
             let pattern = "(?m)^var\\.\(name) = .*$"
             guard text.range(of: pattern, options: .regularExpression) != nil else {
-                throw ServeError("\(relativePath) has no var.\(name)")
+                throw TestFailure("\(relativePath) has no var.\(name)")
             }
             text = text.replacingOccurrences(of: pattern, with: "var.\(name) = \(value)", options: .regularExpression)
         }
@@ -39,7 +39,7 @@ public enum ShippedConfig {
     public static func nginx(_ relativePath: String, replacing replacements: [String: String]) throws -> String {
         var text = try self.text(relativePath)
         for (literal, value) in replacements {
-            guard text.contains(literal) else { throw ServeError("\(relativePath) does not contain \(literal)") }
+            guard text.contains(literal) else { throw TestFailure("\(relativePath) does not contain \(literal)") }
             text = text.replacingOccurrences(of: literal, with: value)
         }
         return text

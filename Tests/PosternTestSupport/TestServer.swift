@@ -28,7 +28,7 @@ public struct TestServer: Sendable {
         let group = ServiceGroup(services: [server], logger: logger)
         let task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
-        guard let addresses = await iterator.next() else { throw ServeError("server did not start") }
+        guard let addresses = await iterator.next() else { throw TestFailure("server did not start") }
         return TestServer(addresses: addresses, group: group, task: task)
     }
 
@@ -69,7 +69,7 @@ public enum BlockingClient {
         }
         guard result == 0 else {
             close(fd)
-            throw ServeError("connect failed: errno \(errno)")
+            throw TestFailure("connect failed: errno \(errno)")
         }
         return fd
     }
@@ -78,7 +78,7 @@ public enum BlockingClient {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard sent > 0 else { throw ServeError("send failed: errno \(errno)") }
+            guard sent > 0 else { throw TestFailure("send failed: errno \(errno)") }
             offset += sent
         }
     }
@@ -110,12 +110,12 @@ public struct ParsedResponse {
         var rest = bytes[...]
         var responses: [ParsedResponse] = []
         while !rest.isEmpty {
-            guard let end = rest.firstRange(of: Array("\r\n\r\n".utf8)) else { throw ServeError("incomplete head") }
+            guard let end = rest.firstRange(of: Array("\r\n\r\n".utf8)) else { throw TestFailure("incomplete head") }
             let headText = String(decoding: rest[..<end.lowerBound], as: UTF8.self)
             rest = rest[end.upperBound...]
             var lines = headText.components(separatedBy: "\r\n")
             let statusLine = lines.removeFirst().split(separator: " ")
-            guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw ServeError("bad status line") }
+            guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw TestFailure("bad status line") }
             let headers = lines.map { line -> (String, String) in
                 let colon = line.firstIndex(of: ":")!
                 return (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
@@ -127,7 +127,7 @@ public struct ParsedResponse {
                 rest = rest.dropFirst(length)
             } else if response.header("Transfer-Encoding")?.lowercased() == "chunked" {
                 while true {
-                    guard let lineEnd = rest.firstRange(of: Array("\r\n".utf8)) else { throw ServeError("bad chunk") }
+                    guard let lineEnd = rest.firstRange(of: Array("\r\n".utf8)) else { throw TestFailure("bad chunk") }
                     let size = Int(String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self), radix: 16)!
                     rest = rest[lineEnd.upperBound...]
                     response.body += rest.prefix(size)
@@ -157,7 +157,7 @@ extension BlockingClient {
     public static func get(port: Int, _ target: String, headers: [String] = []) async throws -> ParsedResponse {
         let head = (["GET \(target) HTTP/1.1", "Host: 127.0.0.1:\(port)"] + headers + ["Connection: close", "", ""]).joined(separator: "\r\n")
         let raw = try await exchange(port: port, Array(head.utf8))
-        guard let response = try ParsedResponse.parseAll(raw).last else { throw ServeError("no response from port \(port)") }
+        guard let response = try ParsedResponse.parseAll(raw).last else { throw TestFailure("no response from port \(port)") }
         return response
     }
 
@@ -165,7 +165,7 @@ extension BlockingClient {
         let head =
             "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         let raw = try await exchange(port: port, Array(head.utf8) + body)
-        guard let response = try ParsedResponse.parseAll(raw).last else { throw ServeError("no response from port \(port)") }
+        guard let response = try ParsedResponse.parseAll(raw).last else { throw TestFailure("no response from port \(port)") }
         return response
     }
 

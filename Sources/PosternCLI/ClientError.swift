@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why `postern request` or `postern top` could not get its answer: what it tried to reach and
+/// why.
+public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `fd:N` names a listener, not a peer.
+    case notAnAddress(fd: Int32)
+    /// CGI is a launch mode: there is no server to connect to.
+    case noCGIClient
+    /// The server could not be reached or broke the exchange: the protocol, where, and why.
+    case unreachable(server: String, reason: String)
+    /// The status page answered with another status than 200.
+    case statusPageAnswered(address: String, status: Int)
+    /// The answer was not the status page's JSON.
+    case notAStatusPage(url: String)
+
+    /// errno as strerror(3) words it, for ``unreachable(server:reason:)``.
+    public static func reason(errno code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+
+    public var description: String {
+        switch self {
+        case .notAnAddress(let fd): "fd:\(fd) is a listener, not an address a client can connect to"
+        case .noCGIClient: "CGI has no client: run the program with GATEWAY_INTERFACE set"
+        case .unreachable(let server, let reason): "\(server): \(reason)"
+        case .statusPageAnswered(let address, let status): "status page at \(address) answered \(status)"
+        case .notAStatusPage(let url): "\(url) is not a Postern status page (its answer is not the status JSON)"
+        }
+    }
+}

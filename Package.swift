@@ -162,7 +162,7 @@ let package = Package(
             name: "PosternOpsTests",
             dependencies: [
                 "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", log,
+                "PosternUWSGI", log, .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
         .testTarget(

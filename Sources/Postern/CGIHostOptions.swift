@@ -25,6 +25,15 @@ public struct CGIHostOptions: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// The options above, declared once (see ``ServeOptions/declarations``).
+    public static let declarations: [OptionDeclaration<CGIHostOptions>] = [
+        .optional("cgi-root") { $0.cgiRoot },
+        .double("cgi-timeout") { $0.cgiTimeout },
+        .int("cgi-max-concurrency") { $0.cgiMaxConcurrency },
+        .int("cgi-max-output") { $0.cgiMaxOutput },
+        .list("pass-env") { $0.passEnv },
+    ]
+
     public func validate() throws {
         guard cgiTimeout > 0, cgiTimeout.isFinite else { throw ValidationError("--cgi-timeout must be a positive number of seconds") }
         guard cgiMaxConcurrency >= 1 else { throw ValidationError("--cgi-max-concurrency must be at least 1") }

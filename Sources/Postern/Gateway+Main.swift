@@ -98,9 +98,9 @@ extension Gateway {
         var arguments = Array(CommandLine.arguments.dropFirst())
         if let position = servingOptionsPosition(command, arguments) {
             do {
-                let added = try ServeConfiguration.resolve(
-                    arguments: arguments, keys: ServeConfiguration.serveKeys + configurationKeys, environment: ProcessEnvironment.current)
-                arguments.insert(contentsOf: added, at: position)
+                let sources = ServeConfiguration.Sources(
+                    arguments: arguments, keys: ServeOptions.configurationKeys + configurationKeys, environment: ProcessEnvironment.current)
+                arguments.insert(contentsOf: try sources.resolve().added, at: position)
             } catch {
                 StandardError.write("Error: \(error)\n")
                 exit(64)

@@ -17,9 +17,15 @@ import Darwin
 /// The entry point every Postern binary shares: parse the options, pick the launch mode, serve.
 public enum Gateway {
     /// Runs `application` as the process's gateway, as `options` and the launch mode say.
-    public static func run(_ application: any Application, options: ServeOptions) async throws {
+    ///
+    /// - Parameter configurationKeys: the command's own options that a file or `POSTERN_*`
+    ///   variables may set, the same keys it gave ``main(_:configurationKeys:cgiApplication:)``
+    ///   (none for a binary started with `Gateway.main(MyApp())`): `--print-config` and a
+    ///   reload read the file with them.
+    public static func run(_ application: any Application, options: ServeOptions, configurationKeys: [ServeConfiguration.Key] = []) async throws {
+        let configurationFile = ServeConfiguration.Loaded(.current(commandKeys: configurationKeys))
         if options.printConfig {
-            print(ServeConfiguration.describe(options))
+            print(ServeConfiguration.describe(options, settings: configurationFile.settings))
             exit(0)
         }
         let environment = ProcessEnvironment.current
@@ -109,7 +115,8 @@ public enum Gateway {
 
         // --harakiri needs a master to kill and replace a stuck worker: one worker at least.
         if worker == nil && (options.workers > 1 || options.harakiri > 0) {
-            let master = try WorkerMaster(options: options, specs: specs, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
+            let master = try WorkerMaster(
+                options: options, configuration: configurationFile, specs: specs, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
             let status = try options.status.map { address in
                 GatewayServer(
                     listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
@@ -141,7 +148,8 @@ public enum Gateway {
             }
             for spec in specs { if case .fd(let fd) = spec.address { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
             let kept = InPlaceReload(
-                listeners: specs, socketFiles: unixSocketFiles, notifier: SystemdNotifier.fromEnvironment(environment), environment: environment)
+                listeners: specs, socketFiles: unixSocketFiles, notifier: SystemdNotifier.fromEnvironment(environment), environment: environment,
+                configuration: configurationFile)
             reload = kept
             specs = try InPlaceReload.servingCopies(of: specs)
         }

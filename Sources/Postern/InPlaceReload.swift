@@ -27,6 +27,7 @@ final class InPlaceReload: Sendable {
     private let socketFiles: [String]
     private let startedFrom: String?
     let notifier: SystemdNotifier?
+    private let configuration: ServeConfiguration.Loaded
     private let state = Mutex(State.serving)
 
     private enum State {
@@ -40,7 +41,12 @@ final class InPlaceReload: Sendable {
     /// - Parameters:
     ///   - listeners: every listener as an opened descriptor (`fd:N`).
     ///   - socketFiles: unix socket files the process removes at exit (passed on).
-    init(listeners: [ListenerSpec], socketFiles: [String], notifier: SystemdNotifier?, environment: [String: String]) {
+    ///   - configuration: what the options were read from at start, read again by a reload.
+    init(
+        listeners: [ListenerSpec], socketFiles: [String], notifier: SystemdNotifier?, environment: [String: String],
+        configuration: ServeConfiguration.Loaded
+    ) {
+        self.configuration = configuration
         kept = listeners.compactMap { spec in
             guard case .fd(let fd) = spec.address else { return nil }
             return (spec.gatewayProtocol, fd)
@@ -73,7 +79,7 @@ final class InPlaceReload: Sendable {
             logger.notice("\(name): a reload or a stop is under way; ignored")
             return false
         }
-        guard await ServingProcessSignals.configurationAllowsReload(signal: name, logger: logger) else { return false }
+        guard ServingProcessSignals.configurationAllowsReload(configuration, signal: name, logger: logger) else { return false }
         let executable = WorkerProcess.executable(startedFrom: startedFrom)
         // The binary must pass its own check before this process stops serving to become it.
         logger.notice("\(name): checking \(executable) (--check-config) before the reload")

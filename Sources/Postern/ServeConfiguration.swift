@@ -87,38 +87,59 @@ public enum ServeConfiguration {
         public let source: Source
     }
 
-    /// The options of ``ServeOptions``. A command adds its own (`postern serve`: `app` and the
-    /// CGI host's).
-    public static let serveKeys: [Key] = [
-        Key("http", .list), Key("fastcgi", .list), Key("scgi", .list), Key("uwsgi", .list),
-        Key("validate", .bool), Key("mount", .string), Key("socket-mode", .string), Key("allow", .list),
-        Key("max-body-bytes", .int), Key("max-header-bytes", .int), Key("uwsgi-max-vars", .int),
-        Key("max-connections", .int), Key("max-multiplexed-requests", .int),
-        Key("idle-timeout", .double), Key("header-timeout", .double), Key("timeout", .double),
-        Key("max-concurrency", .int), Key("workers", .int), Key("graceful-timeout", .double), Key("worker-boot-timeout", .double),
-        Key("max-requests", .int), Key("max-requests-jitter", .int), Key("max-abandoned-tasks", .int), Key("max-worker-rss", .int),
-        Key("max-worker-lifetime", .double), Key("slow-log", .double), Key("harakiri", .double), Key("backlog", .int),
-        Key("access-log", .string), Key("status", .string), Key("log-level", .string), Key("debug", .bool),
-        Key("error-log", .string), Key("user", .string), Key("group", .string), Key("allow-root", .bool), Key("socket-owner", .string),
-        Key("socket-group", .string), Key("chdir", .string), Key("umask", .string), Key("pid-file", .string),
-    ]
+    /// Where a process's options come from: its arguments, the keys its command declares
+    /// (``ServeOptions/configurationKeys`` and the command's own), and its environment (which
+    /// names the file, `POSTERN_CONFIG` or `--config`). Resolving them is pure but for reading
+    /// the file, so a reload resolves the same sources again to see what changed.
+    public struct Sources: Sendable {
+        public let arguments: [String]
+        public let keys: [Key]
+        public let environment: [String: String]
 
-    /// What the last ``resolve(arguments:keys:environment:)`` found, for `--print-config`, and
-    /// what it was given, to read the file again on SIGHUP. Set once at start (and by a reload,
-    /// on the one task that handles signals).
-    nonisolated(unsafe) public private(set) static var settings: [Setting] = []
-    nonisolated(unsafe) private static var given: (arguments: [String], keys: [Key], environment: [String: String])?
-
-    /// SIGHUP: the file (and the environment) read again as at start; `nil` when the process was
-    /// not started through `Gateway.main`.
-    public static func reread() -> Result<[Setting], ConfigurationError>? {
-        guard let given else { return nil }
-        do {
-            _ = try resolve(arguments: given.arguments, keys: given.keys, environment: given.environment)
-            return .success(settings)
-        } catch {
-            return .failure(error)
+        public init(arguments: [String], keys: [Key], environment: [String: String]) {
+            self.arguments = arguments
+            self.keys = keys
+            self.environment = environment
         }
+
+        /// This process's: its command line, ``ServeOptions``' keys and `commandKeys`, its
+        /// environment.
+        public static func current(commandKeys: [Key]) -> Sources {
+            Sources(
+                arguments: Array(CommandLine.arguments.dropFirst()), keys: ServeOptions.configurationKeys + commandKeys,
+                environment: ProcessEnvironment.current)
+        }
+
+        /// The file read and every key's setting found (see ``resolve(arguments:keys:environment:)``).
+        public func resolve() throws(ConfigurationError) -> Resolution {
+            try ServeConfiguration.resolve(arguments: arguments, keys: keys, environment: environment)
+        }
+    }
+
+    /// The sources a process started with and what they gave then: a reload resolves the same
+    /// sources again and compares (``reread()``).
+    public struct Loaded: Sendable {
+        public let sources: Sources
+        public let settings: [Setting]
+
+        /// Resolves `sources`; a file that cannot be read now leaves `settings` empty (the
+        /// command line was already parsed with it, so this only happens if the file changed).
+        public init(_ sources: Sources) {
+            self.sources = sources
+            self.settings = (try? sources.resolve().settings) ?? []
+        }
+
+        /// SIGHUP: the file (and the environment) read again as at start.
+        public func reread() -> Result<[Setting], ConfigurationError> {
+            Result { () throws(ConfigurationError) in try sources.resolve().settings }
+        }
+    }
+
+    /// What the sources give: the option arguments to add before the command line's, and where
+    /// each key's value came from.
+    public struct Resolution: Sendable {
+        public let added: [String]
+        public let settings: [Setting]
     }
 
     /// The setting of `name` in `settings`.
@@ -143,7 +164,7 @@ public enum ServeConfiguration {
     /// The option arguments the environment and the file add to `arguments` (to go before them:
     /// for a repeated single-value option the last one counts, so the command line still wins),
     /// and every key's setting.
-    public static func resolve(arguments: [String], keys: [Key], environment: [String: String]) throws(ConfigurationError) -> [String] {
+    public static func resolve(arguments: [String], keys: [Key], environment: [String: String]) throws(ConfigurationError) -> Resolution {
         let onCommandLine = Set(
             keys.map(\.name).filter { name in
                 arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") }
@@ -181,9 +202,7 @@ public enum ServeConfiguration {
                 for value in found.values { added += ["--" + key.name, value] }
             }
         }
-        Self.settings = settings
-        Self.given = (arguments, keys, environment)
-        return added
+        return Resolution(added: added, settings: settings)
     }
 
     /// What the command line gives `key`.
@@ -236,7 +255,7 @@ public enum ServeConfiguration {
     }
 
     /// `--print-config`: every key, its effective value and where it came from.
-    public static func describe(_ options: ServeOptions) -> String {
+    public static func describe(_ options: ServeOptions, settings: [Setting]) -> String {
         var lines: [String] = []
         for setting in settings {
             let value =

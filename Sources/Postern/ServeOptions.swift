@@ -174,53 +174,59 @@ public struct ServeOptions: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// Every option above but `--config`, `--print-config` and `--check-config` (which say how
+    /// to read the others), declared once: the file keys, the `POSTERN_*` variables,
+    /// `--print-config`, what a reload re-reads, and the docs' options table come from here.
+    public static let declarations: [OptionDeclaration<ServeOptions>] = [
+        .list("http", reload: .needsRestart) { $0.http },
+        .list("fastcgi", reload: .needsRestart) { $0.fastcgi },
+        .list("scgi", reload: .needsRestart) { $0.scgi },
+        .list("uwsgi", reload: .needsRestart) { $0.uwsgi },
+        .flag("validate") { $0.validateContract },
+        .optional("mount") { $0.mount },
+        .string("socket-mode", reload: .needsRestart) { $0.socketMode },
+        .list("allow") { $0.allow },
+        .int("max-body-bytes") { $0.maxBodyBytes },
+        .int("max-header-bytes") { $0.maxHeaderBytes },
+        .int("uwsgi-max-vars") { $0.uwsgiMaxVars },
+        .int("max-connections") { $0.maxConnections },
+        .int("max-multiplexed-requests") { $0.maxMultiplexedRequests },
+        .double("idle-timeout") { $0.idleTimeout },
+        .double("header-timeout") { $0.headerTimeout },
+        .double("timeout") { $0.timeout },
+        .int("max-concurrency") { $0.maxConcurrency },
+        .int("workers") { $0.workers },
+        .double("graceful-timeout") { $0.gracefulTimeout },
+        .double("worker-boot-timeout") { $0.workerBootTimeout },
+        .int("max-requests") { $0.maxRequests },
+        .int("max-requests-jitter") { $0.maxRequestsJitter },
+        .int("max-abandoned-tasks") { $0.maxAbandonedTasks },
+        .int("max-worker-rss") { $0.maxWorkerRss },
+        .double("max-worker-lifetime") { $0.maxWorkerLifetime },
+        .double("slow-log") { $0.slowLog },
+        .double("harakiri") { $0.harakiri },
+        .int("backlog", reload: .needsRestart) { $0.backlog },
+        .optional("access-log") { $0.accessLog },
+        .optional("status") { $0.status },
+        .string("log-level") { $0.logLevel },
+        .flag("debug") { $0.debug },
+        .optional("error-log", none: "(standard error)") { $0.errorLog },
+        .optional("user", reload: .needsRestartWithoutWorkers) { $0.user },
+        .optional("group", reload: .needsRestartWithoutWorkers) { $0.group },
+        .flag("allow-root") { $0.allowRoot },
+        .optional("socket-owner", reload: .needsRestartWithoutWorkers) { $0.socketOwner },
+        .optional("socket-group", reload: .needsRestartWithoutWorkers) { $0.socketGroup },
+        .optional("chdir") { $0.chdir },
+        .optional("umask") { $0.umask },
+        .optional("pid-file") { $0.pidFile },
+    ]
+
+    /// The file keys and `POSTERN_*` variables of these options.
+    public static var configurationKeys: [ServeConfiguration.Key] { declarations.map(\.key) }
+
     /// The value of the option named `name` (its long name), as `--print-config` shows it.
     public func configurationValue(_ name: String) -> String? {
-        func list(_ values: [String]) -> String { "[" + values.joined(separator: ", ") + "]" }
-        switch name {
-        case "http": return list(http)
-        case "fastcgi": return list(fastcgi)
-        case "scgi": return list(scgi)
-        case "uwsgi": return list(uwsgi)
-        case "validate": return String(validateContract)
-        case "mount": return mount ?? "(none)"
-        case "socket-mode": return socketMode
-        case "allow": return list(allow)
-        case "max-body-bytes": return String(maxBodyBytes)
-        case "max-header-bytes": return String(maxHeaderBytes)
-        case "uwsgi-max-vars": return String(uwsgiMaxVars)
-        case "max-connections": return String(maxConnections)
-        case "max-multiplexed-requests": return String(maxMultiplexedRequests)
-        case "idle-timeout": return String(idleTimeout)
-        case "header-timeout": return String(headerTimeout)
-        case "timeout": return String(timeout)
-        case "max-concurrency": return String(maxConcurrency)
-        case "workers": return String(workers)
-        case "graceful-timeout": return String(gracefulTimeout)
-        case "worker-boot-timeout": return String(workerBootTimeout)
-        case "max-requests": return String(maxRequests)
-        case "max-requests-jitter": return String(maxRequestsJitter)
-        case "max-abandoned-tasks": return String(maxAbandonedTasks)
-        case "max-worker-rss": return String(maxWorkerRss)
-        case "slow-log": return String(slowLog)
-        case "harakiri": return String(harakiri)
-        case "backlog": return String(backlog)
-        case "max-worker-lifetime": return String(maxWorkerLifetime)
-        case "access-log": return accessLog ?? "(none)"
-        case "status": return status ?? "(none)"
-        case "log-level": return logLevel
-        case "debug": return String(debug)
-        case "error-log": return errorLog ?? "(standard error)"
-        case "user": return user ?? "(none)"
-        case "group": return group ?? "(none)"
-        case "allow-root": return String(allowRoot)
-        case "socket-owner": return socketOwner ?? "(none)"
-        case "socket-group": return socketGroup ?? "(none)"
-        case "chdir": return chdir ?? "(none)"
-        case "umask": return umask ?? "(none)"
-        case "pid-file": return pidFile ?? "(none)"
-        default: return nil
-        }
+        Self.declarations.first { $0.name == name }?.show(self)
     }
 
     /// Whether any listener flag was given.

@@ -77,18 +77,12 @@ enum ServingProcessSignals {
         }
     }
 
-    /// The options a process applies once, when it opens its listeners: a reload keeps the
-    /// sockets it has, so a change to these needs a restart.
-    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "socket-owner", "socket-group", "user", "group", "backlog"]
-
     /// Before a single process reloads: the configuration read again. A file with an error
     /// stops the reload (the new image could not start with it): false. What changed is said,
     /// and a change to a listener is logged as needing a restart.
-    static func configurationAllowsReload(signal name: String, logger: Logger) async -> Bool {
-        let before = ServeConfiguration.settings
-        switch ServeConfiguration.reread() {
-        case nil:
-            return true
+    static func configurationAllowsReload(_ configuration: ServeConfiguration.Loaded, signal name: String, logger: Logger) -> Bool {
+        let before = configuration.settings
+        switch configuration.reread() {
         case .failure(let error):
             logger.error("\(name): not reloading: the configuration has an error; serving on as before", metadata: ["error": "\(error)"])
             return false
@@ -100,6 +94,8 @@ enum ServingProcessSignals {
             if !changed.isEmpty {
                 logger.notice("\(name): the configuration changed: \(changed.joined(separator: ", "))")
             }
+            // A single process opens its listeners (and drops to its user) once; a reload keeps them.
+            let boundAtStart = Set(ServeOptions.declarations.filter { $0.reload != .applies }.map(\.name))
             for key in changed where boundAtStart.contains(key) {
                 logger.warning("\(name): \(key) changed in the configuration; the listeners stay as they were opened at start: restart to apply it")
             }

@@ -53,6 +53,8 @@ final class WorkerMaster: @unchecked Sendable {
     private var lastStatus = ContinuousClock.now
     /// The listener settings at start, to tell a reload that changes them.
     private let initialBound: [String: [String]]
+    /// What the options were read from at start: SIGHUP reads it again.
+    private let configuration: ServeConfiguration.Loaded
     /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
     private let startedFrom: String?
     private var listenerFDs: [(String, Int32)] = []
@@ -76,8 +78,9 @@ final class WorkerMaster: @unchecked Sendable {
     private let published = Mutex<(workers: [pid_t: PreforkPolicy.State], listen: ListenQueueMonitor?, crashLoop: CrashLoopReport?)>(([:], nil, nil))
     private let maxActiveWorkers = Atomic<Int>(0)
 
-    init(options: ServeOptions, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
+    init(options: ServeOptions, configuration: ServeConfiguration.Loaded, specs: [ListenerSpec], logger: Logger, notifier: SystemdNotifier? = nil) throws {
         self.notifier = notifier
+        self.configuration = configuration
         self.options = options
         self.harakiri = Harakiri(seconds: options.harakiri)
         self.specs = specs
@@ -87,7 +90,7 @@ final class WorkerMaster: @unchecked Sendable {
                 gracefulTimeout: .milliseconds(Int64(options.gracefulTimeout * 1000))))
         self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
         var bound: [String: [String]] = [:]
-        for name in Self.boundAtStart { bound[name] = ServeConfiguration.setting(name, in: ServeConfiguration.settings)?.values ?? [] }
+        for name in Self.boundAtStart { bound[name] = ServeConfiguration.setting(name, in: configuration.settings)?.values ?? [] }
         self.initialBound = bound
         var master = logger
         master[metadataKey: "role"] = "master"
@@ -340,9 +343,8 @@ final class WorkerMaster: @unchecked Sendable {
     /// a change to them is logged as needing a restart. A file with an error stops the reload
     /// (new workers could not start with it): nil. Otherwise the worker count to reload to.
     private func rereadConfiguration() async -> Int? {
-        guard let result = ServeConfiguration.reread() else { return policy.workerCount }
         let settings: [ServeConfiguration.Setting]
-        switch result {
+        switch configuration.reread() {
         case .failure(let error):
             logger.error("SIGHUP: not reloading: the configuration has an error; the workers keep running as they are", metadata: ["error": "\(error)"])
             lastReloadReport.withLock {
@@ -371,8 +373,9 @@ final class WorkerMaster: @unchecked Sendable {
         return count
     }
 
-    /// The options the master applies once, when it binds.
-    static let boundAtStart = ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "backlog"]
+    /// The options the master applies once, when it binds (its workers apply the others as they
+    /// start).
+    static let boundAtStart = ServeOptions.declarations.filter { $0.reload == .needsRestart }.map(\.name)
 
     /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 reopens the master's logs and goes to every
     /// worker (each reopens its own); SIGTTIN and SIGTTOU add and remove a worker (gunicorn's

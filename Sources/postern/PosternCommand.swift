@@ -46,11 +46,12 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ServeOptions
 
-    /// `postern serve`'s own options that a file or `POSTERN_*` variables may set too.
-    static let configurationKeys: [ServeConfiguration.Key] = [
-        .init("app", .string), .init("cgi-root", .string), .init("cgi-timeout", .double),
-        .init("cgi-max-concurrency", .int), .init("cgi-max-output", .int), .init("pass-env", .list),
-    ]
+    /// `postern serve`'s own options, declared once (see ``ServeOptions/declarations``).
+    static let declarations: [OptionDeclaration<Serve>] =
+        [.string("app") { $0.app }] + CGIHostOptions.declarations.map { $0.within { $0.cgi } }
+
+    /// What a file or `POSTERN_*` variables may set beside ``ServeOptions``.
+    static var configurationKeys: [ServeConfiguration.Key] { declarations.map(\.key) }
 
     @OptionGroup(title: "CGI script host") var cgi: CGIHostOptions
 
@@ -69,9 +70,9 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--cgi-root: \(error)")
             }
-            try await Gateway.run(host, options: options)
+            try await Gateway.run(host, options: options, configurationKeys: Self.configurationKeys)
         } else {
-            try await Gateway.run(DemoApps.all[app]!, options: options)
+            try await Gateway.run(DemoApps.all[app]!, options: options, configurationKeys: Self.configurationKeys)
         }
     }
 }

@@ -3,10 +3,6 @@ import NIOCore
 import NIOPosix
 import PosternCore
 import PosternEngine
-import PosternFastCGI
-import PosternHTTP
-import PosternSCGI
-import PosternUWSGI
 import ServiceLifecycle
 import Synchronization
 
@@ -14,12 +10,13 @@ import Synchronization
 import Glibc
 #endif
 
-/// The server runtime: opens every listener, serves each connection in its own task with the
-/// protocol's ``ProtocolServer``, and on graceful shutdown stops accepting, closes idle
+/// The server runtime: opens every listener, serves each connection with its protocol's
+/// ``ProtocolServer``, and on graceful shutdown stops accepting, closes idle
 /// connections and lets in-flight requests finish.
 public final class GatewayServer: Service, Sendable {
     public let listeners: [ListenerSpec]
     public let configuration: GatewayConfiguration
+    private let protocols: ProtocolServers
     private let group: any EventLoopGroup
     private let connections = ConnectionRegistry()
     private let boundAddresses = Mutex<[SocketAddress?]>([])
@@ -29,6 +26,8 @@ public final class GatewayServer: Service, Sendable {
     private let stalled: (@Sendable () -> Bool)?
 
     /// - Parameters:
+    ///   - protocols: the server each listener's protocol gets (the entry point's switch over
+    ///     protocols; ``ProtocolServers/standard``).
     ///   - sharedSockets: the `fd:N` listeners are shared with other processes (a worker's):
     ///     HTTP accepts on them with a ``ConnectionAcceptor`` too, instead of swift-nio's server
     ///     channel, and stopping closes only this process's copy.
@@ -41,6 +40,7 @@ public final class GatewayServer: Service, Sendable {
     public init(
         listeners: [ListenerSpec],
         configuration: GatewayConfiguration,
+        protocols: ProtocolServers,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         sharedSockets: Bool = false,
         acceptThreads: Int? = nil,
@@ -50,6 +50,7 @@ public final class GatewayServer: Service, Sendable {
         self.stalled = stalled
         self.listeners = listeners
         self.configuration = configuration
+        self.protocols = protocols
         self.group = group
         self.sharedSockets = sharedSockets
         self.acceptThreads = acceptThreads
@@ -111,31 +112,25 @@ public final class GatewayServer: Service, Sendable {
         let run: @Sendable () async -> Void
     }
 
-    /// One bind path per kind of server, one admission path for all: SCGI, uwsgi and FastCGI
-    /// listen through a ``ConnectionAcceptor`` whose fast path serves one-request connections on
-    /// its own threads and hands every other connection to its protocol server; HTTP listens on
-    /// a SwiftNIO server channel (keep-alive is its common case), or through an acceptor with no
-    /// fast path on a socket shared with other workers.
+    /// Two bind paths, one admission path for all. A protocol with a fast path (FastCGI, SCGI,
+    /// uwsgi) listens through a ``ConnectionAcceptor`` whose fast path serves one-request
+    /// connections on its own threads and hands every other connection to its protocol server;
+    /// one without (HTTP, whose common case is keep-alive) listens on a SwiftNIO server channel,
+    /// or through an acceptor with no fast path on a socket shared with other workers.
     private func bind(_ spec: ListenerSpec) async throws -> BoundListener {
-        switch spec.gatewayProtocol {
-        case .http:
-            let server = HTTPProtocolServer(configuration: configuration)
-            if sharedSockets, case .fd = spec.address {
-                return try bind(spec, server: server, through: try openAcceptor(spec, codec: nil))
-            }
-            return try await bind(spec, server: server)
-        case .fastcgi:
-            let server = FastCGIProtocolServer(configuration: configuration)
-            return try bind(spec, server: server, through: try openAcceptor(spec, codec: server))
-        case .scgi:
-            let server = SCGIProtocolServer(configuration: configuration)
-            return try bind(spec, pipeline: server, through: try openAcceptor(spec, codec: server))
-        case .uwsgi:
-            let server = UWSGIProtocolServer(configuration: configuration)
-            return try bind(spec, pipeline: server, through: try openAcceptor(spec, codec: server))
-        case .cgi:
-            throw SocketError.notAListener(.cgi)
+        guard let server = protocols.server(spec.gatewayProtocol, configuration) else {
+            throw SocketError.notAListener(spec.gatewayProtocol)
         }
+        return try await bind(spec, server: server)
+    }
+
+    private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
+        let sharedDescriptor: Bool
+        if sharedSockets, case .fd = spec.address { sharedDescriptor = true } else { sharedDescriptor = false }
+        if server.fastPath == nil && !Server.servesInPipeline && !sharedDescriptor {
+            return try await bindServerChannel(spec, server: server)
+        }
+        return try bind(spec, server: server, through: try openAcceptor(spec, codec: server.fastPath))
     }
 
     /// A listener's acceptor, its address, and the channels it has open.
@@ -176,38 +171,50 @@ public final class GatewayServer: Service, Sendable {
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)
     }
 
-    /// What every connection of a ``ProtocolServer`` goes through when its channel is made: the
-    /// allow-list, the flush-before-close handler, then `--max-connections` (turned away the
-    /// protocol's way, without a task); then the server's `serve` in a task of its own.
-    private func admission<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) -> (
-        initializer: @Sendable (any Channel) -> EventLoopFuture<Admitted<Server.Inbound, Server.Outbound>?>,
-        serve: @Sendable (Admitted<Server.Inbound, Server.Outbound>) async -> Void
+    /// What every connection goes through when its channel is made: the allow-list, the
+    /// flush-before-close handler, then `--max-connections` (turned away the protocol's way,
+    /// without a task), then the protocol's `setup`. A connection served in its pipeline is
+    /// counted in `open` (a stop closes it) and unregistered when its channel closes; any other
+    /// is unregistered when its `handle` returns.
+    private func admission<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server, open: OpenChannels?) -> (
+        admit: @Sendable (any Channel) throws -> Admitted<Server.Connection>?,
+        serve: @Sendable (Admitted<Server.Connection>) async -> Void
     ) {
         let logger = configuration.logger
         let configuration = self.configuration
         let connections = self.connections
         let allow = spec.allow
         let register = self.registration(spec)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Admitted<Server.Inbound, Server.Outbound>?> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                guard Self.admits(channel, allow, logger) else { return nil }
-                // First in the pipeline, next to the socket: a close waits for the bytes before it.
-                try channel.pipeline.syncOperations.addHandler(
-                    FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
-                guard let context = try register(channel, server) else { return nil }
-                do {
-                    return Admitted(connection: try server.configure(channel), context: context)
-                } catch {
-                    connections.remove(context)
-                    throw error
+        let admit: @Sendable (any Channel) throws -> Admitted<Server.Connection>? = { channel in
+            guard Self.admits(channel, allow, logger) else { return nil }
+            // First in the pipeline, next to the socket: a close waits for the bytes before it.
+            try channel.pipeline.syncOperations.addHandler(
+                FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
+            if Server.servesInPipeline {
+                open?.opened(channel)
+                guard let context = try register(channel, server) else {
+                    channel.closeFuture.whenComplete { _ in open?.closed(channel) }
+                    return nil
                 }
+                channel.closeFuture.whenComplete { _ in
+                    connections.remove(context)
+                    open?.closed(channel)
+                }
+                return Admitted(connection: try server.setup(channel, context: context), context: context)
+            }
+            guard let context = try register(channel, server) else { return nil }
+            do {
+                return Admitted(connection: try server.setup(channel, context: context), context: context)
+            } catch {
+                connections.remove(context)
+                throw error
             }
         }
-        let serveConnection: @Sendable (Admitted<Server.Inbound, Server.Outbound>) async -> Void = { admitted in
-            await server.serve(admitted.connection, context: admitted.context)
+        let serve: @Sendable (Admitted<Server.Connection>) async -> Void = { admitted in
+            await server.handle(admitted.connection, context: admitted.context)
             connections.remove(admitted.context)
         }
-        return (initializer, serveConnection)
+        return (admit, serve)
     }
 
     /// `--max-connections` for a new channel of `spec`'s listener: its ``ConnectionContext``,
@@ -242,11 +249,14 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    /// An HTTP listener on a SwiftNIO server channel: a task per connection.
-    private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
+    /// A listener on a SwiftNIO server channel (HTTP): a task per connection.
+    private func bindServerChannel<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
         let logger = configuration.logger
         let connections = self.connections
-        let (initializer, serveConnection) = admission(spec, server: server)
+        let (admit, serveConnection) = admission(spec, server: server, open: nil)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Admitted<Server.Connection>?> = { channel in
+            channel.eventLoop.makeCompletedFuture { try admit(channel) }
+        }
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -257,7 +267,7 @@ public final class GatewayServer: Service, Sendable {
         if case .tcp = spec.address {
             bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
-        let serverChannel: NIOAsyncChannel<Admitted<Server.Inbound, Server.Outbound>?, Never>
+        let serverChannel: NIOAsyncChannel<Admitted<Server.Connection>?, Never>
         switch spec.address {
         case .tcp(let host, let port):
             serverChannel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
@@ -313,34 +323,52 @@ public final class GatewayServer: Service, Sendable {
         )
     }
 
-    /// A listener whose accept threads hand connections to a ``ProtocolServer`` (FastCGI; HTTP
-    /// on a shared socket): each becomes a channel, with the bytes already read, served in a
-    /// task of its own.
+    /// A listener whose accept threads hand connections to its protocol server, each with the
+    /// bytes the fast path already read. A protocol served in its pipeline (SCGI, uwsgi) gets no
+    /// task per connection: its channel is made here and the pipeline does the rest; any other
+    /// (FastCGI; HTTP on a shared socket) is served in a task of its own. `run` returns once the
+    /// acceptor has stopped and its last connection has closed.
     private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server, through listener: Acceptor) throws -> BoundListener {
         let logger = configuration.logger
         let connections = self.connections
-        let (initializer, serveConnection) = admission(spec, server: server)
+        let open = listener.open
+        let (admit, serveConnection) = admission(spec, server: server, open: Server.servesInPipeline ? open : nil)
+        let isTCP = spec.isTCP
+        let initializer: @Sendable (any Channel, ConnectionAcceptor.HandOver) -> EventLoopFuture<Admitted<Server.Connection>?> = {
+            channel, handOver in
+            channel.eventLoop.makeCompletedFuture {
+                try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
+                return try admit(channel)
+            }
+        }
         let acceptor = listener.acceptor
         let group = listener.group
-        let open = listener.open
-        let isTCP = spec.isTCP
         return BoundListener(
             localAddress: listener.localAddress,
             close: { acceptor.stop() },
             run: {
+                // Cancelled (not a graceful shutdown): stop at once, closing every connection.
                 await withTaskCancellationHandler {
                     await withDiscardingTaskGroup { tasks in
                         for await handOver in acceptor.handOvers {
+                            if Server.servesInPipeline {
+                                do {
+                                    _ = try await ClientBootstrap(group: group)
+                                        .channelOption(.allowRemoteHalfClosure, value: false)
+                                        .channelInitializer { initializer($0, handOver).map { _ in } }
+                                        .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket))
+                                        .get()
+                                } catch {
+                                    logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
+                                }
+                                continue
+                            }
                             tasks.addTask {
-                                let connection: Admitted<Server.Inbound, Server.Outbound>?
+                                let connection: Admitted<Server.Connection>?
                                 do {
                                     connection = try await ClientBootstrap(group: group)
                                         .channelOption(.allowRemoteHalfClosure, value: false)
-                                        .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket)) { channel in
-                                            channel.eventLoop.makeCompletedFuture {
-                                                try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
-                                            }.flatMap { initializer(channel) }
-                                        }
+                                        .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket)) { initializer($0, handOver) }
                                 } catch {
                                     logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
                                     return
@@ -354,66 +382,7 @@ public final class GatewayServer: Service, Sendable {
                 } onCancel: {
                     acceptor.stop()
                     open.closeAll()
-                    connections.drainAll()
-                }
-            }
-        )
-    }
-
-    /// A listener whose connections are served in their pipelines (``PipelineProtocolServer``:
-    /// SCGI, uwsgi), no task per connection. Each connection is registered (or refused over
-    /// `--max-connections`) as its channel is made and unregistered when it closes; `run`
-    /// returns once the acceptor has stopped and its last connection has closed.
-    private func bind<Server: PipelineProtocolServer>(_ spec: ListenerSpec, pipeline server: Server, through listener: Acceptor) throws -> BoundListener {
-        let logger = configuration.logger
-        let configuration = self.configuration
-        let connections = self.connections
-        let allow = spec.allow
-        let open = listener.open
-        let isTCP = spec.isTCP
-        let register = self.registration(spec)
-        let initializer: @Sendable (any Channel, ConnectionAcceptor.HandOver) -> EventLoopFuture<Void> = { channel, handOver in
-            channel.eventLoop.makeCompletedFuture {
-                guard Self.admits(channel, allow, logger) else { return }
-                try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
-                // First in the pipeline, next to the socket: a close waits for the bytes before it.
-                try channel.pipeline.syncOperations.addHandler(
-                    FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
-                open.opened(channel)
-                guard let context = try register(channel, server) else {
-                    channel.closeFuture.whenComplete { _ in open.closed(channel) }
-                    return
-                }
-                channel.closeFuture.whenComplete { _ in
-                    connections.remove(context)
-                    open.closed(channel)
-                }
-                try server.configure(channel, context: context)
-            }
-        }
-        let acceptor = listener.acceptor
-        let group = listener.group
-        return BoundListener(
-            localAddress: listener.localAddress,
-            close: { acceptor.stop() },
-            run: {
-                // Cancelled (not a graceful shutdown): stop at once, closing every connection.
-                await withTaskCancellationHandler {
-                    for await handOver in acceptor.handOvers {
-                        do {
-                            _ = try await ClientBootstrap(group: group)
-                                .channelOption(.allowRemoteHalfClosure, value: false)
-                                .channelInitializer { initializer($0, handOver) }
-                                .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket))
-                                .get()
-                        } catch {
-                            logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
-                        }
-                    }
-                    await open.waitUntilNoneOpen()
-                } onCancel: {
-                    acceptor.stop()
-                    open.closeAll()
+                    if !Server.servesInPipeline { connections.drainAll() }
                 }
             }
         )
@@ -436,9 +405,9 @@ public final class GatewayServer: Service, Sendable {
     }
 }
 
-/// A connection through admission: its channel and its registered context.
-struct Admitted<Inbound: Sendable, Outbound: Sendable>: Sendable {
-    let connection: NIOAsyncChannel<Inbound, Outbound>
+/// A connection through admission: what its protocol's `setup` made, and its registered context.
+struct Admitted<Connection: Sendable>: Sendable {
+    let connection: Connection
     let context: ConnectionContext
 }
 

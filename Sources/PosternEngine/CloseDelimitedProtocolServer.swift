@@ -7,7 +7,7 @@ import PosternCore
 /// its status style; from them come its pipeline on the full engine (``SingleRequestHandler``),
 /// its hook for the engine's fast path (``OneRequestCodec/wholeRequest(in:connection:)``) and its
 /// busy answer (503 with `Retry-After`).
-public protocol CloseDelimitedProtocolServer: PipelineProtocolServer, OneRequestCodec {
+public protocol CloseDelimitedProtocolServer: ProtocolServer, OneRequestCodec where Connection == Void {
     associatedtype Head: Sendable
     associatedtype Decoder: NIOSingleStepByteToMessageDecoder where Decoder.InboundOut == RequestPart<Head>
 
@@ -21,7 +21,11 @@ public protocol CloseDelimitedProtocolServer: PipelineProtocolServer, OneRequest
 }
 
 extension CloseDelimitedProtocolServer {
-    public func configure(_ channel: any Channel, context: ConnectionContext) throws {
+    public var fastPath: (any OneRequestCodec)? { self }
+
+    /// The connection is served in its pipeline: the decoder, the timeouts and a
+    /// ``SingleRequestHandler``.
+    public func setup(_ channel: any Channel, context: ConnectionContext) throws {
         let framing = SingleRequestHandler<Head>.Framing(
             gatewayProtocol: gatewayProtocol,
             makeVariables: { head, context throws(NormalizationError) in try Self.variables(for: head, context: context) },

@@ -107,18 +107,3 @@ public final class ConnectionContext: Sendable {
     public var remotePort: Int? { remoteAddress?.port }
     public var localPort: Int? { localAddress?.port }
 }
-
-/// A wire protocol's server side, as the runtime drives it: set up a new connection's pipeline,
-/// then serve it until it closes. Each protocol module provides one.
-public protocol ProtocolServer: BusyRefusal {
-    associatedtype Inbound: Sendable
-    associatedtype Outbound: Sendable
-
-    var gatewayProtocol: GatewayProtocol { get }
-
-    /// Adds the protocol's handlers to a new connection; called on its event loop.
-    func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound>
-
-    /// Serves one connection until it closes. Errors are the connection's own: log and return.
-    func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async
-}

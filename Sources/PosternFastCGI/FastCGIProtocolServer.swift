@@ -12,6 +12,7 @@ import PosternEngine
 /// FILTER roles; KEEP_CONN; multiplexing up to FCGI_MAX_REQS; GET_VALUES; ABORT_REQUEST.
 /// A connection idle for `idleTimeoutSeconds` with no request in progress is closed.
 public struct FastCGIProtocolServer: ProtocolServer {
+    public typealias Connection = NIOAsyncChannel<Inbound, Outbound>
     public typealias Inbound = FastCGIRecord
     public typealias Outbound = ByteBuffer
 
@@ -22,7 +23,10 @@ public struct FastCGIProtocolServer: ProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+    /// A connection without KEEP_CONN whose request arrived whole (``wholeRequest(in:connection:)``).
+    public var fastPath: (any OneRequestCodec)? { self }
+
+    public func setup(_ channel: any Channel, context: ConnectionContext) throws -> Connection {
         let sync = channel.pipeline.syncOperations
         let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(configuration.limits), firstHeadAtOpen: false)
         try sync.addHandler(timeouts)
@@ -31,7 +35,7 @@ public struct FastCGIProtocolServer: ProtocolServer {
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 
-    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
+    public func handle(_ connection: Connection, context: ConnectionContext) async {
         let channel = connection.channel
         do {
             try await connection.executeThenClose { inbound, outbound in

@@ -13,6 +13,7 @@ import PosternEngine
 /// and a request with both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.3: a smuggling
 /// vector) is refused with 400; each of these closes the connection.
 public struct HTTPProtocolServer: ProtocolServer {
+    public typealias Connection = NIOAsyncChannel<Inbound, Outbound>
     public typealias Inbound = HTTPServerRequestPart
     public typealias Outbound = HTTPServerResponsePart
 
@@ -23,7 +24,7 @@ public struct HTTPProtocolServer: ProtocolServer {
         self.configuration = configuration
     }
 
-    public func configure(_ channel: any Channel) throws -> NIOAsyncChannel<Inbound, Outbound> {
+    public func setup(_ channel: any Channel, context: ConnectionContext) throws -> Connection {
         let sync = channel.pipeline.syncOperations
         let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(configuration.limits), firstHeadAtOpen: true)
         try sync.addHandler(timeouts)
@@ -35,7 +36,7 @@ public struct HTTPProtocolServer: ProtocolServer {
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
     }
 
-    public func serve(_ connection: NIOAsyncChannel<Inbound, Outbound>, context: ConnectionContext) async {
+    public func handle(_ connection: Connection, context: ConnectionContext) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()

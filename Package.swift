@@ -55,12 +55,22 @@ let package = Package(
         .target(name: "PosternCGI", dependencies: ["PosternCore", "PosternEngine", log, .product(name: "NIOCore", package: "swift-nio")]),
         // Legacy CGI scripts hosted by the server (`--cgi-root`), as fcgiwrap does.
         .target(name: "PosternCGIHost", dependencies: ["PosternCore", "PosternEngine", "PosternCGI", "CPosternSocket", log] + nio),
-        // The server runtime: listeners, launch modes, signals, the command line options.
+        // The server runtime: listeners, the acceptor, the fast path, hand-overs, peer watch,
+        // admission. It knows protocols only as PosternEngine's ProtocolServer: no protocol module.
+        .target(
+            name: "PosternRuntime",
+            dependencies: [
+                "PosternCore", "PosternEngine", "CPosternSocket", "CPosternExecutorHook", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio
+        ),
+        // Gateway.main and Gateway.run: the process (single, master, worker), signals, privileges,
+        // systemd, operations, the options and their configuration; the switch over protocols.
         .target(
             name: "Postern",
             dependencies: [
-                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI", "PosternCGIHost",
-                "CPosternSocket",
+                "PosternRuntime", "PosternCore", "PosternEngine", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI",
+                "PosternCGIHost", "CPosternSocket",
                 "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "PosternEngineTests",
             dependencies: [
-                "Postern", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps",
+                "Postern", "PosternRuntime", "PosternCore", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternEngine", "PosternClient", "PosternApps",
                 "PosternTestSupport", log,
             ] + nio
         ),

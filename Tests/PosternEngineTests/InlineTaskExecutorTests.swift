@@ -1,7 +1,7 @@
 import Synchronization
 import Testing
 
-@testable import Postern
+@testable import PosternRuntime
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Postern
+@testable import PosternRuntime
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import PosternCore
 import PosternEngine
 
 /// The protocol servers a process serves with, one per listener protocol: given to the runtime

@@ -1,3 +1,5 @@
+import PosternCore
+
 /// Why a listening socket could not be opened, taken over or served (the cause a
 /// ``ListenerError`` names with its option and address).
 public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -9,13 +9,13 @@ import Darwin
 /// is left without FD_CLOEXEC). The master keeps it open for its whole life: while workers come
 /// and go (reload, recycling, a crash) connections wait in the kernel's backlog instead of being
 /// refused.
-enum ListeningSocket {
+package enum ListeningSocket {
     /// Opens (or, for `fd:N`, checks) the listener and returns its descriptor.
     /// The accept queue's length when none is given (`--backlog`); the kernel caps it at
     /// `net.core.somaxconn`.
-    static let defaultBacklog: Int32 = 1024
+    package static let defaultBacklog: Int32 = 1024
 
-    static func open(_ spec: ListenerSpec, backlog: Int32 = defaultBacklog) throws(ListenerError) -> Int32 {
+    package static func open(_ spec: ListenerSpec, backlog: Int32 = defaultBacklog) throws(ListenerError) -> Int32 {
         do {
             return try openUnchecked(spec, backlog: backlog)
         } catch {
@@ -47,7 +47,7 @@ enum ListeningSocket {
     /// A client that connects and sends nothing is accepted after about a second and meets
     /// `--header-timeout` as before. Nothing for unix sockets (the option is TCP's); an error is
     /// ignored: the fast path still waits for a late request.
-    static func deferAccept(_ fd: Int32) {
+    package static func deferAccept(_ fd: Int32) {
         var address = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let family = withUnsafeMutablePointer(to: &address) {

@@ -7,7 +7,7 @@ import Glibc
 extension SocketAddress {
     /// The address `accept4` or `getsockname` filled in; `nil` for a unix socket's unnamed peer
     /// or an unknown family.
-    init?(storage: sockaddr_storage) {
+    package init?(storage: sockaddr_storage) {
         var storage = storage
         switch Int32(storage.ss_family) {
         case AF_INET:
@@ -27,7 +27,7 @@ extension SocketAddress {
     }
 
     /// The local address of a socket (`getsockname`).
-    static func local(of socket: CInt) -> SocketAddress? {
+    package static func local(of socket: CInt) -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let status = withUnsafeMutablePointer(to: &storage) {
@@ -40,7 +40,7 @@ extension SocketAddress {
 
 extension SocketAddress {
     /// `127.0.0.1:8080`, `[::1]:8080` or `unix:/run/app.sock`, as the listener flags write them.
-    var listenerText: String {
+    package var listenerText: String {
         switch self {
         case .v4: return "\(ipAddress ?? "?"):\(port ?? 0)"
         case .v6: return "[\(ipAddress ?? "?")]:\(port ?? 0)"

@@ -7,6 +7,6 @@ import Darwin
 #endif
 
 /// strerror(3)'s text for an errno value, for the runtime errors' descriptions.
-func systemErrorText(_ code: Int32) -> String {
+package func systemErrorText(_ code: Int32) -> String {
     String(cString: strerror(code))
 }

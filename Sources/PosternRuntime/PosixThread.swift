@@ -10,10 +10,10 @@ import Musl
 /// the reporter, a worker's output reader, the upgrade check), which block in system calls and
 /// so must not run on an event loop or in the concurrency pool. Foundation's `Thread` would do
 /// the same, but it is not in FoundationEssentials.
-enum PosixThread {
+package enum PosixThread {
     /// Starts `body` on a new thread named `name` (at most 15 bytes, pthread_setname_np(3)).
     /// A thread that cannot be created is a fatal error, as it is for Foundation's `Thread`.
-    static func start(name: String? = nil, _ body: @escaping @Sendable () -> Void) {
+    package static func start(name: String? = nil, _ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
         var thread = pthread_t()
         var attributes = pthread_attr_t()

@@ -9,13 +9,13 @@ import Darwin
 /// Socket files for `unix:PATH` listeners: a stale file from a crashed run is removed, a live one
 /// (another server listening) or a file that is not a socket is an error, and the new socket
 /// gets its mode (0660 by default: a reachable FastCGI socket runs code as the app).
-enum UnixSocketFile {
-    struct Error: Swift.Error, CustomStringConvertible {
-        let description: String
+package enum UnixSocketFile {
+    package struct Error: Swift.Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Makes `path` free to bind: removes a stale socket file, refuses anything else.
-    static func prepare(path: String) throws {
+    package static func prepare(path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }  // nothing there
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
@@ -34,20 +34,20 @@ enum UnixSocketFile {
     /// lets another user connect (a reachable FastCGI socket runs code as the app). Listeners are
     /// bound at start-up, before any request is served, so the process-wide umask is briefly
     /// stricter for nothing else.
-    static func bindingPrivately<T>(_ bind: () async throws -> T) async throws -> T {
+    package static func bindingPrivately<T>(_ bind: () async throws -> T) async throws -> T {
         let previous = umask(0o177)
         defer { umask(previous) }
         return try await bind()
     }
 
     /// ``bindingPrivately(_:)`` for a synchronous bind (the worker master's sockets).
-    static func bindingPrivately<T>(_ bind: () throws -> T) throws -> T {
+    package static func bindingPrivately<T>(_ bind: () throws -> T) throws -> T {
         let previous = umask(0o177)
         defer { umask(previous) }
         return try bind()
     }
 
-    static func setMode(path: String, mode: UInt16) throws {
+    package static func setMode(path: String, mode: UInt16) throws {
         guard chmod(path, mode_t(mode)) == 0 else {
             throw Error(description: "cannot set mode \(String(mode, radix: 8)): \(String(cString: strerror(errno)))")
         }
@@ -83,7 +83,7 @@ public func isListeningSocket(_ fd: Int32) -> Bool {
 
 extension UnixSocketFile {
     /// Removes the socket file at shutdown (only if it is still a socket).
-    static func remove(path: String) throws {
+    package static func remove(path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return }
         unlink(path)

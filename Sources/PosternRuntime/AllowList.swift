@@ -4,12 +4,12 @@ import NIOCore
 /// list of IP addresses) and `--allow` (addresses or CIDR blocks). Empty allows everyone.
 /// Unix-socket peers are always allowed: file permissions guard those.
 public struct AllowList: Sendable, Hashable {
-    struct Block: Sendable, Hashable {
+    package struct Block: Sendable, Hashable {
         var bytes: [UInt8]
         var prefixLength: Int
     }
 
-    var blocks: [Block] = []
+    package var blocks: [Block] = []
 
     public init() {}
 

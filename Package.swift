@@ -64,12 +64,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio
         ),
+        // Operations: the access and error logs, the counters and their snapshots, the slow log,
+        // the status application (JSON and Prometheus) and the listen-queue monitor.
+        .target(
+            name: "PosternOps",
+            dependencies: [
+                "PosternRuntime", "PosternCore", "PosternEngine", "CPosternSocket", log,
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + nio
+        ),
         // Gateway.main and Gateway.run: the process (single, master, worker), signals, privileges,
         // systemd, operations, the options and their configuration; the switch over protocols.
         .target(
             name: "Postern",
             dependencies: [
-                "PosternRuntime", "PosternCore", "PosternEngine", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI",
+                "PosternRuntime", "PosternOps", "PosternCore", "PosternEngine", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI",
                 "PosternCGIHost", "CPosternSocket",
                 "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -172,7 +182,7 @@ let package = Package(
             name: "PosternOpsTests",
             dependencies: [
                 "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", log, .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PosternUWSGI", "PosternOps", log, .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
         .testTarget(

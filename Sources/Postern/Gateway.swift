@@ -6,6 +6,7 @@ import NIOPosix
 import PosternCGI
 import PosternCore
 import PosternEngine
+import PosternOps
 import ServiceLifecycle
 
 #if canImport(Glibc)

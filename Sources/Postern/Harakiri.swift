@@ -1,3 +1,5 @@
+import PosternOps
+
 /// `--harakiri S` (uWSGI's name, php-fpm's `request_terminate_timeout`): what the master reads
 /// in a worker's report (``WorkerReporter``) to decide that the worker is stuck and must be
 /// killed (SIGKILL) and replaced. A pure judgment, tested without processes.

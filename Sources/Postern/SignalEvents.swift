@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import PosternOps
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Logging
 import PosternCore
+import PosternOps
 import ServiceLifecycle
 import Synchronization
 import UnixSignals

@@ -1,4 +1,5 @@
 import Logging
+import PosternOps
 
 #if canImport(Glibc)
 import Glibc
@@ -36,31 +37,11 @@ struct WorkerRecycling: Sendable {
         let started = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            if let reason = reason(residentBytes: Self.residentBytes(), age: .now - started) {
+            if let reason = reason(residentBytes: ResidentMemory.ofThisProcess(), age: .now - started) {
                 logger.notice("\(reason); draining and leaving")
                 kill(getpid(), SIGTERM)
                 return
             }
         }
-    }
-
-    /// This process's resident set (the second field of /proc/self/statm, in pages); 0 if unknown.
-    static func residentBytes() -> Int {
-        residentBytes(at: "/proc/self/statm") ?? 0
-    }
-
-    /// Another process's resident set (a master's view of its workers); nil if it is gone.
-    static func residentBytes(of pid: Int32) -> Int? {
-        residentBytes(at: "/proc/\(pid)/statm")
-    }
-
-    private static func residentBytes(at path: String) -> Int? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 128)
-        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
-        let fields = String(cString: line).split(separator: " ")
-        guard fields.count >= 2, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

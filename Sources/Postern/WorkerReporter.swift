@@ -2,6 +2,7 @@ import CPosternSocket
 import FoundationEssentials
 import NIOCore
 import NIOPosix
+import PosternOps
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 // --harakiri, live: a worker whose application blocks its thread is killed and replaced by the
 // master within S + 2 s, the log names the request, and the other worker serves meanwhile.
 import Foundation
+import PosternOps
 import PosternTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 // The status page's percentiles, without a process: estimates inside the bucket that holds
 // them, as Prometheus's histogram_quantile computes them.
 import Postern
+import PosternOps
 import Testing
 
 @Suite("Latency percentiles from the histogram")

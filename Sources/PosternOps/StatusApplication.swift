@@ -13,11 +13,16 @@ import Musl
 /// are used: `/` (or `/status`) answers JSON (snake_case keys, php-fpm's names where php-fpm has
 /// the figure), `/metrics` the Prometheus text format (rendered by swift-prometheus). With
 /// workers, the numbers are the master's sum over every worker.
-struct StatusApplication: Application {
-    let source: @Sendable () -> StatusReading
-    let mode: String
+package struct StatusApplication: Application {
+    package let source: @Sendable () -> StatusReading
+    package let mode: String
 
-    func respond(to environ: Environ) async throws -> Response {
+    package init(source: @escaping @Sendable () -> StatusReading, mode: String) {
+        self.source = source
+        self.mode = mode
+    }
+
+    package func respond(to environ: Environ) async throws -> Response {
         let reading = source()
         switch environ.pathInfo {
         case "/metrics":
@@ -83,7 +88,7 @@ struct StatusApplication: Application {
 
     /// The Prometheus exposition of the counters: a fresh registry per scrape, filled from the
     /// summed snapshot (so the numbers are the whole pool's, not this process's alone).
-    static func prometheus(_ reading: StatusReading) -> [UInt8] {
+    package static func prometheus(_ reading: StatusReading) -> [UInt8] {
         let total = reading.total
         let registry = PrometheusCollectorRegistry()
         for (proto, count) in total.byProtocol.sorted(by: { $0.key < $1.key }) {
@@ -127,7 +132,7 @@ struct StatusApplication: Application {
     /// The latency histogram in the Prometheus text format (a histogram: cumulative `_bucket`
     /// lines, `_sum`, `_count`), written here because the registry's histograms record single
     /// observations and these counts are already summed over the processes.
-    static func histogram(_ total: StatsSnapshot) -> String {
+    package static func histogram(_ total: StatsSnapshot) -> String {
         let name = "postern_request_duration_seconds"
         var text = "# HELP \(name) Request latency, from the request's start to its response's end.\n# TYPE \(name) histogram\n"
         for (bound, count) in cumulativeBuckets(total) {
@@ -138,7 +143,7 @@ struct StatusApplication: Application {
     }
 
     /// (upper bound, requests at or under it), the open last bucket's bound `nil`.
-    static func cumulativeBuckets(_ total: StatsSnapshot) -> [(bound: Double?, count: Int)] {
+    package static func cumulativeBuckets(_ total: StatsSnapshot) -> [(bound: Double?, count: Int)] {
         var running = 0
         return total.latencyBuckets.enumerated().map { index, count in
             running += count
@@ -154,57 +159,85 @@ struct StatusApplication: Application {
 
 /// What the status endpoint shows, gathered by the process that serves it (a single process
 /// about itself, a master about its workers).
-struct StatusReading: Sendable {
-    var total: StatsSnapshot
-    var workers: [WorkerStatus]
-    var restarts = 0
-    var harakiriKills = 0
+package struct StatusReading: Sendable {
+    package var total: StatsSnapshot
+    package var workers: [WorkerStatus]
+    package var restarts = 0
+    package var harakiriKills = 0
     /// The most workers seen busy at once (sampled every 200 ms).
-    var maxActiveWorkers = 0
-    var listeners: [ListenQueueMonitor.Reading] = []
+    package var maxActiveWorkers = 0
+    package var listeners: [ListenQueueMonitor.Reading] = []
     /// Seconds since the epoch.
-    var startTime: Double
+    package var startTime: Double
     /// A master's last reload (SIGHUP, SIGUSR2), when there was one.
-    var lastReload: ReloadReport?
+    package var lastReload: ReloadReport?
     /// A master's crash loop, while it lasts.
-    var crashLoop: CrashLoopReport?
+    package var crashLoop: CrashLoopReport?
+
+    package init(
+        total: StatsSnapshot, workers: [WorkerStatus], restarts: Int = 0, harakiriKills: Int = 0, maxActiveWorkers: Int = 0,
+        listeners: [ListenQueueMonitor.Reading] = [], startTime: Double, lastReload: ReloadReport? = nil, crashLoop: CrashLoopReport? = nil
+    ) {
+        self.total = total
+        self.workers = workers
+        self.restarts = restarts
+        self.harakiriKills = harakiriKills
+        self.maxActiveWorkers = maxActiveWorkers
+        self.listeners = listeners
+        self.startTime = startTime
+        self.lastReload = lastReload
+        self.crashLoop = crashLoop
+    }
 }
 
 /// A master's workers dying soon after they start (`crash_loop` on the status page).
-struct CrashLoopReport: Codable, Sendable, Equatable {
+package struct CrashLoopReport: Codable, Sendable, Equatable {
     /// Crashes in a row, each within 2 s of its start.
-    var crashes: Int
+    package var crashes: Int
     /// The last one: pid, exit status, how long it lived, its last output.
-    var last: String
+    package var last: String
     /// Whether any worker serves meanwhile (if not, the master answers 503).
-    var serving: Int
+    package var serving: Int
+
+    package init(crashes: Int, last: String, serving: Int) {
+        self.crashes = crashes
+        self.last = last
+        self.serving = serving
+    }
 }
 
 /// How a master's last reload ended, on the status page (`last_reload`).
-struct ReloadReport: Codable, Sendable, Equatable {
+package struct ReloadReport: Codable, Sendable, Equatable {
     /// The reload's number since the master started (1 for the first).
-    var generation: Int
+    package var generation: Int
     /// `reloading` while its new workers start, then `succeeded` or `failed`.
-    var outcome: String
+    package var outcome: String
     /// Why it failed: the new worker's exit status and last output.
-    var reason: String?
+    package var reason: String?
     /// Seconds since the epoch when it began.
-    var time: Int
+    package var time: Int
+
+    package init(generation: Int, outcome: String, reason: String?, time: Int) {
+        self.generation = generation
+        self.outcome = outcome
+        self.reason = reason
+        self.time = time
+    }
 }
 
 /// One serving process on the status page.
-struct WorkerStatus: Codable, Sendable {
-    var pid: Int32
-    var rssBytes: Int
-    var requests: Int
-    var inFlight: Int
+package struct WorkerStatus: Codable, Sendable {
+    package var pid: Int32
+    package var rssBytes: Int
+    package var requests: Int
+    package var inFlight: Int
     /// `busy` (a request in flight), `idle`, `starting` (not reporting yet), `retiring`
     /// (draining after a reload or a recycle).
-    var state: String
+    package var state: String
 
-    init(_ snapshot: StatsSnapshot, state: String? = nil) {
+    package init(_ snapshot: StatsSnapshot, state: String? = nil) {
         pid = snapshot.pid
-        rssBytes = WorkerRecycling.residentBytes(of: snapshot.pid) ?? 0
+        rssBytes = ResidentMemory.of(snapshot.pid) ?? 0
         requests = snapshot.requests
         inFlight = snapshot.inFlight
         self.state = state ?? (snapshot.inFlight > 0 ? "busy" : "idle")
@@ -212,8 +245,8 @@ struct WorkerStatus: Codable, Sendable {
 }
 
 /// The JSON status document.
-struct StatusDocument: Codable {
-    struct Latency: Codable {
+package struct StatusDocument: Codable {
+    package struct Latency: Codable {
         struct Bucket: Codable {
             /// The bucket's upper bound in seconds; `null` for the open last one.
             var le: Double?
@@ -227,34 +260,34 @@ struct StatusDocument: Codable {
         var percentiles: String
         var buckets: [Bucket]
     }
-    var mode: String
-    var pid: Int32
-    var startTime: Int
-    var startSince: Int
+    package var mode: String
+    package var pid: Int32
+    package var startTime: Int
+    package var startSince: Int
     /// php-fpm's name: requests accepted.
-    var acceptedConn: Int
-    var listenQueue: Int
-    var maxListenQueue: Int
-    var listenQueueLen: Int
-    var listeners: [ListenQueueMonitor.Reading]
-    var activeWorkers: Int
-    var idleWorkers: Int
-    var totalWorkers: Int
-    var maxActiveWorkers: Int
-    var workerCount: Int
-    var workerRestarts: Int
-    var harakiriKills: Int
-    var limitRefusals: Int
-    var requests: Int
-    var inFlight: Int
-    var byProtocol: [String: Int]
-    var byStatus: [String: Int]
-    var errors: Int
-    var timeouts: Int
-    var abandonedTasks: Int
-    var slowRequests: Int
-    var latency: Latency
-    var workers: [WorkerStatus]
-    var lastReload: ReloadReport?
-    var crashLoop: CrashLoopReport?
+    package var acceptedConn: Int
+    package var listenQueue: Int
+    package var maxListenQueue: Int
+    package var listenQueueLen: Int
+    package var listeners: [ListenQueueMonitor.Reading]
+    package var activeWorkers: Int
+    package var idleWorkers: Int
+    package var totalWorkers: Int
+    package var maxActiveWorkers: Int
+    package var workerCount: Int
+    package var workerRestarts: Int
+    package var harakiriKills: Int
+    package var limitRefusals: Int
+    package var requests: Int
+    package var inFlight: Int
+    package var byProtocol: [String: Int]
+    package var byStatus: [String: Int]
+    package var errors: Int
+    package var timeouts: Int
+    package var abandonedTasks: Int
+    package var slowRequests: Int
+    package var latency: Latency
+    package var workers: [WorkerStatus]
+    package var lastReload: ReloadReport?
+    package var crashLoop: CrashLoopReport?
 }

@@ -1,3 +1,5 @@
+import PosternRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +8,7 @@ import Glibc
 /// appended to a file, one write(2) per line (O_APPEND: the workers of a master share it), and
 /// opened again on SIGUSR1 like the access log (dup2(2) onto the same descriptor, so a line being
 /// written goes to one file or the other).
-struct ErrorLogFile: TextOutputStream, Sendable {
+package struct ErrorLogFile: TextOutputStream, Sendable {
     private final class Descriptor: Sendable {
         let path: String
         let fd: Int32
@@ -18,13 +20,13 @@ struct ErrorLogFile: TextOutputStream, Sendable {
 
     private let descriptor: Descriptor
 
-    init(path: String) throws {
+    package init(path: String) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw PathError.cannotOpen(option: "--error-log", path: path, errno: errno) }
         descriptor = Descriptor(path: path, fd: fd)
     }
 
-    mutating func write(_ string: String) {
+    package mutating func write(_ string: String) {
         var line = Array(string.utf8)
         line.withUnsafeMutableBytes { raw in
             var offset = 0
@@ -38,7 +40,7 @@ struct ErrorLogFile: TextOutputStream, Sendable {
     }
 
     /// Opens the path again; false (and the old file kept) when it cannot.
-    func reopen() -> Bool {
+    package func reopen() -> Bool {
         let fresh = open(descriptor.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fresh >= 0 else { return false }
         defer { close(fresh) }
@@ -48,5 +50,5 @@ struct ErrorLogFile: TextOutputStream, Sendable {
     }
 
     /// The file of this process, once `Gateway.run` has opened it.
-    nonisolated(unsafe) static var current: ErrorLogFile?
+    package nonisolated(unsafe) static var current: ErrorLogFile?
 }

@@ -105,7 +105,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     }
 
     /// The bucket index for a latency in seconds.
-    static func bucket(for seconds: Double) -> Int {
+    package static func bucket(for seconds: Double) -> Int {
         latencyBounds.firstIndex { seconds <= $0 } ?? latencyBounds.count
     }
 }

@@ -15,7 +15,7 @@ public final class SlowRequestLog: Sendable {
         var reported = false
     }
 
-    let threshold: Duration?
+    package let threshold: Duration?
     private let running = Mutex<[Int: Entry]>([:])
     private let reportedCount = Atomic<Int>(0)
 
@@ -25,7 +25,7 @@ public final class SlowRequestLog: Sendable {
     }
 
     /// The request in flight the longest: its request line and how long it has run.
-    func oldest() -> (line: String, seconds: Double)? {
+    package func oldest() -> (line: String, seconds: Double)? {
         let now = ContinuousClock.now
         return running.withLock { running in
             running.values.min { $0.started < $1.started }.map { ($0.line, Self.secondsValue(now - $0.started)) }
@@ -33,16 +33,16 @@ public final class SlowRequestLog: Sendable {
     }
 
     /// Slow requests seen so far (reported while running).
-    var slowRequests: Int { reportedCount.load(ordering: .relaxed) }
+    package var slowRequests: Int { reportedCount.load(ordering: .relaxed) }
 
-    func began(_ id: Int, _ environ: Environ) {
+    package func began(_ id: Int, _ environ: Environ) {
         let uri = environ["REQUEST_URI"].flatMap { $0.isEmpty ? nil : $0 } ?? environ.scriptName + environ.pathInfo
         let line = "\(environ.requestMethod) \(uri) \(environ["SERVER_PROTOCOL"] ?? "-")"
         running.withLock { $0[id] = Entry(line: line, started: .now) }
     }
 
     /// The request ended; logs its total time if it was reported as slow.
-    func ended(_ record: RequestRecord, logger: Logger) {
+    package func ended(_ record: RequestRecord, logger: Logger) {
         guard let entry = running.withLock({ $0.removeValue(forKey: record.id) }), entry.reported else { return }
         logger.notice(
             "slow request ended",
@@ -52,7 +52,7 @@ public final class SlowRequestLog: Sendable {
     }
 
     /// Logs each request that has passed the threshold and was not reported yet.
-    func scan(logger: Logger) {
+    package func scan(logger: Logger) {
         guard let threshold else { return }
         let now = ContinuousClock.now
         let slow = running.withLock { running -> [(String, Duration)] in
@@ -74,7 +74,7 @@ public final class SlowRequestLog: Sendable {
     }
 
     /// Scans until cancelled, four times per threshold (at most every second, at least every 50 ms).
-    func watch(logger: Logger) async {
+    package func watch(logger: Logger) async {
         guard let threshold else { return }
         let interval = min(max(threshold / 4, .milliseconds(50)), .seconds(1))
         while !Task.isCancelled {
@@ -87,7 +87,7 @@ public final class SlowRequestLog: Sendable {
         String(Double(Int(secondsValue(duration) * 1000)) / 1000)
     }
 
-    static func secondsValue(_ duration: Duration) -> Double {
+    package static func secondsValue(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import PosternCore
 import PosternEngine
+import PosternRuntime
 import Synchronization
 
 #if canImport(Glibc)
@@ -127,7 +128,7 @@ public final class AccessLog: Sendable {
     }
 
     /// `[10/Oct/2000:13:55:36 -0700]`'s inside, in local time.
-    static func timestamp(_ seconds: Double) -> String {
+    package static func timestamp(_ seconds: Double) -> String {
         var time = time_t(seconds)
         var parts = tm()
         localtime_r(&time, &parts)
@@ -137,12 +138,12 @@ public final class AccessLog: Sendable {
     }
 
     /// A field with no spaces or controls (they would break the line's columns).
-    static func field(_ text: String) -> String {
+    package static func field(_ text: String) -> String {
         text.isEmpty ? "-" : escaped(text).replacing(" ", with: "\\x20")
     }
 
     /// Quotes, backslashes and control bytes as `\xNN`, as Apache does, so a line is one line.
-    static func escaped(_ text: String) -> String {
+    package static func escaped(_ text: String) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {

@@ -1,5 +1,6 @@
 import CPosternSocket
 import NIOCore
+import PosternRuntime
 import Synchronization
 
 /// The accept queues of the server's listening sockets, as the kernel has them: how many
@@ -8,8 +9,8 @@ import Synchronization
 /// (``postern_listen_queue``: TCP_INFO for TCP, sock_diag for unix sockets), so the figure is
 /// the one `ss -ltn` / `ss -lx` show as Recv-Q and Send-Q, for TCP and unix sockets alike
 /// (php-fpm reads /proc/net/tcp and knows no unix socket's queue; uWSGI's is per-platform).
-final class ListenQueueMonitor: Sendable {
-    struct Reading: Codable, Sendable, Equatable {
+package final class ListenQueueMonitor: Sendable {
+    package struct Reading: Codable, Sendable, Equatable {
         var `protocol`: String
         var address: String
         /// Connections waiting to be accepted now.
@@ -24,13 +25,13 @@ final class ListenQueueMonitor: Sendable {
     private let maxSeen: Mutex<[Int]>
 
     /// - Parameter listeners: protocol name and listening descriptor of each.
-    init(_ listeners: [(String, Int32)]) {
+    package init(_ listeners: [(String, Int32)]) {
         self.listeners = listeners.map { ($0.0, $0.1, SocketAddress.local(of: $0.1)?.listenerText ?? "fd:\($0.1)") }
         maxSeen = Mutex([Int](repeating: 0, count: listeners.count))
     }
 
     /// Each listener's queue now (a socket the kernel cannot describe is left out).
-    func sample() -> [Reading] {
+    package func sample() -> [Reading] {
         var readings: [Reading] = []
         for (index, listener) in listeners.enumerated() {
             var queued: UInt32 = 0
@@ -46,7 +47,7 @@ final class ListenQueueMonitor: Sendable {
     }
 
     /// Samples every 200 ms until cancelled (the most seen between status requests counts).
-    func watch() async {
+    package func watch() async {
         while !Task.isCancelled {
             _ = sample()
             try? await Task.sleep(for: .milliseconds(200))

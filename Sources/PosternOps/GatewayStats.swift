@@ -24,7 +24,7 @@ public final class GatewayStats: RequestObserver {
     private let abandonedLimit: Int
     private let onAbandonedLimit: (@Sendable (Int) -> Void)?
     /// `--slow-log`, when given: told of every request's start and end.
-    let slowLog: SlowRequestLog?
+    package let slowLog: SlowRequestLog?
     private let logger: Logger
     /// swift-metrics handles, made once per protocol and status instead of once per request (a
     /// lookup in the backend's registry each time).
@@ -140,6 +140,6 @@ public final class GatewayStats: RequestObserver {
 }
 
 /// The process id, read once.
-enum ProcessIdentity {
-    static let pid: Int32 = getpid()
+package enum ProcessIdentity {
+    package static let pid: Int32 = getpid()
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import CPosternSocket
 import FoundationEssentials
 import Logging
@@ -17,7 +18,10 @@ import Darwin
 
 /// The entry point every Postern binary shares: parse the options, pick the launch mode, serve.
 public enum Gateway {
-    /// Runs `application` as the process's gateway, as `options` and the launch mode say.
+    /// Runs `application` as the process's gateway, as `options` and the launch mode say, and
+    /// returns when it has stopped. A status other than 0 is thrown as `ExitCode`, which the
+    /// command's `main` (``main(_:configurationKeys:cgiApplication:)``) turns into the
+    /// process's: nothing here ends the process itself.
     ///
     /// - Parameter configurationKeys: the command's own options that a file or `POSTERN_*`
     ///   variables may set, the same keys it gave ``main(_:configurationKeys:cgiApplication:)``
@@ -27,7 +31,7 @@ public enum Gateway {
         let configurationFile = ServeConfiguration.Loaded(.current(commandKeys: configurationKeys))
         if options.printConfig {
             print(ServeConfiguration.describe(options, settings: configurationFile.settings))
-            exit(0)
+            return
         }
         let environment = ProcessEnvironment.current
         if options.checkConfig {
@@ -36,10 +40,10 @@ public enum Gateway {
                 try options.check(environment: environment)
             } catch {
                 StandardError.write("Error: \(error)\n")
-                exit(64)
+                throw ExitCode(64)
             }
             print(UpgradeCheck.passedPrefix + PosternVersion.serverSoftware)
-            exit(0)
+            return
         }
         ConcurrencyExecutor.install()
         // As root with --user, the log files are the user's before anyone opens them (the
@@ -71,7 +75,7 @@ public enum Gateway {
             _ = postern_set_parent_death_signal(SIGTERM)
             if let master = worker.master, getppid() != master {
                 logger.error("the master (pid \(master)) is gone; this worker leaves")
-                exit(1)
+                throw ExitCode.failure
             }
             // The master bound the sockets (as root, maybe); a worker serves as --user, executed
             // again as the user (see ``Privileges/dropPrivilegesAndReexecute``; the sockets and
@@ -105,7 +109,9 @@ public enum Gateway {
             case .cgi:
                 // Binaries that start through ``Gateway/main(_:cgiApplication:)`` never get here;
                 // a caller of `run` started by a front-end still serves its one request.
-                exit(await CGIProgram.run(application, environment: environment, limits: options.limits))
+                let status = await CGIProgram.run(application, environment: environment, limits: options.limits)
+                if status != 0 { throw ExitCode(status) }
+                return
             case .developmentHTTP:
                 specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
             }
@@ -127,7 +133,9 @@ public enum Gateway {
                     )
                 )
             }
-            exit(try await master.run(status: status))
+            let exitStatus = try await master.run(status: status)
+            if exitStatus != 0 { throw ExitCode(exitStatus) }
+            return
         }
         var unixSocketFiles = Privileges.inheritedSocketFiles(environment)
         var reload: InPlaceReload?
@@ -161,8 +169,8 @@ public enum Gateway {
         }
         try await serveProcess(listeners: specs, configuration: configuration, options: options, worker: worker, reload: reload)
         if let reload, reload.isReloading {
-            reload.execute(logger: logger)
-            exit(1)
+            reload.execute(logger: logger)  // returns only if the binary could not be executed
+            throw ExitCode.failure
         }
     }
 
@@ -254,8 +262,7 @@ public enum Gateway {
                 service: GatewayServer(
                     listeners: listeners, configuration: configuration, sharedSockets: worker != nil,
                     // N workers share the cores: more accept threads than cores only add
-                    // switches (measured: 2 workers with 2 threads each used 50-61 µs per SCGI
-                    // request against 40-46 µs for one process).
+                    // context switches.
                     acceptThreads: worker != nil ? max(1, System.coreCount / max(1, options.workers)) : nil,
                     onReady: { addresses in
                         reporter?.write()

@@ -120,7 +120,7 @@ final class InPlaceReload: Sendable {
         let executable = WorkerProcess.executable(startedFrom: startedFrom)
         notifier?.restoreEnvironment()
         for (_, fd) in kept { _ = fcntl(fd, F_SETFD, 0) }
-        setenv(Privileges.inheritedKey, kept.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: ","), 1)
+        setenv(Privileges.inheritedKey, InheritedListeners.encode(listeners), 1)
         setenv(Privileges.socketFilesKey, socketFiles.joined(separator: ":"), 1)
         let reason = ProcessImage.replace(with: executable, keeping: Set(kept.map(\.1)))
         logger.critical("reload: cannot execute \(executable) (\(reason)); the server has stopped")

@@ -129,13 +129,13 @@ enum Privileges {
     {
         try dropPrivileges(options)
         if !keepEnvironment {
-            var inherited: [String] = []
+            var inherited: [(String, Int32)] = []
             for spec in listeners {
                 guard case .fd(let fd) = spec.address else { continue }
                 _ = fcntl(fd, F_SETFD, 0)  // kept across exec
-                inherited.append("\(spec.gatewayProtocol.rawValue)=\(fd)")
+                inherited.append((spec.gatewayProtocol.rawValue, fd))
             }
-            setenv(inheritedKey, inherited.joined(separator: ","), 1)
+            setenv(inheritedKey, InheritedListeners.encode(inherited), 1)
             setenv(socketFilesKey, socketFiles.joined(separator: ":"), 1)
         }
         let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
@@ -147,10 +147,8 @@ enum Privileges {
     static func inheritedListeners(_ environment: [String: String], allow: AllowList) -> [ListenerSpec]? {
         guard let text = environment[inheritedKey] else { return nil }
         unsetenv(inheritedKey)
-        return text.split(separator: ",").compactMap { entry in
-            let parts = entry.split(separator: "=")
-            guard parts.count == 2, let kind = GatewayProtocol(rawValue: String(parts[0])), let fd = Int32(parts[1]) else { return nil }
-            return ListenerSpec(kind, .fd(fd), allow: allow)
+        return (InheritedListeners.decode(text) ?? []).compactMap { name, fd in
+            GatewayProtocol(rawValue: name).map { ListenerSpec($0, .fd(fd), allow: allow) }
         }
     }
 

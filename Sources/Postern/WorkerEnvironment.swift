@@ -32,12 +32,7 @@ struct WorkerEnvironment: Sendable {
         guard let slotText = environment[Self.markerKey], let slot = Int(slotText),
             let listenersText = environment[Self.listenersKey], let stats = environment[Self.statsKey]
         else { return nil }
-        var listeners: [(String, Int32)] = []
-        for entry in listenersText.split(separator: ",") {
-            let parts = entry.split(separator: "=")
-            guard parts.count == 2, let fd = Int32(parts[1]) else { return nil }
-            listeners.append((String(parts[0]), fd))
-        }
+        guard let listeners = InheritedListeners.decode(listenersText) else { return nil }
         self.slot = slot
         self.listeners = listeners
         self.statsDirectory = stats
@@ -48,7 +43,7 @@ struct WorkerEnvironment: Sendable {
     static func variables(slot: Int, listeners: [(String, Int32)], statsDirectory: String) -> [String: String] {
         [
             markerKey: String(slot),
-            listenersKey: listeners.map { "\($0.0)=\($0.1)" }.joined(separator: ","),
+            listenersKey: InheritedListeners.encode(listeners),
             statsKey: statsDirectory,
             masterKey: String(getpid()),
         ]

@@ -451,7 +451,7 @@ final class WorkerMaster: @unchecked Sendable {
         notifier?.restoreEnvironment()
         busy?.close()
         busy = nil
-        setenv(Self.upgradeListenersKey, listenerFDs.map { "\($0.0)=\($0.1)" }.joined(separator: ","), 1)
+        setenv(Self.upgradeListenersKey, InheritedListeners.encode(listenerFDs), 1)
         // Every worker this master knows, retiring ones too: the new image reaps them all.
         let running = Array(policy.workers.keys) + inherited + retiringInherited
         setenv(Self.upgradeWorkersKey, running.map { String($0) }.joined(separator: ","), 1)
@@ -470,12 +470,7 @@ final class WorkerMaster: @unchecked Sendable {
         let workersText = getenv(upgradeWorkersKey).map { String(cString: $0) } ?? ""
         unsetenv(upgradeListenersKey)
         unsetenv(upgradeWorkersKey)
-        let listeners: [(String, Int32)] = listenersText.split(separator: ",").compactMap { entry in
-            let parts = entry.split(separator: "=")
-            guard parts.count == 2, let fd = Int32(parts[1]) else { return nil }
-            return (String(parts[0]), fd)
-        }
-        return (listeners, workersText.split(separator: ",").compactMap { pid_t($0) })
+        return (InheritedListeners.decode(listenersText) ?? [], workersText.split(separator: ",").compactMap { pid_t($0) })
     }
 
     /// An upgraded master's inherited workers drain once every slot of the new generation serves.

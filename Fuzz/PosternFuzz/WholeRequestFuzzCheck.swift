@@ -1,4 +1,4 @@
-// The engine's fast path on the same fuzz input: a protocol's OneRequestCodec either leaves the
+// The engine's fast path on the same fuzz input: a protocol's WholeRequestCodec either leaves the
 // bytes to the full engine or returns a request whose body is exactly its CONTENT_LENGTH.
 import Logging
 import NIOCore
@@ -19,7 +19,7 @@ enum WholeRequestFuzzCheck {
 
     /// Runs `codec` on the whole input (as the first read of a connection) and checks what it
     /// returns; a crash or a broken invariant stops the fuzzer.
-    static func check(_ codec: any OneRequestCodec, _ bytes: [UInt8]) {
+    static func check(_ codec: any WholeRequestCodec, _ bytes: [UInt8]) {
         guard let whole = codec.wholeRequest(in: ByteBuffer(bytes: bytes), connection: connection) else { return }
         precondition(whole.body.readableBytes <= configuration.limits.maxBodyBytes)
         precondition(whole.body.readableBytes < bytes.count)

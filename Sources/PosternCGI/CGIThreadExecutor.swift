@@ -8,8 +8,9 @@ import Synchronization
 ///
 /// Why not an async `main`: the runtime parks an async `main`'s thread with `dispatch_main`,
 /// which ends in `pthread_exit`, and in a binary linked with `-static-executable` that forced
-/// unwind makes libgcc sort every frame description of the image first (measured: 80 % of a
-/// 14.5 ms start). A synchronous `main` that drives its own jobs never exits a thread.
+/// unwind makes libgcc sort every frame description of the image first, which costs a CGI
+/// request more than the rest of its start. A synchronous `main` that drives its own jobs
+/// never exits a thread.
 final class CGIThreadExecutor: TaskExecutor, @unchecked Sendable {
     // @unchecked: the queue is in a Mutex; the semaphore is thread-safe.
     private let jobs = Mutex<[UnownedJob]>([])

@@ -112,9 +112,7 @@ final class CGIReactor: Sendable {
         for fault in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { sigdelset(&blocked, fault) }
         pthread_sigmask(SIG_BLOCK, &blocked, nil)
         // A buffer of its own for the thread's life, not an array: an array passed as `&ready`
-        // and then sliced for the loop was copied at every wait, and the copies were never
-        // freed (heaptrack: 288 bytes a wait, two waits a script: the CGI host's memory grew by
-        // about 600 bytes a request).
+        // and then sliced for the loop is copied at every wait, and those copies leak.
         let ready = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
         while true {
             let count = Int(postern_watch_wait(epoll, ready, 64))

@@ -130,7 +130,7 @@ public struct RequestBodySource: Sendable {
     }
 
     /// Adds a chunk without suspending, for adapters driven by an event loop (see
-    /// ``SingleRequestHandler``); backpressure is signalled by `.full` and `whenReady`.
+    /// ``CloseDelimitedRequestHandler``); backpressure is signalled by `.full` and `whenReady`.
     public func offer(_ buffer: ByteBuffer, whenReady: @escaping @Sendable () -> Void) -> OfferResult {
         state.offer(buffer, whenReady: whenReady)
     }

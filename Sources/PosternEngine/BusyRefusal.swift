@@ -102,7 +102,7 @@ extension BusyRefusal {
         connectionClose: Bool = false,
         encodeHead: (Response, inout ByteBuffer) throws(ResponseError) -> Void
     ) -> BusyAnswer {
-        var response = SingleRequestResponse.framedByLength(.text("503 Service Unavailable: too many connections\n", status: .serviceUnavailable))
+        var response = CloseDelimitedResponse.framedByLength(.text("503 Service Unavailable: too many connections\n", status: .serviceUnavailable))
         response.headers.add(name: "Retry-After", value: "1")
         if connectionClose { response.headers.add(name: "Connection", value: "close") }
         var bytes = ByteBuffer()

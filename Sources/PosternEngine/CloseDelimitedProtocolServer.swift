@@ -4,10 +4,10 @@ import PosternCore
 /// What SCGI and uwsgi share, written once: one request per connection, a decoder that splits
 /// the head from the body, the normalizer, and a response framed by the connection's close. A
 /// protocol supplies only its decoder, its variables (the head through ``EnvironBuilder``) and
-/// its status style; from them come its pipeline on the full engine (``SingleRequestHandler``),
-/// its hook for the engine's fast path (``OneRequestCodec/wholeRequest(in:connection:)``) and its
+/// its status style; from them come its pipeline on the full engine (``CloseDelimitedRequestHandler``),
+/// its hook for the engine's fast path (``WholeRequestCodec/wholeRequest(in:connection:)``) and its
 /// busy answer (503 with `Retry-After`).
-public protocol CloseDelimitedProtocolServer: ProtocolServer, OneRequestCodec where Connection == Void {
+public protocol CloseDelimitedProtocolServer: ProtocolServer, WholeRequestCodec where Connection == Void {
     associatedtype Head: Sendable
     associatedtype Decoder: NIOSingleStepByteToMessageDecoder where Decoder.InboundOut == RequestPart<Head>
 
@@ -21,17 +21,17 @@ public protocol CloseDelimitedProtocolServer: ProtocolServer, OneRequestCodec wh
 }
 
 extension CloseDelimitedProtocolServer {
-    public var fastPath: (any OneRequestCodec)? { self }
+    public var fastPath: (any WholeRequestCodec)? { self }
 
     /// The connection is served in its pipeline: the decoder, the timeouts and a
-    /// ``SingleRequestHandler``.
+    /// ``CloseDelimitedRequestHandler``.
     public func setup(_ channel: any Channel, context: ConnectionContext) throws {
-        let framing = SingleRequestHandler<Head>.Framing(
+        let framing = CloseDelimitedRequestHandler<Head>.Framing(
             gatewayProtocol: gatewayProtocol,
             makeVariables: { head, context throws(NormalizationError) in try Self.variables(for: head, context: context) },
             response: Self.responseFraming
         )
-        try SingleRequestHandler.install(on: channel, decoder: makeDecoder(), framing: framing, connection: context)
+        try CloseDelimitedRequestHandler.install(on: channel, decoder: makeDecoder(), framing: framing, connection: context)
     }
 
     /// Busy: 503 with `Retry-After`, at once.

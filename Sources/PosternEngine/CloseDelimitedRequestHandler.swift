@@ -21,8 +21,8 @@ import PosternCore
 /// task is cancelled when the request breaks or the peer goes away, and nothing is written.
 ///
 /// One task per request and no per-connection async sequences: a connection costs what the
-/// protocol needs (measured in `postern bench`; see docs/benchmarks.md).
-public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
+/// protocol needs.
+public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHandler {
     public typealias InboundIn = RequestPart<Head>
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -63,7 +63,7 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         try sync.addHandler(timeouts)
         try sync.addHandler(ByteToMessageHandler(decoder))
         try sync.addHandler(RequestPartTimeoutObserver<Head>(timeouts))
-        try sync.addHandler(SingleRequestHandler(framing: framing, connection: connection))
+        try sync.addHandler(CloseDelimitedRequestHandler(framing: framing, connection: connection))
     }
 
     private enum State {
@@ -244,7 +244,7 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let onDone: @Sendable () -> Void = { channel.eventLoop.execute { loopBound.value.responseWritten() } }
         task = Task {
-            await SingleRequestResponse.run(
+            await CloseDelimitedResponse.run(
                 environ, source: source, configuration: configuration, channel: channel,
                 framing: responseFraming, logger: logger, onDone: onDone)
         }
@@ -304,8 +304,8 @@ public final class SingleRequestHandler<Head: Sendable>: ChannelDuplexHandler {
     }
 }
 
-/// The application's side of a ``SingleRequestHandler`` exchange: runs in the request's task.
-enum SingleRequestResponse {
+/// The application's side of a ``CloseDelimitedRequestHandler`` exchange: runs in the request's task.
+enum CloseDelimitedResponse {
     /// Calls the application and writes its response (nothing when cancelled), then `onDone`.
     static func run(
         _ environ: Environ,

@@ -18,10 +18,10 @@ public protocol ProtocolServer: BusyRefusal {
 
     var gatewayProtocol: GatewayProtocol { get }
 
-    /// The engine's fast path for this protocol (``OneRequestCodec``): a connection whose
+    /// The engine's fast path for this protocol (``WholeRequestCodec``): a connection whose
     /// first read holds a whole request is answered on the accepting thread. `nil` where there
     /// is none (HTTP, whose common case is keep-alive).
-    var fastPath: (any OneRequestCodec)? { get }
+    var fastPath: (any WholeRequestCodec)? { get }
 
     /// Whether the channel pipeline serves the connection alone, with no task and no `handle`.
     static var servesInPipeline: Bool { get }
@@ -35,7 +35,7 @@ public protocol ProtocolServer: BusyRefusal {
 
 extension ProtocolServer {
     public static var servesInPipeline: Bool { false }
-    public var fastPath: (any OneRequestCodec)? { nil }
+    public var fastPath: (any WholeRequestCodec)? { nil }
 }
 
 extension ProtocolServer where Connection == Void {

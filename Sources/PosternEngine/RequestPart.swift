@@ -16,13 +16,13 @@ public enum RequestPart<Head: Sendable>: Sendable {
 }
 
 /// A one-request protocol's decoder (SCGI, uwsgi), as a pure step function: `decode` is one
-/// step, and the body phase they share is ``OneRequestBody``.
-public protocol OneRequestDecoder: NIOSingleStepByteToMessageDecoder {
+/// step, and the body phase they share is ``CloseDelimitedBody``.
+public protocol CloseDelimitedDecoder: NIOSingleStepByteToMessageDecoder {
     /// One step: a part, or `nil` when more bytes are needed.
     mutating func step(_ buffer: inout ByteBuffer) throws -> InboundOut?
 }
 
-extension OneRequestDecoder {
+extension CloseDelimitedDecoder {
     @inlinable
     public mutating func decode(buffer: inout ByteBuffer) throws -> InboundOut? {
         try step(&buffer)
@@ -32,7 +32,7 @@ extension OneRequestDecoder {
 /// The phase of a one-request decoder (SCGI, uwsgi) after its head: exactly CONTENT_LENGTH bytes
 /// of body, in the chunks they arrive in, the last one marked; then nothing (the connection
 /// carries one request: bytes after the body are discarded).
-public enum OneRequestBody: Sendable, Hashable {
+public enum CloseDelimitedBody: Sendable, Hashable {
     case body(remaining: Int)
     case done
 

@@ -3,7 +3,7 @@ import NIOCore
 import PosternCore
 
 /// A request that arrived whole in a connection's first read, decoded by a protocol's
-/// ``OneRequestCodec``: everything the engine's fast path needs to answer it without a channel.
+/// ``WholeRequestCodec``: everything the engine's fast path needs to answer it without a channel.
 public struct WholeRequest: Sendable {
     /// The variables through the normalizer, or why they broke one of its rules (answered 400).
     public var variables: Result<EnvironBuilder.Result, NormalizationError>
@@ -35,7 +35,7 @@ public struct WholeRequest: Sendable {
 /// bytes after the request, a malformed request — answers `nil`, and the connection goes, with
 /// the bytes already read, to the full engine, which handles it exactly as if it had read them
 /// itself (its decoder, its timeouts, its errors).
-public protocol OneRequestCodec: Sendable {
+public protocol WholeRequestCodec: Sendable {
     var gatewayProtocol: GatewayProtocol { get }
 
     /// The request held whole by `bytes` (the first read of a new connection), or `nil` when
@@ -48,7 +48,7 @@ public protocol OneRequestCodec: Sendable {
     var peerMayHalfClose: Bool { get }
 }
 
-extension OneRequestCodec {
+extension WholeRequestCodec {
     public var peerMayHalfClose: Bool { true }
 }
 
@@ -119,7 +119,7 @@ public struct CloseDelimitedFraming: ResponseFraming {
 
     /// The head (see ``addsContentLength``; the close still ends the body).
     public func writeHead(_ response: Response, into buffer: inout ByteBuffer) throws(ResponseError) {
-        let response = addsContentLength ? SingleRequestResponse.framedByLength(response) : response
+        let response = addsContentLength ? CloseDelimitedResponse.framedByLength(response) : response
         if statusLine {
             try response.encodeHTTPHead(into: &buffer)
         } else {
@@ -134,7 +134,7 @@ public struct CloseDelimitedFraming: ResponseFraming {
     public func writeEnd(into buffer: inout ByteBuffer) {}
 }
 
-extension OneRequestCodec {
+extension WholeRequestCodec {
     /// The head and the whole body from a one-request decoder (SCGI, uwsgi), when `bytes` hold
     /// exactly one complete request and nothing after it; `nil` otherwise (more to come, or an
     /// error the full engine will report).

@@ -10,7 +10,7 @@ import PosternEngine
 /// any action other than starting the request and feeding its STDIN (a management record, an
 /// abort, a protocol error), a FILTER, KEEP_CONN, or a STDIN that disagrees with CONTENT_LENGTH
 /// leaves the connection to the full engine.
-extension FastCGIProtocolServer: OneRequestCodec {
+extension FastCGIProtocolServer: WholeRequestCodec {
     /// Front-ends close a FastCGI connection only when they give up on the request (§3.5).
     public var peerMayHalfClose: Bool { false }
 

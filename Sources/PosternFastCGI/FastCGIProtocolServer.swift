@@ -24,7 +24,7 @@ public struct FastCGIProtocolServer: ProtocolServer {
     }
 
     /// A connection without KEEP_CONN whose request arrived whole (``wholeRequest(in:connection:)``).
-    public var fastPath: (any OneRequestCodec)? { self }
+    public var fastPath: (any WholeRequestCodec)? { self }
 
     public func setup(_ channel: any Channel, context: ConnectionContext) throws -> Connection {
         let sync = channel.pipeline.syncOperations

@@ -8,15 +8,15 @@ import Glibc
 #endif
 
 /// The engine's front door on one listening socket: threads of its own accept, and each
-/// accepted connection is either served on the spot by the fast path (``OneRequestCycle``), or
+/// accepted connection is either served on the spot by the fast path (``WholeRequestCycle``), or
 /// handed over, with the bytes already read, to the full engine (SwiftNIO channels) through
-/// ``handOvers``.
+/// ``accepted``.
 ///
 /// ```
 ///  accept4(listener, NONBLOCK|CLOEXEC) ──► fast path? read ─► whole request ─► app ─► one send ─► close
 ///     │ EAGAIN                                   │ not whole, not simple, or no fast path
 ///     ▼                                          ▼
-///  epoll_wait(listener EXCLUSIVE, stop)      handOvers ─► a channel with the prefetched bytes
+///  epoll_wait(listener EXCLUSIVE, stop)      accepted  ─► a channel with the prefetched bytes
 /// ```
 /// A one-request connection costs accept4, read, send and close when the front-end sends its
 /// request at once, as nginx, lighttpd and Apache do (uWSGI's sync worker costs the same, plus
@@ -31,20 +31,20 @@ import Glibc
 final class ConnectionAcceptor: Sendable {
     /// A connection for the full engine: the socket (non-blocking, close-on-exec) and what the
     /// fast path read from it already.
-    struct HandOver: Sendable {
+    struct AcceptedConnection: Sendable {
         let socket: CInt
         let prefetched: ByteBuffer
     }
 
     /// Connections for the full engine; finishes once every accept thread has stopped.
-    let handOvers: AsyncStream<HandOver>
-    private let continuation: AsyncStream<HandOver>.Continuation
+    let accepted: AsyncStream<AcceptedConnection>
+    private let continuation: AsyncStream<AcceptedConnection>.Continuation
     private let listener: CInt
     private let wake: CInt
     private let threadCount: Int
     private let running: Atomic<Int>
     private let stopped = Atomic<Bool>(false)
-    private let cycle: OneRequestCycle?
+    private let cycle: WholeRequestCycle?
     private let stalled: (@Sendable () -> Bool)?
     private let logger: Logger
     private let resourceWarning = ResourceWarning()
@@ -56,7 +56,7 @@ final class ConnectionAcceptor: Sendable {
     ///   - stalled: in a worker, whether one of its event loops is blocked (an application
     ///     that blocks its thread); while it is, this process leaves new connections to the
     ///     other workers (see ``run()``).
-    init(listeningSocket: CInt, threads: Int, cycle: OneRequestCycle?, stalled: (@Sendable () -> Bool)? = nil, logger: Logger) throws {
+    init(listeningSocket: CInt, threads: Int, cycle: WholeRequestCycle?, stalled: (@Sendable () -> Bool)? = nil, logger: Logger) throws {
         let wake = postern_wake_create()
         guard wake >= 0 else {
             throw SocketError.failed("cannot create the accept threads' wake-up descriptor", errno: errno)
@@ -73,7 +73,7 @@ final class ConnectionAcceptor: Sendable {
         self.cycle = cycle
         self.stalled = stalled
         self.logger = logger
-        (handOvers, continuation) = AsyncStream.makeStream(of: HandOver.self)
+        (accepted, continuation) = AsyncStream.makeStream(of: AcceptedConnection.self)
     }
 
     deinit {
@@ -122,7 +122,7 @@ final class ConnectionAcceptor: Sendable {
             return
         }
         defer { close(epoll) }
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: OneRequestCycle.firstReadBytes, alignment: 16)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: WholeRequestCycle.firstReadBytes, alignment: 16)
         defer { scratch.deallocate() }
         var peer = sockaddr_storage()
         var pausedSince: ContinuousClock.Instant?
@@ -148,9 +148,9 @@ final class ConnectionAcceptor: Sendable {
             let client = postern_accept(listener, &peer, &length)
             if client >= 0 {
                 if let cycle {
-                    cycle.serve(client, peer: peer, scratch: scratch) { handOver($0, $1) }
+                    cycle.serve(client, peer: peer, scratch: scratch) { toFullEngine($0, $1) }
                 } else {
-                    handOver(client, ByteBuffer())
+                    toFullEngine(client, ByteBuffer())
                 }
                 continue
             }
@@ -180,8 +180,8 @@ final class ConnectionAcceptor: Sendable {
         }
     }
 
-    private func handOver(_ socket: CInt, _ prefetched: ByteBuffer) {
-        if case .terminated = continuation.yield(HandOver(socket: socket, prefetched: prefetched)) {
+    private func toFullEngine(_ socket: CInt, _ prefetched: ByteBuffer) {
+        if case .terminated = continuation.yield(AcceptedConnection(socket: socket, prefetched: prefetched)) {
             close(socket)
         }
     }

@@ -142,7 +142,7 @@ public final class GatewayServer: Service, Sendable {
     }
 
     /// Opens the listening socket (or takes `fd:N`) and starts its accept threads.
-    private func openAcceptor(_ spec: ListenerSpec, codec: (any OneRequestCodec)?) throws -> Acceptor {
+    private func openAcceptor(_ spec: ListenerSpec, codec: (any WholeRequestCodec)?) throws -> Acceptor {
         guard let group = group as? MultiThreadedEventLoopGroup else {
             throw SocketError.needsMultiThreadedEventLoopGroup
         }
@@ -159,7 +159,7 @@ public final class GatewayServer: Service, Sendable {
         var logger = configuration.logger
         logger[metadataKey: "protocol"] = "\(spec.gatewayProtocol)"
         let cycle = codec.map {
-            OneRequestCycle(
+            WholeRequestCycle(
                 codec: $0, configuration: configuration, connections: connections, allow: spec.allow, group: group, open: open,
                 logger: logger)
         }
@@ -334,10 +334,10 @@ public final class GatewayServer: Service, Sendable {
         let open = listener.open
         let (admit, serveConnection) = admission(spec, server: server, open: Server.servesInPipeline ? open : nil)
         let isTCP = spec.isTCP
-        let initializer: @Sendable (any Channel, ConnectionAcceptor.HandOver) -> EventLoopFuture<Admitted<Server.Connection>?> = {
-            channel, handOver in
+        let initializer: @Sendable (any Channel, ConnectionAcceptor.AcceptedConnection) -> EventLoopFuture<Admitted<Server.Connection>?> = {
+            channel, accepted in
             channel.eventLoop.makeCompletedFuture {
-                try Self.prepareHandedOver(channel, handOver, isTCP: isTCP)
+                try Self.prepareAccepted(channel, accepted, isTCP: isTCP)
                 return try admit(channel)
             }
         }
@@ -350,13 +350,13 @@ public final class GatewayServer: Service, Sendable {
                 // Cancelled (not a graceful shutdown): stop at once, closing every connection.
                 await withTaskCancellationHandler {
                     await withDiscardingTaskGroup { tasks in
-                        for await handOver in acceptor.handOvers {
+                        for await accepted in acceptor.accepted {
                             if Server.servesInPipeline {
                                 do {
                                     _ = try await ClientBootstrap(group: group)
                                         .channelOption(.allowRemoteHalfClosure, value: false)
-                                        .channelInitializer { initializer($0, handOver).map { _ in } }
-                                        .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket))
+                                        .channelInitializer { initializer($0, accepted).map { _ in } }
+                                        .withConnectedSocket(NIOBSDSocket.Handle(accepted.socket))
                                         .get()
                                 } catch {
                                     logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
@@ -368,7 +368,7 @@ public final class GatewayServer: Service, Sendable {
                                 do {
                                     connection = try await ClientBootstrap(group: group)
                                         .channelOption(.allowRemoteHalfClosure, value: false)
-                                        .withConnectedSocket(NIOBSDSocket.Handle(handOver.socket)) { initializer($0, handOver) }
+                                        .withConnectedSocket(NIOBSDSocket.Handle(accepted.socket)) { initializer($0, accepted) }
                                 } catch {
                                     logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
                                     return
@@ -399,9 +399,9 @@ public final class GatewayServer: Service, Sendable {
 
     /// A handed-over socket's channel gets the bytes the fast path already read (first in its
     /// pipeline) and, on TCP, no Nagle delay.
-    private static func prepareHandedOver(_ channel: any Channel, _ handOver: ConnectionAcceptor.HandOver, isTCP: Bool) throws {
+    private static func prepareAccepted(_ channel: any Channel, _ accepted: ConnectionAcceptor.AcceptedConnection, isTCP: Bool) throws {
         if isTCP { try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1) }
-        try channel.pipeline.syncOperations.addHandler(PrefetchedBytesHandler(handOver.prefetched), position: .first)
+        try channel.pipeline.syncOperations.addHandler(PrefetchedBytesHandler(accepted.prefetched), position: .first)
     }
 }
 
@@ -417,7 +417,7 @@ final class ConnectionRegistry: Sendable {
     private struct State {
         var draining = false
         var open: [ObjectIdentifier: ConnectionContext] = [:]
-        /// Fast-path connections (``OneRequestCycle``): busy from accept to close, so there is
+        /// Fast-path connections (``WholeRequestCycle``): busy from accept to close, so there is
         /// nothing to drain in them, only a slot to count.
         var busy = 0
         var count: Int { open.count + busy }
@@ -505,7 +505,7 @@ final class OpenChannels: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// A fast-path request's application waits (see ``OneRequestCycle``); `cancel` cancels it.
+    /// A fast-path request's application waits (see ``WholeRequestCycle``); `cancel` cancels it.
     func startWaiting(cancel: @escaping @Sendable () -> Void) -> Int {
         state.withLock { state in
             defer { state.nextWaiting += 1 }

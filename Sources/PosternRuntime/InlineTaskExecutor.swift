@@ -69,8 +69,8 @@ final class InlineTaskExecutor: TaskExecutor, @unchecked Sendable {
     /// Where a released task's jobs go: an event loop when the loops are Swift concurrency's
     /// global executor (``ConcurrencyExecutor``). `globalConcurrentExecutor` would not do: it is
     /// the runtime's default pool, which the global-enqueue hook does not reach, so each job
-    /// of a task that waited (a CGI script's run, a timer) hopped to a Dispatch thread and back
-    /// to an event loop for its I/O (perf of the CGI host: 6 % of its samples on those threads).
+    /// of a task that waited (a CGI script's run, a timer) would hop to a Dispatch thread and
+    /// back to an event loop for its I/O.
     static func enqueueElsewhere(_ job: UnownedJob) {
         if ConcurrencyExecutor.install() {
             MultiThreadedEventLoopGroup.singleton.any().enqueue(ExecutorJob(job))

@@ -42,8 +42,8 @@ package enum ListeningSocket {
 
     /// TCP_DEFER_ACCEPT (tcp(7)) on a TCP listener of the engine: the kernel hands a connection
     /// to `accept` only once its first bytes have arrived, so the fast path's first `recv` finds
-    /// the request there instead of waiting for it in `poll` (a sleep and a wake-up, measured at
-    /// a tenth of the accepting thread's CPU through nginx, which connects before it writes).
+    /// the request there instead of waiting for it in `poll` (a sleep and a wake-up for every
+    /// connection of nginx, which connects before it writes).
     /// A client that connects and sends nothing is accepted after about a second and meets
     /// `--header-timeout` as before. Nothing for unix sockets (the option is TCP's); an error is
     /// ignored: the fast path still waits for a late request.

@@ -8,7 +8,7 @@ import Glibc
 /// Watches the fast path's connections whose application waits for something (a CGI script, a
 /// database, a timer), on one thread (`postern-peers`) and one epoll set, so that a peer that
 /// goes away cancels the application's task without a SwiftNIO channel made for the wait
-/// (``OneRequestCycle``). A reset ends the wait on every protocol; the end of the peer's input
+/// (``WholeRequestCycle``). A reset ends the wait on every protocol; the end of the peer's input
 /// ends it where the protocol says a peer never half-closes (FastCGI).
 ///
 /// Each watch fires once. Its events carry a token, not the descriptor's number: a number can be

@@ -6,7 +6,7 @@ import PosternEngine
 
 /// The rest of a fast-path request on a SwiftNIO channel made from its socket: the response of
 /// an application that waited for something, a streamed body, or the part of a response the
-/// socket could not take at once (see ``OneRequestCycle``).
+/// socket could not take at once (see ``WholeRequestCycle``).
 ///
 /// The request has been read whole, so the channel only writes; a peer that goes away cancels
 /// the application's task: a reset, or for FastCGI the end of its input. A half-close after the

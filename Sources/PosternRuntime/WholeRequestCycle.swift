@@ -18,7 +18,7 @@ import Glibc
 ///  ─► framing.writeWhole ─► one send ─► close
 /// ```
 /// Whatever the fast path does not fully understand goes to the full engine with the bytes
-/// already read (``ConnectionAcceptor/HandOver``): a request still arriving, KEEP_CONN, a
+/// already read (``ConnectionAcceptor/AcceptedConnection``): a request still arriving, KEEP_CONN, a
 /// malformed request, a connection over `--max-connections`. An application that waits for
 /// something outside its task goes on elsewhere, its connection watched for the peer going away
 /// (``PeerWatch``), and its response is sent by the thread that finishes it; a streamed body, or
@@ -29,7 +29,7 @@ import Glibc
 /// The application is called through ``GatewayConfiguration/respond(to:logger:)``, the same one
 /// call every adapter makes, so the access log, metrics, `--timeout`, `--max-concurrency` and
 /// the response header checks are the same on both paths.
-struct OneRequestCycle: Sendable {
+struct WholeRequestCycle: Sendable {
     /// The first read's size: a request larger than this (a big upload) goes to the full engine.
     static let firstReadBytes = 64 * 1024
     /// How long to wait for a request when the connection is accepted before its bytes arrive
@@ -38,7 +38,7 @@ struct OneRequestCycle: Sendable {
     /// full engine and its `--header-timeout`.
     static let firstBytesWaitMilliseconds: Int32 = 2
 
-    let codec: any OneRequestCodec
+    let codec: any WholeRequestCodec
     let configuration: GatewayConfiguration
     let connections: ConnectionRegistry
     let allow: AllowList
@@ -46,8 +46,8 @@ struct OneRequestCycle: Sendable {
     let open: OpenChannels
     let logger: Logger
 
-    /// Serves `socket` or hands it to the full engine through `handOver`.
-    func serve(_ socket: CInt, peer: sockaddr_storage, scratch: UnsafeMutableRawBufferPointer, handOver: (CInt, ByteBuffer) -> Void) {
+    /// Serves `socket` or gives it, with the bytes read, to the full engine through `toFullEngine`.
+    func serve(_ socket: CInt, peer: sockaddr_storage, scratch: UnsafeMutableRawBufferPointer, toFullEngine: (CInt, ByteBuffer) -> Void) {
         guard allow.admits(SocketAddress(storage: peer), logger: logger) else {
             close(socket)
             return
@@ -55,7 +55,7 @@ struct OneRequestCycle: Sendable {
         let count = Self.firstRead(socket, into: scratch)
         guard count > 0 else {
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                handOver(socket, ByteBuffer())
+                toFullEngine(socket, ByteBuffer())
             } else {
                 close(socket)  // closed (or reset) before sending a request
             }
@@ -63,14 +63,14 @@ struct OneRequestCycle: Sendable {
         }
         let bytes = ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
         guard count < scratch.count else {
-            handOver(socket, bytes)
+            toFullEngine(socket, bytes)
             return
         }
         let context = ConnectionContext(remoteAddress: nil, localAddress: nil, configuration: configuration, logger: logger)
         guard let whole = codec.wholeRequest(in: bytes, connection: context),
             connections.addBusy(limit: configuration.limits.maxConnections)
         else {
-            handOver(socket, bytes)
+            toFullEngine(socket, bytes)
             return
         }
         _ = context.beginRequest()  // a connection's first request is served even while draining
@@ -139,7 +139,7 @@ struct OneRequestCycle: Sendable {
                 flags: configuration.flags
             )
         }
-        let outcome = OneRequestOutcome()
+        let outcome = WholeRequestOutcome()
         let executor = InlineTaskExecutor()
         let configuration = self.configuration
         let logger = self.logger
@@ -158,7 +158,7 @@ struct OneRequestCycle: Sendable {
         }
         // The application waits for something outside its task: it goes on elsewhere.
         let sendLater = waitForResponse(framing: whole.framing, done: done, task: task)
-        if let delivered = outcome.handOver(to: sendLater) {
+        if let delivered = outcome.sendWhenDelivered(sendLater) {
             Task { await sendLater(delivered) }
         }
     }
@@ -167,17 +167,16 @@ struct OneRequestCycle: Sendable {
     /// watched meanwhile (``PeerWatch``: a peer that goes away cancels the task) and counted as
     /// open (a graceful stop waits for it, a hard one cancels it); whichever thread finishes the
     /// task sends the response as the accepting thread would have (``send(_:framing:done:task:)``:
-    /// a channel only when the socket takes less than all, or the body streams). That saves the
-    /// SwiftNIO channel the wait used to be watched with (its registration, address lookups,
-    /// socket options, pipeline: a tenth of the CGI host's CPU). Where no watch can be made,
-    /// a channel made now watches and answers instead.
+    /// a channel only when the socket takes less than all, or the body streams): no SwiftNIO
+    /// channel (its registration, address lookups, socket options, pipeline) just to watch a
+    /// wait. Where no watch can be made, a channel made now watches and answers instead.
     private func waitForResponse(framing: any ResponseFraming, done: ConnectionDone, task: Task<Void, Never>) -> @Sendable (Response?) async -> Void {
         let open = self.open
         guard let peers = PeerWatch.shared,
             let watch = peers.watch(done.socket, endMeansGone: !codec.peerMayHalfClose, { task.cancel() })
         else {
-            let handOver = makeHandOver(done: done, framing: framing, task: task)
-            return { response in await handOver.send(response) }
+            let responseHandOver = makeResponseHandOver(done: done, framing: framing, task: task)
+            return { response in await responseHandOver.send(response) }
         }
         let waiting = open.startWaiting(cancel: { task.cancel() })
         return { [self] response in
@@ -194,8 +193,8 @@ struct OneRequestCycle: Sendable {
             return
         }
         guard case .bytes(let body) = response.body.storage else {
-            let handOver = makeHandOver(done: done, framing: framing, task: task)
-            Task { await handOver.send(response) }
+            let responseHandOver = makeResponseHandOver(done: done, framing: framing, task: task)
+            Task { await responseHandOver.send(response) }
             return
         }
         var out = ByteBuffer()
@@ -208,11 +207,11 @@ struct OneRequestCycle: Sendable {
             done.closeNow()
         case .wouldBlock:
             // The socket took part of it: a channel writes the rest as the peer reads.
-            makeHandOver(done: done, framing: framing, task: nil).sendEncoded(out)
+            makeResponseHandOver(done: done, framing: framing, task: nil).sendEncoded(out)
         }
     }
 
-    private func makeHandOver(done: ConnectionDone, framing: any ResponseFraming, task: Task<Void, Never>?) -> ResponseHandOver {
+    private func makeResponseHandOver(done: ConnectionDone, framing: any ResponseFraming, task: Task<Void, Never>?) -> ResponseHandOver {
         ResponseHandOver(
             socket: done.socket, group: group, open: open, framing: framing, peerMayHalfClose: codec.peerMayHalfClose, task: task,
             flushTimeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds))), logger: logger, onClose: done.onClose)
@@ -256,11 +255,11 @@ struct ConnectionDone: Sendable {
 
 /// Where a fast-path request's response is: still with the application, delivered to the
 /// accepting thread, or handed over to what sends it when it comes.
-final class OneRequestOutcome: Sendable {
+final class WholeRequestOutcome: Sendable {
     private enum State {
         case pending
         case delivered(Response?)
-        case handedOver(@Sendable (Response?) async -> Void)
+        case waiting(@Sendable (Response?) async -> Void)
         case taken
     }
     private let state = Mutex(State.pending)
@@ -272,9 +271,9 @@ final class OneRequestOutcome: Sendable {
             case .pending:
                 state = .delivered(response)
                 return nil
-            case .handedOver(let handOver):
+            case .waiting(let send):
                 state = .taken
-                return handOver
+                return send
             case .delivered, .taken:
                 return nil
             }
@@ -295,15 +294,15 @@ final class OneRequestOutcome: Sendable {
         }
     }
 
-    /// The accepting thread leaves: the response goes to `handOver` when it comes. Returns it
+    /// The accepting thread leaves: the response goes to `send` when it comes. Returns it
     /// if it came meanwhile (the caller sends it).
-    func handOver(to handOver: @escaping @Sendable (Response?) async -> Void) -> Response?? {
+    func sendWhenDelivered(_ send: @escaping @Sendable (Response?) async -> Void) -> Response?? {
         state.withLock { state in
             if case .delivered(let response) = state {
                 state = .taken
                 return .some(response)
             }
-            state = .handedOver(handOver)
+            state = .waiting(send)
             return nil
         }
     }

@@ -17,7 +17,7 @@ import PosternEngine
 /// its colon); CONTENT_LENGTH within ``GatewayLimits/maxBodyBytes``. A connection that closes
 /// before CONTENT_LENGTH bytes of body is an error (``SCGIError/truncatedBody(missing:)``).
 /// Bytes after the body are discarded: SCGI carries one request per connection.
-public struct SCGIRequestDecoder: OneRequestDecoder {
+public struct SCGIRequestDecoder: CloseDelimitedDecoder {
     public typealias InboundOut = RequestPart<SCGIRequestHead>
 
     /// Enough digits for any length up to 9,999,999,999: far above any sane header limit.
@@ -26,7 +26,7 @@ public struct SCGIRequestDecoder: OneRequestDecoder {
     enum State: Sendable, Hashable {
         case length(value: Int, digits: Int)
         case netstring(length: Int)
-        case afterHead(OneRequestBody)
+        case afterHead(CloseDelimitedBody)
     }
 
     public let maxHeaderBytes: Int
@@ -78,7 +78,7 @@ public struct SCGIRequestDecoder: OneRequestDecoder {
                 let comma = buffer.readInteger(as: UInt8.self)!
                 guard comma == UInt8(ascii: ",") else { throw .missingComma(found: comma) }
                 let head = try SCGIRequestHead(parsing: content, maxBodyBytes: maxBodyBytes)
-                state = .afterHead(OneRequestBody(contentLength: head.contentLength))
+                state = .afterHead(CloseDelimitedBody(contentLength: head.contentLength))
                 return .head(head, bodyLength: head.contentLength)
             case .afterHead(var body):
                 defer { state = .afterHead(body) }

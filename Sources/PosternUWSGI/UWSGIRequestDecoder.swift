@@ -17,13 +17,13 @@ import PosternEngine
 /// datasize is checked against ``GatewayLimits/maxUWSGIVarsBytes`` before the block is
 /// buffered; CONTENT_LENGTH against ``GatewayLimits/maxBodyBytes``. A connection that closes
 /// before the end of the body is an error. Bytes after the body are discarded.
-public struct UWSGIRequestDecoder: OneRequestDecoder {
+public struct UWSGIRequestDecoder: CloseDelimitedDecoder {
     public typealias InboundOut = RequestPart<UWSGIRequestHead>
 
     enum State: Sendable, Hashable {
         case header
         case vars(size: Int)
-        case afterHead(OneRequestBody)
+        case afterHead(CloseDelimitedBody)
     }
 
     public let maxVarsBytes: Int
@@ -66,7 +66,7 @@ public struct UWSGIRequestDecoder: OneRequestDecoder {
                 guard buffer.readableBytes >= size else { return nil }
                 let block = buffer.readSlice(length: size)!
                 let head = try UWSGIRequestHead(parsingVars: block, maxBodyBytes: maxBodyBytes)
-                state = .afterHead(OneRequestBody(contentLength: head.contentLength))
+                state = .afterHead(CloseDelimitedBody(contentLength: head.contentLength))
                 return .head(head, bodyLength: head.contentLength)
             case .afterHead(var body):
                 defer { state = .afterHead(body) }

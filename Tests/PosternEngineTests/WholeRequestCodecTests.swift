@@ -10,11 +10,11 @@ import PosternUWSGI
 import Testing
 
 /// The fast path's one hook per protocol: a whole request in, or `nil` for the full engine.
-@Suite struct OneRequestCodecTests {
+@Suite struct WholeRequestCodecTests {
     static let configuration = GatewayConfiguration(application: Hello())
     static let connection = ConnectionContext(remoteAddress: nil, localAddress: nil, configuration: configuration, logger: Logger(label: "test"))
 
-    static func codec(_ gatewayProtocol: GatewayProtocol) -> any OneRequestCodec {
+    static func codec(_ gatewayProtocol: GatewayProtocol) -> any WholeRequestCodec {
         switch gatewayProtocol {
         case .scgi: return SCGIProtocolServer(configuration: configuration)
         case .uwsgi: return UWSGIProtocolServer(configuration: configuration)

@@ -7,8 +7,8 @@ import Testing
 import Glibc
 #endif
 
-/// The fast path's wait for a request's first bytes (``OneRequestCycle/firstRead(_:into:)``).
-@Suite struct OneRequestCycleTests {
+/// The fast path's wait for a request's first bytes (``WholeRequestCycle/firstRead(_:into:)``).
+@Suite struct WholeRequestCycleTests {
     /// A thread that takes a signal while it waits (a handler runs, so `poll` fails with
     /// `EINTR`) still gets the bytes that arrive within the wait, instead of giving up at the
     /// signal and sending the connection to the full engine.
@@ -64,7 +64,7 @@ import Glibc
                 }.start()
                 let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
                 defer { scratch.deallocate() }
-                let count = OneRequestCycle.firstRead(pair[0], into: scratch)
+                let count = WholeRequestCycle.firstRead(pair[0], into: scratch)
                 let error = errno
                 done.wait()  // the sockets stay open until the other thread is done with them
                 continuation.resume(returning: (count, error))

@@ -124,22 +124,16 @@ public enum Gateway {
         if worker == nil && (options.workers > 1 || options.harakiri > 0) {
             let master = try WorkerMaster(
                 options: options, configuration: configurationFile, specs: specs, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
-            let status = try options.status.map { address in
-                GatewayServer(
-                    listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
-                    configuration: GatewayConfiguration(
-                        application: StatusApplication(source: { master.statusReading() }, mode: "master"),
-                        logger: logger
-                    )
-                )
-            }
+            let status = try statusServer(options, mode: "master", logger: logger) { master.statusReading() }
             let exitStatus = try await master.run(status: status)
             if exitStatus != 0 { throw ExitCode(exitStatus) }
             return
         }
         var unixSocketFiles = Privileges.inheritedSocketFiles(environment)
-        var reload: InPlaceReload?
-        if worker == nil {
+        let role: ServingRole
+        if let worker {
+            role = .worker(worker)
+        } else {
             // A single process opens its listeners here, as whoever started the server, and
             // serves them as descriptors: the sockets are ready before privileges are dropped,
             // and they outlive a reload in place (``InPlaceReload``). Inherited ones are kept.
@@ -156,22 +150,36 @@ public enum Gateway {
                 try Privileges.dropPrivilegesAndReexecute(options, listeners: specs, socketFiles: unixSocketFiles)
             }
             for spec in specs { if case .fd(let fd) = spec.address { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
-            let kept = InPlaceReload(
-                listeners: specs, socketFiles: unixSocketFiles, notifier: SystemdNotifier.fromEnvironment(environment), environment: environment,
-                configuration: configurationFile)
-            reload = kept
+            role = .single(
+                InPlaceReload(
+                    listeners: specs, socketFiles: unixSocketFiles, notifier: SystemdNotifier.fromEnvironment(environment),
+                    environment: environment, configuration: configurationFile))
             specs = try InPlaceReload.servingCopies(of: specs)
         }
-        if worker == nil, let path = options.pidFile { try Privileges.writePIDFile(path) }
+        // The pid file is the master's, or the single process's.
+        let pidFile = role.isWorker ? nil : options.pidFile
+        if let pidFile { try Privileges.writePIDFile(pidFile) }
         defer {
-            if worker == nil, let path = options.pidFile { Privileges.removePIDFile(path) }
+            if let pidFile { Privileges.removePIDFile(pidFile) }
             for path in unixSocketFiles { try? UnixSocketFile.remove(path: path) }
         }
-        try await serveProcess(listeners: specs, configuration: configuration, options: options, worker: worker, reload: reload)
-        if let reload, reload.isReloading {
+        try await serveProcess(listeners: specs, configuration: configuration, options: options, role: role)
+        if let reload = role.reload, reload.isReloading {
             reload.execute(logger: logger)  // returns only if the binary could not be executed
             throw ExitCode.failure
         }
+    }
+
+    /// `--status ADDR`: the status page's own HTTP server, open only to `--allow` when given;
+    /// `nil` without the option. `mode` says whose figures `source` reads (a single process's or
+    /// a master's, over its workers).
+    static func statusServer(
+        _ options: ServeOptions, mode: String, logger: Logger, source: @escaping @Sendable () -> StatusReading
+    ) throws -> GatewayServer? {
+        guard let address = options.status else { return nil }
+        return GatewayServer(
+            listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
+            configuration: GatewayConfiguration(application: StatusApplication(source: source, mode: mode), logger: logger))
     }
 
     /// Serves until SIGINT or SIGTERM, which stop it gracefully.
@@ -185,14 +193,17 @@ public enum Gateway {
         try await group.run()
     }
 
-    /// One serving process — the only one, or a worker: the access log, the counters (and, in a
-    /// worker, their reports to the master and `--max-requests`), the status endpoint when alone,
+    /// One serving process — the only one, or a worker (``ServingRole``): the access log, the
+    /// counters (and, in a worker, their reports to the master and `--max-requests`), the status
+    /// endpoint when alone,
     /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
     static func serveProcess(
-        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, worker: WorkerEnvironment?, reload: InPlaceReload?
+        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole
     ) async throws {
         var configuration = configuration
         let logger = configuration.logger
+        let isWorker = role.isWorker
+        let reload = role.reload
         // Past RLIMIT_FSIZE (a log file grown to the limit) a write fails with EFBIG instead of
         // the signal's default, which would end the process.
         signal(SIGXFSZ, SIG_IGN)
@@ -204,7 +215,7 @@ public enum Gateway {
         let accessLog = try options.accessLog.map { try AccessLog(path: $0, logger: logger) }
         var requestLimit = 0
         if options.maxRequests > 0 {
-            if worker != nil {
+            if isWorker {
                 requestLimit = options.maxRequests + Int.random(in: 0...options.maxRequestsJitter)
             } else {
                 logger.warning("--max-requests needs --workers 2 or more (a master to replace the worker); ignored")
@@ -212,13 +223,12 @@ public enum Gateway {
         }
         let share = requestLimit
         let recycling = WorkerRecycling(maxResidentBytes: options.maxWorkerRss << 20, maxLifetimeSeconds: options.maxWorkerLifetime)
-        if recycling.isEnabled && worker == nil {
+        if recycling.isEnabled && !isWorker {
             logger.warning("--max-worker-rss and --max-worker-lifetime need --workers 2 or more (a master to replace the worker); ignored")
         }
         // Abandoned tasks (past --timeout, ignoring cancellation) keep their --max-concurrency
         // slots: C of them leave a process with none, whatever --max-abandoned-tasks says.
         let abandonedLimit = [options.maxAbandonedTasks, options.maxConcurrency].filter { $0 > 0 }.min() ?? 0
-        let isWorker = worker != nil
         // The running requests are kept for --slow-log, and in a worker for its master's
         // --harakiri (its reports name the oldest).
         let slowLog = options.slowLog > 0 || (isWorker && options.harakiri > 0) ? SlowRequestLog(seconds: options.slowLog > 0 ? options.slowLog : nil) : nil
@@ -245,7 +255,7 @@ public enum Gateway {
             },
             slowLog: slowLog, logger: logger)
         configuration.observer = stats
-        let reporter = worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
+        let reporter = role.worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         // systemd's Type=notify: a single process tells it itself; a worker leaves it to its master.
         let notifier = reload?.notifier
         let statusLine: @Sendable () -> String = {
@@ -260,10 +270,10 @@ public enum Gateway {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: GatewayServer(
-                    listeners: listeners, configuration: configuration, sharedSockets: worker != nil,
+                    listeners: listeners, configuration: configuration, sharedSockets: isWorker,
                     // N workers share the cores: more accept threads than cores only add
                     // context switches.
-                    acceptThreads: worker != nil ? max(1, System.coreCount / max(1, options.workers)) : nil,
+                    acceptThreads: isWorker ? max(1, System.coreCount / max(1, options.workers)) : nil,
                     onReady: { addresses in
                         reporter?.write()
                         notifier?.send("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(addresses.compactMap { $0?.listenerText }.joined(separator: ", "))")
@@ -273,19 +283,14 @@ public enum Gateway {
         // The status page's accept queues: the listening sockets this process keeps.
         let listenQueues = reload.map { ListenQueueMonitor($0.listeners) }
         let startTime = Date().timeIntervalSince1970
-        if worker == nil, let address = options.status {
-            let status = GatewayServer(
-                listeners: [ListenerSpec(.http, try ListenAddress(parsing: address), allow: try options.allowList(environment: [:]), option: "--status")],
-                configuration: GatewayConfiguration(
-                    application: StatusApplication(
-                        source: {
-                            StatusReading(
-                                total: stats.snapshot, workers: [WorkerStatus(stats.snapshot)], listeners: listenQueues?.sample() ?? [],
-                                startTime: startTime)
-                        }, mode: "single"),
-                    logger: logger
-                )
-            )
+        if !isWorker,
+            let status = try statusServer(
+                options, mode: "single", logger: logger,
+                source: {
+                    StatusReading(
+                        total: stats.snapshot, workers: [WorkerStatus(stats.snapshot)], listeners: listenQueues?.sample() ?? [], startTime: startTime)
+                })
+        {
             services.insert(.init(service: status), at: 0)
         }
         if let notifier { services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine, isReloading: { reload?.isReloading == true }))) }
@@ -306,7 +311,7 @@ public enum Gateway {
         defer { stops?.cancel() }
         reporter?.start()
         defer { reporter?.stop() }
-        let recycler = worker != nil && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
+        let recycler = isWorker && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
         defer { recycler?.cancel() }
         let queueWatch = options.status != nil ? listenQueues.map { monitor in Task { await monitor.watch() } } : nil
         defer { queueWatch?.cancel() }
@@ -325,5 +330,30 @@ public enum Gateway {
 enum LogLevelParsing {
     static func parse(_ text: String) -> Logger.Level? {
         Logger.Level(rawValue: text.lowercased())
+    }
+}
+
+/// What a serving process is, decided once at start: the only one, which opened its listeners
+/// (and keeps them for a reload in place), writes the pid file and answers the status page and
+/// systemd itself; or one of a master's workers, which inherited its listeners, shares them with
+/// the other workers and reports to the master, which reloads, replaces and recycles it.
+enum ServingRole: Sendable {
+    case single(InPlaceReload)
+    case worker(WorkerEnvironment)
+
+    var isWorker: Bool {
+        if case .worker = self { return true }
+        return false
+    }
+
+    var worker: WorkerEnvironment? {
+        if case .worker(let environment) = self { return environment }
+        return nil
+    }
+
+    /// A single process's reload in place; a worker is reloaded by its master.
+    var reload: InPlaceReload? {
+        if case .single(let reload) = self { return reload }
+        return nil
     }
 }

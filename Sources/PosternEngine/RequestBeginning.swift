@@ -33,6 +33,7 @@ public enum RequestBeginning {
     ///     framing does not fix it ahead (HTTP chunked, FastCGI's STDIN stream).
     ///   - maxBodyBytes: `--max-body-bytes`, for a path that refuses a declared length up front;
     ///     `nil` where the decoder enforces it itself.
+    @inlinable
     public static func check(
         _ variables: Result<EnvironBuilder.Result, NormalizationError>,
         framedBodyLength: Int? = nil,

@@ -54,7 +54,7 @@ let package = Package(
         // starts fast (examples/hello-cgi links this and nothing of the server).
         .target(name: "PosternCGI", dependencies: ["PosternCore", "PosternEngine", log, .product(name: "NIOCore", package: "swift-nio")]),
         // Legacy CGI scripts hosted by the server (`--cgi-root`), as fcgiwrap does.
-        .target(name: "PosternCGIHost", dependencies: ["PosternCore", "PosternEngine", "PosternCGI", "CPosternSocket", log] + nio),
+        .target(name: "PosternCGIHost", dependencies: ["PosternCore", "PosternEngine", "PosternCGI", "PosternRuntime", "CPosternSocket", log] + nio),
         // The server runtime: listeners, the acceptor, the fast path, hand-overs, peer watch,
         // admission. It knows protocols only as PosternEngine's ProtocolServer: no protocol module.
         .target(

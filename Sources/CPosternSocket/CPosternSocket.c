@@ -68,8 +68,8 @@ int postern_watch_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);
 }
 
-int postern_watch_arm(int epoll, int fd, int add) {
-    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
+int postern_watch_arm(int epoll, int fd, int add, unsigned long long token) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = token};
     return epoll_ctl(epoll, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event);
 }
 
@@ -78,20 +78,12 @@ int postern_watch_remove(int epoll, int fd) {
     return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &unused);
 }
 
-int postern_watch_wait(int epoll, int *ready, int capacity) {
-    struct epoll_event events[64];
-    if (capacity > 64) capacity = 64;
-    int count = epoll_wait(epoll, events, capacity, -1);
-    for (int i = 0; i < count; i++) ready[i] = events[i].data.fd;
-    return count;
-}
-
 int postern_peer_watch_add(int epoll, int fd, int end_means_gone, unsigned long long token) {
     struct epoll_event event = {.events = EPOLLONESHOT | (end_means_gone ? EPOLLRDHUP : 0), .data.u64 = token};
     return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
 }
 
-int postern_peer_watch_wait(int epoll, unsigned long long *tokens, int capacity) {
+int postern_watch_wait(int epoll, unsigned long long *tokens, int capacity) {
     struct epoll_event events[64];
     if (capacity > 64) capacity = 64;
     int count = epoll_wait(epoll, events, capacity, -1);

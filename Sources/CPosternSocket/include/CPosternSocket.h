@@ -45,20 +45,18 @@ int postern_set_thread_name(const char *name);
 /// `pid` exits. -1 with errno (ENOSYS on older kernels).
 int postern_pidfd_open(int pid);
 
-/// An epoll set (close-on-exec) for the CGI host's reactor: scripts' pidfds and pipes.
+/// An epoll set (close-on-exec) for the process's kernel watch: fast-path connections whose
+/// application waits, CGI scripts' pidfds and pipes.
 int postern_watch_create(void);
 
-/// Arms `fd` in the set for one readiness event (EPOLLIN | EPOLLONESHOT, its number as the data):
-/// added when `add` is 1, re-armed (EPOLL_CTL_MOD) when 0. 0, or -1 with errno.
-int postern_watch_arm(int epoll, int fd, int add);
+/// Arms `fd` in the set for one readiness event (EPOLLIN | EPOLLONESHOT, `token` as the event's
+/// data): added when `add` is 1, re-armed (EPOLL_CTL_MOD, with the new token) when 0. 0, or -1
+/// with errno.
+int postern_watch_arm(int epoll, int fd, int add, unsigned long long token);
 
 /// Takes `fd` out of the set; call it before closing `fd`: a script spawned meanwhile holds a
 /// copy until its exec, and the set reports a descriptor until every copy is closed.
 int postern_watch_remove(int epoll, int fd);
-
-/// Waits for readiness: fills `ready` with at most `capacity` descriptors; returns their count,
-/// or -1 with errno (EINTR).
-int postern_watch_wait(int epoll, int *ready, int capacity);
 
 /// Watches a connection for its peer going away (the engine's fast path, while an application
 /// waits): a reset (EPOLLERR, EPOLLHUP) always, the end of the peer's input (EPOLLRDHUP) too when
@@ -66,8 +64,8 @@ int postern_watch_wait(int epoll, int *ready, int capacity);
 /// errno. Take it out with postern_watch_remove before closing `fd`.
 int postern_peer_watch_add(int epoll, int fd, int end_means_gone, unsigned long long token);
 
-/// Waits for peers gone: fills `tokens` with at most `capacity` tokens; returns their count, or
-/// -1 with errno (EINTR).
-int postern_peer_watch_wait(int epoll, unsigned long long *tokens, int capacity);
+/// Waits for the set's events: fills `tokens` with at most `capacity` tokens; returns their
+/// count, or -1 with errno (EINTR).
+int postern_watch_wait(int epoll, unsigned long long *tokens, int capacity);
 
 #endif

@@ -126,8 +126,17 @@ final class WorkerMaster: @unchecked Sendable {
     func statusReading() -> StatusReading {
         let (total, live) = aggregate()
         let (known, listen, crashLoop) = published.withLock { ($0.workers, $0.listen, $0.crashLoop) }
+        // A worker is idle or busy once the master counts it as serving, not when its first
+        // report appears: until the master's next look it is still starting (a worker that dies
+        // then is a boot failure, and the page must not say otherwise).
         var workers = live.filter { known[$0.pid] != nil }.map { snapshot in
-            WorkerStatus(snapshot, state: known[snapshot.pid] == .retiring ? "retiring" : nil)
+            let state: String? =
+                switch known[snapshot.pid] {
+                case .retiring: "retiring"
+                case .booting: "starting"
+                default: nil
+                }
+            return WorkerStatus(snapshot, state: state)
         }
         for (pid, state) in known where !live.contains(where: { $0.pid == pid }) {
             var starting = StatsSnapshot()

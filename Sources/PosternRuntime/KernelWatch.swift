@@ -54,23 +54,13 @@ package final class KernelWatch: Sendable {
     /// Calls `onGone` once if the peer of `fd` resets or, with `endMeansGone`, ends its input.
     /// Returns the arming's token, or nil when the kernel refused.
     package func watchPeer(_ fd: Int32, endMeansGone: Bool, _ onGone: @escaping @Sendable () -> Void) -> UInt64? {
-        let token = register(onGone)
-        guard postern_peer_watch_add(epoll, fd, endMeansGone ? 1 : 0, token) == 0 else {
-            drop(token)
-            return nil
-        }
-        return token
+        arm(onGone) { token in postern_peer_watch_add(epoll, fd, endMeansGone ? 1 : 0, token) }
     }
 
     /// Calls `callback` once `fd` is readable (or its writers are gone). `add`: the first arming
     /// of `fd`; later ones re-arm it. Returns the arming's token, or nil when the kernel refused.
     package func whenReadable(_ fd: Int32, add: Bool, _ callback: @escaping @Sendable () -> Void) -> UInt64? {
-        let token = register(callback)
-        guard postern_watch_arm(epoll, fd, add ? 1 : 0, token) == 0 else {
-            drop(token)
-            return nil
-        }
-        return token
+        arm(callback) { token in postern_watch_arm(epoll, fd, add ? 1 : 0, token) }
     }
 
     /// Takes `fd` out of the set, and drops the callback of its arming `token` if it has not run;
@@ -80,12 +70,19 @@ package final class KernelWatch: Sendable {
         _ = postern_watch_remove(epoll, fd)
     }
 
-    private func register(_ callback: @escaping @Sendable () -> Void) -> UInt64 {
-        callbacks.withLock { callbacks in
+    /// Registers `callback` under a fresh token and gives the token to the kernel through
+    /// `control` (an epoll_ctl: 0, or -1 with errno); on a refusal the callback is dropped.
+    private func arm(_ callback: @escaping @Sendable () -> Void, _ control: (UInt64) -> Int32) -> UInt64? {
+        let token = callbacks.withLock { callbacks in
             defer { callbacks.next += 1 }
             callbacks.byToken[callbacks.next] = callback
             return callbacks.next
         }
+        guard control(token) == 0 else {
+            drop(token)
+            return nil
+        }
+        return token
     }
 
     private func drop(_ token: UInt64) {

@@ -125,14 +125,14 @@ public enum CGIProgram {
         }
         var builder = EnvironBuilder(gatewayProtocol: .cgi, maxBytes: limits.maxHeaderBytes)
         variables.add(to: &builder)
-        let variables: Result<EnvironBuilder.Result, NormalizationError>
+        let finished: Result<EnvironBuilder.Result, NormalizationError>
         do {
-            variables = .success(try (consume builder).finish())
+            finished = .success(try (consume builder).finish())
         } catch {
-            variables = .failure(error)
+            finished = .failure(error)
         }
         let normalized: EnvironBuilder.Result
-        switch RequestBeginning.check(variables, maxBodyBytes: limits.maxBodyBytes) {
+        switch RequestBeginning.check(finished, maxBodyBytes: limits.maxBodyBytes) {
         case .failure(let refusal):
             // Standard error is the front-end's error log (RFC 3875 §6.1 leaves it to the server).
             errors.write("postern: request refused (\(refusal.status.code)): \(refusal.reason)")

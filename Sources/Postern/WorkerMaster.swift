@@ -52,9 +52,8 @@ final class WorkerMaster: @unchecked Sendable {
     /// READY=1 is due once the workers serve (at start, and after each reload).
     private var readyDue = true
     private var lastStatus = ContinuousClock.now
-    /// The listener settings at start, to tell a reload that changes them.
-    private let initialBound: [String: [String]]
-    /// What the options were read from at start: SIGHUP reads it again.
+    /// What the options were read from at start, and what they gave: SIGHUP reads it again and
+    /// compares (a listener setting that changed needs a restart).
     private let configuration: ServeConfiguration.Loaded
     /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
     private let startedFrom: String?
@@ -90,9 +89,6 @@ final class WorkerMaster: @unchecked Sendable {
                 workers: options.workers, bootTimeout: .milliseconds(Int64(options.workerBootTimeout * 1000)),
                 gracefulTimeout: .milliseconds(Int64(options.gracefulTimeout * 1000))))
         self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
-        var bound: [String: [String]] = [:]
-        for name in Self.boundAtStart { bound[name] = ServeConfiguration.setting(name, in: configuration.settings)?.values ?? [] }
-        self.initialBound = bound
         var master = logger
         master[metadataKey: "role"] = "master"
         self.logger = master
@@ -376,7 +372,7 @@ final class WorkerMaster: @unchecked Sendable {
         }
         for name in Self.boundAtStart {
             let now = ServeConfiguration.setting(name, in: settings)?.values ?? []
-            if now != initialBound[name] ?? [] {
+            if now != ServeConfiguration.setting(name, in: configuration.settings)?.values ?? [] {
                 logger.warning("SIGHUP: \(name) changed in the configuration; the master binds listeners at start: restart to apply it")
             }
         }

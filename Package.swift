@@ -74,12 +74,23 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio
         ),
-        // Gateway.main and Gateway.run: the process (single, master, worker), signals, privileges,
-        // systemd, operations, the options and their configuration; the switch over protocols.
+        // Process supervision any manager uses: spawning a child with inherited listeners, its
+        // exit and output, restart backoff, signals, privileges, systemd notify and socket
+        // activation. Policies (the prefork master, an emperor) sit above it.
+        .target(
+            name: "PosternSupervision",
+            dependencies: [
+                "PosternRuntime", "PosternCore", "CPosternSocket", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio
+        ),
+        // Gateway.main and Gateway.run: the process (single, master, worker) and the prefork
+        // policy, operations wired in, the options and their configuration; the switch over protocols.
         .target(
             name: "Postern",
             dependencies: [
-                "PosternRuntime", "PosternOps", "PosternCore", "PosternEngine", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternCGI",
+                "PosternRuntime", "PosternSupervision", "PosternOps", "PosternCore", "PosternEngine", "PosternHTTP", "PosternFastCGI", "PosternSCGI",
+                "PosternUWSGI", "PosternCGI",
                 "PosternCGIHost", "CPosternSocket",
                 "CPosternExecutorHook", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -182,7 +193,7 @@ let package = Package(
             name: "PosternOpsTests",
             dependencies: [
                 "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", "PosternOps", log, .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PosternUWSGI", "PosternOps", "PosternSupervision", log, .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
         .testTarget(

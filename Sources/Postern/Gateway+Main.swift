@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import PosternCGI
 import PosternCore
+import PosternSupervision
 
 #if canImport(Glibc)
 import Glibc

@@ -8,6 +8,7 @@ import PosternCGI
 import PosternCore
 import PosternEngine
 import PosternOps
+import PosternSupervision
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -67,7 +68,7 @@ public enum Gateway {
         }
         var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
         let worker = WorkerEnvironment(environment)
-        try Privileges.prepare(options)
+        try Privileges.prepare(options.identity)
         var specs: [ListenerSpec]
         if let worker {
             // A master that dies (SIGKILL, the OOM killer) takes its workers with it: each gets
@@ -82,7 +83,7 @@ public enum Gateway {
             // the worker's environment go with it; PR_SET_PDEATHSIG, cleared by setuid, is set
             // again by the new image above).
             if options.user != nil, geteuid() == 0 {
-                try Privileges.dropPrivilegesAndReexecute(options, listeners: [], socketFiles: [], keepEnvironment: true)
+                try Privileges.dropPrivilegesAndReexecute(options.identity, listeners: [], socketFiles: [], keepEnvironment: true)
             }
             let allow = try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? "")
             specs = worker.listeners.map { ListenerSpec(GatewayProtocol(rawValue: $0.0) ?? .http, .fd($0.1), allow: allow) }
@@ -115,7 +116,7 @@ public enum Gateway {
             case .developmentHTTP:
                 specs = [ListenerSpec(.http, LaunchMode.defaultHTTPAddress)]
             }
-            try Privileges.checkRoot(options, listeners: specs, logger: logger)
+            try Privileges.checkRoot(options.identity, listeners: specs, logger: logger)
         }
         configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1 || options.harakiri > 0, runOnce: false)
         if options.maxConcurrency > 0 { configuration.concurrencyGate = ConcurrencyGate(limit: options.maxConcurrency) }
@@ -141,13 +142,13 @@ public enum Gateway {
                 if case .fd = spec.address { return spec }
                 let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
                 if case .unix(let path) = spec.address {
-                    try Privileges.ownSocket(path, options)
+                    try Privileges.ownSocket(path, options.identity)
                     unixSocketFiles.append(path)
                 }
                 return ListenerSpec(spec.gatewayProtocol, .fd(fd), socketMode: spec.socketMode, allow: spec.allow, option: spec.option)
             }
             if options.user != nil, geteuid() == 0 {
-                try Privileges.dropPrivilegesAndReexecute(options, listeners: specs, socketFiles: unixSocketFiles)
+                try Privileges.dropPrivilegesAndReexecute(options.identity, listeners: specs, socketFiles: unixSocketFiles)
             }
             for spec in specs { if case .fd(let fd) = spec.address { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
             role = .single(

@@ -1,4 +1,5 @@
 import Logging
+import PosternSupervision
 import Synchronization
 
 #if canImport(Glibc)
@@ -53,7 +54,7 @@ final class InPlaceReload: Sendable {
         }
         self.socketFiles = socketFiles
         self.notifier = notifier
-        startedFrom = WorkerProcess.startedFrom(environment: environment)
+        startedFrom = ChildProcess.startedFrom(environment: environment)
     }
 
     /// The listeners the server opens and closes: copies of the kept descriptors.
@@ -80,7 +81,7 @@ final class InPlaceReload: Sendable {
             return false
         }
         guard ServingProcessSignals.configurationAllowsReload(configuration, signal: name, logger: logger) else { return false }
-        let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        let executable = ChildProcess.executable(startedFrom: startedFrom)
         // The binary must pass its own check before this process stops serving to become it.
         logger.notice("\(name): checking \(executable) (--check-config) before the reload")
         let check = await UpgradeCheck.runOnItsOwnThread(executable)
@@ -117,7 +118,7 @@ final class InPlaceReload: Sendable {
     /// After the graceful stop of a reload: the binary at the path it was started from, in
     /// this process, with the kept sockets. Returns only if it cannot be executed (logged).
     func execute(logger: Logger) {
-        let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        let executable = ChildProcess.executable(startedFrom: startedFrom)
         notifier?.restoreEnvironment()
         for (_, fd) in kept { _ = fcntl(fd, F_SETFD, 0) }
         setenv(Privileges.inheritedKey, InheritedListeners.encode(listeners), 1)

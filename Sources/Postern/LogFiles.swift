@@ -1,4 +1,5 @@
 import Logging
+import PosternSupervision
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Logging
+import PosternSupervision
 
 #if canImport(Glibc)
 import Glibc
@@ -24,8 +25,8 @@ import Glibc
 /// At start (no worker has served yet) a worker that exits with a configuration error
 /// (`EX_USAGE` 64, `EX_CONFIG` 78) or `bootAttempts` boot failures in a row stop the master
 /// with the reason. After a successful start a crashing worker is replaced with a backoff:
-/// a crash within `crashWindow` of its start doubles the delay from `backoffStart` to
-/// `backoffMax`; a worker that lived longer resets it.
+/// a crash within `crashWindow` of its start doubles the delay (`backoff`, a
+/// ``RestartBackoff``); a worker that lived longer resets it.
 struct PreforkPolicy {
     typealias Instant = ContinuousClock.Instant
 
@@ -36,31 +37,14 @@ struct PreforkPolicy {
         /// In-flight requests' time to finish on a stop, before SIGKILL (plus 5 s).
         var gracefulTimeout: Duration = .seconds(30)
         var crashWindow: Duration = .seconds(2)
-        var backoffStart: Duration = .milliseconds(100)
-        var backoffMax: Duration = .seconds(10)
+        /// A crash loop's delay before each start: 100 ms, doubled up to 10 s.
+        var backoff = RestartBackoff(start: .milliseconds(100), maximum: .seconds(10))
         /// Boot failures in a row, before any worker served, that stop the master.
         var bootAttempts = 3
     }
 
-    /// How a worker process ended (waitpid's status, decoded).
-    enum Exit: Equatable, Sendable, CustomStringConvertible {
-        case code(Int32)
-        case signal(Int32)
-
-        init(waitStatus status: Int32) {
-            self = (status & 0x7f) == 0 ? .code((status >> 8) & 0xff) : .signal(status & 0x7f)
-        }
-
-        var description: String {
-            switch self {
-            case .code(let code): "exit \(code)"
-            case .signal(let number): "signal \(number)"
-            }
-        }
-
-        /// EX_USAGE (a bad option) and EX_CONFIG: starting it again cannot help.
-        var isConfigurationError: Bool { self == .code(64) || self == .code(78) }
-    }
+    /// How a worker process ended.
+    typealias Exit = ChildExit
 
     enum Action: Equatable, Sendable {
         /// Start a worker in `slot`; the master answers with ``spawned(_:slot:successor:now:)``
@@ -406,7 +390,7 @@ struct PreforkPolicy {
             return []
         }
         crashes += 1
-        let delay = min(settings.backoffStart * (1 << min(crashes - 1, 16)), settings.backoffMax)
+        let delay = settings.backoff.delay(afterCrashes: crashes)
         slots[slot].startAt = now + delay
         return [.log(.error, "crash loop: backing off \(delay.formattedSeconds) s before the next start (slot \(slot), \(crashes) in a row)")]
     }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import PosternCore
+import PosternSupervision
 
 #if canImport(Glibc)
 import Glibc
@@ -39,5 +40,13 @@ extension ServeOptions {
     private static func isDirectory(_ path: String) -> Bool {
         var status = stat()
         return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+    }
+}
+
+extension ServeOptions {
+    /// Who the process runs as and how it sets itself up (``Privileges``).
+    var identity: ProcessIdentity {
+        ProcessIdentity(
+            user: user, group: group, allowRoot: allowRoot, socketOwner: socketOwner, socketGroup: socketGroup, umask: umask, chdir: chdir)
     }
 }

@@ -1,5 +1,6 @@
 import CPosternSocket
 import FoundationEssentials
+import PosternSupervision
 import Synchronization
 
 #if canImport(Glibc)
@@ -47,10 +48,10 @@ enum UpgradeCheck {
         var environment = ProcessInfo.processInfo.environment
         for name in strippedVariables { environment[name] = nil }
         var ends: [Int32] = [0, 0]
-        guard Self.makePipe(&ends) else { return .failed("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        guard ChildProcess.makePipe(&ends) else { return .failed("cannot make a pipe: \(String(cString: strerror(errno)))") }
         let pid: pid_t
         do {
-            pid = try WorkerProcess.spawn(
+            pid = try ChildProcess.spawn(
                 executable: executable, arguments: arguments + ["--check-config"], environment: environment, standardInputNull: true,
                 standardOutput: ends[1], standardError: ends[1])
         } catch {
@@ -74,7 +75,7 @@ enum UpgradeCheck {
         let output = collected.text()
         let said = output.split(separator: "\n").suffix(4).joined(separator: " | ")
         let tail = said.isEmpty ? "" : ": \(said)"
-        let exit = PreforkPolicy.Exit(waitStatus: status)
+        let exit = ChildExit(waitStatus: status)
         guard exit == .code(0) else {
             return .failed("\(executable) --check-config: \(exit)\(tail)")
         }
@@ -82,11 +83,6 @@ enum UpgradeCheck {
             return .failed("\(executable) --check-config exited 0 but did not say \"\(passedPrefix)…\" (not a Postern binary?)\(tail)")
         }
         return .passed(executable: executable, version: String(line.dropFirst(passedPrefix.count)))
-    }
-
-    /// A pipe whose ends close on exec from the start (the child gets its end through dup2).
-    static func makePipe(_ ends: inout [Int32]) -> Bool {
-        ends.withUnsafeMutableBufferPointer { postern_pipe_cloexec($0.baseAddress) } == 0
     }
 
     /// Reads a pipe to its end on a thread of its own, so that a chatty check never blocks on

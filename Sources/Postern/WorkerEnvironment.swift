@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import PosternSupervision
 #endif
 
 /// The marker a master puts in a worker's environment: the worker re-executes the same binary

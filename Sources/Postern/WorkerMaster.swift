@@ -2,6 +2,7 @@ import FoundationEssentials
 import Logging
 import PosternCore
 import PosternOps
+import PosternSupervision
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -42,8 +43,8 @@ final class WorkerMaster: @unchecked Sendable {
     private let statsDirectory: String
     private let retired = StatsAccumulator()
     private var policy: PreforkPolicy
-    /// Each worker's standard error, read here (``WorkerOutput``).
-    private var outputs: [pid_t: WorkerOutput] = [:]
+    /// Each worker's standard error, read here (``ChildOutput``).
+    private var outputs: [pid_t: ChildOutput] = [:]
     /// The workers of the master this process replaced (SIGUSR2): they drain once the new
     /// generation serves.
     private var inherited: Set<pid_t> = []
@@ -55,7 +56,7 @@ final class WorkerMaster: @unchecked Sendable {
     /// What the options were read from at start, and what they gave: SIGHUP reads it again and
     /// compares (a listener setting that changed needs a restart).
     private let configuration: ServeConfiguration.Loaded
-    /// The binary's path as started (``WorkerProcess/startedFrom(_:environment:)``).
+    /// The binary's path as started (``ChildProcess/startedFrom(_:environment:)``).
     private let startedFrom: String?
     private var listenerFDs: [(String, Int32)] = []
     private var busy: BusyAnswerer?
@@ -88,7 +89,7 @@ final class WorkerMaster: @unchecked Sendable {
             settings: .init(
                 workers: options.workers, bootTimeout: .milliseconds(Int64(options.workerBootTimeout * 1000)),
                 gracefulTimeout: .milliseconds(Int64(options.gracefulTimeout * 1000))))
-        self.startedFrom = WorkerProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
+        self.startedFrom = ChildProcess.startedFrom(environment: ProcessInfo.processInfo.environment)
         var master = logger
         master[metadataKey: "role"] = "master"
         self.logger = master
@@ -102,7 +103,7 @@ final class WorkerMaster: @unchecked Sendable {
             self.statsDirectory = String(cString: made)
         }
         // Workers running as --user write their counters here.
-        try Privileges.giveToUser(statsDirectory, options)
+        try Privileges.giveToUser(statsDirectory, options.identity)
     }
 
     /// The summed counters of every worker, live and gone, and the live workers' own.
@@ -162,7 +163,7 @@ final class WorkerMaster: @unchecked Sendable {
         } else {
             for spec in specs {
                 let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
-                if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options) }
+                if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options.identity) }
                 listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
                 logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
             }
@@ -432,7 +433,7 @@ final class WorkerMaster: @unchecked Sendable {
             logger.notice("SIGUSR2: a reload or an upgrade is under way; send it again once it is done")
             return
         }
-        let executable = WorkerProcess.executable(startedFrom: startedFrom)
+        let executable = ChildProcess.executable(startedFrom: startedFrom)
         logger.notice("SIGUSR2: checking \(executable) before upgrading in place")
         let events = self.events
         let timeout = max(30, options.workerBootTimeout)
@@ -538,15 +539,15 @@ final class WorkerMaster: @unchecked Sendable {
             environment[key] = value
         }
         InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
-        let output: WorkerOutput
+        let output: ChildOutput
         do {
-            output = try WorkerOutput()
+            output = try ChildOutput()
         } catch {
             return .failure(error)
         }
         do {
-            let pid = try WorkerProcess.spawn(
-                executable: WorkerProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()),
+            let pid = try ChildProcess.spawn(
+                executable: ChildProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()),
                 environment: environment, standardError: output.writeEnd)
             output.start()
             outputs[pid] = output
@@ -588,7 +589,7 @@ final class WorkerMaster: @unchecked Sendable {
             if let last = Self.readSnapshot(file) { retired.add(last) }
             try? FileManager.default.removeItem(atPath: file)
             let output = outputs.removeValue(forKey: pid)
-            let exit = PreforkPolicy.Exit(waitStatus: status)
+            let exit = ChildExit(waitStatus: status)
             if inherited.remove(pid) != nil || retiringInherited.remove(pid) != nil {
                 logger.info("previous worker \(pid) stopped (\(exit))")
                 continue

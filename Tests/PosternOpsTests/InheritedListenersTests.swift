@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Postern
+@testable import PosternSupervision
 
 /// The one format listening sockets pass in, between a master and its workers, a process and
 /// itself executed again, an old master and a new one.

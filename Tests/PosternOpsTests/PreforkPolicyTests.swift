@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import Postern
+@testable import PosternSupervision
 
 @Suite("PreforkPolicy")
 struct PreforkPolicyTests {
@@ -42,7 +43,7 @@ struct PreforkPolicyTests {
             for pid in pids { perform(policy.ready(pid, now: now)) }
         }
 
-        mutating func exit(_ pid: pid_t, _ how: PreforkPolicy.Exit, output: String? = nil) -> [PreforkPolicy.Action] {
+        mutating func exit(_ pid: pid_t, _ how: ChildExit, output: String? = nil) -> [PreforkPolicy.Action] {
             let actions = policy.exited(pid, how, output: output, now: now)
             perform(actions)
             return actions

@@ -9,6 +9,7 @@ import PosternTestSupport
 import Testing
 
 @testable import Postern
+@testable import PosternSupervision
 
 extension Ops {
     @Suite("Privileges and files", .serialized)

@@ -1,3 +1,5 @@
+import PosternRuntime
+
 /// Why a child process (a worker, a binary checked before an upgrade) could not be started.
 public enum ProcessStartError: Error, Sendable, Equatable, CustomStringConvertible {
     /// posix_spawn(3) failed: the executable and its error.
@@ -7,8 +9,8 @@ public enum ProcessStartError: Error, Sendable, Equatable, CustomStringConvertib
 
     public var description: String {
         switch self {
-        case .cannotSpawn(let executable, let errno): "cannot start a worker (\(executable)): \(systemErrorText(errno))"
-        case .cannotMakePipe(let errno): "cannot make a pipe for a worker's output: \(systemErrorText(errno))"
+        case .cannotSpawn(let executable, let errno): "cannot start \(executable): \(systemErrorText(errno))"
+        case .cannotMakePipe(let errno): "cannot make a pipe for a child's output: \(systemErrorText(errno))"
         }
     }
 }

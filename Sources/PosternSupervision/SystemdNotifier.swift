@@ -1,5 +1,4 @@
 import Logging
-import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -17,10 +16,10 @@ import Glibc
 ///
 /// The variables are removed once read, so that workers and scripts do not notify in the
 /// service's name.
-final class SystemdNotifier: Sendable {
+package final class SystemdNotifier: Sendable {
     private let path: [UInt8]
     /// Half the watchdog timeout, when there is one.
-    let watchdogInterval: Duration?
+    package let watchdogInterval: Duration?
     /// The variables as systemd set them, for a master that executes itself again (SIGUSR2).
     private let variables: [String: String]
 
@@ -31,12 +30,12 @@ final class SystemdNotifier: Sendable {
     }
 
     /// Puts the variables back, for the process image that replaces this one.
-    func restoreEnvironment() {
+    package func restoreEnvironment() {
         for (name, value) in variables { setenv(name, value, 1) }
     }
 
     /// The notifier systemd asked for, or `nil` when it did not.
-    static func fromEnvironment(_ environment: [String: String]) -> SystemdNotifier? {
+    package static func fromEnvironment(_ environment: [String: String]) -> SystemdNotifier? {
         defer { for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) } }
         guard let socket = environment["NOTIFY_SOCKET"], !socket.isEmpty, socket.hasPrefix("/") || socket.hasPrefix("@") else { return nil }
         var path = Array(socket.utf8)
@@ -54,7 +53,7 @@ final class SystemdNotifier: Sendable {
 
     /// Sends `state` (newline-separated `KEY=VALUE` lines); false when it could not.
     @discardableResult
-    func send(_ state: String) -> Bool {
+    package func send(_ state: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -76,32 +75,9 @@ final class SystemdNotifier: Sendable {
     }
 
     /// `RELOADING=1` with the monotonic time, as `Type=notify-reload` requires.
-    func reloading() {
+    package func reloading() {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         send("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
-    }
-}
-
-/// A single serving process's part in `Type=notify`: the status line (and `WATCHDOG=1`, when
-/// asked for) at an interval, and `STOPPING=1` as soon as a graceful stop begins. Last in its
-/// service group, so the first to hear of the stop.
-struct SystemdWatch: Service {
-    let notifier: SystemdNotifier
-    let status: @Sendable () -> String
-    /// A reload in place stops the service group too; systemd has heard `RELOADING=1` then.
-    var isReloading: @Sendable () -> Bool = { false }
-
-    func run() async {
-        let interval = notifier.watchdogInterval ?? .seconds(10)
-        let notifier = self.notifier
-        let status = self.status
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                notifier.send((notifier.watchdogInterval != nil ? "WATCHDOG=1\n" : "") + "STATUS=" + status())
-            }
-        }
-        if !isReloading() { notifier.send("STOPPING=1\nSTATUS=stopping: in-flight requests finish") }
     }
 }

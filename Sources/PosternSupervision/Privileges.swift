@@ -1,7 +1,8 @@
+import FoundationEssentials
 import Logging
 import NIOCore
-import PosternCGI
 import PosternCore
+import PosternRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -13,15 +14,15 @@ import Glibc
 ///
 /// As root without `--user`, it refuses to serve unless `--allow-root` (or the development
 /// default on loopback): a FastCGI socket runs code as whoever serves it.
-enum Privileges {
+package enum Privileges {
     /// A user (or group) named, or given by number.
-    struct Account: Sendable, Equatable {
-        let name: String
-        let id: UInt32
-        let primaryGroup: gid_t
+    package struct Account: Sendable, Equatable {
+        package let name: String
+        package let id: UInt32
+        package let primaryGroup: gid_t
     }
 
-    static func user(_ text: String) throws -> Account {
+    package static func user(_ text: String) throws -> Account {
         if let entry = getpwnam(text) {
             return Account(name: text, id: entry.pointee.pw_uid, primaryGroup: entry.pointee.pw_gid)
         }
@@ -31,19 +32,19 @@ enum Privileges {
         throw AccountError.noSuchUser(text)
     }
 
-    static func group(_ text: String) throws -> gid_t {
+    package static func group(_ text: String) throws -> gid_t {
         if let entry = getgrnam(text) { return entry.pointee.gr_gid }
         if let number = UInt32(text), getgrgid(number) != nil { return number }
         throw AccountError.noSuchGroup(text)
     }
 
     /// Before anything is bound: `--umask`, then `--chdir`.
-    static func prepare(_ options: ServeOptions) throws {
-        if let text = options.umask {
+    package static func prepare(_ identity: ProcessIdentity) throws {
+        if let text = identity.umask {
             guard let mask = UInt32(text, radix: 8), mask <= 0o777 else { throw PathError.notAnOctalMask(text) }
             umask(mode_t(mask))
         }
-        if let directory = options.chdir {
+        if let directory = identity.chdir {
             guard chdir(directory) == 0 else { throw PathError.cannotChangeDirectory(directory, errno: errno) }
         }
     }
@@ -51,8 +52,8 @@ enum Privileges {
     /// Refuses root without `--user`, unless `--allow-root`, or every listener is TCP on loopback
     /// (a developer's machine; said in the log): a unix socket, an inherited descriptor or a
     /// public address is how a front-end or the world reaches code running as root.
-    static func checkRoot(_ options: ServeOptions, listeners: [ListenerSpec], logger: Logger) throws {
-        guard geteuid() == 0, options.user == nil, !options.allowRoot else { return }
+    package static func checkRoot(_ identity: ProcessIdentity, listeners: [ListenerSpec], logger: Logger) throws {
+        guard geteuid() == 0, identity.user == nil, !identity.allowRoot else { return }
         let loopbackOnly = !listeners.isEmpty && listeners.allSatisfy { isLoopback($0) }
         guard loopbackOnly else {
             throw AccountError.rootWithoutUser
@@ -63,7 +64,7 @@ enum Privileges {
     /// Whether a listener is TCP on a loopback address: one given as `HOST:PORT`, or an inherited
     /// socket (fd 0 from spawn-fcgi or `cgi-fcgi -start`, systemd's, `fd:N`) whose own address
     /// (`getsockname`, through `localAddress`) is one; a unix socket is not.
-    static func isLoopback(_ spec: ListenerSpec, localAddress: (Int32) -> SocketAddress? = { SocketAddress.local(of: $0) }) -> Bool {
+    package static func isLoopback(_ spec: ListenerSpec, localAddress: (Int32) -> SocketAddress? = { SocketAddress.local(of: $0) }) -> Bool {
         switch spec.address {
         case .tcp(let host, _):
             return host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -76,18 +77,18 @@ enum Privileges {
     }
 
     /// Gives `path` (a directory the master made) to `--user`, for its workers to write in.
-    static func giveToUser(_ path: String, _ options: ServeOptions) throws {
-        guard let text = options.user, geteuid() == 0 else { return }
+    package static func giveToUser(_ path: String, _ identity: ProcessIdentity) throws {
+        guard let text = identity.user, geteuid() == 0 else { return }
         let account = try user(text)
-        let groupID = try options.group.map(group) ?? account.primaryGroup
+        let groupID = try identity.group.map(group) ?? account.primaryGroup
         guard chown(path, account.id, groupID) == 0 else { throw AccountError.cannotGive(user: text, path: path, errno: errno) }
     }
 
     /// `--socket-owner` and `--socket-group` for a unix socket file just bound.
-    static func ownSocket(_ path: String, _ options: ServeOptions) throws {
-        guard options.socketOwner != nil || options.socketGroup != nil else { return }
-        let owner = try options.socketOwner.map { try user($0).id } ?? UInt32.max  // -1: unchanged
-        let group = try options.socketGroup.map { try self.group($0) } ?? UInt32.max
+    package static func ownSocket(_ path: String, _ identity: ProcessIdentity) throws {
+        guard identity.socketOwner != nil || identity.socketGroup != nil else { return }
+        let owner = try identity.socketOwner.map { try user($0).id } ?? UInt32.max  // -1: unchanged
+        let group = try identity.socketGroup.map { try self.group($0) } ?? UInt32.max
         guard chown(path, owner, group) == 0 else {
             throw AccountError.cannotOwnSocket(path: path, errno: errno)
         }
@@ -96,10 +97,10 @@ enum Privileges {
     /// Drops to `--user` (its primary group unless `--group`, its supplementary groups from the
     /// group database), for good: the real, effective and saved ids all change, and a check that
     /// root cannot be regained. Nothing when not root or no `--user`.
-    static func dropPrivileges(_ options: ServeOptions) throws {
-        guard let userText = options.user else { return }
+    package static func dropPrivileges(_ identity: ProcessIdentity) throws {
+        guard let userText = identity.user else { return }
         let account = try user(userText)
-        let groupID = try options.group.map(group) ?? account.primaryGroup
+        let groupID = try identity.group.map(group) ?? account.primaryGroup
         guard geteuid() == 0 else {
             guard geteuid() == account.id else { throw AccountError.onlyRootChangesUser(userText) }
             return
@@ -114,8 +115,8 @@ enum Privileges {
         }
     }
 
-    static let inheritedKey = "POSTERN_LISTENERS_INHERITED"
-    static let socketFilesKey = "POSTERN_SOCKET_FILES"
+    package static let inheritedKey = "POSTERN_LISTENERS_INHERITED"
+    package static let socketFilesKey = "POSTERN_SOCKET_FILES"
 
     /// Drops to `--user` and executes the binary again, the bound sockets inherited: setuid(2)
     /// changes every live thread, but a Swift program's main thread has already ended (the
@@ -124,10 +125,11 @@ enum Privileges {
     /// none left over. The listeners pass as `POSTERN_LISTENERS_INHERITED` (`fastcgi=9,http=10`);
     /// the process id stays the same (a pid file, a supervisor, systemd's MAINPID stay true).
     /// A worker passes `keepEnvironment` (its sockets are already in its environment).
-    static func dropPrivilegesAndReexecute(_ options: ServeOptions, listeners: [ListenerSpec], socketFiles: [String], keepEnvironment: Bool = false) throws
+    package static func dropPrivilegesAndReexecute(_ identity: ProcessIdentity, listeners: [ListenerSpec], socketFiles: [String], keepEnvironment: Bool = false)
+        throws
         -> Never
     {
-        try dropPrivileges(options)
+        try dropPrivileges(identity)
         if !keepEnvironment {
             var inherited: [(String, Int32)] = []
             for spec in listeners {
@@ -140,11 +142,11 @@ enum Privileges {
         }
         let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", arguments)
-        throw AccountError.cannotExecuteAgain(user: options.user ?? "?", errno: errno)
+        throw AccountError.cannotExecuteAgain(user: identity.user ?? "?", errno: errno)
     }
 
     /// The listeners a process executed again as `--user` inherited; nil when it is no such process.
-    static func inheritedListeners(_ environment: [String: String], allow: AllowList) -> [ListenerSpec]? {
+    package static func inheritedListeners(_ environment: [String: String], allow: AllowList) -> [ListenerSpec]? {
         guard let text = environment[inheritedKey] else { return nil }
         unsetenv(inheritedKey)
         return (InheritedListeners.decode(text) ?? []).compactMap { name, fd in
@@ -153,7 +155,7 @@ enum Privileges {
     }
 
     /// The unix socket files such a process removes at exit.
-    static func inheritedSocketFiles(_ environment: [String: String]) -> [String] {
+    package static func inheritedSocketFiles(_ environment: [String: String]) -> [String] {
         guard let text = environment[socketFilesKey] else { return [] }
         unsetenv(socketFilesKey)
         return text.split(separator: ":").map(String.init)
@@ -161,7 +163,7 @@ enum Privileges {
 
     /// `--pid-file`: written whole (a temporary file renamed over the path) with this process's
     /// id; `remove` deletes it if it still names this process.
-    static func writePIDFile(_ path: String) throws {
+    package static func writePIDFile(_ path: String) throws {
         let temporary = path + ".\(getpid()).tmp"
         let line = Array("\(getpid())\n".utf8)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -178,7 +180,7 @@ enum Privileges {
         }
     }
 
-    static func removePIDFile(_ path: String) {
+    package static func removePIDFile(_ path: String) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             Int32(text.split(whereSeparator: \.isWhitespace).first ?? "") == getpid()
         else { return }

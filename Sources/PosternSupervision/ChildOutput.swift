@@ -1,4 +1,5 @@
 import CPosternSocket
+import PosternRuntime
 import Synchronization
 
 #if canImport(Glibc)
@@ -12,22 +13,22 @@ import Glibc
 ///
 /// One thread per worker reads its pipe until the worker and every process holding the pipe
 /// have closed it.
-final class WorkerOutput: Sendable {
+package final class ChildOutput: Sendable {
     /// The pipe's end the worker gets as its descriptor 2; closed here once it is spawned.
-    let writeEnd: Int32
+    package let writeEnd: Int32
     private let readEnd: Int32
     private let kept = Mutex<(lines: [String], partial: [UInt8], ended: Bool)>(([], [], false))
     private static let keptLines = 6
 
-    init() throws {
+    package init() throws {
         var ends: [Int32] = [0, 0]
-        guard UpgradeCheck.makePipe(&ends) else { throw ProcessStartError.cannotMakePipe(errno: errno) }
+        guard ChildProcess.makePipe(&ends) else { throw ProcessStartError.cannotMakePipe(errno: errno) }
         readEnd = ends[0]
         writeEnd = ends[1]
     }
 
     /// After the spawn: the master's copy of the write end closed, the reading begun.
-    func start() {
+    package func start() {
         close(writeEnd)
         PosixThread.start(name: "postern-output") { [self] in
             var buffer = [UInt8](repeating: 0, count: 4096)
@@ -52,7 +53,7 @@ final class WorkerOutput: Sendable {
     }
 
     /// If the spawn failed: both ends closed.
-    func discard() {
+    package func discard() {
         close(writeEnd)
         close(readEnd)
     }
@@ -73,7 +74,7 @@ final class WorkerOutput: Sendable {
 
     /// The last lines the worker wrote (waiting up to `seconds` for the pipe's end, so that a
     /// worker just reaped has had its last words read), joined with " | ".
-    func lastLines(waiting seconds: Double = 0.2) -> String {
+    package func lastLines(waiting seconds: Double = 0.2) -> String {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while !kept.withLock({ $0.ended }) && ContinuousClock.now < deadline { usleep(5_000) }
         return kept.withLock { state in

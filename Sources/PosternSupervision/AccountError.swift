@@ -1,3 +1,5 @@
+import PosternRuntime
+
 /// Why the server cannot run as the user and group it is told to (`--user`, `--group`,
 /// `--socket-owner`, `--socket-group`, root without `--user`).
 public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import PosternCore
+import PosternRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -12,11 +13,11 @@ import Glibc
 /// The variables are removed once read (as `sd_listen_fds(1)` does), so that nothing this
 /// process starts takes the sockets for its own. Under `--workers` the master passes them on to
 /// its workers like the sockets it binds itself.
-enum SocketActivation {
-    static let firstDescriptor: Int32 = 3
+package enum SocketActivation {
+    package static let firstDescriptor: Int32 = 3
 
     /// The passed listeners, or none when this process was not socket-activated.
-    static func listeners(environment: [String: String], socketMode: UInt16, allow: AllowList) throws -> [ListenerSpec] {
+    package static func listeners(environment: [String: String], socketMode: UInt16, allow: AllowList) throws -> [ListenerSpec] {
         guard let pidText = environment["LISTEN_PID"], let countText = environment["LISTEN_FDS"] else { return [] }
         defer { for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(name) } }
         guard Int32(pidText) == getpid() else { return [] }  // meant for another process

@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// This process becomes a new image of the binary: the in-place upgrade of a master (SIGUSR2)
+/// and the reload in place of a single process (``InPlaceReload``).
+package enum ProcessImage {
+    /// Executes `executable` with this process's arguments, keeping only the descriptors in
+    /// `keep` (the rest are marked close-on-exec), with the routine signals ignored until the new
+    /// image listens for them and an empty signal mask. Returns only when `execv` failed: its
+    /// error.
+    package static func replace(with executable: String, keeping keep: Set<Int32>) -> String {
+        InheritedDescriptors.closeOnExec(except: keep)
+        SignalEvents.ignoreRoutineSignalsAcrossExec()
+        // The new image starts with this thread's signal mask: an empty one.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
+        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
+        execv(executable, arguments)
+        let reason = String(cString: strerror(errno))
+        for argument in arguments { free(argument) }
+        return reason
+    }
+}

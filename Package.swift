@@ -32,6 +32,7 @@ let package = Package(
         // No traits: the JSON provider needs all of Foundation (ConfigurationFile reads the file).
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: []),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The gateway contract an application imports: Environ, EnvironBuilder (the normalizer),
@@ -56,12 +57,13 @@ let package = Package(
         // Legacy CGI scripts hosted by the server (`--cgi-root`), as fcgiwrap does.
         .target(name: "PosternCGIHost", dependencies: ["PosternCore", "PosternEngine", "PosternCGI", "PosternRuntime", "CPosternSocket", log] + nio),
         // The server runtime: listeners, the acceptor, the fast path, hand-overs, peer watch,
-        // admission. It knows protocols only as PosternEngine's ProtocolServer: no protocol module.
+        // admission, TLS (swift-nio-ssl). It knows protocols only as PosternEngine's ProtocolServer: no protocol module.
         .target(
             name: "PosternRuntime",
             dependencies: [
                 "PosternCore", "PosternEngine", "CPosternSocket", "CPosternExecutorHook", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
             ] + nio
         ),
         // Operations: the access and error logs, the counters and their snapshots, the slow log,
@@ -100,13 +102,17 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio
         ),
         // The command line's client side: `postern request` (a URL to the protocol's client) and
         // `postern top` (the status page as a screen). Above the server: the library links none of it.
         .target(
             name: "PosternCLI",
-            dependencies: ["Postern", "PosternCore", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI"] + nio
+            dependencies: [
+                "Postern", "PosternRuntime", "PosternCore", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + nio
         ),
         // The demo applications, shared by `postern serve --app NAME` and the example executables.
         .target(name: "PosternApps", dependencies: ["PosternCore"], path: "examples/Apps"),
@@ -157,7 +163,7 @@ let package = Package(
             name: "PosternTestSupport",
             dependencies: [
                 "Postern", "PosternCLI", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternFrontEnds", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", log,
+                "PosternUWSGI", "PosternRuntime", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio,
             path: "Tests/PosternTestSupport"
@@ -174,6 +180,7 @@ let package = Package(
             name: "PosternCGITests",
             dependencies: [
                 "PosternCGI", "PosternCGIHost", "PosternHTTP", "PosternFastCGI", "Postern", "PosternEngine", "PosternClient", "PosternApps", "PosternCore",
+                "PosternRuntime",
                 "PosternTestSupport", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
@@ -193,7 +200,8 @@ let package = Package(
             name: "PosternOpsTests",
             dependencies: [
                 "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", "PosternOps", "PosternSupervision", log, .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PosternUWSGI", "PosternOps", "PosternSupervision", "PosternRuntime", "PosternCLI", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
         .testTarget(
@@ -215,7 +223,7 @@ let package = Package(
             name: "PosternHardeningTests",
             dependencies: [
                 "PosternFuzz", "PosternTestSupport", "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", "PosternApps", log,
+                "PosternUWSGI", "PosternApps", "PosternRuntime", log,
             ] + nio,
             exclude: ["Fixtures"]
         ),

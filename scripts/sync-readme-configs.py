@@ -5,7 +5,7 @@
     ...the file, in a code block...
     <!-- /config -->
 
-Run it after editing a file in apache/, lighttpd/ or examples/nginx/. The test
+Run it after editing a file in apache/, lighttpd/, examples/nginx/ or examples/haproxy/. The test
 FrontEndTests/ReadmeGuideTests fails when docs/deploying.md and a file differ.
 """
 import pathlib, re
@@ -16,7 +16,8 @@ text = guide.read_text()
 
 def block(match):
     path = match.group(1)
-    language = "nginx" if path.startswith("examples/nginx") else ("apache" if path.startswith("apache") else "lighttpd")
+    language = {"examples/nginx": "nginx", "examples/haproxy": "haproxy", "apache/": "apache"}.get(
+        next((prefix for prefix in ("examples/nginx", "examples/haproxy", "apache/") if path.startswith(prefix)), ""), "lighttpd")
     body = (root / path).read_text()
     return f"<!-- config: {path} -->\n```{language}\n{body}```\n<!-- /config -->"
 

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # lighttpd, nginx, fcgiwrap; the scripting languages of examples/cgi-bin; hyperfine and wrk for
 # the benchmarks; uWSGI with its Python plugin is the bench's reference; systemd for
 # systemd-socket-activate and systemd-analyze (the service tests), util-linux for prlimit,
-# iproute2 for ss (the status page's listen queue is checked against it).
+# iproute2 for ss (the status page's listen queue is checked against it), openssl for the TLS
+# tests' certificates (curl is their client), HAProxy (FastCGI over TLS).
 packages=(libfcgi-dev libfcgi-bin apache2 libapache2-mod-fcgid lighttpd nginx fcgiwrap
-          curl perl python3 hyperfine wrk uwsgi uwsgi-plugin-python3 systemd util-linux iproute2)
+          curl perl python3 hyperfine wrk uwsgi uwsgi-plugin-python3 systemd util-linux iproute2 openssl haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,7 +30,7 @@ fi
 # Front-ends installed from Debian start their own daemons on a fresh machine; the tests start
 # their own instances on loopback ports, so stop the system ones (quietly, if present).
 if [ "$(id -u)" -eq 0 ]; then
-  for service in apache2 lighttpd nginx; do
+  for service in apache2 lighttpd nginx haproxy; do
     if command -v service >/dev/null 2>&1; then service "$service" stop >/dev/null 2>&1 || true; fi
   done
 fi

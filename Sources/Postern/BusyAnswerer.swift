@@ -6,6 +6,7 @@ import PosternEngine
 import PosternFastCGI
 import PosternHTTP
 import PosternSCGI
+import PosternSupervision
 import PosternUWSGI
 import Synchronization
 
@@ -17,7 +18,8 @@ import Glibc
 /// every connection on every listener gets its protocol's busy answer (503 with `Retry-After`;
 /// FastCGI's FCGI_OVERLOADED, ``BusyRefusal``) and is closed, instead of waiting in the backlog
 /// until the front-end's own timeout. Accepts on copies of the listening sockets, so closing
-/// it leaves the sockets to the workers.
+/// it leaves the sockets to the workers. A TLS listener's connections are left in its backlog:
+/// the master holds no certificate, and an answer in plaintext would be no answer.
 final class BusyAnswerer: Sendable {
     private let channels = Box()
 
@@ -28,12 +30,12 @@ final class BusyAnswerer: Sendable {
 
     /// - Parameter backlog: `--backlog`, set again on each listening socket: SwiftNIO's
     ///   `listen` on the copy (128) changes the socket itself.
-    init(listeners: [(String, Int32)], backlog: Int32, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    init(listeners: [InheritedListeners.Listener], backlog: Int32, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         let channels = self.channels
         let configuration = GatewayConfiguration(application: ApplicationFunction { _ in .error(.serviceUnavailable) }, logger: logger)
-        for (name, fd) in listeners {
+        for (listenerProtocol, fd) in listeners where !listenerProtocol.isTLS {
             let refusal: any BusyRefusal
-            switch GatewayProtocol(rawValue: name) {
+            switch listenerProtocol {
             case .fastcgi: refusal = FastCGIProtocolServer(configuration: configuration)
             case .scgi: refusal = SCGIProtocolServer(configuration: configuration)
             case .uwsgi: refusal = UWSGIProtocolServer(configuration: configuration)

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PosternCGI
 import PosternCore
 import PosternEngine
@@ -86,7 +87,7 @@ public enum Gateway {
                 try Privileges.dropPrivilegesAndReexecute(options.identity, listeners: [], socketFiles: [], keepEnvironment: true)
             }
             let allow = try options.listenerSpecs(environment: environment).first?.allow ?? AllowList(parsing: environment["FCGI_WEB_SERVER_ADDRS"] ?? "")
-            specs = worker.listeners.map { ListenerSpec(GatewayProtocol(rawValue: $0.0) ?? .http, .fd($0.1), allow: allow) }
+            specs = worker.listeners.map { ListenerSpec($0.listenerProtocol, .fd($0.fd), allow: allow) }
             logger[metadataKey: "worker"] = "\(worker.slot)"
             logger[metadataKey: "pid"] = "\(getpid())"
             configuration.logger = logger
@@ -118,6 +119,18 @@ public enum Gateway {
             }
             try Privileges.checkRoot(options.identity, listeners: specs, logger: logger)
         }
+        // The TLS listeners' files, read as the process starts (a master reads them to refuse a
+        // bad file before it binds; each worker, and each reload, reads them again).
+        var tls: NIOSSLContext?
+        if specs.contains(where: \.listenerProtocol.isTLS) {
+            do {
+                tls = try options.makeTLSContext(listeners: specs)
+            } catch {
+                logger.critical("\(error)")
+                if options.errorLog != nil { StandardError.write("Error: \(error)\n") }
+                throw ExitCode(64)
+            }
+        }
         configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1 || options.harakiri > 0, runOnce: false)
         if options.maxConcurrency > 0 { configuration.concurrencyGate = ConcurrencyGate(limit: options.maxConcurrency) }
 
@@ -145,7 +158,7 @@ public enum Gateway {
                     try Privileges.ownSocket(path, options.identity)
                     unixSocketFiles.append(path)
                 }
-                return ListenerSpec(spec.gatewayProtocol, .fd(fd), socketMode: spec.socketMode, allow: spec.allow, option: spec.option)
+                return ListenerSpec(spec.listenerProtocol, .fd(fd), socketMode: spec.socketMode, allow: spec.allow, option: spec.option)
             }
             if options.user != nil, geteuid() == 0 {
                 try Privileges.dropPrivilegesAndReexecute(options.identity, listeners: specs, socketFiles: unixSocketFiles)
@@ -164,7 +177,7 @@ public enum Gateway {
             if let pidFile { Privileges.removePIDFile(pidFile) }
             for path in unixSocketFiles { try? UnixSocketFile.remove(path: path) }
         }
-        try await serveProcess(listeners: specs, configuration: configuration, options: options, role: role)
+        try await serveProcess(listeners: specs, configuration: configuration, options: options, role: role, tls: tls)
         if let reload = role.reload, reload.isReloading {
             reload.execute(logger: logger)  // returns only if the binary could not be executed
             throw ExitCode.failure
@@ -199,7 +212,7 @@ public enum Gateway {
     /// endpoint when alone,
     /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
     static func serveProcess(
-        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole
+        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole, tls: NIOSSLContext?
     ) async throws {
         var configuration = configuration
         let logger = configuration.logger
@@ -279,10 +292,10 @@ public enum Gateway {
                         reporter?.write()
                         notifier?.send("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(addresses.compactMap { $0?.listenerText }.joined(separator: ", "))")
                     },
-                    stalled: stalled))
+                    stalled: stalled, tls: tls))
         ]
         // The status page's accept queues: the listening sockets this process keeps.
-        let listenQueues = reload.map { ListenQueueMonitor($0.listeners) }
+        let listenQueues = reload.map { ListenQueueMonitor($0.listeners.map { ($0.listenerProtocol, $0.fd) }) }
         let startTime = Date().timeIntervalSince1970
         if !isWorker,
             let status = try statusServer(

@@ -24,7 +24,7 @@ import Glibc
 /// as needing a restart. systemd hears `RELOADING=1` before and `READY=1` from the new image.
 final class InPlaceReload: Sendable {
     /// The listeners as they pass to the next image: protocol and the descriptor kept open.
-    private let kept: [(GatewayProtocol, Int32)]
+    private let kept: [InheritedListeners.Listener]
     private let socketFiles: [String]
     private let startedFrom: String?
     let notifier: SystemdNotifier?
@@ -50,7 +50,7 @@ final class InPlaceReload: Sendable {
         self.configuration = configuration
         kept = listeners.compactMap { spec in
             guard case .fd(let fd) = spec.address else { return nil }
-            return (spec.gatewayProtocol, fd)
+            return (spec.listenerProtocol, fd)
         }
         self.socketFiles = socketFiles
         self.notifier = notifier
@@ -69,8 +69,8 @@ final class InPlaceReload: Sendable {
         }
     }
 
-    /// The kept listeners: protocol name and descriptor (the status page reads their queues).
-    var listeners: [(String, Int32)] { kept.map { ($0.0.rawValue, $0.1) } }
+    /// The kept listeners: protocol and descriptor (the status page reads their queues).
+    var listeners: [InheritedListeners.Listener] { kept }
 
     var isReloading: Bool { state.withLock { if case .reloading = $0 { return true } else { return false } } }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PosternEngine
 import PosternFastCGI
 import PosternHTTP
@@ -7,14 +8,14 @@ import PosternSCGI
 import PosternUWSGI
 
 extension ProtocolServers {
-    /// HTTP/1.1, FastCGI, SCGI and uwsgi; CGI is a launch mode, not a listener.
-    public static let standard = ProtocolServers { gatewayProtocol, configuration in
-        switch gatewayProtocol {
-        case .http: HTTPProtocolServer(configuration: configuration)
+    /// HTTP/1.1, FastCGI, SCGI and uwsgi, in plaintext or inside TLS (the runtime adds the TLS
+    /// handler before the protocol's own).
+    public static let standard = ProtocolServers { listenerProtocol, configuration in
+        switch listenerProtocol.plain {
         case .fastcgi: FastCGIProtocolServer(configuration: configuration)
         case .scgi: SCGIProtocolServer(configuration: configuration)
         case .uwsgi: UWSGIProtocolServer(configuration: configuration)
-        case .cgi: nil
+        default: HTTPProtocolServer(configuration: configuration)
         }
     }
 }
@@ -28,10 +29,11 @@ extension GatewayServer {
         sharedSockets: Bool = false,
         acceptThreads: Int? = nil,
         onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil,
-        stalled: (@Sendable () -> Bool)? = nil
+        stalled: (@Sendable () -> Bool)? = nil,
+        tls: NIOSSLContext? = nil
     ) {
         self.init(
             listeners: listeners, configuration: configuration, protocols: .standard, group: group, sharedSockets: sharedSockets,
-            acceptThreads: acceptThreads, onReady: onReady, stalled: stalled)
+            acceptThreads: acceptThreads, onReady: onReady, stalled: stalled, tls: tls)
     }
 }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import NIOSSL
 import PosternCore
 import PosternSupervision
 
@@ -12,7 +13,8 @@ extension ServeOptions {
     /// address, `--user`, `--group`, `--socket-owner`, `--socket-group`, `--umask`, `--chdir`,
     /// and the directories of the log and pid files. Throws the first problem, naming the option.
     public func check(environment: [String: String]) throws {
-        _ = try listenerSpecs(environment: environment)
+        let specs = try listenerSpecs(environment: environment)
+        if specs.contains(where: \.listenerProtocol.isTLS) { _ = try makeTLSContext(listeners: specs) }
         _ = try socketModeValue()
         if let status { _ = try ListenAddress(parsing: status) }
         if let user { _ = try Privileges.user(user) }
@@ -35,6 +37,14 @@ extension ServeOptions {
                 throw PathError.directoryMissing(option: option, path: path, directory: directory)
             }
         }
+    }
+
+    /// The TLS listeners' context, made from the files as they are now (``TLSSettings``).
+    func makeTLSContext(listeners: [ListenerSpec]) throws(TLSError) -> NIOSSLContext {
+        guard let settings = tlsSettings else {
+            throw .noCertificateGiven(listener: listeners.first { $0.listenerProtocol.isTLS }?.option ?? "a TLS listener")
+        }
+        return try settings.makeContext()
     }
 
     private static func isDirectory(_ path: String) -> Bool {

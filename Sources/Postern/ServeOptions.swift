@@ -16,6 +16,37 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("uwsgi"), help: ArgumentHelp("Serve uwsgi on ADDR.", valueName: "ADDR"))
     public var uwsgi: [String] = []
 
+    @Option(name: .customLong("https"), help: ArgumentHelp("Serve HTTP/1.1 over TLS on ADDR (needs --tls-certificate and --tls-key).", valueName: "ADDR"))
+    public var https: [String] = []
+
+    @Option(
+        name: .customLong("suwsgi"),
+        help: ArgumentHelp("Serve uwsgi over TLS on ADDR (nginx: uwsgi_pass suwsgi://ADDR; needs --tls-certificate and --tls-key).", valueName: "ADDR"))
+    public var suwsgi: [String] = []
+
+    @Option(
+        name: .customLong("fastcgi-tls"),
+        help: ArgumentHelp("Serve FastCGI over TLS on ADDR (HAProxy: proto fcgi ssl; needs --tls-certificate and --tls-key).", valueName: "ADDR"))
+    public var fastcgiTLS: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "The TLS listeners' certificate: a PEM file, the server's certificate first, then the intermediates. Read at start and by each reload.",
+            valueName: "FILE"))
+    public var tlsCertificate: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-certificate: an unencrypted PEM file.", valueName: "FILE"))
+    public var tlsKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Require a client certificate on every TLS listener, signed by a CA in this PEM file (and trust nothing else: never the system's roots).",
+            valueName: "FILE"))
+    public var tlsClientCa: String?
+
+    @Option(help: ArgumentHelp("The oldest TLS version the TLS listeners accept: 1.2 or 1.3.", valueName: "VERSION"))
+    public var tlsMinVersion: String = TLSSettings.MinimumVersion.v1_2.rawValue
+
     @Flag(name: .customLong("validate"), help: "Check every request and response against the gateway contract (500 on a violation).")
     public var validateContract = false
 
@@ -182,6 +213,13 @@ public struct ServeOptions: ParsableArguments, Sendable {
         .list("fastcgi", reload: .needsRestart) { $0.fastcgi },
         .list("scgi", reload: .needsRestart) { $0.scgi },
         .list("uwsgi", reload: .needsRestart) { $0.uwsgi },
+        .list("https", reload: .needsRestart) { $0.https },
+        .list("suwsgi", reload: .needsRestart) { $0.suwsgi },
+        .list("fastcgi-tls", reload: .needsRestart) { $0.fastcgiTLS },
+        .optional("tls-certificate") { $0.tlsCertificate },
+        .optional("tls-key") { $0.tlsKey },
+        .optional("tls-client-ca") { $0.tlsClientCa },
+        .string("tls-min-version") { $0.tlsMinVersion },
         .flag("validate") { $0.validateContract },
         .optional("mount") { $0.mount },
         .string("socket-mode", reload: .needsRestart) { $0.socketMode },
@@ -230,7 +268,18 @@ public struct ServeOptions: ParsableArguments, Sendable {
     }
 
     /// Whether any listener flag was given.
-    public var hasListeners: Bool { !(http.isEmpty && fastcgi.isEmpty && scgi.isEmpty && uwsgi.isEmpty) }
+    public var hasListeners: Bool { !listenerAddresses.allSatisfy(\.addresses.isEmpty) }
+
+    /// Each listener flag's addresses, in the order the flags are declared.
+    var listenerAddresses: [(listenerProtocol: ListenerProtocol, addresses: [String])] {
+        [(.http, http), (.fastcgi, fastcgi), (.scgi, scgi), (.uwsgi, uwsgi), (.https, https), (.suwsgi, suwsgi), (.fastcgiTLS, fastcgiTLS)]
+    }
+
+    /// What the TLS listeners serve with; `nil` without `--tls-certificate` or `--tls-key`.
+    public var tlsSettings: TLSSettings? {
+        guard let tlsCertificate, let tlsKey, let minimum = TLSSettings.MinimumVersion(rawValue: tlsMinVersion) else { return nil }
+        return TLSSettings(certificate: tlsCertificate, key: tlsKey, clientCA: tlsClientCa, minimumVersion: minimum)
+    }
 
     /// `--socket-mode`, parsed.
     public func socketModeValue() throws -> UInt16 {
@@ -255,7 +304,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         let mode = try socketModeValue()
         let allowList = try allowList(environment: environment)
         var specs: [ListenerSpec] = []
-        for (kind, addresses) in [(GatewayProtocol.http, http), (.fastcgi, fastcgi), (.scgi, scgi), (.uwsgi, uwsgi)] {
+        for (kind, addresses) in listenerAddresses {
             for text in addresses {
                 specs.append(ListenerSpec(kind, try ListenAddress(parsing: text), socketMode: mode, allow: allowList))
             }
@@ -297,6 +346,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
         }
         if let status { do { _ = try ListenAddress(parsing: status) } catch { throw ValidationError("--status: \(error)") } }
         guard LogLevelParsing.parse(logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard TLSSettings.MinimumVersion(rawValue: tlsMinVersion) != nil else {
+            throw ValidationError(TLSError.unknownMinimumVersion(tlsMinVersion).description)
+        }
         if let mount {
             do { _ = try MountPrefix(mount, wrapping: ApplicationFunction { _ in .error(.notFound) }) } catch { throw ValidationError(error.description) }
         }

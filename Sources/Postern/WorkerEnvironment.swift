@@ -1,6 +1,7 @@
+import PosternSupervision
+
 #if canImport(Glibc)
 import Glibc
-import PosternSupervision
 #endif
 
 /// The marker a master puts in a worker's environment: the worker re-executes the same binary
@@ -21,12 +22,10 @@ struct WorkerEnvironment: Sendable {
     static let masterKey = "POSTERN_WORKER_MASTER"
 
     let slot: Int
-    let listeners: [(GatewayProtocolName, Int32)]
+    let listeners: [InheritedListeners.Listener]
     let statsDirectory: String
     /// The master's pid, when it said.
     let master: Int32?
-
-    typealias GatewayProtocolName = String
 
     /// The marker in `environment`, or `nil` in a process that is no worker.
     init?(_ environment: [String: String]) {
@@ -41,7 +40,7 @@ struct WorkerEnvironment: Sendable {
     }
 
     /// The variables to add to a worker's environment.
-    static func variables(slot: Int, listeners: [(String, Int32)], statsDirectory: String) -> [String: String] {
+    static func variables(slot: Int, listeners: [InheritedListeners.Listener], statsDirectory: String) -> [String: String] {
         [
             markerKey: String(slot),
             listenersKey: InheritedListeners.encode(listeners),

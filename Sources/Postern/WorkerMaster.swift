@@ -58,7 +58,7 @@ final class WorkerMaster: @unchecked Sendable {
     private let configuration: ServeConfiguration.Loaded
     /// The binary's path as started (``ChildProcess/startedFrom(_:environment:)``).
     private let startedFrom: String?
-    private var listenerFDs: [(String, Int32)] = []
+    private var listenerFDs: [InheritedListeners.Listener] = []
     private var busy: BusyAnswerer?
     /// The reason the master stops, when it must (``PreforkPolicy/Action/halt(_:)``).
     private var haltReason: String?
@@ -164,11 +164,11 @@ final class WorkerMaster: @unchecked Sendable {
             for spec in specs {
                 let fd = try ListeningSocket.open(spec, backlog: Int32(options.backlog))
                 if case .unix(let path) = spec.address { try Privileges.ownSocket(path, options.identity) }
-                listenerFDs.append((spec.gatewayProtocol.rawValue, fd))
-                logger.info("listening", metadata: ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
+                listenerFDs.append((spec.listenerProtocol, fd))
+                logger.info("listening", metadata: ["protocol": "\(spec.listenerProtocol)", "address": "\(spec.address)", "fd": "\(fd)"])
             }
         }
-        let monitor = ListenQueueMonitor(listenerFDs)
+        let monitor = ListenQueueMonitor(listenerFDs.map { ($0.listenerProtocol, $0.fd) })
         published.withLock { $0.listen = monitor }
         // The master stays who started it (to bind again and start workers); workers drop to --user.
         if let path = options.pidFile { try Privileges.writePIDFile(path) }
@@ -471,7 +471,7 @@ final class WorkerMaster: @unchecked Sendable {
     }
 
     /// What an upgraded master inherits: the listeners (protocol, fd) and the previous workers.
-    private static func takeUpgrade() -> (listeners: [(String, Int32)], workers: [pid_t])? {
+    private static func takeUpgrade() -> (listeners: [InheritedListeners.Listener], workers: [pid_t])? {
         guard let listenersText = getenv(upgradeListenersKey).map({ String(cString: $0) }) else { return nil }
         let workersText = getenv(upgradeWorkersKey).map { String(cString: $0) } ?? ""
         unsetenv(upgradeListenersKey)

@@ -19,6 +19,7 @@ public enum BenchFrontEndConfig {
         case .nginx: nginx(endpoints, directory)
         case .lighttpd: lighttpd(endpoints, directory)
         case .apache: apache(endpoints, directory)
+        case .haproxy: preconditionFailure("the bench runs through nginx, lighttpd or apache (BenchCommand refuses haproxy)")
         }
     }
 

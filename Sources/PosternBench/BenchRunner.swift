@@ -41,6 +41,7 @@ public struct BenchRunner: Sendable {
             case .nginx: started = try await FrontEnd.nginx(snippets: [snippet], directory: workspace.directory)
             case .lighttpd: started = try await FrontEnd.lighttpd(snippets: [snippet], directory: workspace.directory)
             case .apache: started = try await FrontEnd.apache(snippets: [snippet], directory: workspace.directory)
+            case .haproxy: preconditionFailure("the bench runs through nginx, lighttpd or apache (BenchCommand refuses haproxy)")
             }
             registry.add(started.process)
             frontEnd = started

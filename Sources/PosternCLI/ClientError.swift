@@ -9,8 +9,8 @@ import Darwin
 public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `fd:N` names a listener, not a peer.
     case notAnAddress(fd: Int32)
-    /// CGI is a launch mode: there is no server to connect to.
-    case noCGIClient
+    /// A TLS option cannot be used (the files are named in the text).
+    case tls(String)
     /// The server could not be reached or broke the exchange: the protocol, where, and why.
     case unreachable(server: String, reason: String)
     /// The status page answered with another status than 200.
@@ -26,7 +26,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notAnAddress(let fd): "fd:\(fd) is a listener, not an address a client can connect to"
-        case .noCGIClient: "CGI has no client: run the program with GATEWAY_INTERFACE set"
+        case .tls(let text): text
         case .unreachable(let server, let reason): "\(server): \(reason)"
         case .statusPageAnswered(let address, let status): "status page at \(address) answered \(status)"
         case .notAStatusPage(let url): "\(url) is not a Postern status page (its answer is not the status JSON)"

@@ -10,10 +10,10 @@ import Darwin
 #endif
 
 /// A `postern request` URL: `fastcgi://HOST:PORT/path?query`, `scgi://…`, `uwsgi://…`,
-/// `http://…`, or the unix forms `fastcgi+unix:///run/app.sock/path?query`, where the socket path
+/// `http://…`, their TLS listeners' `https://…`, `suwsgi://…`, `fastcgi-tls://…`, or the unix forms `fastcgi+unix:///run/app.sock/path?query`, where the socket path
 /// is the longest prefix of the path that names a socket file.
 public struct ClientTarget: Sendable, Equatable {
-    public var gatewayProtocol: GatewayProtocol
+    public var listenerProtocol: ListenerProtocol
     public var address: ListenAddress
     /// `/path?query` as sent to the server.
     public var requestTarget: String
@@ -22,16 +22,18 @@ public struct ClientTarget: Sendable, Equatable {
         let pieces = url.split(separator: "://", maxSplits: 1)
         guard pieces.count == 2 else {
             throw ClientTargetError(
-                url, "expected SCHEME://HOST:PORT/path, with SCHEME one of fastcgi, scgi, uwsgi, http (or fastcgi+unix:///path/to.sock/path)")
+                url,
+                "expected SCHEME://HOST:PORT/path, with SCHEME one of fastcgi, scgi, uwsgi, http, https, suwsgi, fastcgi-tls (or fastcgi+unix:///path/to.sock/path)"
+            )
         }
         var scheme = pieces[0].lowercased()
         let rest = String(pieces[1])
         let unix = scheme.hasSuffix("+unix")
         if unix { scheme.removeLast(5) }
-        guard let kind = GatewayProtocol(rawValue: scheme), kind != GatewayProtocol.cgi else {
-            throw ClientTargetError(url, "unknown scheme \(scheme); use fastcgi, scgi, uwsgi or http (with +unix for a socket)")
+        guard let kind = ListenerProtocol(rawValue: scheme) else {
+            throw ClientTargetError(url, "unknown scheme \(scheme); use fastcgi, scgi, uwsgi, http, https, suwsgi or fastcgi-tls (with +unix for a socket)")
         }
-        gatewayProtocol = kind
+        listenerProtocol = kind
         if unix {
             guard rest.hasPrefix("/") else { throw ClientTargetError(url, "a +unix URL needs an absolute socket path") }
             let pathPart = String(rest.prefix { $0 != "?" })

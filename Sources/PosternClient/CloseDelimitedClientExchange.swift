@@ -29,11 +29,13 @@ public enum CloseDelimitedClientExchange {
         body: ByteBuffer,
         parser: CGIResponseHeadParser,
         to address: SocketAddress,
-        group: any EventLoopGroup
+        group: any EventLoopGroup,
+        setup: ClientChannelSetup? = nil
     ) async throws -> ClientResponse {
         let channel = try await ClientBootstrap(group: group).connect(to: address) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                try setup?(channel)
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
         return try await run(channel, head: head, body: body, parser: parser)

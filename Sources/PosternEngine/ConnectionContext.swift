@@ -17,6 +17,9 @@ public final class ConnectionContext: Sendable {
     /// The addresses as text, made once per connection (not once per request of a kept one).
     public let remoteIP: String?
     public let localIP: String?
+    /// A TLS listener's connection: what its handshake said (``TransportSecurity``); `nil` for
+    /// a plaintext one.
+    public let transportSecurity: TransportSecurity?
     /// `nil` for a connection the engine's fast path serves on its own thread: it is busy from
     /// its first moment to its close, so there is nothing to drain or close from outside.
     private let channel: (any Channel)?
@@ -28,8 +31,9 @@ public final class ConnectionContext: Sendable {
         var draining = false
     }
 
-    public init(channel: any Channel, configuration: GatewayConfiguration, logger: Logger) {
+    public init(channel: any Channel, configuration: GatewayConfiguration, logger: Logger, transportSecurity: TransportSecurity? = nil) {
         self.channel = channel
+        self.transportSecurity = transportSecurity
         self.configuration = configuration
         self.logger = logger
         self.remoteAddress = channel.remoteAddress
@@ -42,6 +46,7 @@ public final class ConnectionContext: Sendable {
     /// before anything else happens on it.
     public init(remoteAddress: SocketAddress?, localAddress: SocketAddress?, configuration: GatewayConfiguration, logger: Logger) {
         self.channel = nil
+        self.transportSecurity = nil
         self.configuration = configuration
         self.logger = logger
         self.remoteAddress = remoteAddress

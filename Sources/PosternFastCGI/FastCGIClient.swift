@@ -25,9 +25,12 @@ public final class FastCGIClient: Sendable {
     }
 
     /// Connects to `address`.
-    public static func connect(to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FastCGIClient {
+    public static func connect(
+        to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, setup: ClientChannelSetup? = nil
+    ) async throws -> FastCGIClient {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<(any Channel, NIOLoopBound<FastCGIClientHandler>)> = { channel in
             channel.eventLoop.makeCompletedFuture {
+                try setup?(channel)
                 let handler = FastCGIClientHandler()
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
                 try channel.pipeline.syncOperations.addHandler(handler)
@@ -204,10 +207,10 @@ public struct FastCGIClientResult: Sendable {
 
 extension FastCGIClient {
     /// One request on a fresh connection without KEEP_CONN (as `postern request` sends it).
-    public static func send(_ request: ClientRequest, to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws
-        -> ClientResponse
-    {
-        let client = try await connect(to: address, group: group)
+    public static func send(
+        _ request: ClientRequest, to address: Endpoint, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, setup: ClientChannelSetup? = nil
+    ) async throws -> ClientResponse {
+        let client = try await connect(to: address, group: group, setup: setup)
         do {
             let result = try await client.send(request, keepConnection: false)
             await client.close()

@@ -1,11 +1,11 @@
-/// Real front-ends (Apache, lighttpd, nginx) started in the foreground on loopback from generated configs.
+/// Real front-ends (Apache, lighttpd, nginx, HAProxy) started in the foreground on loopback from generated configs.
 import Foundation
 import PosternCore
 
-/// A real front-end (Apache, lighttpd or nginx) started in the foreground on 127.0.0.1 with a
-/// configuration generated from the shipped snippets, and stopped at the end of the test.
+/// A real front-end (Apache, lighttpd, nginx or HAProxy) started in the foreground on 127.0.0.1
+/// with a configuration generated from the shipped files, and stopped at the end of the test.
 public final class FrontEnd: @unchecked Sendable {
-    public enum Kind: String, Sendable { case apache, lighttpd, nginx }
+    public enum Kind: String, Sendable { case apache, lighttpd, nginx, haproxy }
 
     public let kind: Kind
     public let port: Int
@@ -21,7 +21,7 @@ public final class FrontEnd: @unchecked Sendable {
 
     /// The front-end's own error log and output, for failure messages.
     public var logs: String {
-        let files = ["apache-error.log", "lighttpd-error.log", "nginx-error.log", "\(kind.rawValue).log"]
+        let files = ["apache-error.log", "lighttpd-error.log", "nginx-error.log", "haproxy.cfg", "\(kind.rawValue).log"]
         return files.compactMap { name in
             (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)).map { "== \(name)\n\($0)" }
         }.joined(separator: "\n")
@@ -160,6 +160,20 @@ public final class FrontEnd: @unchecked Sendable {
             directory: directory
         )
         return try await started(FrontEnd(kind: .nginx, port: port, directory: directory, process: process))
+    }
+
+    /// HAProxy with a whole configuration file, whose `bind 127.0.0.1:8080` is rewritten to the
+    /// test port; its log goes to its standard error (`log stderr`), kept in `haproxy.log`.
+    public static func haproxy(config: String, directory: String) async throws -> FrontEnd {
+        let port = try Ports.free()
+        try prepareCommon(directory)
+        guard config.contains("bind 127.0.0.1:8080") else { throw FrontEndError.didNotStart(kind: "haproxy", reason: "no bind 127.0.0.1:8080", logs: "") }
+        let rewritten = config.replacingOccurrences(of: "bind 127.0.0.1:8080", with: "bind 127.0.0.1:\(port)")
+        try rewritten.write(toFile: directory + "/haproxy.cfg", atomically: true, encoding: .utf8)
+        let process = try ManagedProcess(
+            name: "haproxy", executable: "/usr/sbin/haproxy", arguments: ["-db", "-f", directory + "/haproxy.cfg"],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"], directory: directory)
+        return try await started(FrontEnd(kind: .haproxy, port: port, directory: directory, process: process))
     }
 
     private static func prepareCommon(_ directory: String) throws {

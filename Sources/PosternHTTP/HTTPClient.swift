@@ -33,10 +33,12 @@ public enum HTTPClient {
         to address: SocketAddress,
         host: String,
         maxBodyBytes: Int = 1 << 30,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        setup: ClientChannelSetup? = nil
     ) async throws -> ClientResponse {
         let channel = try await ClientBootstrap(group: group).connect(to: address) { channel in
             channel.eventLoop.makeCompletedFuture {
+                try setup?(channel)
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
                 return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
             }

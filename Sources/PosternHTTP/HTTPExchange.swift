@@ -140,7 +140,13 @@ struct HTTPExchange {
         if let ip = context.remoteIP { builder.setComputed("REMOTE_ADDR", EnvironValue(ip)) }
         if let port = context.remotePort { builder.setComputed("REMOTE_PORT", EnvironValue(String(port))) }
         if let ip = context.localIP { builder.setComputed("SERVER_ADDR", EnvironValue(ip)) }
-        builder.setComputed("REQUEST_SCHEME", "http")
+        if let security = context.transportSecurity {
+            // `--https`: the client is the TLS peer; mod_ssl's variables (HTTPS=on, SSL_*).
+            builder.setComputed("REQUEST_SCHEME", "https")
+            for variable in security.variables { builder.setComputed(variable.name, EnvironValue(variable.value)) }
+        } else {
+            builder.setComputed("REQUEST_SCHEME", "http")
+        }
         return try (consume builder).finish()
     }
 

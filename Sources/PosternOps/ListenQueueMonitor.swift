@@ -21,11 +21,11 @@ package final class ListenQueueMonitor: Sendable {
         var length: Int
     }
 
-    private let listeners: [(gatewayProtocol: String, fd: Int32, address: String)]
+    private let listeners: [(listenerProtocol: ListenerProtocol, fd: Int32, address: String)]
     private let maxSeen: Mutex<[Int]>
 
-    /// - Parameter listeners: protocol name and listening descriptor of each.
-    package init(_ listeners: [(String, Int32)]) {
+    /// - Parameter listeners: the protocol and listening descriptor of each.
+    package init(_ listeners: [(ListenerProtocol, Int32)]) {
         self.listeners = listeners.map { ($0.0, $0.1, SocketAddress.local(of: $0.1)?.listenerText ?? "fd:\($0.1)") }
         maxSeen = Mutex([Int](repeating: 0, count: listeners.count))
     }
@@ -41,7 +41,8 @@ package final class ListenQueueMonitor: Sendable {
                 seen[index] = max(seen[index], Int(queued))
                 return seen[index]
             }
-            readings.append(Reading(protocol: listener.gatewayProtocol, address: listener.address, queued: Int(queued), maxQueued: most, length: Int(length)))
+            readings.append(
+                Reading(protocol: listener.listenerProtocol.rawValue, address: listener.address, queued: Int(queued), maxQueued: most, length: Int(length)))
         }
         return readings
     }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PosternCore
 import PosternEngine
 import ServiceLifecycle
@@ -24,6 +25,7 @@ public final class GatewayServer: Service, Sendable {
     private let sharedSockets: Bool
     private let acceptThreads: Int?
     private let stalled: (@Sendable () -> Bool)?
+    private let tls: NIOSSLContext?
 
     /// - Parameters:
     ///   - protocols: the server each listener's protocol gets (the entry point's switch over
@@ -37,6 +39,8 @@ public final class GatewayServer: Service, Sendable {
     ///     (``ConnectionAcceptor``).
     ///   - onReady: called once every listener is bound, with their local addresses in
     ///     the order of `listeners` (tests bind port 0 and read the port here).
+    ///   - tls: what the TLS listeners (`https`, `suwsgi`, `fastcgi-tls`) serve with
+    ///     (``TLSSettings/makeContext()``); a TLS listener without it cannot be opened.
     public init(
         listeners: [ListenerSpec],
         configuration: GatewayConfiguration,
@@ -45,9 +49,11 @@ public final class GatewayServer: Service, Sendable {
         sharedSockets: Bool = false,
         acceptThreads: Int? = nil,
         onReady: (@Sendable ([SocketAddress?]) -> Void)? = nil,
-        stalled: (@Sendable () -> Bool)? = nil
+        stalled: (@Sendable () -> Bool)? = nil,
+        tls: NIOSSLContext? = nil
     ) {
         self.stalled = stalled
+        self.tls = tls
         self.listeners = listeners
         self.configuration = configuration
         self.protocols = protocols
@@ -70,7 +76,7 @@ public final class GatewayServer: Service, Sendable {
                 } catch {
                     throw spec.failure(error)
                 }
-                var metadata: Logger.Metadata = ["protocol": "\(spec.gatewayProtocol)", "address": "\(spec.address)"]
+                var metadata: Logger.Metadata = ["protocol": "\(spec.listenerProtocol)", "address": "\(spec.address)"]
                 if case .fd = spec.address, let local = bound.last?.localAddress {
                     // A socket opened before (by the process at start, a master, systemd): its address.
                     metadata["address"] = "\(local.listenerText)"
@@ -116,21 +122,22 @@ public final class GatewayServer: Service, Sendable {
     /// uwsgi) listens through a ``ConnectionAcceptor`` whose fast path serves one-request
     /// connections on its own threads and hands every other connection to its protocol server;
     /// one without (HTTP, whose common case is keep-alive) listens on a SwiftNIO server channel,
-    /// or through an acceptor with no fast path on a socket shared with other workers.
+    /// or through an acceptor with no fast path on a socket shared with other workers. A TLS
+    /// listener is the latter kind whatever its protocol (its bytes are the TLS handler's
+    /// before they are the protocol's): its connections get the TLS handler first.
     private func bind(_ spec: ListenerSpec) async throws -> BoundListener {
-        guard let server = protocols.server(spec.gatewayProtocol, configuration) else {
-            throw SocketError.notAListener(spec.gatewayProtocol)
-        }
-        return try await bind(spec, server: server)
+        if spec.listenerProtocol.isTLS && tls == nil { throw TLSError.noCertificateGiven(listener: spec.option) }
+        return try await bind(spec, server: protocols.server(spec.listenerProtocol, configuration))
     }
 
     private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
         let sharedDescriptor: Bool
         if sharedSockets, case .fd = spec.address { sharedDescriptor = true } else { sharedDescriptor = false }
-        if server.fastPath == nil && !Server.servesInPipeline && !sharedDescriptor {
+        let isTLS = spec.listenerProtocol.isTLS
+        if (isTLS || (server.fastPath == nil && !Server.servesInPipeline)) && !sharedDescriptor {
             return try await bindServerChannel(spec, server: server)
         }
-        return try bind(spec, server: server, through: try openAcceptor(spec, codec: server.fastPath))
+        return try bind(spec, server: server, through: try openAcceptor(spec, codec: isTLS ? nil : server.fastPath))
     }
 
     /// A listener's acceptor, its address, and the channels it has open.
@@ -157,7 +164,7 @@ public final class GatewayServer: Service, Sendable {
         if codec != nil { ListeningSocket.deferAccept(fd) }
         let open = OpenChannels()
         var logger = configuration.logger
-        logger[metadataKey: "protocol"] = "\(spec.gatewayProtocol)"
+        logger[metadataKey: "protocol"] = "\(spec.listenerProtocol)"
         let cycle = codec.map {
             WholeRequestCycle(
                 codec: $0, configuration: configuration, connections: connections, allow: spec.allow, group: group, open: open,
@@ -171,9 +178,10 @@ public final class GatewayServer: Service, Sendable {
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)
     }
 
-    /// What every connection goes through when its channel is made: the allow-list, the
-    /// flush-before-close handler, then `--max-connections` (turned away the protocol's way,
-    /// without a task), then the protocol's `setup`. A connection served in its pipeline is
+    /// What every connection goes through when its channel is made: the allow-list, on a TLS
+    /// listener the TLS handler (and ``TLSHandshakeRecorder``), the flush-before-close handler,
+    /// then `--max-connections` (turned away the protocol's way, without a task), then the
+    /// protocol's `setup`. A connection served in its pipeline is
     /// counted in `open` (a stop closes it) and unregistered when its channel closes; any other
     /// is unregistered when its `handle` returns.
     private func admission<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server, open: OpenChannels?) -> (
@@ -185,14 +193,24 @@ public final class GatewayServer: Service, Sendable {
         let connections = self.connections
         let allow = spec.allow
         let register = self.registration(spec)
+        let tls = spec.listenerProtocol.isTLS ? self.tls : nil
+        let handshakeFailures = ResourceWarning()
         let admit: @Sendable (any Channel) throws -> Admitted<Server.Connection>? = { channel in
             guard Self.admits(channel, allow, logger) else { return nil }
-            // First in the pipeline, next to the socket: a close waits for the bytes before it.
+            // Next to the socket: a close waits for the bytes before it (a TLS session's last
+            // records and close_notify among them).
             try channel.pipeline.syncOperations.addHandler(
                 FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
+            var security: TransportSecurity?
+            if let tls {
+                let recorded = TransportSecurity()
+                security = recorded
+                try channel.pipeline.syncOperations.addHandlers(
+                    NIOSSLServerHandler(context: tls), TLSHandshakeRecorder(security: recorded, failures: handshakeFailures, logger: logger))
+            }
             if Server.servesInPipeline {
                 open?.opened(channel)
-                guard let context = try register(channel, server) else {
+                guard let context = try register(channel, server, security) else {
                     channel.closeFuture.whenComplete { _ in open?.closed(channel) }
                     return nil
                 }
@@ -202,7 +220,7 @@ public final class GatewayServer: Service, Sendable {
                 }
                 return Admitted(connection: try server.setup(channel, context: context), context: context)
             }
-            guard let context = try register(channel, server) else { return nil }
+            guard let context = try register(channel, server, security) else { return nil }
             do {
                 return Admitted(connection: try server.setup(channel, context: context), context: context)
             } catch {
@@ -221,20 +239,20 @@ public final class GatewayServer: Service, Sendable {
     /// registered, or `nil` when the limit is reached and the channel has been handed to a
     /// ``BusyRefusalHandler`` (answered the protocol's way at once, closed within 2 s; no
     /// decoder, no task, a few bytes). Refusals are logged once a second, not once each.
-    private func registration(_ spec: ListenerSpec) -> @Sendable (any Channel, any BusyRefusal) throws -> ConnectionContext? {
+    private func registration(_ spec: ListenerSpec) -> @Sendable (any Channel, any BusyRefusal, TransportSecurity?) throws -> ConnectionContext? {
         let logger = configuration.logger
         let configuration = self.configuration
         let connections = self.connections
         let maxConnections = configuration.limits.maxConnections
-        let protocolName = "\(spec.gatewayProtocol)"
+        let protocolName = "\(spec.listenerProtocol)"
         let connectionIDs = Atomic<Int>(0)
         let refusals = ResourceWarning()
-        return { channel, refusal in
+        return { channel, refusal, security in
             let id = connectionIDs.add(1, ordering: .relaxed).newValue
             var connectionLogger = logger
             connectionLogger[metadataKey: "protocol"] = "\(protocolName)"
             connectionLogger[metadataKey: "connection"] = "\(id)"
-            let context = ConnectionContext(channel: channel, configuration: configuration, logger: connectionLogger)
+            let context = ConnectionContext(channel: channel, configuration: configuration, logger: connectionLogger, transportSecurity: security)
             guard connections.add(context, limit: maxConnections) else {
                 configuration.observer?.connectionRefused()
                 if refusals.isDue() {

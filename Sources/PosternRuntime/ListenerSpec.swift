@@ -9,7 +9,7 @@ import Darwin
 
 /// One listener to open: which protocol, where, and who may connect.
 public struct ListenerSpec: Sendable, Hashable, CustomStringConvertible {
-    public var gatewayProtocol: GatewayProtocol
+    public var listenerProtocol: ListenerProtocol
     public var address: ListenAddress
     /// Mode of a unix socket file this listener creates. Default 0660 (owner and group).
     public var socketMode: UInt16
@@ -18,17 +18,17 @@ public struct ListenerSpec: Sendable, Hashable, CustomStringConvertible {
     public var option: String
 
     public init(
-        _ gatewayProtocol: GatewayProtocol, _ address: ListenAddress, socketMode: UInt16 = 0o660, allow: AllowList = AllowList(),
+        _ listenerProtocol: ListenerProtocol, _ address: ListenAddress, socketMode: UInt16 = 0o660, allow: AllowList = AllowList(),
         option: String? = nil
     ) {
-        self.gatewayProtocol = gatewayProtocol
+        self.listenerProtocol = listenerProtocol
         self.address = address
         self.socketMode = socketMode
         self.allow = allow
-        self.option = option ?? "--\(gatewayProtocol.rawValue)"
+        self.option = option ?? "--\(listenerProtocol.rawValue)"
     }
 
-    public var description: String { "\(gatewayProtocol) on \(address)" }
+    public var description: String { "\(listenerProtocol) on \(address)" }
 
     /// `error`, met while opening this listener, as the one line a user reads: the option, the
     /// address and the cause (`--http 127.0.0.1:8080: cannot bind: Address already in use`).

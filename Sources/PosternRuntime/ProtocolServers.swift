@@ -5,10 +5,10 @@ import PosternEngine
 /// by the entry point, the one place that knows every protocol module (``standard``), so that
 /// the runtime itself knows protocols only as ``ProtocolServer``s.
 public struct ProtocolServers: Sendable {
-    /// The server for a listener's protocol, or `nil` for one that is no listener's.
-    public let server: @Sendable (GatewayProtocol, GatewayConfiguration) -> (any ProtocolServer)?
+    /// The server for a listener's protocol.
+    public let server: @Sendable (ListenerProtocol, GatewayConfiguration) -> any ProtocolServer
 
-    public init(_ server: @escaping @Sendable (GatewayProtocol, GatewayConfiguration) -> (any ProtocolServer)?) {
+    public init(_ server: @escaping @Sendable (ListenerProtocol, GatewayConfiguration) -> any ProtocolServer) {
         self.server = server
     }
 }

@@ -13,8 +13,6 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case cannotListen(reason: String)
     /// Another call on the socket failed: what was being done and errno.
     case failed(String, errno: Int32)
-    /// A protocol that is no listener's (CGI is a launch mode).
-    case notAListener(GatewayProtocol)
     /// The connection engine was given an event loop group it cannot accept on.
     case needsMultiThreadedEventLoopGroup
 
@@ -25,7 +23,6 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .cannotBind(let reason): "cannot bind: \(reason)"
         case .cannotListen(let reason): "cannot listen: \(reason)"
         case .failed(let what, let errno): "\(what): \(systemErrorText(errno))"
-        case .notAListener(let gatewayProtocol): "\(gatewayProtocol) is a launch mode, not a listener"
         case .needsMultiThreadedEventLoopGroup: "the connection engine needs a MultiThreadedEventLoopGroup"
         }
     }

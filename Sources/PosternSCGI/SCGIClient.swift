@@ -10,10 +10,11 @@ public enum SCGIClient {
     public static func send(
         _ request: ClientRequest,
         to address: SocketAddress,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        setup: ClientChannelSetup? = nil
     ) async throws -> ClientResponse {
         let head = try SCGIRequestEncoder.encodeHead(variables: request.cgiVariables(), contentLength: request.body.readableBytes)
         return try await CloseDelimitedClientExchange.send(
-            head: head, body: request.body, parser: CGIResponseHeadParser(mode: .cgi), to: address, group: group)
+            head: head, body: request.body, parser: CGIResponseHeadParser(mode: .cgi), to: address, group: group, setup: setup)
     }
 }

@@ -131,11 +131,11 @@ package enum Privileges {
     {
         try dropPrivileges(identity)
         if !keepEnvironment {
-            var inherited: [(String, Int32)] = []
+            var inherited: [InheritedListeners.Listener] = []
             for spec in listeners {
                 guard case .fd(let fd) = spec.address else { continue }
                 _ = fcntl(fd, F_SETFD, 0)  // kept across exec
-                inherited.append((spec.gatewayProtocol.rawValue, fd))
+                inherited.append((spec.listenerProtocol, fd))
             }
             setenv(inheritedKey, InheritedListeners.encode(inherited), 1)
             setenv(socketFilesKey, socketFiles.joined(separator: ":"), 1)
@@ -149,9 +149,7 @@ package enum Privileges {
     package static func inheritedListeners(_ environment: [String: String], allow: AllowList) -> [ListenerSpec]? {
         guard let text = environment[inheritedKey] else { return nil }
         unsetenv(inheritedKey)
-        return (InheritedListeners.decode(text) ?? []).compactMap { name, fd in
-            GatewayProtocol(rawValue: name).map { ListenerSpec($0, .fd(fd), allow: allow) }
-        }
+        return (InheritedListeners.decode(text) ?? []).map { ListenerSpec($0.listenerProtocol, .fd($0.fd), allow: allow) }
     }
 
     /// The unix socket files such a process removes at exit.

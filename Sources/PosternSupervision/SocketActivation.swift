@@ -29,7 +29,7 @@ package enum SocketActivation {
         for index in 0..<count {
             let fd = firstDescriptor + index
             let name = index < names.count ? names[Int(index)] : "unknown"
-            guard let kind = GatewayProtocol(rawValue: name), kind != .cgi else {
+            guard let kind = ListenerProtocol(rawValue: name) else {
                 throw SocketActivationError.unnamed(fd: fd, name: name)
             }
             guard isListeningSocket(fd) else { throw SocketActivationError.notListening(fd: fd, name: name) }

@@ -43,7 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
     var strict = false
 
     func validate() throws {
-        guard FrontEnd.Kind(rawValue: frontend) != nil else { throw ValidationError("--frontend must be nginx, lighttpd or apache") }
+        guard let kind = FrontEnd.Kind(rawValue: frontend), kind != .haproxy else { throw ValidationError("--frontend must be nginx, lighttpd or apache") }
         do { _ = try BenchMode.parseList(modes) } catch { throw ValidationError("\(error)") }
         guard connections > 0, connections <= 1024 else { throw ValidationError("--connections must be 1...1024") }
         if let repeats, repeats < 1 { throw ValidationError("--repeat must be at least 1") }

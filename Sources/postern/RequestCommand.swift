@@ -17,7 +17,8 @@ struct RequestCommand: AsyncParsableCommand {
         abstract: "Send one request to a FastCGI, SCGI, uwsgi or HTTP server and print the response like curl -i.",
         discussion: """
             URL: fastcgi://HOST:PORT/path?query, scgi://…, uwsgi://…, http://…, or fastcgi+unix:///path/to.sock/request/path
-            (scgi+unix, uwsgi+unix, http+unix likewise).
+            (scgi+unix, uwsgi+unix, http+unix likewise). The TLS listeners: https://…, suwsgi://…, fastcgi-tls://…,
+            with --cacert for a private CA and --cert/--key for a server that requires a client certificate.
             The exit status is 0 for any complete response, 1 when the request failed.
             """
     )
@@ -40,8 +41,18 @@ struct RequestCommand: AsyncParsableCommand {
     @Flag(name: .customLong("body-only"), help: "Print only the body.")
     var bodyOnly = false
 
+    @Option(name: .customLong("cacert"), help: ArgumentHelp("TLS: trust the CAs in this PEM file (instead of the system's).", valueName: "FILE"))
+    var caFile: String?
+
+    @Option(name: .customLong("cert"), help: ArgumentHelp("TLS: present this client certificate (PEM).", valueName: "FILE"))
+    var certificateFile: String?
+
+    @Option(name: .customLong("key"), help: ArgumentHelp("TLS: the client certificate's private key (PEM).", valueName: "FILE"))
+    var keyFile: String?
+
     func validate() throws {
         if data != nil && dataFile != nil { throw ValidationError("give -d or --data-file, not both") }
+        if (certificateFile == nil) != (keyFile == nil) { throw ValidationError("give --cert and --key together") }
         for header in headers where !header.contains(":") {
             throw ValidationError("header \(String(reflecting: header)) is not 'Name: value'")
         }
@@ -64,12 +75,13 @@ struct RequestCommand: AsyncParsableCommand {
         )
         let response: ClientResponse
         do {
-            response = try await ProtocolClients.send(request, to: target)
+            response = try await ProtocolClients.send(
+                request, to: target, tls: ClientTLS(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile))
         } catch let error as IOError {
-            throw ClientError.unreachable(server: "\(target.gatewayProtocol) server at \(target.address)", reason: ClientError.reason(errno: error.errnoCode))
+            throw ClientError.unreachable(server: "\(target.listenerProtocol) server at \(target.address)", reason: ClientError.reason(errno: error.errnoCode))
         } catch let error as NIOConnectionError {
             let cause = error.connectionErrors.last.map { ($0.error as? IOError).map { ClientError.reason(errno: $0.errnoCode) } ?? "\($0.error)" }
-            throw ClientError.unreachable(server: "\(target.gatewayProtocol) server at \(target.address)", reason: cause ?? "cannot connect")
+            throw ClientError.unreachable(server: "\(target.listenerProtocol) server at \(target.address)", reason: cause ?? "cannot connect")
         }
         let output = bodyOnly ? response.body : response.curlStyle()
         output.withUnsafeReadableBytes { raw in

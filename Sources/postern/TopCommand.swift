@@ -32,7 +32,7 @@ struct TopCommand: AsyncParsableCommand {
 
     func run() async throws {
         let target = try ClientTarget(parsing: url)
-        guard target.gatewayProtocol == .http else { throw ValidationError("the status page is HTTP: give http://HOST:PORT/") }
+        guard target.listenerProtocol == .http else { throw ValidationError("the status page is HTTP: give http://HOST:PORT/") }
         let redraw = !once && isatty(1) == 1
         var previous: (top: StatusTop, at: ContinuousClock.Instant)?
         while true {

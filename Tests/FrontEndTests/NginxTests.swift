@@ -88,4 +88,38 @@ struct NginxTests {
         try await FrontEndChecks.echo(nginx, target: "/uwsgi/echo")
         try await FrontEndChecks.concurrency(nginx, target: "/uwsgi/hello")
     }
+
+    @Test("uwsgi_pass suwsgi:// with verification both ways, to a TLS listener shared by two workers; the front-end's HTTPS is left alone")
+    func suwsgi() async throws {
+        let directory = try Paths.makeTestDirectory("nginx-suwsgi")
+        let made = try TestCertificates.make(in: directory)
+        let port = try Ports.free()
+        let backend = try await Backend(
+            arguments: [
+                "serve", "--app", "demo", "--suwsgi", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey,
+                "--tls-client-ca", made.ca, "--workers", "2", "--log-level", "warning",
+            ], port: port, directory: directory)
+        defer { backend.stop() }
+        let config = try ShippedConfig.nginx(
+            "examples/nginx/postern-suwsgi.conf",
+            replacing: ["127.0.0.1:3032": "127.0.0.1:\(port)", "/etc/nginx/postern-tls/": directory + "/"])
+        let nginx = try await FrontEnd.nginx(snippets: [config], directory: directory)
+        defer { nginx.stop() }
+        let environ = try await FrontEndChecks.environ(nginx, prefix: "/suwsgi")
+        #expect(environ["gateway.protocol"] == "uwsgi")
+        #expect(environ["SCRIPT_NAME"] == "/suwsgi")
+        // The user reached nginx in plaintext: the TLS hop to the backend is not the user's.
+        #expect(environ["HTTPS"] == nil && environ["gateway.url_scheme"] == "http", "\(environ)")
+        try await FrontEndChecks.echo(nginx, target: "/suwsgi/echo")
+        try await FrontEndChecks.concurrency(nginx, target: "/suwsgi/hello")
+
+        // nginx with another CA's client certificate is refused by the backend: 502.
+        let intruder = config.replacingOccurrences(of: directory + "/client.", with: directory + "/other-client.")
+        let other = try Paths.makeTestDirectory("nginx-suwsgi-intruder")
+        let refused = try await FrontEnd.nginx(snippets: [intruder], directory: other)
+        defer { refused.stop() }
+        let answer = try await BlockingClient.get(port: refused.port, "/suwsgi/hello")
+        #expect(answer.status == 502, "\(String(decoding: answer.body, as: UTF8.self))")
+    }
+
 }

@@ -6,12 +6,12 @@ import Testing
 /// shipped, and every shipped configuration is exercised by a front-end test.
 @Suite("Deployment guide")
 struct ReadmeGuideTests {
-    static let folders = ["apache", "lighttpd", "examples/nginx"]
+    static let folders = ["apache", "lighttpd", "examples/nginx", "examples/haproxy"]
 
     static func shippedFiles() throws -> [String] {
         try folders.flatMap { folder in
             try FileManager.default.contentsOfDirectory(atPath: Paths.root + "/" + folder)
-                .filter { $0.hasSuffix(".conf") }
+                .filter { $0.hasSuffix(".conf") || $0.hasSuffix(".cfg") }
                 .map { folder + "/" + $0 }
         }.sorted()
     }
@@ -23,7 +23,8 @@ struct ReadmeGuideTests {
         #expect(files.count >= 18)
         for path in files {
             let content = try ShippedConfig.text(path)
-            let language = path.hasPrefix("examples/nginx") ? "nginx" : (path.hasPrefix("apache") ? "apache" : "lighttpd")
+            let language =
+                path.hasPrefix("examples/nginx") ? "nginx" : path.hasPrefix("examples/haproxy") ? "haproxy" : (path.hasPrefix("apache") ? "apache" : "lighttpd")
             let block = "<!-- config: \(path) -->\n```\(language)\n\(content)```\n<!-- /config -->"
             let shown = guide.contains(block)  // outside #expect: a failure must not print the guide
             #expect(shown, "docs/deploying.md differs from \(path): run scripts/sync-readme-configs.py")

@@ -135,12 +135,12 @@ struct LiveServer {
     let port: Int
     let task: Task<Void, any Error>
 
-    static func start(_ app: any Application, gatewayProtocol: GatewayProtocol = .http) async throws -> LiveServer {
+    static func start(_ app: any Application, listenerProtocol: ListenerProtocol = .http) async throws -> LiveServer {
         var logger = Logger(label: "cgi-test")
         logger.logLevel = .critical
         let configuration = GatewayConfiguration(application: app, logger: logger)
         let (stream, continuation) = AsyncStream<[SocketAddress?]>.makeStream()
-        let server = GatewayServer(listeners: [ListenerSpec(gatewayProtocol, .tcp(host: "127.0.0.1", port: 0))], configuration: configuration) {
+        let server = GatewayServer(listeners: [ListenerSpec(listenerProtocol, .tcp(host: "127.0.0.1", port: 0))], configuration: configuration) {
             continuation.yield($0)
         }
         let task = Task { try await server.run() }
@@ -159,7 +159,7 @@ struct LiveServer {
         root: String = TestPaths.scriptsDirectory,
         gatewayEnvironment: [String: String] = [:],
         log: ErrorLog = ErrorLog(),
-        gatewayProtocol: GatewayProtocol = .http,
+        listenerProtocol: ListenerProtocol = .http,
         _ adjust: (inout CGIScriptHostConfiguration) -> Void = { _ in },
         _ body: (LiveServer) async throws -> T
     ) async throws -> T {
@@ -167,7 +167,7 @@ struct LiveServer {
         configuration.timeoutSeconds = 20
         adjust(&configuration)
         let host = try CGIScriptHost(configuration: configuration, gatewayEnvironment: gatewayEnvironment)
-        let server = try await start(CapturingErrors(inner: host, log: log), gatewayProtocol: gatewayProtocol)
+        let server = try await start(CapturingErrors(inner: host, log: log), listenerProtocol: listenerProtocol)
         do {
             let result = try await body(server)
             await server.stop()

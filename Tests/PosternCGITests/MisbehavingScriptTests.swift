@@ -5,6 +5,7 @@ import NIOCore
 import PosternCGI
 import PosternCore
 import PosternFastCGI
+import PosternRuntime
 import PosternTestSupport
 import Testing
 
@@ -73,13 +74,13 @@ struct MisbehavingScriptTests {
     }
 
     static func withHost<T>(
-        maxOutput: Int = 0, maxConcurrency: Int = 16, log: ErrorLog = ErrorLog(), gatewayProtocol: GatewayProtocol = .http,
+        maxOutput: Int = 0, maxConcurrency: Int = 16, log: ErrorLog = ErrorLog(), listenerProtocol: ListenerProtocol = .http,
         _ body: (LiveServer, String) async throws -> T
     ) async throws -> T {
         let (root, pids) = try makeRoot()
         defer { try? FileManager.default.removeItem(atPath: (root as NSString).deletingLastPathComponent) }
         return try await LiveServer.withHost(
-            root: root, gatewayEnvironment: ["PIDDIR": pids], log: log, gatewayProtocol: gatewayProtocol,
+            root: root, gatewayEnvironment: ["PIDDIR": pids], log: log, listenerProtocol: listenerProtocol,
             {
                 $0.passEnvironment = ["PIDDIR"]
                 $0.maxOutputBytes = maxOutput
@@ -112,7 +113,7 @@ struct MisbehavingScriptTests {
         "over FastCGI a cut-off response has no END_REQUEST: the connection closes, the reason on FCGI_STDERR",
         arguments: [false, true])
     func endlessOutputOverFastCGI(keepConnection: Bool) async throws {
-        try await Self.withHost(maxOutput: 1 << 20, gatewayProtocol: .fastcgi) { server, _ in
+        try await Self.withHost(maxOutput: 1 << 20, listenerProtocol: .fastcgi) { server, _ in
             // Without KEEP_CONN the request takes the one-request fast path; with it, the full engine.
             let request =
                 RequestBytes.head(.fastcgi, path: "/forever.sh", contentLength: 0, keepConnection: keepConnection)

@@ -15,7 +15,7 @@ import Glibc
 /// by the accepting thread; everything else reaches the full engine with its bytes, and an
 /// application that waits never holds an accepting thread.
 @Suite(.serialized) struct FastPathTests {
-    static let protocols: [GatewayProtocol] = [.scgi, .uwsgi, .fastcgi]
+    static let protocols: [ListenerProtocol] = [.scgi, .uwsgi, .fastcgi]
 
     /// `/thread`: the name of the thread the application runs on; `/hold`: waits at the gate;
     /// `/stream`: three chunks; `/big`: 16 MiB in one byte body.
@@ -54,17 +54,17 @@ import Glibc
     static let big = ByteBuffer(bytes: (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
 
     /// The body of a response in the protocol's framing (FastCGI: STDOUT), after the head.
-    static func body(_ gatewayProtocol: GatewayProtocol, _ response: ByteBuffer) throws -> String {
+    static func body(_ listenerProtocol: ListenerProtocol, _ response: ByteBuffer) throws -> String {
         let bytes = Array(response.readableBytesView)
-        let stdout = gatewayProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes
+        let stdout = listenerProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes
         let text = String(decoding: stdout, as: UTF8.self)
         let parts = text.components(separatedBy: "\r\n\r\n")
         return parts.dropFirst().joined(separator: "\r\n\r\n")
     }
 
-    static func bodyBytes(_ gatewayProtocol: GatewayProtocol, _ response: ByteBuffer) throws -> [UInt8] {
+    static func bodyBytes(_ listenerProtocol: ListenerProtocol, _ response: ByteBuffer) throws -> [UInt8] {
         let bytes = Array(response.readableBytesView)
-        let stdout = gatewayProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes
+        let stdout = listenerProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         let end = try #require((0...(stdout.count - 4)).first { Array(stdout[$0..<$0 + 4]) == separator })
         return Array(stdout[(end + 4)...])
@@ -85,7 +85,7 @@ import Glibc
         }
     }
 
-    static func withServer(_ body: @Sendable (Gate, [GatewayProtocol: SocketAddress]) async throws -> Void) async throws {
+    static func withServer(_ body: @Sendable (Gate, [ListenerProtocol: SocketAddress]) async throws -> Void) async throws {
         let gate = Gate()
         try await withLiveGateway(protocols.map(loopback), application: application(gate: gate)) { addresses in
             defer { gate.open() }
@@ -95,7 +95,7 @@ import Glibc
 
     @Test func aWholeRequestRunsOnTheAcceptingThread() async throws {
         try await Self.withServer { _, addresses in
-            for gatewayProtocol in Self.protocols {
+            for listenerProtocol in Self.protocols {
                 // A request whose bytes reach the server more than the 2 ms grace after its
                 // connection goes to the full engine (a starved machine); one of a few tries
                 // must be served inline, and every try is answered. The client is a blocking
@@ -103,16 +103,16 @@ import Glibc
                 // event-loop client shares the cooperative pool with the target's other suites
                 // and, on two busy cores, wrote more than 2 ms late 20 times in a row (CI).
                 var threads: [String] = []
-                let port = addresses[gatewayProtocol]!.port!
-                let request = RequestBytes.request(gatewayProtocol, path: "/thread")
+                let port = addresses[listenerProtocol]!.port!
+                let request = RequestBytes.request(listenerProtocol, path: "/thread")
                 // (CI twice saw 20 tries in a row "on the full engine": an accept thread had lost
                 // its name to a race in Foundation's Thread.current.name; see the Signals suite.)
                 for _ in 0..<100 where !threads.contains("postern-accept") {
                     let response = try await Self.blockingExchange(port: port, request)
-                    threads.append(try Self.body(gatewayProtocol, ByteBuffer(bytes: response)))
+                    threads.append(try Self.body(listenerProtocol, ByteBuffer(bytes: response)))
                     if threads.last != "postern-accept" { try await Task.sleep(for: .milliseconds(20)) }
                 }
-                #expect(threads.contains("postern-accept"), "\(gatewayProtocol): \(threads)")
+                #expect(threads.contains("postern-accept"), "\(listenerProtocol): \(threads)")
                 #expect(threads.allSatisfy { !$0.isEmpty })
             }
         }
@@ -122,17 +122,17 @@ import Glibc
     /// (a SwiftNIO channel) serves it, with the bytes the fast path read first.
     @Test func aRequestInTwoWritesIsServedByTheFullEngine() async throws {
         try await Self.withServer { _, addresses in
-            for gatewayProtocol in Self.protocols {
-                let bytes = RequestBytes.request(gatewayProtocol, path: "/thread")
-                let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
+            for listenerProtocol in Self.protocols {
+                let bytes = RequestBytes.request(listenerProtocol, path: "/thread")
+                let connection = try await RawClient.connect(to: addresses[listenerProtocol]!)
                 let response = try await connection.executeThenClose { inbound, outbound in
                     try await outbound.write(ByteBuffer(bytes: bytes.prefix(7)))
                     try await Task.sleep(for: .milliseconds(300))
                     try await outbound.write(ByteBuffer(bytes: bytes.dropFirst(7)))
                     return try await RawClient.readToEnd(inbound)
                 }
-                let thread = try Self.body(gatewayProtocol, response)
-                #expect(!thread.isEmpty && !thread.hasPrefix("postern-accept"), "\(gatewayProtocol): \(thread)")
+                let thread = try Self.body(listenerProtocol, response)
+                #expect(!thread.isEmpty && !thread.hasPrefix("postern-accept"), "\(listenerProtocol): \(thread)")
             }
         }
     }
@@ -141,20 +141,20 @@ import Glibc
     /// one gets its answer (sent by the thread that finishes its task).
     @Test func aWaitingApplicationDoesNotHoldTheAcceptingThread() async throws {
         try await Self.withServer { gate, addresses in
-            for gatewayProtocol in Self.protocols {
+            for listenerProtocol in Self.protocols {
                 let held = 2 * System.coreCount + 1
                 try await withThrowingTaskGroup(of: String.self) { group in
                     for _ in 0..<held {
                         group.addTask {
                             let response = try await RawClient.exchange(
-                                RequestBytes.request(gatewayProtocol, path: "/hold"), with: addresses[gatewayProtocol]!, halfClose: false)
-                            return try Self.body(gatewayProtocol, response)
+                                RequestBytes.request(listenerProtocol, path: "/hold"), with: addresses[listenerProtocol]!, halfClose: false)
+                            return try Self.body(listenerProtocol, response)
                         }
                     }
                     try await gate.waitUntilArrived(held)
                     let other = try await RawClient.exchange(
-                        RequestBytes.request(gatewayProtocol, path: "/"), with: addresses[gatewayProtocol]!, halfClose: false)
-                    #expect(try Self.body(gatewayProtocol, other) == "ok", "\(gatewayProtocol)")
+                        RequestBytes.request(listenerProtocol, path: "/"), with: addresses[listenerProtocol]!, halfClose: false)
+                    #expect(try Self.body(listenerProtocol, other) == "ok", "\(listenerProtocol)")
                     gate.open()
                     var answers = 0
                     for try await body in group {
@@ -172,13 +172,13 @@ import Glibc
     /// A reset says so on every protocol; over FastCGI a plain close does too (front-ends never
     /// half-close a FastCGI connection), while SCGI and uwsgi clients may half-close and still
     /// read.
-    @Test(arguments: [(GatewayProtocol.scgi, true), (.uwsgi, true), (.fastcgi, true), (.fastcgi, false)])
-    func aClientThatLeavesCancelsTheWaitingApplication(_ gatewayProtocol: GatewayProtocol, reset: Bool) async throws {
+    @Test(arguments: [(ListenerProtocol.scgi, true), (.uwsgi, true), (.fastcgi, true), (.fastcgi, false)])
+    func aClientThatLeavesCancelsTheWaitingApplication(_ listenerProtocol: ListenerProtocol, reset: Bool) async throws {
         try await Self.withServer { gate, addresses in
-            let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
+            let connection = try await RawClient.connect(to: addresses[listenerProtocol]!)
             if reset { try await (connection.channel as! any SocketOptionProvider).setSoLinger(linger(l_onoff: 1, l_linger: 0)).get() }
             try await connection.executeThenClose { _, outbound in
-                try await outbound.write(ByteBuffer(bytes: RequestBytes.request(gatewayProtocol, path: "/hold")))
+                try await outbound.write(ByteBuffer(bytes: RequestBytes.request(listenerProtocol, path: "/hold")))
                 try await gate.waitUntilArrived(1)
             }
             try await gate.waitUntilCancelled(1)
@@ -188,14 +188,14 @@ import Glibc
 
     /// An SCGI or uwsgi client may half-close after its request (`shutdown(SHUT_WR)`) and still
     /// read: its waiting application is not cancelled, and the answer reaches it.
-    @Test(arguments: [GatewayProtocol.scgi, .uwsgi])
-    func aHalfClosedClientStillGetsTheWaitingAnswer(_ gatewayProtocol: GatewayProtocol) async throws {
+    @Test(arguments: [ListenerProtocol.scgi, .uwsgi])
+    func aHalfClosedClientStillGetsTheWaitingAnswer(_ listenerProtocol: ListenerProtocol) async throws {
         try await Self.withServer { gate, addresses in
-            async let response = RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/hold"), with: addresses[gatewayProtocol]!, halfClose: true)
+            async let response = RawClient.exchange(RequestBytes.request(listenerProtocol, path: "/hold"), with: addresses[listenerProtocol]!, halfClose: true)
             try await gate.waitUntilArrived(1)
             try await Task.sleep(for: .milliseconds(200))  // time for a wrongly read half-close to cancel it
             gate.open()
-            #expect(try Self.body(gatewayProtocol, try await response) == "released")
+            #expect(try Self.body(listenerProtocol, try await response) == "released")
             #expect(gate.cancelled == 0)
         }
     }
@@ -207,16 +207,16 @@ import Glibc
         var limits = GatewayLimits()
         limits.requestTimeoutSeconds = 0.5
         try await withLiveGateway(Self.protocols.map(loopback), application: Self.application(gate: gate), limits: limits) { addresses in
-            for (gatewayProtocol, address) in zip(Self.protocols, addresses) {
+            for (listenerProtocol, address) in zip(Self.protocols, addresses) {
                 // Under --timeout the application runs in a task of its own (RequestTimeout),
                 // which does not inherit the accepting thread's executor.
-                let quick = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/"), with: address, halfClose: false)
-                #expect(try Self.body(gatewayProtocol, quick) == "ok", "\(gatewayProtocol)")
+                let quick = try await RawClient.exchange(RequestBytes.request(listenerProtocol, path: "/"), with: address, halfClose: false)
+                #expect(try Self.body(listenerProtocol, quick) == "ok", "\(listenerProtocol)")
                 let cancelledBefore = gate.cancelled
-                let slow = try await RawClient.exchange(RequestBytes.request(gatewayProtocol, path: "/hold"), with: address, halfClose: false)
+                let slow = try await RawClient.exchange(RequestBytes.request(listenerProtocol, path: "/hold"), with: address, halfClose: false)
                 let bytes = Array(slow.readableBytesView)
-                let text = String(decoding: gatewayProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes, as: UTF8.self)
-                #expect(text.hasPrefix(gatewayProtocol == .uwsgi ? "HTTP/1.1 504" : "Status: 504"), "\(gatewayProtocol): \(text.prefix(40))")
+                let text = String(decoding: listenerProtocol == .fastcgi ? try #require(RequestBytes.fastCGIStdout(bytes)) : bytes, as: UTF8.self)
+                #expect(text.hasPrefix(listenerProtocol == .uwsgi ? "HTTP/1.1 504" : "Status: 504"), "\(listenerProtocol): \(text.prefix(40))")
                 try await gate.waitUntilCancelled(cancelledBefore + 1)
             }
         }
@@ -224,10 +224,10 @@ import Glibc
 
     @Test func aStreamedResponseGoesOutInTheProtocolsFraming() async throws {
         try await Self.withServer { _, addresses in
-            for gatewayProtocol in Self.protocols {
+            for listenerProtocol in Self.protocols {
                 let response = try await RawClient.exchange(
-                    RequestBytes.request(gatewayProtocol, path: "/stream"), with: addresses[gatewayProtocol]!, halfClose: false)
-                #expect(try Self.body(gatewayProtocol, response) == "one,two,three", "\(gatewayProtocol)")
+                    RequestBytes.request(listenerProtocol, path: "/stream"), with: addresses[listenerProtocol]!, halfClose: false)
+                #expect(try Self.body(listenerProtocol, response) == "one,two,three", "\(listenerProtocol)")
             }
         }
     }
@@ -236,16 +236,16 @@ import Glibc
     /// writes the rest, and every byte arrives in order.
     @Test func aResponseLargerThanTheSocketTakesArrivesWhole() async throws {
         try await Self.withServer { _, addresses in
-            for gatewayProtocol in Self.protocols {
-                let connection = try await RawClient.connect(to: addresses[gatewayProtocol]!)
+            for listenerProtocol in Self.protocols {
+                let connection = try await RawClient.connect(to: addresses[listenerProtocol]!)
                 let response = try await connection.executeThenClose { inbound, outbound in
-                    try await outbound.write(ByteBuffer(bytes: RequestBytes.request(gatewayProtocol, path: "/big")))
+                    try await outbound.write(ByteBuffer(bytes: RequestBytes.request(listenerProtocol, path: "/big")))
                     try await Task.sleep(for: .milliseconds(300))
                     return try await RawClient.readToEnd(inbound)
                 }
-                let body = try Self.bodyBytes(gatewayProtocol, response)
-                #expect(body.count == Self.big.readableBytes, "\(gatewayProtocol)")
-                #expect(body == Array(Self.big.readableBytesView), "\(gatewayProtocol)")
+                let body = try Self.bodyBytes(listenerProtocol, response)
+                #expect(body.count == Self.big.readableBytes, "\(listenerProtocol)")
+                #expect(body == Array(Self.big.readableBytesView), "\(listenerProtocol)")
             }
         }
     }

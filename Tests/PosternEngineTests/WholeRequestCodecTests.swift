@@ -4,6 +4,7 @@ import PosternApps
 import PosternCore
 import PosternEngine
 import PosternFastCGI
+import PosternRuntime
 import PosternSCGI
 import PosternTestSupport
 import PosternUWSGI
@@ -14,23 +15,23 @@ import Testing
     static let configuration = GatewayConfiguration(application: Hello())
     static let connection = ConnectionContext(remoteAddress: nil, localAddress: nil, configuration: configuration, logger: Logger(label: "test"))
 
-    static func codec(_ gatewayProtocol: GatewayProtocol) -> any WholeRequestCodec {
-        switch gatewayProtocol {
+    static func codec(_ listenerProtocol: ListenerProtocol) -> any WholeRequestCodec {
+        switch listenerProtocol {
         case .scgi: return SCGIProtocolServer(configuration: configuration)
         case .uwsgi: return UWSGIProtocolServer(configuration: configuration)
         default: return FastCGIProtocolServer(configuration: configuration)
         }
     }
 
-    static func post(_ gatewayProtocol: GatewayProtocol, body: [UInt8], keepConnection: Bool = false) -> [UInt8] {
-        RequestBytes.head(gatewayProtocol, path: "/p", contentLength: body.count, keepConnection: keepConnection)
-            + RequestBytes.body(gatewayProtocol, body, end: true)
+    static func post(_ listenerProtocol: ListenerProtocol, body: [UInt8], keepConnection: Bool = false) -> [UInt8] {
+        RequestBytes.head(listenerProtocol, path: "/p", contentLength: body.count, keepConnection: keepConnection)
+            + RequestBytes.body(listenerProtocol, body, end: true)
     }
 
-    @Test(arguments: [GatewayProtocol.scgi, .uwsgi, .fastcgi])
-    func aWholeRequestIsTakenWithItsBody(_ gatewayProtocol: GatewayProtocol) throws {
-        let bytes = Self.post(gatewayProtocol, body: Array("ping".utf8))
-        let whole = try #require(Self.codec(gatewayProtocol).wholeRequest(in: ByteBuffer(bytes: bytes), connection: Self.connection))
+    @Test(arguments: [ListenerProtocol.scgi, .uwsgi, .fastcgi])
+    func aWholeRequestIsTakenWithItsBody(_ listenerProtocol: ListenerProtocol) throws {
+        let bytes = Self.post(listenerProtocol, body: Array("ping".utf8))
+        let whole = try #require(Self.codec(listenerProtocol).wholeRequest(in: ByteBuffer(bytes: bytes), connection: Self.connection))
         let variables = try whole.variables.get()
         #expect(variables.variables["PATH_INFO"]?.string == "/p")
         #expect(variables.variables["REQUEST_METHOD"]?.string == "POST")
@@ -39,26 +40,26 @@ import Testing
     }
 
     /// Every prefix of a request is "not whole yet": the full engine waits for the rest.
-    @Test(arguments: [GatewayProtocol.scgi, .uwsgi, .fastcgi])
-    func everyPrefixIsLeftToTheFullEngine(_ gatewayProtocol: GatewayProtocol) {
-        let bytes = Self.post(gatewayProtocol, body: Array("0123456789".utf8))
-        let codec = Self.codec(gatewayProtocol)
+    @Test(arguments: [ListenerProtocol.scgi, .uwsgi, .fastcgi])
+    func everyPrefixIsLeftToTheFullEngine(_ listenerProtocol: ListenerProtocol) {
+        let bytes = Self.post(listenerProtocol, body: Array("0123456789".utf8))
+        let codec = Self.codec(listenerProtocol)
         for length in 0..<bytes.count {
             #expect(codec.wholeRequest(in: ByteBuffer(bytes: bytes.prefix(length)), connection: Self.connection) == nil, "prefix \(length)")
         }
     }
 
     /// Bytes after the request are not the fast path's to judge.
-    @Test(arguments: [GatewayProtocol.scgi, .uwsgi, .fastcgi])
-    func bytesAfterTheRequestAreLeftToTheFullEngine(_ gatewayProtocol: GatewayProtocol) {
-        let bytes = Self.post(gatewayProtocol, body: Array("ab".utf8)) + [0x01]
-        #expect(Self.codec(gatewayProtocol).wholeRequest(in: ByteBuffer(bytes: bytes), connection: Self.connection) == nil)
+    @Test(arguments: [ListenerProtocol.scgi, .uwsgi, .fastcgi])
+    func bytesAfterTheRequestAreLeftToTheFullEngine(_ listenerProtocol: ListenerProtocol) {
+        let bytes = Self.post(listenerProtocol, body: Array("ab".utf8)) + [0x01]
+        #expect(Self.codec(listenerProtocol).wholeRequest(in: ByteBuffer(bytes: bytes), connection: Self.connection) == nil)
     }
 
-    @Test(arguments: [GatewayProtocol.scgi, .uwsgi, .fastcgi])
-    func malformedBytesAreLeftToTheFullEngine(_ gatewayProtocol: GatewayProtocol) {
+    @Test(arguments: [ListenerProtocol.scgi, .uwsgi, .fastcgi])
+    func malformedBytesAreLeftToTheFullEngine(_ listenerProtocol: ListenerProtocol) {
         for garbage in [Array("xyz:,".utf8), [UInt8](repeating: 0xFF, count: 64), [0x01, 0x01, 0x00, 0x01, 0xFF, 0xFF, 0x00, 0x00]] {
-            #expect(Self.codec(gatewayProtocol).wholeRequest(in: ByteBuffer(bytes: garbage), connection: Self.connection) == nil)
+            #expect(Self.codec(listenerProtocol).wholeRequest(in: ByteBuffer(bytes: garbage), connection: Self.connection) == nil)
         }
     }
 

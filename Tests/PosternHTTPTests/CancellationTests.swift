@@ -19,12 +19,12 @@ import Glibc
 /// active kept the server for the 60 s idle timeout (`FlushBeforeCloseHandler`).
 @Suite("Runtime: cancellation while connections arrive")
 struct CancellationTests {
-    @Test("cancel the server task during a burst of connections, five times", arguments: [GatewayProtocol.http, .fastcgi, .scgi, .uwsgi])
-    func cancelDuringConnectionBurst(_ gatewayProtocol: GatewayProtocol) async throws {
+    @Test("cancel the server task during a burst of connections, five times", arguments: [ListenerProtocol.http, .fastcgi, .scgi, .uwsgi])
+    func cancelDuringConnectionBurst(_ listenerProtocol: ListenerProtocol) async throws {
         for round in 0..<5 {
             let configuration = GatewayConfiguration(application: Hello())
             let (ready, continuation) = AsyncStream<[SocketAddress?]>.makeStream()
-            let server = GatewayServer(listeners: [loopback(gatewayProtocol)], configuration: configuration) { addresses in
+            let server = GatewayServer(listeners: [loopback(listenerProtocol)], configuration: configuration) { addresses in
                 continuation.yield(addresses)
                 continuation.finish()
             }
@@ -41,7 +41,7 @@ struct CancellationTests {
             let cancelled = ContinuousClock.now
             let result = await task.result
             let stopping = ContinuousClock.now - cancelled
-            print("\(gatewayProtocol) round \(round): stopped \(stopping) after the cancellation")
+            print("\(listenerProtocol) round \(round): stopped \(stopping) after the cancellation")
             // Idle and half-made connections close at once: not after the 60 s idle timeout.
             #expect(stopping < .seconds(10), "round \(round): the server took \(stopping) to stop")
             stop.set()

@@ -52,7 +52,7 @@ struct RuntimeTests {
     @Test("client URLs: TCP, and unix with the socket found as a path prefix")
     func clientTargets() throws {
         let tcp = try ClientTarget(parsing: "fastcgi://127.0.0.1:9000/a/b?x=1")
-        #expect(tcp.gatewayProtocol == .fastcgi)
+        #expect(tcp.listenerProtocol == .fastcgi)
         #expect(tcp.address == .tcp(host: "127.0.0.1", port: 9000))
         #expect(tcp.requestTarget == "/a/b?x=1")
         let unix = try ClientTarget(parsing: "scgi+unix:///run/app.sock/path/x?q", isSocket: { $0 == "/run/app.sock" })

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import PosternCore
+import PosternRuntime
 import PosternTestSupport
 import Testing
 
@@ -23,12 +24,12 @@ extension Hardening {
 
         /// Offers up to 256 MiB of body to the echo app without reading; stops when the server
         /// has taken nothing for 2 s (it pushes back). Then reads some of the echo.
-        static func pushWithoutReading(port: Int, gatewayProtocol: GatewayProtocol, measure: @escaping @Sendable () -> Int) async throws -> Push {
+        static func pushWithoutReading(port: Int, listenerProtocol: ListenerProtocol, measure: @escaping @Sendable () -> Int) async throws -> Push {
             try await HostileSocket.withConnection(port: port) { fd in
-                try BlockingClient.sendAll(fd, RequestBytes.head(gatewayProtocol, path: "/", contentLength: 1 << 30))
+                try BlockingClient.sendAll(fd, RequestBytes.head(listenerProtocol, path: "/", contentLength: 1 << 30))
                 let flags = fcntl(fd, F_GETFL)
                 _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-                let chunk = RequestBytes.body(gatewayProtocol, [UInt8](repeating: 0x7a, count: 65000), end: false)
+                let chunk = RequestBytes.body(listenerProtocol, [UInt8](repeating: 0x7a, count: 65000), end: false)
                 var push = Push()
                 var pending = chunk[...]
                 var lastProgress = Date()
@@ -56,14 +57,14 @@ extension Hardening {
         @Test(
             "echo: at most tens of MiB taken of 256 MiB offered, RSS bounded, the connection kept",
             arguments: RequestBytes.allProtocols)
-        func neverReads(gatewayProtocol: GatewayProtocol) async throws {
-            let flag = "--\(gatewayProtocol)"
+        func neverReads(listenerProtocol: ListenerProtocol) async throws {
+            let flag = "--\(listenerProtocol)"
             let server = try await PosternProcess.start("backpressure", ports: 1) { ports in
                 ["--app", "echo", flag, "127.0.0.1:\(ports[0])", "--log-level", "error"]
             }
             defer { server.stop() }
             let before = server.residentKiB
-            let push = try await Self.pushWithoutReading(port: server.ports[0], gatewayProtocol: gatewayProtocol) { server.residentKiB }
+            let push = try await Self.pushWithoutReading(port: server.ports[0], listenerProtocol: listenerProtocol) { server.residentKiB }
             let grown = push.measured - before
             #expect(before > 0, "cannot read VmRSS")
             #expect(push.failure == nil, "the server dropped a client that only reads slowly: errno \(push.failure ?? 0)")

@@ -13,15 +13,15 @@ extension Hardening {
         static let rounds = 20
 
         @Test("disconnect mid-body", arguments: RequestBytes.allProtocols)
-        func midBody(gatewayProtocol: GatewayProtocol) async throws {
+        func midBody(listenerProtocol: ListenerProtocol) async throws {
             let counter = LiveTaskCounter()
             let errors = LogRecorder()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) {
+            try await withLiveGateway([loopback(listenerProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) {
                 addresses in
                 let port = addresses[0].port!
                 let request =
-                    RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000)
-                    + RequestBytes.body(gatewayProtocol, [UInt8](repeating: 0x61, count: 10_000), end: false)
+                    RequestBytes.head(listenerProtocol, path: "/body", contentLength: 1_000_000)
+                    + RequestBytes.body(listenerProtocol, [UInt8](repeating: 0x61, count: 10_000), end: false)
                 for round in 1...Self.rounds {
                     let fd = try await HostileSocket.onThread {
                         let fd = try HostileSocket.connect(port: port)
@@ -43,13 +43,13 @@ extension Hardening {
         }
 
         @Test("disconnect mid-response (an endless streamed body)", arguments: RequestBytes.allProtocols)
-        func midResponse(gatewayProtocol: GatewayProtocol) async throws {
+        func midResponse(listenerProtocol: ListenerProtocol) async throws {
             let counter = LiveTaskCounter()
             let errors = LogRecorder()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) {
+            try await withLiveGateway([loopback(listenerProtocol)], application: TrackedApp(counter: counter), logger: errors.logger(level: .error)) {
                 addresses in
                 let port = addresses[0].port!
-                let request = RequestBytes.request(gatewayProtocol, path: "/stream")
+                let request = RequestBytes.request(listenerProtocol, path: "/stream")
                 for round in 1...Self.rounds {
                     let got = try await HostileSocket.withConnection(port: port) { fd in
                         try BlockingClient.sendAll(fd, request)

@@ -14,16 +14,16 @@ extension Hardening {
     @Suite("Length abuse")
     struct LengthAbuseTests {
         @Test("a declared body far larger than sent, then a half-close: closed promptly, the task ends", arguments: RequestBytes.allProtocols)
-        func declaredBodyTooLong(gatewayProtocol: GatewayProtocol) async throws {
+        func declaredBodyTooLong(listenerProtocol: ListenerProtocol) async throws {
             let counter = LiveTaskCounter()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
+            try await withLiveGateway([loopback(listenerProtocol)], application: TrackedApp(counter: counter), logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 let fd = try await HostileSocket.onThread {
                     let fd = try HostileSocket.connect(port: port)
                     try BlockingClient.sendAll(
                         fd,
-                        RequestBytes.head(gatewayProtocol, path: "/body", contentLength: 1_000_000_000)
-                            + RequestBytes.body(gatewayProtocol, Array("only this".utf8), end: false))
+                        RequestBytes.head(listenerProtocol, path: "/body", contentLength: 1_000_000_000)
+                            + RequestBytes.body(listenerProtocol, Array("only this".utf8), end: false))
                     return fd
                 }
                 defer { close(fd) }
@@ -44,12 +44,12 @@ extension Hardening {
         @Test(
             "framing lengths larger than sent (FastCGI record, uwsgi packet, SCGI netstring): closed at the half-close",
             arguments: [
-                (GatewayProtocol.fastcgi, [1, 5, 0, 1, 0xff, 0xff, 0, 0] + Array("short".utf8)),
+                (ListenerProtocol.fastcgi, [1, 5, 0, 1, 0xff, 0xff, 0, 0] + Array("short".utf8)),
                 (.uwsgi, [0, 0xff, 0xff, 0] + Array("short".utf8)),
                 (.scgi, Array("99999:CONTENT_LENGTH".utf8)),
             ])
-        func framingTooLong(gatewayProtocol: GatewayProtocol, bytes: [UInt8]) async throws {
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), logger: .quiet) { addresses in
+        func framingTooLong(listenerProtocol: ListenerProtocol, bytes: [UInt8]) async throws {
+            try await withLiveGateway([loopback(listenerProtocol)], application: Hello(), logger: .quiet) { addresses in
                 let answer = try await HostileSocket.withConnection(port: addresses[0].port!) { fd in
                     try BlockingClient.sendAll(fd, bytes)
                     shutdown(fd, Int32(SHUT_WR))
@@ -107,15 +107,15 @@ extension Hardening {
         }
 
         @Test("1 MiB of params against a 64 KiB limit: refused, the server keeps serving", arguments: RequestBytes.allProtocols)
-        func oversizedParams(gatewayProtocol: GatewayProtocol) async throws {
+        func oversizedParams(listenerProtocol: ListenerProtocol) async throws {
             var limits = GatewayLimits()
             limits.maxHeaderBytes = 64 * 1024
             limits.maxUWSGIVarsBytes = 4096
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: limits, logger: .quiet) { addresses in
+            try await withLiveGateway([loopback(listenerProtocol)], application: Hello(), limits: limits, logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 let big = String(repeating: "b", count: 1 << 20)
                 let bytes: [UInt8]
-                switch gatewayProtocol {
+                switch listenerProtocol {
                 case .fastcgi:
                     var out = ByteBuffer()
                     FastCGIRecordEncoder.writeBeginRequest(requestID: 1, role: .responder, keepConnection: false, into: &out)
@@ -139,13 +139,13 @@ extension Hardening {
                 let text = answer.map { String(decoding: $0, as: UTF8.self) } ?? ""
                 #expect(answer != nil, "still open 10 s after oversized params")
                 #expect(!text.contains("Hello, World!"), "oversized params were served: \(text.prefix(200))")
-                try await expectServing(gatewayProtocol, port: port)
+                try await expectServing(listenerProtocol, port: port)
             }
         }
 
         /// A normal request on `port` is answered with Hello's greeting.
-        func expectServing(_ gatewayProtocol: GatewayProtocol, port: Int) async throws {
-            let request = RequestBytes.request(gatewayProtocol, path: "/")
+        func expectServing(_ listenerProtocol: ListenerProtocol, port: Int) async throws {
+            let request = RequestBytes.request(listenerProtocol, path: "/")
             let answer = try await HostileSocket.withConnection(port: port) { fd in
                 try BlockingClient.sendAll(fd, request)
                 return HostileSocket.readUntilClose(fd, timeout: 10) ?? []

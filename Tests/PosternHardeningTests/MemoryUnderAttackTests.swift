@@ -5,6 +5,7 @@ import NIOCore
 import PosternCore
 import PosternEngine
 import PosternFastCGI
+import PosternRuntime
 import PosternSCGI
 import PosternTestSupport
 import PosternUWSGI
@@ -18,12 +19,12 @@ extension Hardening {
 
         /// A request to the ops app's /sleep (30 s, never reading its body) whose head is just
         /// under the protocol's limit, promising 1 MiB of body, followed by `bodyBufferBytes` of it.
-        static func request(_ gatewayProtocol: GatewayProtocol) throws -> [UInt8] {
+        static func request(_ listenerProtocol: ListenerProtocol) throws -> [UInt8] {
             // NIOHTTP1 (llhttp) stops an HTTP head at 80 KiB, below --max-header-bytes.
             let headLimit =
-                gatewayProtocol == .uwsgi
+                listenerProtocol == .uwsgi
                 ? limits.maxUWSGIVarsBytes
-                : gatewayProtocol == .http ? min(limits.maxHeaderBytes, 80 * 1024) : limits.maxHeaderBytes
+                : listenerProtocol == .http ? min(limits.maxHeaderBytes, 80 * 1024) : limits.maxHeaderBytes
             let padding = String(repeating: "a", count: headLimit - 1024)
             let promised = 1 << 20
             let body = [UInt8](repeating: UInt8(ascii: "b"), count: limits.bodyBufferBytes)
@@ -32,7 +33,7 @@ extension Hardening {
                 ("SERVER_NAME", "localhost"), ("SERVER_PORT", "80"), ("SERVER_PROTOCOL", "HTTP/1.1"),
                 ("REQUEST_URI", "/sleep?ms=30000"), ("CONTENT_LENGTH", String(promised)), ("HTTP_X_PAD", padding),
             ]
-            switch gatewayProtocol {
+            switch listenerProtocol {
             case .http:
                 return Array("POST /sleep?ms=30000 HTTP/1.1\r\nHost: x\r\nContent-Length: \(promised)\r\nX-Pad: \(padding)\r\n\r\n".utf8) + body
             case .scgi:
@@ -87,17 +88,17 @@ extension Hardening {
         @Test(
             "2,000 clients with a maximal head and a stalled body stay within the default limits' worst case",
             arguments: RequestBytes.allProtocols)
-        func worstCase(gatewayProtocol: GatewayProtocol) async throws {
+        func worstCase(listenerProtocol: ListenerProtocol) async throws {
             let files = HostileSocket.raiseFileLimit()
             try #require(files >= rlim_t(Self.clients + 100), "RLIMIT_NOFILE \(files): too low for \(Self.clients) clients")
             let bound = Self.limits.worstCaseMemoryBytes
             #expect(bound == 1 << 30, "docs/serving.md quotes 1 GiB for the defaults")
-            let server = try await PosternProcess.start("memory-\(gatewayProtocol)", ports: 1, wrapper: ["/usr/bin/prlimit", "--nofile=4096:4096"]) { ports in
-                ["--app", "ops", "--\(gatewayProtocol)", "127.0.0.1:\(ports[0])", "--log-level", "error"]
+            let server = try await PosternProcess.start("memory-\(listenerProtocol)", ports: 1, wrapper: ["/usr/bin/prlimit", "--nofile=4096:4096"]) { ports in
+                ["--app", "ops", "--\(listenerProtocol)", "127.0.0.1:\(ports[0])", "--log-level", "error"]
             }
             defer { server.stop() }
             let before = server.residentKiB
-            let (fds, sent) = try await Self.attack(port: server.ports[0], count: Self.clients, bytes: try Self.request(gatewayProtocol))
+            let (fds, sent) = try await Self.attack(port: server.ports[0], count: Self.clients, bytes: try Self.request(listenerProtocol))
             defer { for fd in fds { close(fd) } }
             try await Task.sleep(for: .seconds(1))
             let held = server.openDescriptors
@@ -113,7 +114,7 @@ extension Hardening {
             #expect(peak * 1024 <= bound, "peak RSS \(peak) KiB over the worst case \(bound >> 10) KiB")
             #expect(server.process.isRunning)
             print(
-                "memory under attack (\(gatewayProtocol)): \(Self.clients) clients, \(sent >> 20) MiB sent, \(held) descriptors; RSS \(before) KiB before, \(now) KiB after, peak \(peak) KiB; bound \(bound >> 10) KiB"
+                "memory under attack (\(listenerProtocol)): \(Self.clients) clients, \(sent >> 20) MiB sent, \(held) descriptors; RSS \(before) KiB before, \(now) KiB after, peak \(peak) KiB; bound \(bound >> 10) KiB"
             )
         }
     }

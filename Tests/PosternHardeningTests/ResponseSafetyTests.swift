@@ -28,34 +28,34 @@ struct UnsafeHeaderApp: Application {
 extension Hardening {
     @Suite("Response safety")
     struct ResponseSafetyTests {
-        /// Runs one request over `gatewayProtocol` and returns the raw answer as text.
-        static func exchange(_ gatewayProtocol: GatewayProtocol, port: Int, path: String) async throws -> String {
-            let request = RequestBytes.request(gatewayProtocol, path: path)
+        /// Runs one request over `listenerProtocol` and returns the raw answer as text.
+        static func exchange(_ listenerProtocol: ListenerProtocol, port: Int, path: String) async throws -> String {
+            let request = RequestBytes.request(listenerProtocol, path: path)
             let answer = try await HostileSocket.withConnection(port: port) { fd in
                 try BlockingClient.sendAll(fd, request)
                 return HostileSocket.readUntilClose(fd, timeout: 10) ?? []
             }
-            guard gatewayProtocol == .fastcgi else { return String(decoding: answer, as: UTF8.self) }
+            guard listenerProtocol == .fastcgi else { return String(decoding: answer, as: UTF8.self) }
             return String(decoding: RequestBytes.fastCGIStdout(answer) ?? [], as: UTF8.self)
         }
 
         /// A gateway serving ``UnsafeHeaderApp`` on one loopback listener, for the length of `body`.
-        static func withGateway(_ gatewayProtocol: GatewayProtocol, debug: Bool, _ body: (Int) async throws -> Void) async throws {
+        static func withGateway(_ listenerProtocol: ListenerProtocol, debug: Bool, _ body: (Int) async throws -> Void) async throws {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let configuration = GatewayConfiguration(application: UnsafeHeaderApp(), debug: debug, logger: logger)
-            try await withLiveGateway([loopback(gatewayProtocol)], configuration: configuration) { addresses in
+            try await withLiveGateway([loopback(listenerProtocol)], configuration: configuration) { addresses in
                 try await body(addresses[0].port!)
             }
         }
 
         @Test("an app's CR/LF or control character in a header: 500, never forwarded", arguments: RequestBytes.allProtocols)
-        func appHeaders(gatewayProtocol: GatewayProtocol) async throws {
-            try await Self.withGateway(gatewayProtocol, debug: false) { port in
-                let good = try await Self.exchange(gatewayProtocol, port: port, path: "/ok")
+        func appHeaders(listenerProtocol: ListenerProtocol) async throws {
+            try await Self.withGateway(listenerProtocol, debug: false) { port in
+                let good = try await Self.exchange(listenerProtocol, port: port, path: "/ok")
                 #expect(good.contains("X-Good: fine"), "/ok: \(good.prefix(300))")
                 for path in ["/crlf", "/ctl", "/name"] {
-                    let text = try await Self.exchange(gatewayProtocol, port: port, path: path)
+                    let text = try await Self.exchange(listenerProtocol, port: port, path: path)
                     #expect(text.contains("500"), "\(path): \(text.prefix(300))")
                     #expect(!text.contains("evil"), "\(path) forwarded: \(text.prefix(300))")
                 }
@@ -63,14 +63,14 @@ extension Hardening {
         }
 
         @Test("error pages hide internals unless --debug", arguments: RequestBytes.allProtocols)
-        func errorPages(gatewayProtocol: GatewayProtocol) async throws {
-            try await Self.withGateway(gatewayProtocol, debug: false) { port in
-                let text = try await Self.exchange(gatewayProtocol, port: port, path: "/throw")
+        func errorPages(listenerProtocol: ListenerProtocol) async throws {
+            try await Self.withGateway(listenerProtocol, debug: false) { port in
+                let text = try await Self.exchange(listenerProtocol, port: port, path: "/throw")
                 #expect(text.contains("500"))
                 #expect(!text.contains("secret-internal-detail") && !text.contains("Secret.swift"), "internals shown: \(text.prefix(300))")
             }
-            try await Self.withGateway(gatewayProtocol, debug: true) { port in
-                let text = try await Self.exchange(gatewayProtocol, port: port, path: "/throw")
+            try await Self.withGateway(listenerProtocol, debug: true) { port in
+                let text = try await Self.exchange(listenerProtocol, port: port, path: "/throw")
                 #expect(text.contains("500"))
                 #expect(text.contains("secret-internal-detail"), "--debug shows no detail: \(text.prefix(300))")
             }
@@ -90,17 +90,17 @@ extension Hardening {
                 try "#!/bin/sh\n\(line)\n".write(toFile: path, atomically: true, encoding: .utf8)
                 chmod(path, 0o755)
             }
-            let flags = ["--http": GatewayProtocol.http, "--fastcgi": .fastcgi, "--scgi": .scgi, "--uwsgi": .uwsgi].sorted { $0.key < $1.key }
+            let flags = ["--http": ListenerProtocol.http, "--fastcgi": .fastcgi, "--scgi": .scgi, "--uwsgi": .uwsgi].sorted { $0.key < $1.key }
             let server = try await PosternProcess.start("cgi-unsafe", ports: flags.count) { ports in
                 ["--cgi-root", root, "--log-level", "critical"] + zip(flags, ports).flatMap { [$0.0.key, "127.0.0.1:\($0.1)"] }
             }
             defer { server.stop() }
             for name in scripts.keys.sorted() {
                 for (flag, port) in zip(flags, server.ports) {
-                    let gatewayProtocol = flag.value
-                    let text = try await Self.exchange(gatewayProtocol, port: port, path: "/" + name)
-                    #expect(text.contains(" 50"), "\(name) over \(gatewayProtocol): \(text.prefix(300))")
-                    #expect(!text.contains("evil"), "\(name) over \(gatewayProtocol) forwarded: \(text.prefix(300))")
+                    let listenerProtocol = flag.value
+                    let text = try await Self.exchange(listenerProtocol, port: port, path: "/" + name)
+                    #expect(text.contains(" 50"), "\(name) over \(listenerProtocol): \(text.prefix(300))")
+                    #expect(!text.contains("evil"), "\(name) over \(listenerProtocol) forwarded: \(text.prefix(300))")
                 }
             }
             // The same scripts with a clean header are served: the refusals above are about the header.

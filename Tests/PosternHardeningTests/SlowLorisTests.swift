@@ -38,16 +38,16 @@ extension Hardening {
         @Test(
             "1,000 connections that stop mid-head, twice: others are served, all closed by the timeout, their slots given back",
             arguments: RequestBytes.allProtocols)
-        func idleHeads(gatewayProtocol: GatewayProtocol) async throws {
+        func idleHeads(listenerProtocol: ListenerProtocol) async throws {
             let files = HostileSocket.raiseFileLimit()
             try #require(files >= rlim_t(3 * Self.connections), "RLIMIT_NOFILE \(files): too low for \(Self.connections) connections at both ends")
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Hello(), limits: Self.limits, logger: .quiet) { addresses in
+            try await withLiveGateway([loopback(listenerProtocol)], application: Hello(), limits: Self.limits, logger: .quiet) { addresses in
                 let port = addresses[0].port!
                 // The second wave fits under --max-connections only if the first gave its slots back.
                 for wave in 1...2 {
-                    let idle = try await HostileSocket.openIdle(port: port, count: Self.connections, fragment: RequestBytes.partialHead(gatewayProtocol))
+                    let idle = try await HostileSocket.openIdle(port: port, count: Self.connections, fragment: RequestBytes.partialHead(listenerProtocol))
                     // Service to others goes on while the 1,000 are open.
-                    let request = RequestBytes.request(gatewayProtocol, path: "/")
+                    let request = RequestBytes.request(listenerProtocol, path: "/")
                     let idleFDs = idle.fds
                     let (answer, closedMeanwhile) = try await HostileSocket.withConnection(port: port) { fd in
                         try BlockingClient.sendAll(fd, request)
@@ -59,7 +59,7 @@ extension Hardening {
                         "wave \(wave): no answer to a normal request while \(Self.connections) idle connections were open: \(String(decoding: answer, as: UTF8.self).prefix(200))"
                     )
                     #expect(closedMeanwhile == 0, "wave \(wave): answered only after \(closedMeanwhile) idle connections had been closed")
-                    await Self.expectClosedByTimeout(idle, "idle \(gatewayProtocol) connections (wave \(wave))")
+                    await Self.expectClosedByTimeout(idle, "idle \(listenerProtocol) connections (wave \(wave))")
                 }
             }
         }
@@ -67,19 +67,19 @@ extension Hardening {
         @Test(
             "A body that stops half-way while the application reads it is closed by the idle timeout",
             arguments: RequestBytes.allProtocols)
-        func stalledBody(gatewayProtocol: GatewayProtocol) async throws {
+        func stalledBody(listenerProtocol: ListenerProtocol) async throws {
             let log = LogRecorder()
-            try await withLiveGateway([loopback(gatewayProtocol)], application: Echo(), limits: Self.limits, logger: log.logger()) { addresses in
+            try await withLiveGateway([loopback(listenerProtocol)], application: Echo(), limits: Self.limits, logger: log.logger()) { addresses in
                 // A whole head promising 1,000 bytes of body, then 10 of them.
                 let fragment =
-                    RequestBytes.head(gatewayProtocol, path: "/", contentLength: 1000)
-                    + RequestBytes.body(gatewayProtocol, Array(repeating: UInt8(ascii: "a"), count: 10), end: false)
+                    RequestBytes.head(listenerProtocol, path: "/", contentLength: 1000)
+                    + RequestBytes.body(listenerProtocol, Array(repeating: UInt8(ascii: "a"), count: 10), end: false)
                 let idle = try await HostileSocket.openIdle(port: addresses[0].port!, count: 50, fragment: fragment)
-                await Self.expectClosedByTimeout(idle, "\(gatewayProtocol) requests with a stalled body")
+                await Self.expectClosedByTimeout(idle, "\(listenerProtocol) requests with a stalled body")
             }
             // The server ended them: a client that leaves or stalls is never an error line.
             let errors = log.all.filter { $0.hasPrefix("error ") || $0.hasPrefix("critical ") }
-            #expect(errors.isEmpty, "\(gatewayProtocol): \(errors.count) error lines, the first: \(errors.first ?? "")")
+            #expect(errors.isEmpty, "\(listenerProtocol): \(errors.count) error lines, the first: \(errors.first ?? "")")
         }
 
         @Test("FastCGI: a request begun whose PARAMS never end is closed by the header timeout")

@@ -9,13 +9,13 @@ import Testing
 extension Hardening {
     @Suite("Socket safety through `postern serve`")
     struct SocketSafetyTests {
-        static let flags = [("--http", GatewayProtocol.http), ("--fastcgi", .fastcgi), ("--scgi", .scgi), ("--uwsgi", .uwsgi)]
+        static let flags = [("--http", ListenerProtocol.http), ("--fastcgi", .fastcgi), ("--scgi", .scgi), ("--uwsgi", .uwsgi)]
 
         @Test("--allow and FCGI_WEB_SERVER_ADDRS reach every protocol's listener")
         func allowListOnEveryListener() throws {
             let options = try ServeOptions.parse(Self.flags.flatMap { [$0.0, "127.0.0.1:1"] } + ["--allow", "10.0.0.0/8"])
             let specs = try options.listenerSpecs(environment: ["FCGI_WEB_SERVER_ADDRS": "192.0.2.7"])
-            #expect(Set(specs.map(\.gatewayProtocol)) == [.http, .fastcgi, .scgi, .uwsgi])
+            #expect(Set(specs.map(\.listenerProtocol)) == [.http, .fastcgi, .scgi, .uwsgi])
             for spec in specs {
                 #expect(spec.allow.allows(try SocketAddress(ipAddress: "10.1.2.3", port: 1)), "\(spec)")
                 #expect(spec.allow.allows(try SocketAddress(ipAddress: "192.0.2.7", port: 1)), "\(spec)")

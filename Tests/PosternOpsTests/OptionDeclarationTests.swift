@@ -52,7 +52,7 @@ import Testing
     static func sample(_ declaration: OptionDeclaration<ServeOptions>) -> (given: [String], shown: String) {
         let special: [String: String] = [
             "workers": "3", "log-level": "debug", "socket-mode": "640", "umask": "027", "mount": "/app", "status": "127.0.0.1:1",
-            "user": "nobody", "group": "nogroup", "socket-owner": "nobody", "socket-group": "nogroup",
+            "user": "nobody", "group": "nogroup", "socket-owner": "nobody", "socket-group": "nogroup", "tls-min-version": "1.3",
         ]
         switch declaration.key.kind {
         case .list:
@@ -95,7 +95,7 @@ import Testing
 
     @Test func optionsOpenedAtStartAreTheOnesAReloadCannotChange() {
         let restart = Set(ServeOptions.declarations.filter { $0.reload == .needsRestart }.map(\.name))
-        #expect(restart == ["http", "fastcgi", "scgi", "uwsgi", "socket-mode", "backlog"])
+        #expect(restart == ["http", "fastcgi", "scgi", "uwsgi", "https", "suwsgi", "fastcgi-tls", "socket-mode", "backlog"])
         let singleProcess = Set(ServeOptions.declarations.filter { $0.reload == .needsRestartWithoutWorkers }.map(\.name))
         #expect(singleProcess == ["user", "group", "socket-owner", "socket-group"])
     }

@@ -2,6 +2,7 @@
 // the test listens on, and the shipped unit files checked by systemd-analyze.
 import Foundation
 import NIOCore
+import PosternCLI
 import PosternClient
 import PosternCore
 import PosternFastCGI
@@ -98,6 +99,34 @@ extension Ops {
             if workers > 1 {
                 #expect(process.output.components(separatedBy: "worker started").count - 1 >= workers)
             }
+        }
+
+        @Test("socket activation of TLS listeners: FileDescriptorName=https and suwsgi, served over TLS by one process or by workers", arguments: [1, 2])
+        func socketActivationTLS(workers: Int) async throws {
+            let httpsPort = try Ports.free()
+            let suwsgiPort = try Ports.free()
+            let directory = try Paths.makeTestDirectory("socket-activation-tls")
+            let made = try TestCertificates.make(in: directory)
+            let process = try ManagedProcess(
+                name: "systemd-socket-activate", executable: Self.activate,
+                arguments: [
+                    "-l", "127.0.0.1:\(httpsPort)", "--fdname=https", "-l", "127.0.0.1:\(suwsgiPort)", "--fdname=suwsgi", "-E", "POSTERN_APP=environ",
+                    Paths.binary("postern"), "serve", "--workers", String(workers), "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey,
+                ],
+                directory: directory)
+            defer { process.stop() }
+            try await Wait.forPort(httpsPort)
+            var answer = (status: Int32(-1), output: "", error: "")
+            for _ in 0..<50 where answer.status != 0 {
+                answer = try runCurl(["--cacert", made.ca, "https://localhost:\(httpsPort)/activated"])
+                if answer.status != 0 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(answer.status == 0, "\(answer) \(process.output.suffix(1500))")
+            #expect((try? Ops.TLSListenerTests.environ(answer.output))?["HTTPS"] == "on", "\(answer.output)")
+            let target = try ClientTarget(parsing: "suwsgi://localhost:\(suwsgiPort)/over-suwsgi")
+            let response = try await ProtocolClients.send(
+                ClientRequest(method: "GET", target: target.requestTarget), to: target, tls: ClientTLS(caFile: made.ca))
+            #expect(response.status.code == 200 && String(buffer: response.body).contains("/over-suwsgi"), "\(String(buffer: response.body))")
         }
 
         @Test("socket activation: a socket not named by its protocol is one clear error")

@@ -25,7 +25,7 @@ public final class Backend: @unchecked Sendable {
     }
 
     /// `postern serve --app APP` with `--fastcgi/--scgi/--uwsgi 127.0.0.1:PORT` on a free port.
-    public static func serve(app: String, protocol kind: GatewayProtocol, directory: String, extra: [String] = []) async throws -> Backend {
+    public static func serve(app: String, protocol kind: ListenerProtocol, directory: String, extra: [String] = []) async throws -> Backend {
         let port = try Ports.free()
         return try await Backend(
             arguments: ["serve", "--app", app, "--\(kind.rawValue)", "127.0.0.1:\(port)", "--log-level", "warning"] + extra, port: port, directory: directory)

@@ -28,29 +28,29 @@ public enum CrossProtocolEnviron {
     /// The core views, by protocol.
     public static func collect(
         _ request: ClientRequest,
-        through protocols: [GatewayProtocol],
+        through protocols: [ListenerProtocol],
         logger: Logger = Logger(label: "test")
-    ) async throws -> [GatewayProtocol: [String: String]] {
+    ) async throws -> [ListenerProtocol: [String: String]] {
         try await withLiveGateway(protocols.map(loopback), application: EnvironDump(), logger: logger) { addresses in
-            var views: [GatewayProtocol: [String: String]] = [:]
-            for (gatewayProtocol, address) in zip(protocols, addresses) {
-                let response = try await send(request, through: gatewayProtocol, to: address)
+            var views: [ListenerProtocol: [String: String]] = [:]
+            for (listenerProtocol, address) in zip(protocols, addresses) {
+                let response = try await send(request, through: listenerProtocol, to: address)
                 guard response.status.code == 200 else {
-                    throw TestFailure("\(gatewayProtocol): status \(response.status.code)")
+                    throw TestFailure("\(listenerProtocol): status \(response.status.code)")
                 }
-                views[gatewayProtocol] = coreView(of: try parseEnvironDump(response.body))
+                views[listenerProtocol] = coreView(of: try parseEnvironDump(response.body))
             }
             return views
         }
     }
 
-    /// Sends one request through `gatewayProtocol` to the server at `address`.
-    public static func send(_ request: ClientRequest, through gatewayProtocol: GatewayProtocol, to address: SocketAddress) async throws -> ClientResponse {
-        if gatewayProtocol == .http {
+    /// Sends one request through `listenerProtocol` to the server at `address`.
+    public static func send(_ request: ClientRequest, through listenerProtocol: ListenerProtocol, to address: SocketAddress) async throws -> ClientResponse {
+        if listenerProtocol == .http {
             return try await TestHTTPClient.send(request, to: address)
         }
         guard let ip = address.ipAddress, let port = address.port else { throw TestFailure("not a TCP address: \(address)") }
-        let target = try ClientTarget(parsing: "\(gatewayProtocol.rawValue)://\(ip):\(port)/")
+        let target = try ClientTarget(parsing: "\(listenerProtocol.rawValue)://\(ip):\(port)/")
         return try await ProtocolClients.send(request, to: target)
     }
 

@@ -75,8 +75,8 @@ private func finishes(_ task: Task<Void, any Error>, within seconds: Double) asy
 }
 
 /// A loopback TCP listener on an ephemeral port.
-public func loopback(_ gatewayProtocol: GatewayProtocol) -> ListenerSpec {
-    ListenerSpec(gatewayProtocol, .tcp(host: "127.0.0.1", port: 0))
+public func loopback(_ listenerProtocol: ListenerProtocol) -> ListenerSpec {
+    ListenerSpec(listenerProtocol, .tcp(host: "127.0.0.1", port: 0))
 }
 
 /// A failure a helper reports to the test.

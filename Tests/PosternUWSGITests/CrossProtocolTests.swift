@@ -10,7 +10,7 @@ import Testing
 /// giving the same environ through each (issue 4's proof that every adapter uses the one
 /// normalizer).
 @Suite struct CrossProtocolTests {
-    static let protocols: [GatewayProtocol] = [.http, .fastcgi, .scgi, .uwsgi]
+    static let protocols: [ListenerProtocol] = [.http, .fastcgi, .scgi, .uwsgi]
 
     static let requests: [ClientRequest] = [
         ClientRequest(method: "GET", target: "/", headers: [("Accept", "*/*")]),
@@ -31,8 +31,8 @@ import Testing
         let views = try await CrossProtocolEnviron.collect(request, through: Self.protocols)
         let expected = CrossProtocolEnviron.expectedCoreView(for: request)
         #expect(views.count == Self.protocols.count)
-        for gatewayProtocol in Self.protocols {
-            #expect(views[gatewayProtocol] == expected, "\(gatewayProtocol) differs from the CGI rules")
+        for listenerProtocol in Self.protocols {
+            #expect(views[listenerProtocol] == expected, "\(listenerProtocol) differs from the CGI rules")
         }
         #expect(views[.http] == views[.scgi])
         #expect(views[.http] == views[.uwsgi])
@@ -43,15 +43,15 @@ import Testing
     @Test func echoOf16MiBThroughEachProtocolOfOneServer() async throws {
         let payload = EchoPayload.make(bytes: 16 << 20)
         try await withLiveGateway(Self.protocols.map(loopback), application: Echo()) { addresses in
-            for (gatewayProtocol, address) in zip(Self.protocols, addresses) {
+            for (listenerProtocol, address) in zip(Self.protocols, addresses) {
                 let clock = ContinuousClock()
                 let start = clock.now
                 let request = ClientRequest(method: "POST", target: "/echo", headers: [("Content-Type", "application/octet-stream")], body: payload)
-                let response = try await CrossProtocolEnviron.send(request, through: gatewayProtocol, to: address)
-                print("\(gatewayProtocol) 16 MiB echo on the shared server: \(clock.now - start)")
-                #expect(response.status.code == 200, "\(gatewayProtocol)")
+                let response = try await CrossProtocolEnviron.send(request, through: listenerProtocol, to: address)
+                print("\(listenerProtocol) 16 MiB echo on the shared server: \(clock.now - start)")
+                #expect(response.status.code == 200, "\(listenerProtocol)")
                 let identical = response.body == payload  // compared outside #expect: a failure must not print megabytes
-                #expect(identical, "\(gatewayProtocol): the echo differs")
+                #expect(identical, "\(listenerProtocol): the echo differs")
             }
         }
     }

@@ -1,0 +1,93 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import PosternEngine
+
+/// Next to the TLS handler of a TLS listener's connection. When the handshake completes it
+/// records what the environ may say of it (``TransportSecurity``: mod_ssl's `HTTPS`,
+/// `SSL_PROTOCOL` and `SSL_CLIENT_*`). A handshake that fails (a plaintext client, a client
+/// certificate no `--tls-client-ca` signed, none at all, a version below `--tls-min-version`)
+/// is logged at most once a second per listener, and the connection closes; the protocol's own
+/// handlers never see it, as they never see a byte before the handshake is done.
+final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let security: TransportSecurity
+    private let failures: ResourceWarning
+    private let logger: Logger
+    private var completed = false
+
+    init(security: TransportSecurity, failures: ResourceWarning, logger: Logger) {
+        self.security = security
+        self.failures = failures
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            completed = true
+            if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
+                security.record(Self.variables(version: tls.tlsVersion, peer: tls.peerCertificate))
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !completed else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if failures.isDue() {
+            logger.notice(
+                "TLS handshake failed; the connection is closed (logged at most once a second)",
+                metadata: ["peer": "\(context.channel.remoteAddress?.ipAddress ?? "?")", "reason": "\(Self.reason(error))", "error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
+    /// mod_ssl's variables for a completed handshake: `HTTPS=on`, `SSL_PROTOCOL`, and
+    /// `SSL_CLIENT_VERIFY` with, for a client that presented a certificate (verified, or the
+    /// handshake would have failed), its subject and issuer (RFC 2253, as mod_ssl writes them)
+    /// and serial number (hexadecimal).
+    static func variables(version: TLSVersion?, peer: NIOSSLCertificate?) -> [(name: String, value: String)] {
+        var variables: [(name: String, value: String)] = [("HTTPS", "on")]
+        if let version { variables.append(("SSL_PROTOCOL", protocolName(version))) }
+        guard let peer else {
+            variables.append(("SSL_CLIENT_VERIFY", "NONE"))
+            return variables
+        }
+        variables.append(("SSL_CLIENT_VERIFY", "SUCCESS"))
+        variables.append(("SSL_CLIENT_S_DN", DistinguishedName.rfc2253(peer.subjectName.map { (DistinguishedName.shortName($0.type), $0.value) })))
+        variables.append(("SSL_CLIENT_I_DN", DistinguishedName.rfc2253(peer.issuerName.map { (DistinguishedName.shortName($0.type), $0.value) })))
+        variables.append(("SSL_CLIENT_M_SERIAL", DistinguishedName.serial(peer.serialNumber)))
+        return variables
+    }
+
+    /// What a failed handshake's error means, in words, from BoringSSL's reason code.
+    static func reason(_ error: any Error) -> String {
+        let text = "\(error)"
+        let reasons: [(code: String, meaning: String)] = [
+            ("HTTP_REQUEST", "the client spoke plaintext HTTP"),
+            ("WRONG_VERSION_NUMBER", "the client did not speak TLS"),
+            ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "the client presented no certificate (--tls-client-ca requires one)"),
+            ("CERTIFICATE_VERIFY_FAILED", "the client's certificate is not signed by --tls-client-ca"),
+            ("UNSUPPORTED_PROTOCOL", "the client's TLS version is below --tls-min-version"),
+            ("NO_SHARED_CIPHER", "no cipher in common"),
+            ("TLSV1_ALERT", "the client refused the handshake (does it trust the server's certificate?)"),
+            ("SSLV3_ALERT", "the client refused the handshake (does it trust the server's certificate?)"),
+        ]
+        return reasons.first { text.contains($0.code) }?.meaning ?? "the handshake failed"
+    }
+
+    static func protocolName(_ version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import NIOCore
+import NIOSSL
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every TLS listener of a process serves with: `--tls-certificate` (PEM, the leaf first,
+/// then its chain), `--tls-key` (PEM, unencrypted), `--tls-client-ca` (PEM: given, every TLS
+/// listener requires a client certificate signed by one of these and trusts nothing else, never
+/// the system's roots) and `--tls-min-version` (1.2 or 1.3; SwiftNIO SSL's own server default,
+/// TLS 1.0, is never used).
+///
+/// ``makeContext()`` reads the files each time it is called: a process reads them as it starts,
+/// so a reload (a single process executed again, a master's new workers) serves the files as
+/// they are then, and a bad file fails the reload's check instead of the running server.
+/// BoringSSL refuses renegotiation on a server, so a client cannot start one.
+public struct TLSSettings: Sendable, Equatable {
+    public enum MinimumVersion: String, Sendable, Equatable, CaseIterable {
+        case v1_2 = "1.2"
+        case v1_3 = "1.3"
+    }
+
+    public var certificate: String
+    public var key: String
+    public var clientCA: String?
+    public var minimumVersion: MinimumVersion
+
+    public init(certificate: String, key: String, clientCA: String? = nil, minimumVersion: MinimumVersion = .v1_2) {
+        self.certificate = certificate
+        self.key = key
+        self.clientCA = clientCA
+        self.minimumVersion = minimumVersion
+    }
+
+    /// The server context, made from the files as they are now; each failure names the option,
+    /// the file and the reason.
+    public func makeContext() throws(TLSError) -> NIOSSLContext {
+        let chain = try Self.certificates(in: certificate, option: "--tls-certificate")
+        let keyBytes = try Self.contents(of: key, option: "--tls-key")
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
+        } catch {
+            throw .notAPrivateKey(path: key)
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        configuration.minimumTLSVersion = minimumVersion == .v1_3 ? .tlsv13 : .tlsv12
+        configuration.renegotiationSupport = .none
+        if let clientCA {
+            // A client certificate is required (SSL_VERIFY_FAIL_IF_NO_PEER_CERT) and checked
+            // against these roots alone.
+            configuration.trustRoots = .certificates(try Self.certificates(in: clientCA, option: "--tls-client-ca"))
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.sendCANameList = true
+        } else {
+            configuration.certificateVerification = .none
+        }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            // The files each parsed alone: what is left is the pair (BoringSSL checks the key
+            // against the leaf certificate as it loads it).
+            throw .keyDoesNotMatch(key: key, certificate: certificate, reason: "\(error)")
+        }
+    }
+
+    /// Every certificate in a PEM file: at least one.
+    package static func certificates(in path: String, option: String) throws(TLSError) -> [NIOSSLCertificate] {
+        let bytes = try contents(of: path, option: option)
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMBytes(bytes)
+        } catch {
+            throw .notACertificate(option: option, path: path)
+        }
+        guard !certificates.isEmpty else { throw .noCertificate(option: option, path: path) }
+        return certificates
+    }
+
+    /// A file's bytes, or the reason it cannot be read.
+    package static func contents(of path: String, option: String) throws(TLSError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotRead(option: option, path: path, errno: errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .cannotRead(option: option, path: path, errno: errno)
+            }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+            guard bytes.count <= 1 << 20 else { throw .tooLarge(option: option, path: path) }
+        }
+        guard !bytes.isEmpty else { throw .empty(option: option, path: path) }
+        return bytes
+    }
+}

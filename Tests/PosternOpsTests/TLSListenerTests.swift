@@ -1,0 +1,268 @@
+// TLS listeners, live: `postern serve --https` (and mutual TLS, a TLS listener under a master)
+// reached with the real curl, certificates made with the real openssl; the files' errors; the
+// variables mod_ssl names.
+import Foundation
+import PosternTestSupport
+import Testing
+
+@testable import PosternRuntime
+
+extension Ops {
+    @Suite("TLS listeners", .serialized)
+    struct TLSListenerTests {
+        /// `postern serve --app environ` with `arguments` (which give the listeners), and the
+        /// port `--https` is on.
+        static func serve(_ label: String, _ arguments: (Int) -> [String]) async throws -> (ManagedProcess, Int, String) {
+            let directory = try Paths.makeTestDirectory(label)
+            let port = try Ports.free()
+            let process = try ManagedProcess(
+                name: "postern", executable: Paths.binary("postern"), arguments: ["serve", "--app", "environ", "--log-level", "info"] + arguments(port),
+                directory: directory)
+            try await Wait.forPort(port)
+            return (process, port, directory)
+        }
+
+        static func environ(_ body: String) throws -> [String: String] {
+            guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String] else {
+                throw TestFailure("not the environ's JSON: \(body)")
+            }
+            return object
+        }
+
+        @Test("each bad file is one error naming the option, the file and why; a good pair makes a context")
+        func filesAreChecked() throws {
+            let directory = try Paths.makeTestDirectory("tls-files")
+            let made = try TestCertificates.make(in: directory)
+            let empty = directory + "/empty.pem"
+            let garbage = directory + "/garbage.pem"
+            try "".write(toFile: empty, atomically: true, encoding: .utf8)
+            try "not a certificate\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+            func failure(_ settings: TLSSettings) -> String? {
+                do {
+                    _ = try settings.makeContext()
+                    return nil
+                } catch {
+                    return error.description
+                }
+            }
+            #expect(failure(TLSSettings(certificate: made.serverCertificate, key: made.serverKey, clientCA: made.ca)) == nil)
+            let missing = failure(TLSSettings(certificate: directory + "/nope.pem", key: made.serverKey))
+            #expect(missing?.hasPrefix("--tls-certificate \(directory)/nope.pem: cannot read it") == true, "\(missing ?? "no error")")
+            #expect(failure(TLSSettings(certificate: empty, key: made.serverKey)) == "--tls-certificate \(empty): the file is empty")
+            let notPEM = failure(TLSSettings(certificate: garbage, key: made.serverKey))
+            #expect(notPEM?.hasPrefix("--tls-certificate \(garbage): ") == true, "\(notPEM ?? "no error")")
+            #expect(failure(TLSSettings(certificate: made.serverCertificate, key: garbage))?.hasPrefix("--tls-key \(garbage): not an unencrypted PEM") == true)
+            let mismatch = failure(TLSSettings(certificate: made.serverCertificate, key: made.clientKey))
+            #expect(
+                mismatch?.hasPrefix("--tls-key \(made.clientKey) is not the key of --tls-certificate \(made.serverCertificate)") == true,
+                "\(mismatch ?? "no error")")
+            // A CA file with a key in it and no certificate.
+            let noCA = failure(TLSSettings(certificate: made.serverCertificate, key: made.serverKey, clientCA: made.clientKey))
+            #expect(noCA?.hasPrefix("--tls-client-ca \(made.clientKey): ") == true, "\(noCA ?? "no error")")
+            #expect(
+                failure(TLSSettings(certificate: made.serverCertificate, key: made.serverKey, clientCA: empty)) == "--tls-client-ca \(empty): the file is empty"
+            )
+        }
+
+        @Test("a bad certificate at start: exit status 64, one line naming the file, nothing listening")
+        func badFileAtStart() async throws {
+            let directory = try Paths.makeTestDirectory("tls-bad-start")
+            let made = try TestCertificates.make(in: directory)
+            for workers in ["1", "2"] {
+                let port = try Ports.free()
+                let result = try await Self.runPostern([
+                    "serve", "--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.clientKey, "--workers", workers,
+                ])
+                #expect(result.status == 64, "--workers \(workers): \(result.error)")
+                #expect(result.error.contains("--tls-key \(made.clientKey) is not the key of --tls-certificate"), "\(result.error)")
+                #expect(LoopbackProbe.connect(port: port).map { close($0) } == nil, "something listens on \(port)")
+            }
+            let noKey = try await Self.runPostern(["serve", "--https", "127.0.0.1:\(try Ports.free())"])
+            #expect(noKey.status == 64 && noKey.error.contains("--https needs --tls-certificate FILE and --tls-key FILE"), "\(noKey.error)")
+            let check = try await Self.runPostern([
+                "serve", "--check-config", "--suwsgi", "127.0.0.1:9", "--tls-certificate", directory + "/none.pem", "--tls-key", made.serverKey,
+            ])
+            #expect(check.status == 64 && check.error.contains("--tls-certificate \(directory)/none.pem: cannot read it"), "\(check.error)")
+        }
+
+        @Test("--https: curl gets the app over TLS, which sees HTTPS=on and mod_ssl's variables; plaintext is closed, logged at most once a second")
+        func https() async throws {
+            let directory = try Paths.makeTestDirectory("tls-https")
+            let made = try TestCertificates.make(in: directory)
+            let (server, port, _) = try await Self.serve("tls-https-serve") { port in
+                ["--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--header-timeout", "1"]
+            }
+            defer { server.stop() }
+            let answer = try runCurl(["--cacert", made.ca, "https://localhost:\(port)/path?q=1"])
+            #expect(answer.status == 0, "\(answer.error)")
+            let environ = try Self.environ(answer.output)
+            #expect(environ["HTTPS"] == "on")
+            #expect(environ["REQUEST_SCHEME"] == "https")
+            #expect(environ["gateway.url_scheme"] == "https")
+            #expect(environ["SSL_PROTOCOL"] == "TLSv1.3")
+            #expect(environ["SSL_CLIENT_VERIFY"] == "NONE")
+            #expect(environ["PATH_INFO"] == "/path" && environ["QUERY_STRING"] == "q=1")
+            let twelve = try runCurl(["--cacert", made.ca, "--tls-max", "1.2", "https://localhost:\(port)/"])
+            #expect(try Self.environ(twelve.output)["SSL_PROTOCOL"] == "TLSv1.2", "\(twelve.error)")
+            // A client that does not trust the CA refuses the server (the server is not at fault).
+            #expect(try runCurl(["https://localhost:\(port)/"]).status != 0)
+            // Plaintext on the TLS port: closed, no answer; five in a row make at most two lines.
+            for _ in 0..<5 {
+                let plain = try runCurl(["http://127.0.0.1:\(port)/"])
+                #expect(plain.status != 0 && plain.output.isEmpty, "\(plain.output)")
+            }
+            let again = try runCurl(["--cacert", made.ca, "https://localhost:\(port)/"])
+            #expect(again.status == 0, "the server serves on after plaintext clients: \(again.error)")
+            let lines = server.output.components(separatedBy: "\n").filter { $0.contains("TLS handshake failed") }
+            #expect((1...2).contains(lines.count), "\(lines)")
+            // A handshake that stalls (half a ClientHello, then nothing) is closed by --header-timeout.
+            let started = ContinuousClock.now
+            let stalled = try BlockingClient.connectTCP(port: port)
+            defer { close(stalled) }
+            var limit = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(stalled, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            try BlockingClient.sendAll(stalled, [0x16, 0x03, 0x01, 0x00])
+            let left = BlockingClient.readAll(stalled)
+            let waited = ContinuousClock.now - started
+            #expect(left.isEmpty && waited < .seconds(5), "closed after \(waited), \(left.count) bytes")
+        }
+
+        @Test("--tls-min-version 1.3 refuses a TLS 1.2 client")
+        func minimumVersion() async throws {
+            let directory = try Paths.makeTestDirectory("tls-min")
+            let made = try TestCertificates.make(in: directory)
+            let (server, port, _) = try await Self.serve("tls-min-serve") { port in
+                ["--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--tls-min-version", "1.3"]
+            }
+            defer { server.stop() }
+            #expect(try runCurl(["--cacert", made.ca, "--tls-max", "1.2", "https://localhost:\(port)/"]).status != 0)
+            #expect(try runCurl(["--cacert", made.ca, "https://localhost:\(port)/"]).status == 0)
+        }
+
+        @Test("--tls-client-ca: no certificate or another CA's is refused; the CA's client is served, its subject in SSL_CLIENT_S_DN")
+        func mutualTLS() async throws {
+            let directory = try Paths.makeTestDirectory("tls-mutual")
+            let made = try TestCertificates.make(in: directory)
+            let (server, port, _) = try await Self.serve("tls-mutual-serve") { port in
+                [
+                    "--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--tls-client-ca", made.ca,
+                    "--workers", "2",
+                ]
+            }
+            defer { server.stop() }
+            let url = "https://localhost:\(port)/"
+            #expect(try runCurl(["--cacert", made.ca, url]).status != 0, "served without a client certificate")
+            #expect(
+                try runCurl(["--cacert", made.ca, "--cert", made.otherClientCertificate, "--key", made.otherClientKey, url]).status != 0,
+                "served another CA's client")
+            let answer = try runCurl(["--cacert", made.ca, "--cert", made.clientCertificate, "--key", made.clientKey, url])
+            #expect(answer.status == 0, "\(answer.error)")
+            let environ = try Self.environ(answer.output)
+            #expect(environ["SSL_CLIENT_VERIFY"] == "SUCCESS")
+            #expect(environ["SSL_CLIENT_S_DN"] == "CN=client\\, the first,O=Postern Test")
+            #expect(environ["SSL_CLIENT_I_DN"] == "CN=Postern Test CA,O=Postern Test")
+            let serial = try TestCertificates.serial(of: made.clientCertificate)
+            #expect(environ["SSL_CLIENT_M_SERIAL"] == serial, "openssl says \(serial)")
+        }
+
+        @Test("a certificate renewed by rename and SIGHUP: new connections get it, no request fails; a broken one keeps the old serving")
+        func renewal() async throws {
+            let directory = try Paths.makeTestDirectory("tls-renewal")
+            let made = try TestCertificates.make(in: directory)
+            let tlsPort = try Ports.free()
+            let server = try await OpsServer.start(
+                "tls-renewal-serve",
+                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--workers", "2"])
+            defer { server.process.stop() }
+            try await Wait.forPort(tlsPort)
+            let first = try TestCertificates.serial(of: made.serverCertificate)
+            #expect(try TestCertificates.servedSerial(port: tlsPort) == first)
+            let load = Load(port: server.port, clients: 4)
+            let renewed = try made.issueServer(named: "renewed")
+            let second = try TestCertificates.serial(of: renewed.certificate)
+            #expect(second != first)
+            // Key first, then certificate, each by rename (as a deploy tool does).
+            #expect(rename(renewed.key, made.serverKey) == 0 && rename(renewed.certificate, made.serverCertificate) == 0)
+            server.signal(SIGHUP)
+            #expect(
+                await eventually(20) { await ReloadSafetyTests.lastReload(server)["outcome"] as? String == "succeeded" },
+                "\(server.process.output.suffix(1500))")
+            #expect(await eventually(10) { (try? TestCertificates.servedSerial(port: tlsPort)) == second }, "still serving the old certificate")
+            let answer = try runCurl(["--cacert", made.ca, "https://localhost:\(tlsPort)/hello"])
+            #expect(answer.status == 0, "\(answer.error)")
+
+            // A broken replacement: the reload fails, the workers serving the renewed file stay.
+            try "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n".write(toFile: directory + "/broken.pem", atomically: true, encoding: .utf8)
+            #expect(rename(directory + "/broken.pem", made.serverCertificate) == 0)
+            server.signal(SIGHUP)
+            #expect(
+                await eventually(20) {
+                    let reload = await ReloadSafetyTests.lastReload(server)
+                    return reload["outcome"] as? String == "failed" && reload["generation"] as? Int == 2
+                }, "\(server.process.output.suffix(1500))")
+            #expect(try TestCertificates.servedSerial(port: tlsPort) == second)
+            let result = await load.finish()
+            #expect(result.failed == 0 && result.sent > 50, "failed \(result.failed) of \(result.sent): \(result.examples)")
+        }
+
+        @Test("postern request speaks every TLS listener (https, suwsgi, fastcgi-tls) with --cacert, --cert and --key")
+        func requestCommand() async throws {
+            let directory = try Paths.makeTestDirectory("tls-request")
+            let made = try TestCertificates.make(in: directory)
+            let suwsgi = try Ports.free()
+            let fastcgi = try Ports.free()
+            let (server, https, _) = try await Self.serve("tls-request-serve") { port in
+                [
+                    "--https", "127.0.0.1:\(port)", "--suwsgi", "127.0.0.1:\(suwsgi)", "--fastcgi-tls", "127.0.0.1:\(fastcgi)", "--tls-certificate",
+                    made.serverCertificate, "--tls-key", made.serverKey, "--tls-client-ca", made.ca,
+                ]
+            }
+            defer { server.stop() }
+            try await Wait.forPort(fastcgi)
+            let client = ["--cacert", made.ca, "--cert", made.clientCertificate, "--key", made.clientKey, "--body-only"]
+            for (url, expected) in [
+                ("https://localhost:\(https)/one", "http"), ("suwsgi://127.0.0.1:\(suwsgi)/two", "uwsgi"),
+                ("fastcgi-tls://localhost:\(fastcgi)/three", "fastcgi"),
+            ] {
+                let result = try await Self.runPostern(["request"] + client + [url])
+                #expect(result.status == 0, "\(url): \(result.error)")
+                let environ = try Self.environ(result.output)
+                #expect(environ["gateway.protocol"] == expected, "\(url)")
+            }
+            // Without a client certificate the server refuses the handshake: one line, exit 1.
+            let refused = try await Self.runPostern(["request", "--cacert", made.ca, "https://localhost:\(https)/"])
+            #expect(refused.status == 1 && !refused.error.isEmpty, "\(refused)")
+            // A CA that did not sign the server's certificate: the client refuses the server.
+            let untrusted = try await Self.runPostern(["request", "--cacert", made.otherCA] + client.dropFirst(2) + ["https://localhost:\(https)/"])
+            #expect(untrusted.status == 1, "\(untrusted)")
+        }
+
+        @Test("mod_ssl's DN and serial formats")
+        func distinguishedNames() {
+            #expect(DistinguishedName.rfc2253([("C", "DE"), ("O", "A, B"), ("CN", "x+y")]) == "CN=x\\+y,O=A\\, B,C=DE")
+            #expect(DistinguishedName.escaped("#lead and trail ") == "\\#lead and trail\\ ")
+            #expect(DistinguishedName.escaped("a\"b<c>d;e\\f") == "a\\\"b\\<c\\>d\\;e\\\\f")
+            #expect(DistinguishedName.serial([0x00, 0x1f, 0x02]) == "1F02")
+            #expect(DistinguishedName.serial([0x00]) == "00")
+        }
+
+        /// `postern` with `arguments`, run to its end.
+        static func runPostern(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Paths.binary("postern"))
+            process.arguments = arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["POSTERN_ALLOW_ROOT"] = "true"
+            process.environment = environment
+            let error = Pipe()
+            let output = Pipe()
+            process.standardError = error
+            process.standardOutput = output
+            try process.run()
+            let printed = output.fileHandleForReading.readDataToEndOfFile()
+            let said = error.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: printed, as: UTF8.self), String(decoding: said, as: UTF8.self))
+        }
+    }
+}

@@ -29,10 +29,14 @@ public enum Gateway {
     ///   variables may set, the same keys it gave ``main(_:configurationKeys:cgiApplication:)``
     ///   (none for a binary started with `Gateway.main(MyApp())`): `--print-config` and a
     ///   reload read the file with them.
-    public static func run(_ application: any Application, options: ServeOptions, configurationKeys: [ServeConfiguration.Key] = []) async throws {
+    /// - Parameter commandValues: those options' values as parsed, by name, for `--print-config`
+    ///   (an ``OptionDeclaration``'s `show`).
+    public static func run(
+        _ application: any Application, options: ServeOptions, configurationKeys: [ServeConfiguration.Key] = [], commandValues: [String: String] = [:]
+    ) async throws {
         let configurationFile = ServeConfiguration.Loaded(.current(commandKeys: configurationKeys))
         if options.printConfig {
-            print(ServeConfiguration.describe(options, settings: configurationFile.settings))
+            print(ServeConfiguration.describe(options, settings: configurationFile.settings, commandValues: commandValues))
             return
         }
         let environment = ProcessEnvironment.current

@@ -255,11 +255,11 @@ public enum ServeConfiguration {
     }
 
     /// `--print-config`: every key, its effective value and where it came from.
-    public static func describe(_ options: ServeOptions, settings: [Setting]) -> String {
+    public static func describe(_ options: ServeOptions, settings: [Setting], commandValues: [String: String] = [:]) -> String {
         var lines: [String] = []
         for setting in settings {
             let value =
-                options.configurationValue(setting.key.name)
+                options.configurationValue(setting.key.name) ?? commandValues[setting.key.name]
                 ?? (setting.values.isEmpty
                     ? "(default)"
                     : setting.key.kind == .list ? "[" + setting.values.joined(separator: ", ") + "]" : setting.values.joined(separator: " "))

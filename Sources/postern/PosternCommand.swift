@@ -53,6 +53,9 @@ struct Serve: AsyncParsableCommand {
     /// What a file or `POSTERN_*` variables may set beside ``ServeOptions``.
     static var configurationKeys: [ServeConfiguration.Key] { declarations.map(\.key) }
 
+    /// Their values as parsed, for `--print-config`.
+    var commandValues: [String: String] { Dictionary(uniqueKeysWithValues: Self.declarations.map { ($0.name, $0.show(self)) }) }
+
     @OptionGroup(title: "CGI script host") var cgi: CGIHostOptions
 
     func validate() throws {
@@ -70,9 +73,9 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--cgi-root: \(error)")
             }
-            try await Gateway.run(host, options: options, configurationKeys: Self.configurationKeys)
+            try await Gateway.run(host, options: options, configurationKeys: Self.configurationKeys, commandValues: commandValues)
         } else {
-            try await Gateway.run(DemoApps.all[app]!, options: options, configurationKeys: Self.configurationKeys)
+            try await Gateway.run(DemoApps.all[app]!, options: options, configurationKeys: Self.configurationKeys, commandValues: commandValues)
         }
     }
 }

@@ -42,6 +42,9 @@ extension Ops {
             #expect(lines.contains("timeout = 9.0    # command line"))
             #expect(lines.contains("max-body-bytes = 4294967296    # default"))
             #expect(lines.contains("app = hello    # file \(file)"))
+            // The command's own options show their values, defaults included.
+            #expect(lines.contains("cgi-timeout = 60.0    # default"), "\(lines)")
+            #expect(lines.contains("cgi-root = (none)    # default"), "\(lines)")
         }
 
         @Test("a bad file or value: one message naming the source, the key and what was expected, and nothing starts")

@@ -178,12 +178,12 @@ public final class GatewayServer: Service, Sendable {
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)
     }
 
-    /// What every connection goes through when its channel is made: the allow-list, on a TLS
-    /// listener the TLS handler (and ``TLSHandshakeRecorder``), the flush-before-close handler,
-    /// then `--max-connections` (turned away the protocol's way, without a task), then the
-    /// protocol's `setup`. A connection served in its pipeline is
-    /// counted in `open` (a stop closes it) and unregistered when its channel closes; any other
-    /// is unregistered when its `handle` returns.
+    /// What every connection goes through when its channel is made: the allow-list, the
+    /// flush-before-close handler, on a TLS listener the TLS handler (and
+    /// ``TLSHandshakeRecorder``), then `--max-connections` (turned away the protocol's way,
+    /// without a task, inside TLS on a TLS listener), then the protocol's `setup`. A connection
+    /// served in its pipeline is counted in `open` (a stop closes it) and unregistered when its
+    /// channel closes; any other is unregistered when its `handle` returns.
     private func admission<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server, open: OpenChannels?) -> (
         admit: @Sendable (any Channel) throws -> Admitted<Server.Connection>?,
         serve: @Sendable (Admitted<Server.Connection>) async -> Void

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import PosternCore
 
 #if canImport(Glibc)
 import Glibc
@@ -85,15 +86,10 @@ public struct TLSSettings: Sendable, Equatable {
         guard fd >= 0 else { throw .cannotRead(option: option, path: path, errno: errno) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .cannotRead(option: option, path: path, errno: errno)
-            }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
+            guard let chunk = FileDescriptorIO.readChunk(fd, upTo: 16384) else { throw .cannotRead(option: option, path: path, errno: errno) }
+            if chunk.isEmpty { break }
+            bytes += chunk
             guard bytes.count <= 1 << 20 else { throw .tooLarge(option: option, path: path) }
         }
         guard !bytes.isEmpty else { throw .empty(option: option, path: path) }

@@ -294,6 +294,12 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
         if case .closed = state { return }
         state = .closed
         finishRequest()
+        // Half-closure was for the request; from here the peer's end of input ends the
+        // connection at once. Inside TLS the close is a close_notify, after which the TLS
+        // handler waits for the peer's own (up to its shutdown timeout, 5 s); nginx closes its
+        // upstream connections without one, and each would otherwise stay open that long (1,000
+        // requests a second keep 5,000 connections open, past --max-connections).
+        try? context.channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
         context.close(promise: nil)
     }
 

@@ -409,7 +409,9 @@ public final class GatewayServer: Service, Sendable {
     /// Whether the allow-list lets the channel's peer in; a refused channel is closed and logged.
     private static func admits(_ channel: any Channel, _ allow: AllowList, _ logger: Logger) -> Bool {
         guard allow.admits(channel.remoteAddress, logger: logger) else {
-            channel.close(promise: nil)
+            // Closed once registered: a channel made from an accepted socket must still be open
+            // when its initializer returns (swift-nio asserts it in registerAlreadyConfigured0).
+            channel.eventLoop.execute { channel.close(promise: nil) }
             return false
         }
         return true

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # The real peers the tests start on loopback: the C FastCGI dev kit, Apache (+ mod_fcgid),
 # lighttpd, nginx, fcgiwrap; the scripting languages of examples/cgi-bin; hyperfine and wrk for
-# the benchmarks; uWSGI with its Python plugin is the bench's reference; systemd for
+# the benchmarks (wrk also loads the balancer tests); uWSGI with its Python plugin is the bench's reference; systemd for
 # systemd-socket-activate and systemd-analyze (the service tests), util-linux for prlimit,
 # iproute2 for ss (the status page's listen queue is checked against it), openssl for the TLS
 # tests' certificates (curl is their client), HAProxy (FastCGI over TLS).

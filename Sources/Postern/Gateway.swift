@@ -71,8 +71,14 @@ public enum Gateway {
             // Outside the validator: the validator checks the environ the app will see.
             app = try MountPrefix(mount, wrapping: app)
         }
-        var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
         let worker = WorkerEnvironment(environment)
+        // A worker drains when its master does (the master's marker file); alone, on its own stop.
+        let draining = DrainState(marker: worker.map { DrainState.marker(in: $0.statsDirectory) })
+        if let pingPath = options.pingPath {
+            // Outermost: the ping is answered before anything else sees the request.
+            app = PingResponder(path: pingPath, draining: draining, wrapping: app)
+        }
+        var configuration = GatewayConfiguration(application: app, limits: options.limits, debug: options.debug, logger: logger)
         try Privileges.prepare(options.identity)
         var specs: [ListenerSpec]
         if let worker {
@@ -181,7 +187,7 @@ public enum Gateway {
             if let pidFile { Privileges.removePIDFile(pidFile) }
             for path in unixSocketFiles { try? UnixSocketFile.remove(path: path) }
         }
-        try await serveProcess(listeners: specs, configuration: configuration, options: options, role: role, tls: tls)
+        try await serveProcess(listeners: specs, configuration: configuration, options: options, role: role, tls: tls, draining: draining)
         if let reload = role.reload, reload.isReloading {
             reload.execute(logger: logger)  // returns only if the binary could not be executed
             throw ExitCode.failure
@@ -216,7 +222,8 @@ public enum Gateway {
     /// endpoint when alone,
     /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
     static func serveProcess(
-        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole, tls: NIOSSLContext?
+        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole, tls: NIOSSLContext?,
+        draining: DrainState
     ) async throws {
         var configuration = configuration
         let logger = configuration.logger
@@ -312,7 +319,11 @@ public enum Gateway {
             services.insert(.init(service: status), at: 0)
         }
         if let notifier { services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine, isReloading: { reload?.isReloading == true }))) }
-        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: logger)
+        // --drain-delay: a single process takes its stop signals itself, to drain before the
+        // graceful stop; a worker stops at once (its master drained before it signalled).
+        let drainDelay = isWorker ? 0 : options.drainDelay
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: drainDelay > 0 ? [] : [.sigterm, .sigint, .sigquit], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.gracefulTimeout * 1000))
         groupConfiguration.maximumCancellationDuration = .seconds(5)
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
@@ -324,7 +335,33 @@ public enum Gateway {
         // A stop closes the kept sockets; one asked for during a reload's drain cancels it.
         let stops = reload.map { reload in
             let stream = SignalEvents.stream([SIGTERM, SIGINT, SIGQUIT])
-            return Task { for await _ in stream { reload.stopRequested() } }
+            guard drainDelay > 0 else {
+                return Task { for await _ in stream { reload.stopRequested() } }
+            }
+            let stop: @Sendable () async -> Void = {
+                reload.stopRequested()
+                await serviceGroup.triggerGracefulShutdown()
+            }
+            return Task {
+                var delay: Task<Void, Never>?
+                for await number in stream {
+                    guard delay == nil else {
+                        // A second signal: the rest of the delay is skipped.
+                        delay?.cancel()
+                        await stop()
+                        continue
+                    }
+                    draining.begin()
+                    logger.notice(
+                        "\(SignalEvents.name(number)): draining: the ping path answers 503 and every request is served for --drain-delay; then a graceful stop",
+                        metadata: ["drain-delay": "\(drainDelay)"])
+                    notifier?.send("STATUS=draining: --drain-delay \(drainDelay) s, then a graceful stop")
+                    delay = Task {
+                        try? await Task.sleep(for: .milliseconds(Int64(drainDelay * 1000)))
+                        await stop()
+                    }
+                }
+            }
         }
         defer { stops?.cancel() }
         reporter?.start()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PosternCore
 import PosternEngine
+import PosternOps
 
 /// The listener and gateway options shared by `postern serve` and every example app binary.
 public struct ServeOptions: ParsableArguments, Sendable {
@@ -98,6 +99,18 @@ public struct ServeOptions: ParsableArguments, Sendable {
 
     @Option(help: ArgumentHelp("On SIGTERM/SIGINT (or a reload, or recycling), in-flight requests get this long to finish.", valueName: "SECONDS"))
     public var gracefulTimeout: Double = 30
+
+    @Option(
+        help: ArgumentHelp(
+            "Answer GET and HEAD of PATH in every protocol with 200 \"pong\", without calling the app (php-fpm's ping.path): the target of a balancer's health check; 503 \"draining\" during --drain-delay.",
+            valueName: "PATH"))
+    public var pingPath: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "On SIGTERM/SIGINT/SIGQUIT, first answer --ping-path with 503 for this long while every request is still served, so that a balancer's health check takes this member out; then stop gracefully. A second signal skips the rest of the delay.",
+            valueName: "SECONDS"))
+    public var drainDelay: Double = 0
 
     @Option(
         help: ArgumentHelp(
@@ -235,6 +248,8 @@ public struct ServeOptions: ParsableArguments, Sendable {
         .int("max-concurrency") { $0.maxConcurrency },
         .int("workers") { $0.workers },
         .double("graceful-timeout") { $0.gracefulTimeout },
+        .optional("ping-path") { $0.pingPath },
+        .double("drain-delay") { $0.drainDelay },
         .double("worker-boot-timeout") { $0.workerBootTimeout },
         .int("max-requests") { $0.maxRequests },
         .int("max-requests-jitter") { $0.maxRequestsJitter },
@@ -349,6 +364,8 @@ public struct ServeOptions: ParsableArguments, Sendable {
         guard TLSSettings.MinimumVersion(rawValue: tlsMinVersion) != nil else {
             throw ValidationError(TLSError.unknownMinimumVersion(tlsMinVersion).description)
         }
+        if let pingPath, let problem = PingResponder.problem(with: pingPath) { throw ValidationError(problem) }
+        guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
         if let mount {
             do { _ = try MountPrefix(mount, wrapping: ApplicationFunction { _ in .error(.notFound) }) } catch { throw ValidationError(error.description) }
         }

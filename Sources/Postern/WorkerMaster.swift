@@ -69,6 +69,8 @@ final class WorkerMaster: @unchecked Sendable {
     private let lastReloadReport = Mutex<ReloadReport?>(nil)
     /// When a stop gives up on the previous image's workers (the policy kills its own).
     private var stopDeadline: ContinuousClock.Instant?
+    /// When `--drain-delay` is over, once a stop signal began it.
+    private var drainEnds: ContinuousClock.Instant?
     let restarts = ManagedCounter()
     let harakiriKills = ManagedCounter()
     private let harakiri: Harakiri
@@ -207,7 +209,7 @@ final class WorkerMaster: @unchecked Sendable {
                     if signal == .sighup {
                         await reload()
                     } else {
-                        beginStop("\(signal)")
+                        requestStop("\(signal)")
                     }
                 case .otherSignal(let number):
                     handle(number)
@@ -223,7 +225,10 @@ final class WorkerMaster: @unchecked Sendable {
                         notifySystemd()
                         answerBusy()
                     }
-                    if ContinuousClock.now - lastSample >= .milliseconds(200) {
+                    if let end = drainEnds, !policy.isStopping, ContinuousClock.now >= end {
+                        beginStop("--drain-delay over")
+                    }
+                    if !policy.isStopping, ContinuousClock.now - lastSample >= .milliseconds(200) {
                         lastSample = .now
                         sample(monitor)
                     }
@@ -300,6 +305,29 @@ final class WorkerMaster: @unchecked Sendable {
         }
     }
 
+    /// A stop signal: with `--drain-delay`, the workers' ping path answers 503 (the marker file
+    /// they look for) while they serve on, and the graceful stop begins when the delay is over or
+    /// at a second signal; without it, at once.
+    private func requestStop(_ name: String) {
+        guard !policy.isStopping else { return }
+        guard options.drainDelay > 0, drainEnds == nil else {
+            if drainEnds != nil { logger.notice("\(name): the rest of --drain-delay skipped") }
+            beginStop(name)
+            return
+        }
+        let marker = DrainState.marker(in: statsDirectory)
+        guard FileManager.default.createFile(atPath: marker, contents: nil) else {
+            logger.error("\(name): cannot create \(marker) to drain (the ping path would not say 503); stopping at once")
+            beginStop(name)
+            return
+        }
+        drainEnds = .now + .milliseconds(Int64(options.drainDelay * 1000))
+        logger.notice(
+            "\(name): draining: the ping path answers 503 and every request is served for --drain-delay; then a graceful stop",
+            metadata: ["drain-delay": "\(options.drainDelay)"])
+        notifier?.send("STATUS=draining: --drain-delay \(options.drainDelay) s, then a graceful stop")
+    }
+
     private func beginStop(_ name: String) {
         guard !policy.isStopping else { return }
         logger.notice("\(name): graceful stop; workers drain", metadata: ["graceful-timeout": "\(options.gracefulTimeout)"])
@@ -309,11 +337,23 @@ final class WorkerMaster: @unchecked Sendable {
         for pid in inherited.union(retiringInherited) { kill(pid, SIGTERM) }
         stopDeadline = .now + .milliseconds(Int64(options.gracefulTimeout * 1000)) + .seconds(5)
         perform(policy.stop(now: .now))
+        // The workers hold the sockets too: the last one to stop serves what waits in the
+        // backlog and closes them, and from then on a connection is refused (a balancer tries
+        // another member) instead of queued for nobody and reset when the master leaves.
+        busy?.close()
+        busy = nil
+        published.withLock { $0.listen = nil }
+        for (_, fd) in listenerFDs { close(fd) }
+        listenerFDs = []
     }
 
     /// SIGHUP: the configuration read again; then the policy's reload.
     private func reload() async {
         guard !policy.isStopping else { return }
+        guard drainEnds == nil else {
+            logger.notice("SIGHUP: draining to stop (--drain-delay); not reloading")
+            return
+        }
         guard let count = await rereadConfiguration() else { return }
         logger.notice("SIGHUP: reloading; a new worker starts beside each, and each old one drains once its successor is ready")
         notifier?.reloading()
@@ -392,7 +432,9 @@ final class WorkerMaster: @unchecked Sendable {
         guard !policy.isStopping else { return }
         switch number {
         case SIGQUIT:
-            beginStop(name)
+            requestStop(name)
+        case SIGUSR2 where drainEnds != nil:
+            logger.notice("\(name): draining to stop (--drain-delay); not upgrading")
         case SIGUSR1:
             ServingProcessSignals.reopenLogs(nil, logger)
             LogFiles.prepare(options, logger: logger)

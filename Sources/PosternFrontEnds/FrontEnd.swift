@@ -38,8 +38,8 @@ public final class FrontEnd: @unchecked Sendable {
         try prepareCommon(directory)
         let modules = [
             "mpm_event", "authz_core", "authz_user", "authn_core", "alias", "env", "setenvif", "mime", "proxy", "proxy_fcgi",
-            "proxy_scgi", "proxy_uwsgi", "proxy_balancer", "slotmem_shm", "lbmethod_byrequests", "cgid", "fcgid",
-            "authnz_fcgi",
+            "proxy_scgi", "proxy_uwsgi", "proxy_http", "proxy_balancer", "slotmem_shm", "lbmethod_byrequests", "proxy_hcheck",
+            "cgid", "fcgid", "authnz_fcgi",
         ]
         var config = """
             ServerName 127.0.0.1

@@ -3,11 +3,11 @@ import Foundation
 
 /// Waiting for listeners to come up, on a thread of its own (the cooperative pool is not blocked).
 public enum Wait {
-    /// Waits until something accepts TCP connections on `port`.
-    public static func forPort(_ port: Int, timeout: Double = 20) async throws {
+    /// Waits until something accepts TCP connections on `host`:`port`.
+    public static func forPort(_ port: Int, host: String = "127.0.0.1", timeout: Double = 20) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let fd = LoopbackProbe.connect(port: port) {
+            if let fd = LoopbackProbe.connect(port: port, host: host) {
                 close(fd)
                 return
             }

@@ -100,7 +100,8 @@ final class ConnectionAcceptor: Sendable {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
-    /// Stops accepting; the connections already accepted are still served or handed over.
+    /// Stops accepting; the connections already accepted are still served or handed over, and
+    /// so are those waiting in the backlog as the last thread leaves (``serveBacklog(_:)``).
     /// Idempotent.
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -109,12 +110,15 @@ final class ConnectionAcceptor: Sendable {
     }
 
     private func run() {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: WholeRequestCycle.firstReadBytes, alignment: 16)
         defer {
-            // The last thread out closes this process's copy of the listener.
+            // The last thread out serves the backlog and closes this process's copy of the listener.
             if running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                if stopped.load(ordering: .acquiring) { serveBacklog(scratch) }
                 close(listener)
                 continuation.finish()
             }
+            scratch.deallocate()
         }
         let epoll = postern_accept_wait_create(listener, wake)
         guard epoll >= 0 else {
@@ -122,8 +126,6 @@ final class ConnectionAcceptor: Sendable {
             return
         }
         defer { close(epoll) }
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: WholeRequestCycle.firstReadBytes, alignment: 16)
-        defer { scratch.deallocate() }
         var peer = sockaddr_storage()
         var pausedSince: ContinuousClock.Instant?
         while !stopped.load(ordering: .acquiring) {
@@ -178,6 +180,35 @@ final class ConnectionAcceptor: Sendable {
                 return
             }
         }
+    }
+
+    /// At a stop, the connections already in the listening socket's backlog: the kernel
+    /// completed their handshakes, and a front-end has sent its request on most of them (with
+    /// `TCP_DEFER_ACCEPT`, on all the fast path sees). Closing the socket would reset them, and
+    /// a front-end cannot retry a request it has sent when it is not idempotent (nginx's
+    /// `*_next_upstream`), so they are served like the others. When this process held the last
+    /// copy of the socket, a connection that arrives after this is refused (a balancer tries
+    /// another member); one that arrives between the last `accept` and the `close` (a few
+    /// microseconds) is reset. At most `limit`, what a full backlog holds (`net.core.somaxconn`,
+    /// 4096 by default): more arrived after the stop, and a flood must not hold a stop forever.
+    private func serveBacklog(_ scratch: UnsafeMutableRawBufferPointer, limit: Int = 4096) {
+        var peer = sockaddr_storage()
+        var served = 0
+        while served < limit {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = postern_accept(listener, &peer, &length)
+            guard client >= 0 else {
+                if errno == EINTR || errno == ECONNABORTED || errno == EPROTO { continue }
+                break
+            }
+            served += 1
+            if let cycle {
+                cycle.serve(client, peer: peer, scratch: scratch) { toFullEngine($0, $1) }
+            } else {
+                toFullEngine(client, ByteBuffer())
+            }
+        }
+        if served > 0 { logger.info("stopping: served the connections waiting in the backlog", metadata: ["connections": "\(served)"]) }
     }
 
     private func toFullEngine(_ socket: CInt, _ prefetched: ByteBuffer) {

@@ -121,20 +121,23 @@ public final class GatewayServer: Service, Sendable {
     /// Two bind paths, one admission path for all. A protocol with a fast path (FastCGI, SCGI,
     /// uwsgi) listens through a ``ConnectionAcceptor`` whose fast path serves one-request
     /// connections on its own threads and hands every other connection to its protocol server;
-    /// one without (HTTP, whose common case is keep-alive) listens on a SwiftNIO server channel,
-    /// or through an acceptor with no fast path on a socket shared with other workers. A TLS
-    /// listener is the latter kind whatever its protocol (its bytes are the TLS handler's
-    /// before they are the protocol's): its connections get the TLS handler first.
+    /// one without (HTTP, whose common case is keep-alive) listens through an acceptor with no
+    /// fast path on a socket it was given (`fd:N`: a worker's, a single process's, systemd's),
+    /// and on a SwiftNIO server channel on an address it binds itself (the status page, an
+    /// embedder's ``Gateway/serve``). A TLS listener is the latter kind whatever its protocol
+    /// (its bytes are the TLS handler's before they are the protocol's): its connections get the
+    /// TLS handler first. Only the acceptor serves what waits in the backlog when it stops
+    /// (``ConnectionAcceptor/stop()``), which a member of a balancer needs.
     private func bind(_ spec: ListenerSpec) async throws -> BoundListener {
         if spec.listenerProtocol.isTLS && tls == nil { throw TLSError.noCertificateGiven(listener: spec.option) }
         return try await bind(spec, server: protocols.server(spec.listenerProtocol, configuration))
     }
 
     private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
-        let sharedDescriptor: Bool
-        if sharedSockets, case .fd = spec.address { sharedDescriptor = true } else { sharedDescriptor = false }
+        let givenDescriptor: Bool
+        if case .fd = spec.address { givenDescriptor = true } else { givenDescriptor = false }
         let isTLS = spec.listenerProtocol.isTLS
-        if (isTLS || (server.fastPath == nil && !Server.servesInPipeline)) && !sharedDescriptor {
+        if (isTLS || (server.fastPath == nil && !Server.servesInPipeline)) && !givenDescriptor {
             return try await bindServerChannel(spec, server: server)
         }
         return try bind(spec, server: server, through: try openAcceptor(spec, codec: isTLS ? nil : server.fastPath))
@@ -172,7 +175,7 @@ public final class GatewayServer: Service, Sendable {
         }
         let threads = getenv("POSTERN_ACCEPT_THREADS").flatMap { Int(String(cString: $0)) } ?? acceptThreads ?? System.coreCount
         let acceptor = try ConnectionAcceptor(
-            listeningSocket: fd, threads: threads, cycle: cycle, stalled: sharedSockets ? stalled : nil, logger: configuration.logger)
+            listeningSocket: fd, threads: threads, cycle: cycle, stalled: sharedSockets ? stalled : nil, logger: logger)
         let localAddress = sharedSockets ? nil : SocketAddress.local(of: fd)
         acceptor.start()
         return Acceptor(acceptor: acceptor, localAddress: localAddress, open: open, group: group)

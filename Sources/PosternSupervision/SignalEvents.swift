@@ -45,6 +45,8 @@ package enum SignalEvents {
         case SIGTTIN: "SIGTTIN"
         case SIGTTOU: "SIGTTOU"
         case SIGQUIT: "SIGQUIT"
+        case SIGTERM: "SIGTERM"
+        case SIGINT: "SIGINT"
         case SIGWINCH: "SIGWINCH"
         default: "signal \(number)"
         }

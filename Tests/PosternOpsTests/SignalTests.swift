@@ -18,8 +18,8 @@ extension Ops {
             #expect(said, "no \"logs reopened\" from \(reopened) process(es): \(server.process.output.suffix(1500))")
         }
 
-        /// The accepting threads of a real server, 64 on each of three listeners: every one is
-        /// named `postern-accept` (Foundation's `Thread.current.name`, set from inside a thread
+        /// The accepting threads of a real server, 64 on each of its four listeners (HTTP's
+        /// too): every one is named `postern-accept` (Foundation's `Thread.current.name`, set from inside a thread
         /// just started, was lost about once in 100: the thread kept its creator's name, and a
         /// request it served inline looked as if the full engine had served it), and every one
         /// blocks the signals sent to the process, so none lands in a thread waiting for a
@@ -46,10 +46,10 @@ extension Ops {
                     let line = Self.contents("\(tasks)/\(task)/status").split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
                     accepting[task] = line.flatMap { UInt64($0.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces), radix: 16) }
                 }
-                if accepting.count >= 3 * 64 { break }
+                if accepting.count >= 4 * 64 { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            #expect(accepting.count == 3 * 64, "threads by name: \(names)")
+            #expect(accepting.count == 4 * 64, "threads by name: \(names)")
             for (task, blocked) in accepting {
                 for signal in [SIGHUP, SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH, SIGPIPE] {
                     #expect(blocked & (1 << UInt64(signal - 1)) != 0, "thread \(task) takes signal \(signal): SigBlk \(String(blocked, radix: 16))")

@@ -70,16 +70,16 @@ extension Ops {
             let made = try TestCertificates.make(in: directory)
             for workers in ["1", "2"] {
                 let port = try Ports.free()
-                let result = try await Self.runPostern([
+                let result = try await PosternCommand.run([
                     "serve", "--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.clientKey, "--workers", workers,
                 ])
                 #expect(result.status == 64, "--workers \(workers): \(result.error)")
                 #expect(result.error.contains("--tls-key \(made.clientKey) is not the key of --tls-certificate"), "\(result.error)")
                 #expect(LoopbackProbe.connect(port: port).map { close($0) } == nil, "something listens on \(port)")
             }
-            let noKey = try await Self.runPostern(["serve", "--https", "127.0.0.1:\(try Ports.free())"])
+            let noKey = try await PosternCommand.run(["serve", "--https", "127.0.0.1:\(try Ports.free())"])
             #expect(noKey.status == 64 && noKey.error.contains("--https needs --tls-certificate FILE and --tls-key FILE"), "\(noKey.error)")
-            let check = try await Self.runPostern([
+            let check = try await PosternCommand.run([
                 "serve", "--check-config", "--suwsgi", "127.0.0.1:9", "--tls-certificate", directory + "/none.pem", "--tls-key", made.serverKey,
             ])
             #expect(check.status == 64 && check.error.contains("--tls-certificate \(directory)/none.pem: cannot read it"), "\(check.error)")
@@ -230,16 +230,16 @@ extension Ops {
                 ("https://localhost:\(https)/one", "http"), ("suwsgi://127.0.0.1:\(suwsgi)/two", "uwsgi"),
                 ("fastcgi-tls://localhost:\(fastcgi)/three", "fastcgi"),
             ] {
-                let result = try await Self.runPostern(["request"] + client + [url])
+                let result = try await PosternCommand.run(["request"] + client + [url])
                 #expect(result.status == 0, "\(url): \(result.error)")
                 let environ = try Self.environ(result.output)
                 #expect(environ["gateway.protocol"] == expected, "\(url)")
             }
             // Without a client certificate the server refuses the handshake: one line, exit 1.
-            let refused = try await Self.runPostern(["request", "--cacert", made.ca, "https://localhost:\(https)/"])
+            let refused = try await PosternCommand.run(["request", "--cacert", made.ca, "https://localhost:\(https)/"])
             #expect(refused.status == 1 && !refused.error.isEmpty, "\(refused)")
             // A CA that did not sign the server's certificate: the client refuses the server.
-            let untrusted = try await Self.runPostern(["request", "--cacert", made.otherCA] + client.dropFirst(2) + ["https://localhost:\(https)/"])
+            let untrusted = try await PosternCommand.run(["request", "--cacert", made.otherCA] + client.dropFirst(2) + ["https://localhost:\(https)/"])
             #expect(untrusted.status == 1, "\(untrusted)")
         }
 
@@ -250,25 +250,6 @@ extension Ops {
             #expect(DistinguishedName.escaped("a\"b<c>d;e\\f") == "a\\\"b\\<c\\>d\\;e\\\\f")
             #expect(DistinguishedName.serial([0x00, 0x1f, 0x02]) == "1F02")
             #expect(DistinguishedName.serial([0x00]) == "00")
-        }
-
-        /// `postern` with `arguments`, run to its end.
-        static func runPostern(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Paths.binary("postern"))
-            process.arguments = arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["POSTERN_ALLOW_ROOT"] = "true"
-            process.environment = environment
-            let error = Pipe()
-            let output = Pipe()
-            process.standardError = error
-            process.standardOutput = output
-            try process.run()
-            let printed = output.fileHandleForReading.readDataToEndOfFile()
-            let said = error.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: printed, as: UTF8.self), String(decoding: said, as: UTF8.self))
         }
     }
 }

@@ -10,17 +10,19 @@ public final class Backend: @unchecked Sendable {
     public let port: Int?
     public let socketPath: String?
 
-    public init(binary: String = "postern", arguments: [String], port: Int? = nil, socketPath: String? = nil, directory: String, name: String = "backend")
-        async throws
-    {
+    /// - Parameter host: where `port` listens (127.0.0.2 and .3 stand for other hosts).
+    public init(
+        binary: String = "postern", arguments: [String], port: Int? = nil, host: String = "127.0.0.1", socketPath: String? = nil, directory: String,
+        name: String = "backend"
+    ) async throws {
         self.process = try ManagedProcess(
-            name: "\(name)-\(port ?? 0)", executable: Paths.binary(binary), arguments: arguments,
+            name: "\(name)-\(host)-\(port ?? 0)", executable: Paths.binary(binary), arguments: arguments,
             // As root on CI: allowed, as a sysadmin would not (they give --user).
             environment: ["PATH": "/usr/bin:/bin", "POSTERN_ALLOW_ROOT": "true"], directory: directory
         )
         self.port = port
         self.socketPath = socketPath
-        if let port { try await Wait.forPort(port) }
+        if let port { try await Wait.forPort(port, host: host) }
         if let socketPath { try await Wait.forSocket(socketPath) }
     }
 

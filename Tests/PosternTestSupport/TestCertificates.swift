@@ -24,7 +24,7 @@ public struct TestCertificates: Sendable {
         try made.authority("other-ca", subject: "/O=Elsewhere/CN=Other CA")
         try made.leaf(
             "server", subject: "/CN=localhost", authority: "ca",
-            extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3\nextendedKeyUsage=serverAuth\n")
+            extensions: "subjectAltName=DNS:localhost,DNS:postern.internal,IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3\nextendedKeyUsage=serverAuth\n")
         try made.leaf("client", subject: "/O=Postern Test/CN=client, the first", authority: "ca", extensions: "extendedKeyUsage=clientAuth\n")
         try made.leaf("other-client", subject: "/O=Elsewhere/CN=intruder", authority: "other-ca", extensions: "extendedKeyUsage=clientAuth\n")
         let combined = try String(contentsOfFile: made.clientCertificate, encoding: .utf8) + String(contentsOfFile: made.clientKey, encoding: .utf8)
@@ -37,7 +37,7 @@ public struct TestCertificates: Sendable {
     public func issueServer(named name: String) throws -> (certificate: String, key: String) {
         try leaf(
             name, subject: "/CN=localhost", authority: "ca",
-            extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3\nextendedKeyUsage=serverAuth\n")
+            extensions: "subjectAltName=DNS:localhost,DNS:postern.internal,IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3\nextendedKeyUsage=serverAuth\n")
         return ("\(directory)/\(name).pem", "\(directory)/\(name).key")
     }
 

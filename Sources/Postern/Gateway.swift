@@ -131,7 +131,7 @@ public enum Gateway {
         }
         // The TLS listeners' files, read as the process starts (a master reads them to refuse a
         // bad file before it binds; each worker, and each reload, reads them again).
-        var tls: NIOSSLContext?
+        var tls: TLSSettings.Loaded?
         if specs.contains(where: \.listenerProtocol.isTLS) {
             do {
                 tls = try options.makeTLSContext(listeners: specs)
@@ -222,7 +222,7 @@ public enum Gateway {
     /// endpoint when alone,
     /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
     static func serveProcess(
-        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole, tls: NIOSSLContext?,
+        listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole, tls: TLSSettings.Loaded?,
         draining: DrainState
     ) async throws {
         var configuration = configuration
@@ -279,6 +279,7 @@ public enum Gateway {
                 }
             },
             slowLog: slowLog, logger: logger)
+        if let tls { stats.servesCertificate(notValidAfter: tls.notValidAfter) }
         configuration.observer = stats
         let reporter = role.worker.map { WorkerReporter(directory: $0.statsDirectory, stats: stats) }
         // systemd's Type=notify: a single process tells it itself; a worker leaves it to its master.
@@ -303,7 +304,7 @@ public enum Gateway {
                         reporter?.write()
                         notifier?.send("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(addresses.compactMap { $0?.listenerText }.joined(separator: ", "))")
                     },
-                    stalled: stalled, tls: tls))
+                    stalled: stalled, tls: tls?.context))
         ]
         // The status page's accept queues: the listening sockets this process keeps.
         let listenQueues = reload.map { ListenQueueMonitor($0.listeners.map { ($0.listenerProtocol, $0.fd) }) }

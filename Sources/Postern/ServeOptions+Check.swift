@@ -40,11 +40,11 @@ extension ServeOptions {
     }
 
     /// The TLS listeners' context, made from the files as they are now (``TLSSettings``).
-    func makeTLSContext(listeners: [ListenerSpec]) throws(TLSError) -> NIOSSLContext {
+    func makeTLSContext(listeners: [ListenerSpec]) throws(TLSError) -> TLSSettings.Loaded {
         guard let settings = tlsSettings else {
             throw .noCertificateGiven(listener: listeners.first { $0.listenerProtocol.isTLS }?.option ?? "a TLS listener")
         }
-        return try settings.makeContext()
+        return try settings.load()
     }
 
     private static func isDirectory(_ path: String) -> Bool {

@@ -25,12 +25,15 @@ public protocol RequestObserver: Sendable {
     /// A connection turned away over `--max-connections` (told "busy" in its protocol before
     /// its request was read).
     func connectionRefused()
+    /// A TLS listener's handshake completed, or failed (the connection was closed).
+    func tlsHandshakeEnded(succeeded: Bool)
 }
 
 extension RequestObserver {
     public func requestStarted(_ environ: Environ, id: Int) { requestStarted(environ) }
     public func requestRefused(_ record: RequestRecord) {}
     public func connectionRefused() {}
+    public func tlsHandshakeEnded(succeeded: Bool) {}
 }
 
 /// One finished request, as the access log and the metrics see it.

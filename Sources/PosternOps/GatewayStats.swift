@@ -84,6 +84,18 @@ public final class GatewayStats: RequestObserver {
         state.withLock { $0.limitRefusals += 1 }
     }
 
+    public func tlsHandshakeEnded(succeeded: Bool) {
+        state.withLock {
+            if succeeded { $0.tlsHandshakes += 1 } else { $0.tlsHandshakeFailures += 1 }
+        }
+    }
+
+    /// The TLS listeners serve a certificate that expires at `notValidAfter` (seconds since the
+    /// epoch): the status page shows how long it has left.
+    public func servesCertificate(notValidAfter: Int) {
+        state.withLock { $0.tlsCertificateNotAfter = notValidAfter }
+    }
+
     private func count(_ record: RequestRecord, started: Bool) {
         let seconds = Double(record.duration.components.seconds) + Double(record.duration.components.attoseconds) / 1e18
         state.withLock { stats in

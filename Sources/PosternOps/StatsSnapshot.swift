@@ -30,6 +30,14 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var slowRequests = 0
     /// Connections turned away over `--max-connections`.
     public var limitRefusals = 0
+    /// TLS listeners' handshakes: completed, and failed (a plaintext client, a certificate
+    /// refused, none given).
+    public var tlsHandshakes = 0
+    public var tlsHandshakeFailures = 0
+    /// When the certificate the TLS listeners serve expires, seconds since the epoch (a gauge:
+    /// the earliest over the live processes, which may serve different ones during a reload);
+    /// `nil` without TLS.
+    public var tlsCertificateNotAfter: Int?
     public var latencyBuckets = [Int](repeating: 0, count: StatsSnapshot.latencyBounds.count + 1)
     public var latencySumSeconds = 0.0
     /// A worker's report for `--harakiri` (not summed): when it was written (seconds since the
@@ -56,6 +64,9 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         abandonedTasks = try values.decodeIfPresent(Int.self, forKey: .abandonedTasks) ?? 0
         slowRequests = try values.decodeIfPresent(Int.self, forKey: .slowRequests) ?? 0
         limitRefusals = try values.decodeIfPresent(Int.self, forKey: .limitRefusals) ?? 0
+        tlsHandshakes = try values.decodeIfPresent(Int.self, forKey: .tlsHandshakes) ?? 0
+        tlsHandshakeFailures = try values.decodeIfPresent(Int.self, forKey: .tlsHandshakeFailures) ?? 0
+        tlsCertificateNotAfter = try values.decodeIfPresent(Int.self, forKey: .tlsCertificateNotAfter)
         latencyBuckets = try values.decodeIfPresent([Int].self, forKey: .latencyBuckets) ?? latencyBuckets
         latencySumSeconds = try values.decodeIfPresent(Double.self, forKey: .latencySumSeconds) ?? 0
         reportedAt = try values.decodeIfPresent(Double.self, forKey: .reportedAt)
@@ -73,6 +84,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         timeouts += other.timeouts
         slowRequests += other.slowRequests
         limitRefusals += other.limitRefusals
+        tlsHandshakes += other.tlsHandshakes
+        tlsHandshakeFailures += other.tlsHandshakeFailures
         for index in latencyBuckets.indices where index < other.latencyBuckets.count {
             latencyBuckets[index] += other.latencyBuckets[index]
         }
@@ -80,6 +93,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         if gauges {
             inFlight += other.inFlight
             abandonedTasks += other.abandonedTasks
+            if let notAfter = other.tlsCertificateNotAfter { tlsCertificateNotAfter = min(tlsCertificateNotAfter ?? notAfter, notAfter) }
         }
     }
 

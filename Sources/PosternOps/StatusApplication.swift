@@ -60,6 +60,10 @@ package struct StatusApplication: Application {
             workerRestarts: reading.restarts,
             harakiriKills: reading.harakiriKills,
             limitRefusals: total.limitRefusals,
+            tlsHandshakes: total.tlsHandshakes,
+            tlsHandshakeFailures: total.tlsHandshakeFailures,
+            tlsCertificateNotAfter: total.tlsCertificateNotAfter,
+            tlsCertificateExpiresIn: total.tlsCertificateNotAfter.map { $0 - Int(now) },
             requests: total.requests,
             inFlight: total.inFlight,
             byProtocol: total.byProtocol,
@@ -115,6 +119,16 @@ package struct StatusApplication: Application {
             by: Int64(total.limitRefusals))
         registry.makeCounter(descriptor: metric("worker_restarts", "total", "Workers replaced (died, recycled, killed).")).increment(
             by: Int64(reading.restarts))
+        if let notAfter = total.tlsCertificateNotAfter {
+            registry.makeCounter(descriptor: metric("tls_handshakes", "total", "TLS handshakes completed on the TLS listeners.")).increment(
+                by: Int64(total.tlsHandshakes))
+            registry.makeCounter(
+                descriptor: metric("tls_handshake_failures", "total", "TLS handshakes that failed (plaintext, a refused or missing client certificate).")
+            ).increment(by: Int64(total.tlsHandshakeFailures))
+            registry.makeGauge(
+                descriptor: metric("tls_certificate_expiry", "seconds", "Seconds until the served certificate expires (negative: expired).")
+            ).set(Double(notAfter) - Date().timeIntervalSince1970)
+        }
         for listener in reading.listeners {
             let labels = [("protocol", listener.protocol), ("address", listener.address)]
             registry.makeGauge(
@@ -278,6 +292,12 @@ package struct StatusDocument: Codable {
     package var workerRestarts: Int
     package var harakiriKills: Int
     package var limitRefusals: Int
+    package var tlsHandshakes: Int
+    package var tlsHandshakeFailures: Int
+    /// Seconds since the epoch; absent without a TLS listener.
+    package var tlsCertificateNotAfter: Int?
+    /// Seconds left (negative once expired); absent without a TLS listener.
+    package var tlsCertificateExpiresIn: Int?
     package var requests: Int
     package var inFlight: Int
     package var byProtocol: [String: Int]

@@ -209,7 +209,8 @@ public final class GatewayServer: Service, Sendable {
                 let recorded = TransportSecurity()
                 security = recorded
                 try channel.pipeline.syncOperations.addHandlers(
-                    NIOSSLServerHandler(context: tls), TLSHandshakeRecorder(security: recorded, failures: handshakeFailures, logger: logger))
+                    NIOSSLServerHandler(context: tls),
+                    TLSHandshakeRecorder(security: recorded, failures: handshakeFailures, logger: logger, observer: configuration.observer))
             }
             if Server.servesInPipeline {
                 open?.opened(channel)

@@ -17,17 +17,22 @@ final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler
     private let security: TransportSecurity
     private let failures: ResourceWarning
     private let logger: Logger
+    private let observer: (any RequestObserver)?
     private var completed = false
+    private var failed = false
 
-    init(security: TransportSecurity, failures: ResourceWarning, logger: Logger) {
+    /// - Parameter observer: told of each handshake's end (the status page's counts).
+    init(security: TransportSecurity, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)? = nil) {
         self.security = security
         self.failures = failures
         self.logger = logger
+        self.observer = observer
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
             completed = true
+            observer?.tlsHandshakeEnded(succeeded: true)
             if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
                 security.record(Self.variables(version: tls.tlsVersion, peer: tls.peerCertificate))
             }
@@ -39,6 +44,10 @@ final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler
         guard !completed else {
             context.fireErrorCaught(error)
             return
+        }
+        if !failed {
+            failed = true
+            observer?.tlsHandshakeEnded(succeeded: false)
         }
         if failures.isDue() {
             logger.notice(

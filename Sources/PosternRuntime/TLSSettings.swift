@@ -34,9 +34,21 @@ public struct TLSSettings: Sendable, Equatable {
         self.minimumVersion = minimumVersion
     }
 
+    /// A context made from the files, and when the certificate it serves expires.
+    public struct Loaded: Sendable {
+        public let context: NIOSSLContext
+        /// The leaf certificate's notAfter, seconds since the epoch (the status page's expiry).
+        public let notValidAfter: Int
+    }
+
     /// The server context, made from the files as they are now; each failure names the option,
     /// the file and the reason.
     public func makeContext() throws(TLSError) -> NIOSSLContext {
+        try load().context
+    }
+
+    /// ``makeContext()``, with the expiry of the certificate it serves (read from the same bytes).
+    public func load() throws(TLSError) -> Loaded {
         let chain = try Self.certificates(in: certificate, option: "--tls-certificate")
         let keyBytes = try Self.contents(of: key, option: "--tls-key")
         let privateKey: NIOSSLPrivateKey
@@ -59,7 +71,7 @@ public struct TLSSettings: Sendable, Equatable {
             configuration.certificateVerification = .none
         }
         do {
-            return try NIOSSLContext(configuration: configuration)
+            return Loaded(context: try NIOSSLContext(configuration: configuration), notValidAfter: Int(chain[0].notValidAfter))
         } catch {
             // The files each parsed alone: what is left is the pair (BoringSSL checks the key
             // against the leaf certificate as it loads it).

@@ -243,6 +243,54 @@ extension Ops {
             #expect(untrusted.status == 1, "\(untrusted)")
         }
 
+        @Test(
+            "the status page and /metrics count handshakes (completed, failed) and show the certificate's expiry, alone and summed by a master",
+            arguments: [1, 2])
+        func statusShowsTLS(workers: Int) async throws {
+            let directory = try Paths.makeTestDirectory("tls-status")
+            let made = try TestCertificates.make(in: directory)
+            let status = try Ports.free()
+            let (server, port, _) = try await Self.serve("tls-status-serve") { port in
+                [
+                    "--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--status",
+                    "127.0.0.1:\(status)", "--workers", "\(workers)",
+                ]
+            }
+            defer { server.stop() }
+            try await Wait.forPort(status)
+            let before = try await Self.statusJSON(status)
+            for _ in 0..<3 { #expect(try runCurl(["--cacert", made.ca, "https://localhost:\(port)/"]).status == 0) }
+            #expect(try runCurl(["http://127.0.0.1:\(port)/"]).status != 0)  // plaintext: a failed handshake
+            let expected = (before["tls_handshakes"] as? Int ?? -1) + 3
+            let counted = await eventually {
+                let now = try? await Self.statusJSON(status)
+                return now?["tls_handshakes"] as? Int == expected && (now?["tls_handshake_failures"] as? Int ?? 0) >= 1
+            }
+            let after = try await Self.statusJSON(status)
+            #expect(counted, "\(after)")
+            // The test certificates are valid for two days.
+            let left = after["tls_certificate_expires_in"] as? Int ?? -1
+            #expect((2 * 86_400 - 600...2 * 86_400).contains(left), "\(after)")
+            // notAfter=2026-12-08 18:20:00Z: the same second.
+            let line = try TestCertificates.openssl(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in", made.serverCertificate])
+            let date = ISO8601DateFormatter().date(
+                from: line.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "notAfter=", with: "").replacingOccurrences(
+                    of: " ", with: "T"))
+            #expect(date.map { Int($0.timeIntervalSince1970) } == after["tls_certificate_not_after"] as? Int, "\(line) \(after)")
+            let metrics = try runCurl(["http://127.0.0.1:\(status)/metrics"]).output
+            #expect(metrics.contains("postern_tls_handshakes_total \(expected)"), "\(metrics)")
+            #expect(metrics.contains("postern_tls_handshake_failures_total "), "\(metrics)")
+            #expect(metrics.contains("postern_tls_certificate_expiry_seconds "), "\(metrics)")
+        }
+
+        static func statusJSON(_ port: Int) async throws -> [String: Any] {
+            let body = try runCurl(["-s", "http://127.0.0.1:\(port)/"]).output
+            guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+                throw TestFailure("not the status JSON: \(body)")
+            }
+            return object
+        }
+
         @Test("mod_ssl's DN and serial formats")
         func distinguishedNames() {
             #expect(DistinguishedName.rfc2253([("C", "DE"), ("O", "A, B"), ("CN", "x+y")]) == "CN=x\\+y,O=A\\, B,C=DE")

@@ -34,6 +34,13 @@ public struct Environ: Sendable {
     public var multiprocess: Bool
     /// The process serves one request and exits: CGI mode (`wsgi.run_once`).
     public var runOnce: Bool
+    /// What the gateway learnt of the connection that carried the request, under `gateway.*`
+    /// names, for the application to read beside the variables: on a TLS listener, the
+    /// handshake with its peer (`gateway.tls_protocol`, `gateway.tls_peer_verify`,
+    /// `gateway.tls_peer_s_dn`, `gateway.tls_peer_i_dn`, `gateway.tls_peer_serial`). Behind
+    /// `--suwsgi` and `--fastcgi-tls` that peer is the front-end, whose own `HTTPS` and `SSL_*`
+    /// variables describe the user's connection and are left as sent; empty on plaintext.
+    public var connectionEntries: [String: String] = [:]
 
     public init(
         variables: EnvironVariables,
@@ -79,7 +86,7 @@ public struct Environ: Sendable {
             "gateway.multiprocess": String(multiprocess),
             "gateway.run_once": String(runOnce),
             "gateway.protocol": gatewayProtocol.rawValue,
-        ]
+        ].merging(connectionEntries) { fixed, _ in fixed }
     }
 }
 

@@ -226,13 +226,14 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
             expectedLength: normalized.contentLength ?? 0,
             highWatermark: configuration.limits.bodyBufferBytes
         )
-        let environ = Environ(
+        var environ = Environ(
             normalized,
             gatewayProtocol: framing.gatewayProtocol,
             body: body,
             errors: .logger(logger),
             flags: configuration.flags
         )
+        if let security = connection.transportSecurity { environ.connectionEntries = security.connectionEntries }
         if bodyLength == 0 {
             source.finish()
             state = .requestRead

@@ -138,8 +138,9 @@ struct FastCGIConnection: Sendable {
 
         var requestLogger = logger
         requestLogger[metadataKey: "request"] = "\(id)"
+        let connectionEntries = context.transportSecurity?.connectionEntries ?? [:]
         let request = RequestBeginning.check(normalized).map { result in
-            Environ(
+            var environ = Environ(
                 result,
                 gatewayProtocol: .fastcgi,
                 body: body,
@@ -147,6 +148,8 @@ struct FastCGIConnection: Sendable {
                 flags: configuration.flags,
                 filterData: filterData
             )
+            environ.connectionEntries = connectionEntries
+            return environ
         }
         let accepted = context.beginRequest()
         let runner = FastCGIRequestRunner(connection: self, handle: handle, logger: requestLogger)

@@ -40,13 +40,15 @@ struct HTTPExchange {
             highWatermark: limits.bodyBufferBytes
         )
         let logger = context.logger
-        let environ = Environ(
+        var made = Environ(
             normalized,
             gatewayProtocol: .http,
             body: body,
             errors: .logger(logger),
             flags: configuration.flags
         )
+        if let security = context.transportSecurity { made.connectionEntries = security.connectionEntries }
+        let environ = made
         let responder = HTTPResponder(head: head, context: context, outbound: outbound)
 
         guard hasBody else {

@@ -234,6 +234,15 @@ extension Ops {
                 #expect(result.status == 0, "\(url): \(result.error)")
                 let environ = try Self.environ(result.output)
                 #expect(environ["gateway.protocol"] == expected, "\(url)")
+                // The hop's handshake, on every TLS listener, under gateway.tls_*; mod_ssl's
+                // variables only where the TLS peer is the user (--https), never behind a
+                // front-end's TLS, whose own HTTPS and SSL_* describe the user's connection.
+                #expect(environ["gateway.tls_peer_s_dn"] == "CN=client\\, the first,O=Postern Test", "\(url): \(environ)")
+                #expect(environ["gateway.tls_peer_i_dn"] == "CN=Postern Test CA,O=Postern Test", "\(url)")
+                #expect(environ["gateway.tls_peer_verify"] == "SUCCESS" && environ["gateway.tls_protocol"] == "TLSv1.3", "\(url)")
+                #expect(environ["gateway.tls_peer_serial"] == (try TestCertificates.serial(of: made.clientCertificate)), "\(url)")
+                #expect((environ["SSL_CLIENT_S_DN"] != nil) == (expected == "http"), "\(url)")
+                #expect((environ["HTTPS"] != nil) == (expected == "http"), "\(url)")
             }
             // Without a client certificate the server refuses the handshake: one line, exit 1.
             let refused = try await PosternCommand.run(["request", "--cacert", made.ca, "https://localhost:\(https)/"])

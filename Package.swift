@@ -175,7 +175,7 @@ let package = Package(
         ),
         // The deployment kit, proven: real Apache, lighttpd and nginx started on loopback.
         .testTarget(name: "FrontEndTests", dependencies: ["PosternTestSupport"]),
-        .testTarget(name: "PosternBenchTests", dependencies: ["PosternBench"]),
+        .testTarget(name: "PosternBenchTests", dependencies: ["PosternBench", "PosternFrontEnds"]),
         .testTarget(
             name: "PosternCGITests",
             dependencies: [

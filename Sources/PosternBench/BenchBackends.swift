@@ -57,8 +57,15 @@ public struct BenchBackends: Sendable {
                 switch mode {
                 case .static:
                     continue
-                case .http, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .scgiWorkers, .uwsgi:
-                    let flag = ["http": "--http", "scgi": "--scgi", "scgi-workers": "--scgi", "uwsgi": "--uwsgi"][mode.rawValue] ?? "--fastcgi"
+                case .http, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .scgiWorkers, .uwsgi, .suwsgi:
+                    let flag =
+                        ["http": "--http", "scgi": "--scgi", "scgi-workers": "--scgi", "uwsgi": "--uwsgi", "suwsgi": "--suwsgi"][mode.rawValue] ?? "--fastcgi"
+                    var tlsOptions: [String] = []
+                    if mode == .suwsgi {
+                        let tls = BenchWorkspace.TLSFiles(directory: dir)
+                        if let problem = tls.make() { throw BenchError(problem) }
+                        tlsOptions = ["--tls-certificate", tls.certificate, "--tls-key", tls.key]
+                    }
                     let endpoint: BenchEndpoint
                     if mode == .fastcgiUnix {
                         endpoint = BenchEndpoint(address: .unix(path: dir + "/run/postern-fastcgi.sock"))
@@ -70,7 +77,7 @@ public struct BenchBackends: Sendable {
                     // A bench run as root serves its own sockets as root (postern refuses that
                     // without --user or --allow-root beyond loopback).
                     let options =
-                        [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"]
+                        [flag, endpoint.hostPort, "--socket-mode", "666", "--log-level", "warning"] + tlsOptions
                         + (mode == .scgiWorkers ? ["--workers", "2"] : [])
                         + (geteuid() == 0 ? ["--allow-root"] : [])
                     let process =
@@ -148,18 +155,26 @@ public struct BenchBackends: Sendable {
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint
-                case .uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI:
+                case .uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI, .uwsgiPythonSSL:
                     guard let uwsgi = BenchWorkspace.which("uwsgi") else {
                         throw BenchError("uwsgi is not installed (apt-get install uwsgi uwsgi-plugin-python3)")
                     }
                     guard let app = workspace.referenceDirectory.map({ $0 + "/hello_wsgi.py" }) else { throw BenchError("Benchmarks/reference not found") }
-                    let socketFlag = [BenchMode.uwsgiPythonFastCGI: "--fastcgi-socket", .uwsgiPythonSCGI: "--scgi-socket"][mode] ?? "--uwsgi-socket"
+                    let socketFlag =
+                        [BenchMode.uwsgiPythonFastCGI: "--fastcgi-socket", .uwsgiPythonSCGI: "--scgi-socket", .uwsgiPythonSSL: "--ssl-socket"][mode]
+                        ?? "--uwsgi-socket"
                     let port = try Ports.free()
+                    var socket = "127.0.0.1:\(port)"
+                    if mode == .uwsgiPythonSSL {
+                        let tls = BenchWorkspace.TLSFiles(directory: dir)
+                        if let problem = tls.make() { throw BenchError(problem) }
+                        socket += ",\(tls.certificate),\(tls.key)"
+                    }
                     let process = try spawn(
                         mode.rawValue, uwsgi,
                         [
                             "--plugin", "python3", "--wsgi-file", app, "--master", "--processes", "\(workers)",
-                            socketFlag, "127.0.0.1:\(port)", "--disable-logging", "--die-on-term", "--need-app", "--listen", "128",
+                            socketFlag, socket, "--disable-logging", "--die-on-term", "--need-app", "--listen", "128",
                         ])
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)

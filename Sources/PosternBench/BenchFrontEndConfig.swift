@@ -10,6 +10,7 @@ public enum BenchFrontEndConfig {
         case (.nginx, _): nil
         case (_, .fcgiwrap): "fcgiwrap is measured through nginx only (\(kind) runs CGI itself)"
         case (_, .fastcgiClose): "\(kind) always uses one FastCGI connection per request: see fastcgi"
+        case (_, .suwsgi), (_, .uwsgiPythonSSL): "\(kind) has no TLS to uwsgi backends (nginx's uwsgi_pass suwsgi:// has)"
         default: nil
         }
     }
@@ -48,6 +49,20 @@ public enum BenchFrontEndConfig {
                 locations += "        location \(prefix) {\n            include scgi_params;\n            scgi_pass \(endpoint.hostPort);\n        }\n"
             case .uwsgi, .uwsgiPythonUWSGI, .floorUWSGI:
                 locations += "        location \(prefix) {\n            include uwsgi_params;\n            uwsgi_pass \(endpoint.hostPort);\n        }\n"
+            case .suwsgi, .uwsgiPythonSSL:
+                // The server's certificate checked against the bench's CA; the last session
+                // reused (nginx's default), as a deployment over TLS does.
+                locations += """
+                        location \(prefix) {
+                            include uwsgi_params;
+                            uwsgi_pass suwsgi://\(endpoint.hostPort);
+                            uwsgi_ssl_trusted_certificate \(BenchWorkspace.TLSFiles(directory: dir).authority);
+                            uwsgi_ssl_verify on;
+                            uwsgi_ssl_name localhost;
+                            uwsgi_ssl_session_reuse on;
+                        }
+
+                    """
             case .cgi, .cgiApp, .cgiC, .fcgiwrap:
                 continue
             }

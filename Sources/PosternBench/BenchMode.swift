@@ -19,6 +19,9 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     /// Postern SCGI with `--workers 2`: a master and two worker processes sharing the socket.
     case scgiWorkers = "scgi-workers"
     case uwsgi
+    /// Postern uwsgi inside TLS (`--suwsgi`, an ECDSA P-256 certificate), nginx's
+    /// `uwsgi_pass suwsgi://` reusing sessions (nginx only: the one front-end with TLS to uwsgi).
+    case suwsgi
     /// The `hello` binary as a CGI program, one process per request (nginx: through fcgiwrap).
     case cgi
     /// The `hello` example, built on `Gateway.main` as users build their own app binaries, run
@@ -36,6 +39,9 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     case uwsgiPythonFastCGI = "uwsgi-python-fastcgi"
     case uwsgiPythonSCGI = "uwsgi-python-scgi"
     case uwsgiPythonUWSGI = "uwsgi-python-uwsgi"
+    /// uWSGI with a Python hello on its TLS socket (`--ssl-socket`, the same certificate), the
+    /// reference for `suwsgi`.
+    case uwsgiPythonSSL = "uwsgi-python-ssl"
     /// The C floor (Benchmarks/reference/floor.c): threads that accept, read once, send a canned
     /// response in the protocol's framing and close; no parsing, no application.
     case floorSCGI = "floor-scgi"
@@ -57,6 +63,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .scgi: "Postern SCGI"
         case .scgiWorkers: "Postern SCGI, --workers 2"
         case .uwsgi: "Postern uwsgi"
+        case .suwsgi: "Postern uwsgi inside TLS (suwsgi), sessions reused"
         case .floorSCGI: "C floor, SCGI: accept, read, send, close (reference)"
         case .floorUWSGI: "C floor, uwsgi (reference)"
         case .floorFastCGI: "C floor, FastCGI (reference)"
@@ -69,6 +76,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .uwsgiPythonFastCGI: "uWSGI + Python, FastCGI (reference)"
         case .uwsgiPythonSCGI: "uWSGI + Python, SCGI (reference)"
         case .uwsgiPythonUWSGI: "uWSGI + Python, uwsgi (reference)"
+        case .uwsgiPythonSSL: "uWSGI + Python, uwsgi inside TLS, --ssl-socket (reference)"
         }
     }
 

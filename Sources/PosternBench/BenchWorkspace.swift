@@ -93,6 +93,56 @@ public struct BenchWorkspace: Sendable {
         return .success(binary)
     }
 
+    /// The TLS modes' files, made with `openssl` on first use: a CA and a server certificate for
+    /// localhost, ECDSA P-256 both, as a deployment would choose: the server signs once per full
+    /// handshake, and a P-256 signature costs a fraction of an RSA-2048 one, so the figures are
+    /// the protocols' and the session reuse's, not RSA's.
+    public struct TLSFiles: Sendable {
+        public let directory: String
+        public var authority: String { directory + "/tls/ca.pem" }
+        public var certificate: String { directory + "/tls/server.pem" }
+        public var key: String { directory + "/tls/server.key" }
+
+        public init(directory: String) { self.directory = directory }
+
+        /// Makes them unless they exist: `nil`, or why they could not be made.
+        public func make() -> String? {
+            if FileManager.default.fileExists(atPath: certificate) { return nil }
+            guard let openssl = BenchWorkspace.which("openssl") else { return "openssl is not installed (the TLS modes' certificates)" }
+            let tls = directory + "/tls"
+            try? FileManager.default.createDirectory(atPath: tls, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            let newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"]
+            let steps: [[String]] = [
+                ["req", "-x509"] + newKey + ["-keyout", tls + "/ca.key", "-out", authority, "-days", "2", "-subj", "/CN=postern bench CA"],
+                ["req"] + newKey + ["-keyout", key, "-out", tls + "/server.csr", "-subj", "/CN=localhost"],
+                [
+                    "x509", "-req", "-in", tls + "/server.csr", "-CA", authority, "-CAkey", tls + "/ca.key", "-CAcreateserial", "-out", certificate,
+                    "-days", "2", "-extfile", tls + "/server.ext",
+                ],
+            ]
+            do {
+                try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: tls + "/server.ext", atomically: true, encoding: .utf8)
+            } catch {
+                return "cannot write \(tls)/server.ext: \(error)"
+            }
+            for arguments in steps {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: openssl)
+                process.arguments = arguments
+                let output = Pipe()
+                process.standardOutput = output
+                process.standardError = output
+                do { try process.run() } catch { return "openssl: \(error)" }
+                let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                guard process.terminationStatus == 0 else { return "openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(said)" }
+            }
+            // uWSGI's workers (and a --user Postern) read the key after dropping privileges.
+            chmod(key, 0o644)
+            return nil
+        }
+    }
+
     /// The full path of a program on PATH (plus the sbin directories, where the front-ends live).
     public static func which(_ name: String) -> String? {
         let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin:/bin"

@@ -1,4 +1,5 @@
 import Foundation
+import PosternFrontEnds
 import Testing
 
 /// wrk's report parsed into numbers, mode lists parsed, and the summary's medians and ratios.
@@ -41,6 +42,22 @@ import Testing
         #expect(try BenchMode.parseList("uwsgi-python") == [.uwsgiPythonFastCGI, .uwsgiPythonSCGI, .uwsgiPythonUWSGI])
         #expect(try BenchMode.parseList("scgi,floor") == [.scgi, .floorFastCGI, .floorSCGI, .floorUWSGI])
         #expect(throws: BenchError.self) { try BenchMode.parseList("fastcgi,gopher") }
+    }
+
+    @Test("the TLS modes go through nginx's suwsgi://, checked against the bench's CA; the other front-ends say why not")
+    func tlsModes() throws {
+        #expect(try BenchMode.parseList("suwsgi,uwsgi-python-ssl") == [.suwsgi, .uwsgiPythonSSL])
+        for kind in [FrontEnd.Kind.lighttpd, .apache] {
+            #expect(BenchFrontEndConfig.unsupported(.suwsgi, on: kind)?.contains("no TLS to uwsgi") == true)
+            #expect(BenchFrontEndConfig.unsupported(.uwsgiPythonSSL, on: kind) != nil)
+        }
+        #expect(BenchFrontEndConfig.unsupported(.suwsgi, on: .nginx) == nil)
+        let config = BenchFrontEndConfig.nginx(
+            [.suwsgi: BenchEndpoint(address: .tcp(port: 7101)), .uwsgi: BenchEndpoint(address: .tcp(port: 7102))], "/tmp/bench")
+        #expect(config.contains("uwsgi_pass suwsgi://127.0.0.1:7101;"))
+        #expect(config.contains("uwsgi_ssl_trusted_certificate /tmp/bench/tls/ca.pem;"))
+        #expect(config.contains("uwsgi_ssl_session_reuse on;"))
+        #expect(config.contains("uwsgi_pass 127.0.0.1:7102;"))
     }
 
     @Test func summarizesMediansAndRatios() {

@@ -330,7 +330,8 @@ public enum Gateway {
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
         let signalHandling = Task {
             await ServingProcessSignals.run(
-                signals, accessLog: accessLog, reload: reload, stopForReload: { await serviceGroup.triggerGracefulShutdown() }, logger: logger)
+                signals, accessLog: accessLog, reload: reload, stopForReload: { await serviceGroup.triggerGracefulShutdown() }, draining: draining,
+                logger: logger)
         }
         defer { signalHandling.cancel() }
         // A stop closes the kept sockets; one asked for during a reload's drain cancels it.

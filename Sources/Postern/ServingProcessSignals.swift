@@ -53,9 +53,10 @@ enum ServingProcessSignals {
 
     /// - Parameter stopForReload: the service group's graceful stop, which a reload in place
     ///   begins with (not a SIGTERM to itself: a SIGTERM is a stop, even during a reload).
+    /// - Parameter draining: a stop's `--drain-delay` is under way: a reload would end it early.
     static func run(
         _ signals: AsyncStream<Int32>, accessLog: AccessLog?, reload: InPlaceReload?, stopForReload: @escaping @Sendable () async -> Void,
-        logger: Logger
+        draining: DrainState? = nil, logger: Logger
     ) async {
         for await number in signals {
             let name = SignalEvents.name(number)
@@ -63,6 +64,8 @@ enum ServingProcessSignals {
             case SIGUSR1:
                 reopenLogs(accessLog, logger)
                 logger.notice("\(name): logs reopened")
+            case SIGHUP where draining?.isDraining == true, SIGUSR2 where draining?.isDraining == true:
+                logger.notice("\(name): draining to stop (--drain-delay); not reloading")
             case SIGHUP where reload != nil, SIGUSR2 where reload != nil:
                 reopenLogs(accessLog, logger)
                 if await reload?.begin(signal: name, logger: logger) == true {

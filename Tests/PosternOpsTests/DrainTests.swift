@@ -41,6 +41,9 @@ extension Ops {
                 #expect(try await Self.status(url + "/ping") == 503, "\(url)")
                 #expect(try await Self.status(url + "/pid") == 200, "\(url): served while draining")
             }
+            // A reload would end the drain early (and run the binary again): refused meanwhile.
+            server.signal(SIGHUP)
+            #expect(await eventually(5) { server.process.output.contains("SIGHUP: draining to stop (--drain-delay); not reloading") })
             #expect(server.process.isRunning, "stopped before --drain-delay")
             let status = await server.waitForExit(seconds: 15)
             #expect(status == 0)

@@ -300,6 +300,15 @@ extension Ops {
             return object
         }
 
+        @Test("a context waits at most 100 ms for the peer's close_notify (swift-nio-ssl's 5 s kept closed connections' TLS state alive)")
+        func shortShutdownWait() throws {
+            let directory = try Paths.makeTestDirectory("tls-shutdown")
+            let made = try TestCertificates.make(in: directory)
+            let context = try TLSSettings(certificate: made.serverCertificate, key: made.serverKey).makeContext()
+            #expect(context.configuration.shutdownTimeout == .milliseconds(100))
+            #expect(context.configuration.renegotiationSupport == .none)
+        }
+
         @Test("mod_ssl's DN and serial formats")
         func distinguishedNames() {
             #expect(DistinguishedName.rfc2253([("C", "DE"), ("O", "A, B"), ("CN", "x+y")]) == "CN=x\\+y,O=A\\, B,C=DE")

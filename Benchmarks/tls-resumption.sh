@@ -8,6 +8,7 @@
 # is a ratio); needs nginx, wrk, strace, openssl.
 #   Benchmarks/tls-resumption.sh [SECONDS]
 set -euo pipefail
+source "$(dirname "$0")/tls-files.sh"
 DURATION=${1:-3}
 POSTERN=$(pwd)/.build/debug/postern
 [ -x "$(pwd)/.build/release/postern" ] && POSTERN=$(pwd)/.build/release/postern
@@ -18,15 +19,7 @@ cleanup() { for p in 7201 7280; do fuser -k -TERM -n tcp "$p" >/dev/null 2>&1 ||
 trap cleanup EXIT
 cleanup
 
-key() { openssl req "$@" -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc 2>/dev/null; }
-key -x509 -keyout ca.key -out ca.pem -days 2 -subj "/CN=bench CA"
-key -keyout server.key -out server.csr -subj "/CN=localhost"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null
-key -keyout client.key -out client.csr -subj "/CN=nginx"
-printf 'extendedKeyUsage=clientAuth\n' > client.ext
-openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
-chmod 644 ./*.key
+tls_files client
 
 cat > nginx.conf <<NGINX
 daemon off;

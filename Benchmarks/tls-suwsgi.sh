@@ -6,6 +6,7 @@
 # after `swift build -c release --product postern`; needs nginx, uwsgi, uwsgi-plugin-python3, wrk.
 #   Benchmarks/tls-suwsgi.sh [ROUNDS] [SECONDS]
 set -euo pipefail
+source "$(dirname "$0")/tls-files.sh"
 ROUNDS=${1:-3}
 DURATION=${2:-5}
 ROOT=$(pwd)
@@ -18,12 +19,7 @@ cleanup() { for p in $PORTS; do fuser -k -TERM -n tcp "$p" >/dev/null 2>&1 || tr
 trap cleanup EXIT
 cleanup
 
-key() { openssl req "$@" -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc 2>/dev/null; }
-key -x509 -keyout ca.key -out ca.pem -days 2 -subj "/CN=bench CA"
-key -keyout server.key -out server.csr -subj "/CN=localhost"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null
-chmod 644 ./*.key
+tls_files
 
 cat > nginx.conf <<NGINX
 daemon off;

@@ -98,7 +98,8 @@ extension Environ {
         body: RequestBody,
         errors: ErrorStream,
         flags: GatewayFlags,
-        filterData: RequestBody? = nil
+        filterData: RequestBody? = nil,
+        connectionEntries: [String: String] = [:]
     ) {
         self.init(
             variables: normalized.variables,
@@ -111,6 +112,7 @@ extension Environ {
             multiprocess: flags.multiprocess,
             runOnce: flags.runOnce
         )
+        self.connectionEntries = connectionEntries
     }
 }
 

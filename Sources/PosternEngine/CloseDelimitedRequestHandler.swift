@@ -226,14 +226,14 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
             expectedLength: normalized.contentLength ?? 0,
             highWatermark: configuration.limits.bodyBufferBytes
         )
-        var environ = Environ(
+        let environ = Environ(
             normalized,
             gatewayProtocol: framing.gatewayProtocol,
             body: body,
             errors: .logger(logger),
-            flags: configuration.flags
+            flags: configuration.flags,
+            connectionEntries: connection.transportSecurity?.connectionEntries ?? [:]
         )
-        if let security = connection.transportSecurity { environ.connectionEntries = security.connectionEntries }
         if bodyLength == 0 {
             source.finish()
             state = .requestRead

@@ -140,16 +140,15 @@ struct FastCGIConnection: Sendable {
         requestLogger[metadataKey: "request"] = "\(id)"
         let connectionEntries = context.transportSecurity?.connectionEntries ?? [:]
         let request = RequestBeginning.check(normalized).map { result in
-            var environ = Environ(
+            Environ(
                 result,
                 gatewayProtocol: .fastcgi,
                 body: body,
                 errors: ErrorStream { [stderr = handle.stderr] message in stderr.append(message) },
                 flags: configuration.flags,
-                filterData: filterData
+                filterData: filterData,
+                connectionEntries: connectionEntries
             )
-            environ.connectionEntries = connectionEntries
-            return environ
         }
         let accepted = context.beginRequest()
         let runner = FastCGIRequestRunner(connection: self, handle: handle, logger: requestLogger)

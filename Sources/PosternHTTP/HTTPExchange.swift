@@ -40,15 +40,14 @@ struct HTTPExchange {
             highWatermark: limits.bodyBufferBytes
         )
         let logger = context.logger
-        var made = Environ(
+        let environ = Environ(
             normalized,
             gatewayProtocol: .http,
             body: body,
             errors: .logger(logger),
-            flags: configuration.flags
+            flags: configuration.flags,
+            connectionEntries: context.transportSecurity?.connectionEntries ?? [:]
         )
-        if let security = context.transportSecurity { made.connectionEntries = security.connectionEntries }
-        let environ = made
         let responder = HTTPResponder(head: head, context: context, outbound: outbound)
 
         guard hasBody else {

@@ -149,11 +149,7 @@ final class ConnectionAcceptor: Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let client = postern_accept(listener, &peer, &length)
             if client >= 0 {
-                if let cycle {
-                    cycle.serve(client, peer: peer, scratch: scratch) { toFullEngine($0, $1) }
-                } else {
-                    toFullEngine(client, ByteBuffer())
-                }
+                serve(client, peer: peer, scratch: scratch)
                 continue
             }
             switch errno {
@@ -202,13 +198,18 @@ final class ConnectionAcceptor: Sendable {
                 break
             }
             served += 1
-            if let cycle {
-                cycle.serve(client, peer: peer, scratch: scratch) { toFullEngine($0, $1) }
-            } else {
-                toFullEngine(client, ByteBuffer())
-            }
+            serve(client, peer: peer, scratch: scratch)
         }
         if served > 0 { logger.info("stopping: served the connections waiting in the backlog", metadata: ["connections": "\(served)"]) }
+    }
+
+    /// An accepted connection: served on the spot by the fast path, or handed over.
+    private func serve(_ client: CInt, peer: sockaddr_storage, scratch: UnsafeMutableRawBufferPointer) {
+        if let cycle {
+            cycle.serve(client, peer: peer, scratch: scratch) { toFullEngine($0, $1) }
+        } else {
+            toFullEngine(client, ByteBuffer())
+        }
     }
 
     private func toFullEngine(_ socket: CInt, _ prefetched: ByteBuffer) {

@@ -19,14 +19,7 @@ import Glibc
         var clients: [CInt] = []
         defer { for client in clients { close(client) } }
         for _ in 0..<3 {
-            let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            let (client, connected) = Self.connect(port: port)
             #expect(connected == 0)
             _ = "GET / HTTP/1.1\r\n\r\n".withCString { send(client, $0, 18, 0) }
             clients.append(client)
@@ -44,16 +37,23 @@ import Glibc
             close(connection.socket)
         }
         // The listener is closed: a new connection is refused, not queued for nobody.
-        let late = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (late, refused) = Self.connect(port: port)
+        let error = errno
         defer { close(late) }
+        #expect(refused == -1 && error == ECONNREFUSED)
+    }
+
+    /// A blocking TCP connect to 127.0.0.1:`port`: the socket and `connect`'s result.
+    static func connect(port: Int) -> (socket: CInt, result: CInt) {
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let refused = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(late, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        #expect(refused == -1 && errno == ECONNREFUSED)
+        return (client, result)
     }
 
     struct TestError: Error, CustomStringConvertible {

@@ -105,6 +105,15 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio
         ),
+        // `postern emperor`: many apps from a directory of files, a second policy (EmperorPolicy,
+        // pure) on the supervisor; above Postern, so an app binary links none of it.
+        .target(
+            name: "PosternEmperor",
+            dependencies: [
+                "Postern", "PosternSupervision", "PosternRuntime", "PosternOps", "PosternCore", "PosternEngine", "CPosternSocket", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The command line's client side: `postern request` (a URL to the protocol's client) and
         // `postern top` (the status page as a screen). Above the server: the library links none of it.
         .target(
@@ -126,7 +135,8 @@ let package = Package(
         // epoll, eventfd, accept4 and pidfd_open for the accept threads and the CGI host's exit watcher (not in Glibc's module map).
         .target(name: "CPosternSocket"),
         .executableTarget(
-            name: "postern", dependencies: ["Postern", "PosternCLI", "PosternClient", "PosternApps", "PosternCGI", "PosternCGIHost", "PosternBench"] + nio),
+            name: "postern",
+            dependencies: ["Postern", "PosternEmperor", "PosternCLI", "PosternClient", "PosternApps", "PosternCGI", "PosternCGIHost", "PosternBench"] + nio),
         .executableTarget(name: "hello", dependencies: ["Postern", "PosternApps"], path: "examples/hello"),
         // The hello app as a CGI-only binary: PosternCore, PosternCGI and the app, nothing else.
         .executableTarget(name: "hello-cgi", dependencies: ["PosternCGI", "PosternApps"], path: "examples/hello-cgi"),
@@ -200,7 +210,7 @@ let package = Package(
             name: "PosternOpsTests",
             dependencies: [
                 "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
-                "PosternUWSGI", "PosternOps", "PosternSupervision", "PosternRuntime", "PosternCLI", log,
+                "PosternUWSGI", "PosternOps", "PosternSupervision", "PosternRuntime", "PosternCLI", "PosternEmperor", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),

@@ -75,8 +75,8 @@ struct ConfigurationFile {
     }
 }
 
-/// Any JSON value, as the file has it.
-enum JSONValue: Decodable, CustomStringConvertible {
+/// Any JSON value, as the file has it (and as the emperor writes an app's file again).
+package enum JSONValue: Codable, Sendable, Equatable, CustomStringConvertible {
     case null
     case bool(Bool)
     case int(Int)
@@ -85,7 +85,7 @@ enum JSONValue: Decodable, CustomStringConvertible {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -106,7 +106,7 @@ enum JSONValue: Decodable, CustomStringConvertible {
 
     /// The value as option arguments for an option of `kind`, or `nil` when it is of another
     /// type. A number is an integer when it has no fraction (`30.0`); a list may be one string.
-    func arguments(as kind: ServeConfiguration.Kind) -> [String]? {
+    package func arguments(as kind: ServeConfiguration.Kind) -> [String]? {
         switch (kind, self) {
         case (.string, .string(let text)): [text]
         case (.int, .int(let number)): [String(number)]
@@ -122,7 +122,20 @@ enum JSONValue: Decodable, CustomStringConvertible {
         }
     }
 
-    var description: String {
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let flag): try container.encode(flag)
+        case .int(let number): try container.encode(number)
+        case .double(let number): try container.encode(number)
+        case .string(let text): try container.encode(text)
+        case .array(let items): try container.encode(items)
+        case .object(let members): try container.encode(members)
+        }
+    }
+
+    package var description: String {
         switch self {
         case .null: "null"
         case .bool(let flag): flag ? "true" : "false"

@@ -101,6 +101,8 @@ public enum Gateway {
             logger[metadataKey: "worker"] = "\(worker.slot)"
             logger[metadataKey: "pid"] = "\(getpid())"
             configuration.logger = logger
+        } else if !EmperorLink.watchEmperor(environment, logger: logger) {
+            throw ExitCode.failure
         } else if let inherited = Privileges.inheritedListeners(environment, allow: try options.allowList(environment: environment)) {
             // This process is the server executed again as --user, with the sockets bound before.
             specs = inherited

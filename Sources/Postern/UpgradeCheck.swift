@@ -16,18 +16,18 @@ import Glibc
 ///
 /// The check runs without the variables that would make it a worker, an upgraded master, a
 /// socket-activated server or a CGI program, with standard input on /dev/null.
-enum UpgradeCheck {
-    enum Result: Sendable, Equatable {
+package enum UpgradeCheck {
+    package enum Result: Sendable, Equatable {
         case passed(executable: String, version: String)
         case failed(String)
     }
 
     /// What the check process must not see: each would make it something other than a check.
-    static let strippedVariables: Set<String> = [
+    package static let strippedVariables: Set<String> = [
         WorkerEnvironment.markerKey, WorkerEnvironment.listenersKey, WorkerEnvironment.statsKey, WorkerEnvironment.masterKey,
         WorkerMaster.upgradeListenersKey, WorkerMaster.upgradeWorkersKey, WorkerMaster.upgradeStatsKey,
         Privileges.inheritedKey, Privileges.socketFilesKey, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
-        "WATCHDOG_USEC", "WATCHDOG_PID", "GATEWAY_INTERFACE",
+        "WATCHDOG_USEC", "WATCHDOG_PID", "GATEWAY_INTERFACE", EmperorLink.key,
     ]
 
     /// The line a passing check prints first; the version follows it.
@@ -43,9 +43,14 @@ enum UpgradeCheck {
 
     /// Runs `executable --check-config` (this process's arguments) and judges it. Blocking: call
     /// it off the event loops (``runOnItsOwnThread(_:)``).
-    static func run(_ executable: String, arguments: [String] = Array(CommandLine.arguments.dropFirst()), timeout: Double = 30) -> Result {
+    ///
+    /// - Parameter environment: the check's environment before ``strippedVariables`` are
+    ///   removed (this process's by default).
+    package static func run(
+        _ executable: String, arguments: [String] = Array(CommandLine.arguments.dropFirst()), environment: [String: String]? = nil, timeout: Double = 30
+    ) -> Result {
         guard access(executable, X_OK) == 0 else { return .failed("\(executable) is not an executable file: \(String(cString: strerror(errno)))") }
-        var environment = ProcessInfo.processInfo.environment
+        var environment = environment ?? ProcessInfo.processInfo.environment
         for name in strippedVariables { environment[name] = nil }
         var ends: [Int32] = [0, 0]
         guard ChildProcess.makePipe(&ends) else { return .failed("cannot make a pipe: \(String(cString: strerror(errno)))") }

@@ -11,14 +11,14 @@ import Synchronization
 /// (php-fpm reads /proc/net/tcp and knows no unix socket's queue; uWSGI's is per-platform).
 package final class ListenQueueMonitor: Sendable {
     package struct Reading: Codable, Sendable, Equatable {
-        var `protocol`: String
-        var address: String
+        package var `protocol`: String
+        package var address: String
         /// Connections waiting to be accepted now.
-        var queued: Int
+        package var queued: Int
         /// The most seen waiting at one sample (every 200 ms, and at each status request).
-        var maxQueued: Int
+        package var maxQueued: Int
         /// The accept queue's length.
-        var length: Int
+        package var length: Int
     }
 
     private let listeners: [(listenerProtocol: ListenerProtocol, fd: Int32, address: String)]

@@ -22,7 +22,7 @@ struct PosternCommand: AsyncParsableCommand {
         commandName: "postern",
         abstract: "A Swift gateway server for legacy front-ends: FastCGI, SCGI, uwsgi, HTTP/1.1 and CGI.",
         version: PosternVersion.current,
-        subcommands: [Serve.self, RequestCommand.self, BenchCommand.self, TopCommand.self],
+        subcommands: [Serve.self, EmperorCommand.self, RequestCommand.self, BenchCommand.self, TopCommand.self],
         defaultSubcommand: Serve.self
     )
 }

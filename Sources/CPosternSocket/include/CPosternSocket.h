@@ -68,4 +68,20 @@ int postern_peer_watch_add(int epoll, int fd, int end_means_gone, unsigned long 
 /// count, or -1 with errno (EINTR).
 int postern_watch_wait(int epoll, unsigned long long *tokens, int capacity);
 
+/// An inotify descriptor (close-on-exec, non-blocking) watching `directory` for files created,
+/// written, moved in or out, removed, or their attributes changed (a `touch`): the emperor's
+/// app directory. -1 with errno on failure.
+int postern_directory_watch(const char *directory);
+
+/// Reads and discards every pending inotify event; 1 if there was one, 0 if none.
+int postern_directory_watch_drain(int fd);
+
+/// A unix datagram socket bound to `path` (close-on-exec, non-blocking) with SO_PASSCRED: the
+/// emperor's NOTIFY_SOCKET, on which each datagram arrives with its sender's pid. -1 with errno.
+int postern_notify_socket(const char *path);
+
+/// One datagram from a notify socket into `buffer` (at most `capacity` bytes) and the sender's
+/// pid (0 when the kernel gave none). The datagram's length, or -1 with errno (EAGAIN: none).
+long postern_notify_receive(int fd, char *buffer, unsigned long capacity, int *pid);
+
 #endif

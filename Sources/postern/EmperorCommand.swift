@@ -1,0 +1,95 @@
+import ArgumentParser
+import Logging
+import Postern
+import PosternEmperor
+import PosternSupervision
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `postern emperor DIR`: every `DIR/NAME.json` is one app, started, reloaded and stopped as
+/// its file appears, changes and goes (docs/emperor.md).
+struct EmperorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emperor",
+        abstract: "Run many apps from a directory of files: one DIR/NAME.json per app.",
+        discussion: """
+            Each file's keys are `postern serve` options as in a --config file, plus "exec" (an app binary built on \
+            Gateway.main; default: postern serve). A new file starts its app, an edited or touched file reloads it alone \
+            (checked first: a bad file is logged and the app serves on), a removed file stops it. The emperor holds every \
+            app's sockets, so a restart refuses no connection. SIGHUP rescans the directory; SIGTERM stops every app \
+            gracefully. Touch a file to start an app in backoff now.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The directory of app files.", valueName: "DIR"))
+    var directory: String
+
+    @Option(help: ArgumentHelp("Serve the emperor's status page (JSON: every app) on HTTP at ADDR.", valueName: "ADDR"))
+    var status: String?
+
+    @Option(help: ArgumentHelp("Who may read the status page: an address or CIDR block; repeatable (default: anyone).", valueName: "CIDR"))
+    var allow: [String] = []
+
+    @Option(
+        help: ArgumentHelp("The longest wait before an app that keeps exiting is started again (the wait starts at 1 s and doubles).", valueName: "SECONDS"))
+    var throttleMax: Double = 60
+
+    @Option(help: ArgumentHelp("How many apps are checked or started at the same time.", valueName: "N"))
+    var maxStarting: Int = 8
+
+    @Option(
+        help: ArgumentHelp(
+            "Where the apps' generated configuration files and the notify socket live (default: systemd's RUNTIME_DIRECTORY, else a new directory under /tmp).",
+            valueName: "DIR"))
+    var runDir: String?
+
+    @Option(help: ArgumentHelp("Write the emperor's pid to FILE.", valueName: "FILE"))
+    var pidFile: String?
+
+    @Option(help: ArgumentHelp("Append the emperor's log to FILE instead of standard error (reopened by SIGUSR1 is not yet supported).", valueName: "FILE"))
+    var errorLog: String?
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard throttleMax >= 1 else { throw ValidationError("--throttle-max must be at least 1 (seconds)") }
+        guard (1...1024).contains(maxStarting) else { throw ValidationError("--max-starting must be from 1 to 1024") }
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        var status = stat()
+        guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw ValidationError("\(directory) is not a directory")
+        }
+    }
+
+    func run() async throws {
+        var options = EmperorProcess.Options(directory: Self.absolute(directory))
+        options.runDirectory = runDir.map(Self.absolute)
+        options.status = status
+        options.allow = allow
+        options.throttleMax = throttleMax
+        options.maxStarting = maxStarting
+        options.pidFile = pidFile
+        options.errorLog = errorLog
+        options.logLevel = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        let environment = ProcessEnvironment.current
+        let executable = ChildProcess.executable(startedFrom: ChildProcess.startedFrom(environment: environment))
+        do {
+            try await EmperorProcess.run(options, ownExecutable: executable, environment: environment)
+        } catch {
+            StandardError.write("Error: \(error)\n")
+            throw ExitCode(64)
+        }
+    }
+
+    /// `path` against the working directory (the apps' paths are written into their files).
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (directory == "/" ? "" : directory) + "/" + (path == "." ? "" : path)
+    }
+}

@@ -1,0 +1,261 @@
+// `postern emperor`, live: real app processes from real files in a directory, real signals,
+// connections that wait in the emperor's sockets while an app is away.
+import Foundation
+import PosternTestSupport
+import Testing
+
+extension Ops {
+    @Suite("Emperor", .serialized)
+    struct EmperorTests {
+        /// A running `postern emperor DIR --status ADDR` and its directory of app files.
+        struct Emperor {
+            let process: ManagedProcess
+            let apps: String
+            let statusPort: Int
+
+            static func start(_ label: String, files: [String: String] = [:], arguments: [String] = []) async throws -> Emperor {
+                let directory = try Paths.makeTestDirectory(label)
+                let apps = directory + "/apps"
+                try FileManager.default.createDirectory(atPath: apps, withIntermediateDirectories: true)
+                for (name, json) in files { try json.write(toFile: "\(apps)/\(name).json", atomically: true, encoding: .utf8) }
+                let statusPort = try Ports.free()
+                let process = try ManagedProcess(
+                    name: "postern-emperor", executable: Paths.binary("postern"),
+                    arguments: ["emperor", apps, "--status", "127.0.0.1:\(statusPort)", "--run-dir", directory + "/run"] + arguments,
+                    directory: directory)
+                try await Wait.forPort(statusPort)
+                return Emperor(process: process, apps: apps, statusPort: statusPort)
+            }
+
+            func write(_ name: String, _ json: String) throws {
+                try json.write(toFile: "\(apps)/\(name).json", atomically: true, encoding: .utf8)
+            }
+
+            /// The status page's apps, by name.
+            func apps() async throws -> [String: [String: Any]] {
+                let (code, body) = await OpsServer.get(port: statusPort, "/status")
+                guard code == 200, let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+                    throw TestFailure("status answered \(code): \(body)")
+                }
+                #expect(object["mode"] as? String == "emperor")
+                let list = object["apps"] as? [[String: Any]] ?? []
+                return Dictionary(uniqueKeysWithValues: list.map { ($0["name"] as? String ?? "", $0) })
+            }
+
+            func app(_ name: String) async -> [String: Any]? { try? await apps()[name] }
+
+            /// Whether the app reaches `state` (and `check` holds for it) within `seconds`.
+            func waitFor(_ name: String, _ state: String, seconds: Double = 15, _ check: ([String: Any]) -> Bool = { _ in true }) async -> Bool {
+                await eventually(seconds) {
+                    guard let app = await app(name) else { return false }
+                    return app["state"] as? String == state && check(app)
+                }
+            }
+
+            func signal(_ number: Int32) { kill(process.pid, number) }
+
+            func waitForExit(seconds: Double) async -> Int32? {
+                let deadline = Date().addingTimeInterval(seconds)
+                while Date() < deadline {
+                    var status: Int32 = 0
+                    if waitpid(process.pid, &status, WNOHANG) == process.pid { return (status >> 8) & 0xff }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                return nil
+            }
+        }
+
+        static func isAlive(_ pid: Int) -> Bool {
+            // A zombie (exited, not yet reaped by its parent) counts as gone.
+            guard kill(pid_t(pid), 0) == 0 else { return false }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return !stat.contains(") Z ")
+        }
+
+        @Test(
+            "two apps from files at start; a new file starts within 2 s; an edit under load reloads that app alone with 0 failed requests; a removed file stops it"
+        )
+        func filesAndEvents() async throws {
+            let ports = try (0..<4).map { _ in try Ports.free() }
+            let emperor = try await Emperor.start(
+                "emperor-events",
+                files: [
+                    "one": #"{"app": "ops", "http": "127.0.0.1:\#(ports[0])"}"#,
+                    "two": #"{"app": "ops", "http": "127.0.0.1:\#(ports[1])", "workers": 2}"#,
+                ])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("one", "ready"), "\(emperor.process.output)")
+            #expect(await emperor.waitFor("two", "ready"), "\(emperor.process.output)")
+            #expect(await OpsServer.get(port: ports[0], "/hello").status == 200)
+            #expect(await OpsServer.get(port: ports[1], "/hello").status == 200)
+            let two = try #require(await emperor.app("two"))
+            let twoPID = try #require(two["pid"] as? Int)
+            #expect((two["listeners"] as? [[String: Any]])?.first?["address"] as? String == "127.0.0.1:\(ports[1])")
+            #expect((two["config_hash"] as? String)?.count == 16)
+
+            // A new file: served within 2 s.
+            let added = ContinuousClock.now
+            try emperor.write("three", #"{"app": "ops", "scgi": "127.0.0.1:\#(ports[2])"}"#)
+            #expect(await emperor.waitFor("three", "ready", seconds: 2), "\(emperor.process.output)")
+            #expect(ContinuousClock.now - added < .seconds(2))
+            let scgi = try await PosternCommand.run(["request", "scgi://127.0.0.1:\(ports[2])/hello"])
+            #expect(scgi.output.hasPrefix("HTTP/1.1 200"), "\(scgi)")
+
+            // An edit of one under load: that app reloads (its new option applies), no request
+            // fails, and the other apps' processes are untouched.
+            let onePID = try #require(await emperor.app("one")?["pid"] as? Int)
+            let load = Load(port: ports[0], clients: 4)
+            try await Task.sleep(for: .milliseconds(500))
+            try emperor.write("one", #"{"app": "ops", "http": "127.0.0.1:\#(ports[0])", "ping-path": "/ping"}"#)
+            #expect(await emperor.waitFor("one", "ready") { $0["generation"] as? Int == 2 }, "\(emperor.process.output)")
+            try await Task.sleep(for: .milliseconds(500))
+            let result = await load.finish()
+            #expect(result.failed == 0 && result.sent > 50, "\(result)")
+            #expect(await OpsServer.get(port: ports[0], "/ping").body == "pong\n")
+            #expect(await emperor.app("one")?["pid"] as? Int == onePID, "reloaded in place")
+            #expect(await emperor.app("two")?["pid"] as? Int == twoPID)
+            #expect(await emperor.app("two")?["generation"] as? Int == 1)
+
+            // A touch reloads too (uWSGI's habit).
+            FileManager.default.createFile(atPath: "\(emperor.apps)/two.json", contents: try Data(contentsOf: URL(fileURLWithPath: "\(emperor.apps)/two.json")))
+            #expect(await emperor.waitFor("two", "ready") { $0["generation"] as? Int == 2 }, "\(emperor.process.output)")
+
+            // Its listener changed: it restarts on the new socket, and the old one closes.
+            try emperor.write("three", #"{"app": "ops", "scgi": "127.0.0.1:\#(ports[3])"}"#)
+            #expect(await emperor.waitFor("three", "ready") { $0["generation"] as? Int == 2 }, "\(emperor.process.output)")
+            let moved = try await PosternCommand.run(["request", "scgi://127.0.0.1:\(ports[3])/hello"])
+            #expect(moved.output.hasPrefix("HTTP/1.1 200"), "\(moved)")
+            #expect((try? BlockingClient.connectTCP(port: ports[2])).map { close($0) } == nil, "the old socket still accepts")
+
+            // A removed file: the app stops and its socket closes.
+            let threePID = try #require(await emperor.app("three")?["pid"] as? Int)
+            try FileManager.default.removeItem(atPath: "\(emperor.apps)/three.json")
+            #expect(await eventually(5) { await emperor.app("three") == nil && !Self.isAlive(threePID) }, "\(emperor.process.output)")
+            #expect((try? BlockingClient.connectTCP(port: ports[3])).map { close($0) } == nil, "the removed app's socket still accepts")
+            #expect(await emperor.app("one")?["pid"] as? Int == onePID)
+        }
+
+        @Test("a broken file, then a wrong key: the app serves on and the status names the file and the key; the fixed file applies")
+        func brokenThenFixed() async throws {
+            let port = try Ports.free()
+            let emperor = try await Emperor.start("emperor-broken", files: ["shop": #"{"app": "ops", "http": "127.0.0.1:\#(port)"}"#])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("shop", "ready"), "\(emperor.process.output)")
+            let pid = try #require(await emperor.app("shop")?["pid"] as? Int)
+            try emperor.write("shop", #"{"app": "ops", "http": "127.0.0.1:\#(port)""#)
+            #expect(
+                await emperor.waitFor("shop", "ready") { ($0["config_error"] as? String)?.contains("\(emperor.apps)/shop.json: not valid JSON") == true },
+                "\(emperor.process.output)")
+            #expect(await OpsServer.get(port: port, "/hello").status == 200)
+            try emperor.write("shop", #"{"app": "ops", "http": "127.0.0.1:\#(port)", "max-conections": 10}"#)
+            #expect(
+                await emperor.waitFor("shop", "ready") {
+                    let error = $0["config_error"] as? String ?? ""
+                    return error.hasPrefix("\(emperor.apps)/shop.json: ") && error.contains(#"unknown key "max-conections""#)
+                }, "\(emperor.process.output)")
+            #expect(emperor.process.output.contains(#"shop.json: unknown key "max-conections""#), "one line naming the file and the key")
+            #expect(await OpsServer.get(port: port, "/hello").status == 200)
+            #expect(await emperor.app("shop")?["generation"] as? Int == 1, "not reloaded")
+            try emperor.write("shop", #"{"app": "ops", "http": "127.0.0.1:\#(port)", "max-connections": 10}"#)
+            #expect(await emperor.waitFor("shop", "ready") { $0["config_error"] == nil && $0["generation"] as? Int == 2 }, "\(emperor.process.output)")
+            #expect(await emperor.app("shop")?["pid"] as? Int == pid)
+            // A new app whose file is bad has no process: config_error.
+            try emperor.write("bad", #"{"app": "ops"}"#)
+            #expect(await emperor.waitFor("bad", "config_error") { ($0["config_error"] as? String)?.contains("no listener") == true })
+        }
+
+        @Test("an app that keeps exiting backs off (1 s, doubling) while the others serve; a touch starts it now")
+        func crashLoop() async throws {
+            let ports = try (0..<2).map { _ in try Ports.free() }
+            let directory = try Paths.makeTestDirectory("emperor-crasher")
+            // Passes the check as a Postern binary does, then exits at once.
+            let crasher = directory + "/crasher"
+            try "#!/bin/sh\ncase \"$*\" in *--check-config*) echo 'configuration OK: crasher/1'; exit 0;; esac\necho 'crashing on purpose' >&2\nexit 3\n"
+                .write(toFile: crasher, atomically: true, encoding: .utf8)
+            chmod(crasher, 0o755)
+            let emperor = try await Emperor.start(
+                "emperor-crash",
+                files: [
+                    "good": #"{"app": "ops", "http": "127.0.0.1:\#(ports[0])"}"#, "bad": #"{"exec": "\#(crasher)", "http": "127.0.0.1:\#(ports[1])"}"#,
+                ], arguments: ["--throttle-max", "4"])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("good", "ready"))
+            #expect(
+                await emperor.waitFor("bad", "backoff") {
+                    ($0["crashes"] as? Int ?? 0) >= 3 && ($0["last_exit"] as? String)?.contains("crashing on purpose") == true
+                },
+                "\(emperor.process.output)")
+            let bad = try #require(await emperor.app("bad"))
+            #expect((bad["next_attempt"] as? Double ?? 0) > Date().timeIntervalSince1970 - 1)
+            #expect(emperor.process.output.contains("bad: exited (exit 3: crashing on purpose); next start in 2 s (2 in a row"))
+            #expect(await OpsServer.get(port: ports[0], "/hello").status == 200, "the other app serves")
+            // Capped by --throttle-max 4.
+            #expect(await eventually(15) { emperor.process.output.contains("next start in 4 s (4 in a row") }, "\(emperor.process.output)")
+            #expect(!emperor.process.output.contains("next start in 8 s"))
+            // A touch: started now, past its backoff, the count reset.
+            try await Task.sleep(for: .milliseconds(300))
+            let restarts = try #require(await emperor.app("bad")?["restarts"] as? Int)
+            FileManager.default.createFile(atPath: "\(emperor.apps)/bad.json", contents: try Data(contentsOf: URL(fileURLWithPath: "\(emperor.apps)/bad.json")))
+            #expect(await eventually(1.5) { (await emperor.app("bad")?["restarts"] as? Int ?? 0) > restarts }, "\(emperor.process.output)")
+            #expect(emperor.process.output.contains("bad: touched; starting it now"))
+        }
+
+        @Test("an app killed: connections wait in the emperor's socket and its successor serves them")
+        func connectionsWait() async throws {
+            let port = try Ports.free()
+            let emperor = try await Emperor.start("emperor-wait", files: ["one": #"{"app": "ops", "http": "127.0.0.1:\#(port)"}"#])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("one", "ready"))
+            let pid = try #require(await emperor.app("one")?["pid"] as? Int)
+            kill(pid_t(pid), SIGKILL)
+            // Sent while no process serves: it waits in the backlog (1 s backoff, then a start).
+            let answer = await OpsServer.get(port: port, "/pid")
+            #expect(answer.status == 200, "\(emperor.process.output)")
+            #expect(Int(answer.body.trimmingCharacters(in: .whitespacesAndNewlines)) != pid)
+            #expect(await emperor.waitFor("one", "ready") { $0["restarts"] as? Int == 1 })
+        }
+
+        @Test("SIGTERM stops every app gracefully, then the emperor exits 0; SIGKILL to it: every app leaves")
+        func emperorDeath() async throws {
+            let ports = try (0..<2).map { _ in try Ports.free() }
+            let files = [
+                "one": #"{"app": "ops", "http": "127.0.0.1:\#(ports[0])"}"#, "two": #"{"app": "ops", "http": "127.0.0.1:\#(ports[1])", "workers": 2}"#,
+            ]
+            let emperor = try await Emperor.start("emperor-term", files: files)
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("one", "ready"))
+            #expect(await emperor.waitFor("two", "ready"))
+            let pids = try await emperor.apps().values.compactMap { $0["pid"] as? Int }
+            #expect(pids.count == 2)
+            // A slow request in flight finishes before its app stops.
+            async let slow = OpsServer.get(port: ports[0], "/sleep?ms=1500")
+            try await Task.sleep(for: .milliseconds(300))
+            emperor.signal(SIGTERM)
+            #expect(await slow.status == 200)
+            #expect(await emperor.waitForExit(seconds: 20) == 0, "\(emperor.process.output)")
+            #expect(pids.allSatisfy { !Self.isAlive($0) })
+            #expect((try? BlockingClient.connectTCP(port: ports[0])).map { close($0) } == nil)
+
+            let killed = try await Emperor.start("emperor-kill", files: files)
+            defer { killed.process.stop() }
+            #expect(await killed.waitFor("one", "ready"))
+            #expect(await killed.waitFor("two", "ready"))
+            let orphans = try await killed.apps().values.compactMap { $0["pid"] as? Int }
+            killed.signal(SIGKILL)
+            #expect(await eventually(10) { orphans.allSatisfy { !Self.isAlive($0) } }, "apps outlived their emperor")
+        }
+
+        @Test("the shipped emperor unit passes systemd-analyze verify")
+        func unitFile() throws {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+            let directory = try Paths.makeTestDirectory("emperor-unit")
+            // verify needs the ExecStart binary to exist: the unit's path, made to point at the build.
+            var unit = try String(contentsOfFile: root + "/systemd/postern-emperor.service", encoding: .utf8)
+            #expect(unit.contains("ExecStart=/usr/local/bin/postern emperor /etc/postern/apps"))
+            unit = unit.replacingOccurrences(of: "/usr/local/bin/postern", with: Paths.binary("postern"))
+            try unit.write(toFile: directory + "/postern-emperor.service", atomically: true, encoding: .utf8)
+            let verify = try runToEnd("/usr/bin/systemd-analyze", ["verify", directory + "/postern-emperor.service"])
+            #expect(verify.status == 0 && verify.output.isEmpty, "systemd-analyze verify: \(verify.output)")
+        }
+    }
+}

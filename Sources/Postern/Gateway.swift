@@ -372,6 +372,22 @@ public enum Gateway {
         defer { reporter?.stop() }
         let recycler = isWorker && recycling.isEnabled ? Task { await recycling.watch(logger: logger) } : nil
         defer { recycler?.cancel() }
+        // --idle-exit: a single process stops itself (a worker's master judges for all).
+        let idleWatch =
+            !isWorker && options.idleExit > 0
+            ? Task {
+                var idle = IdleExit(seconds: options.idleExit, now: .now)
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    let snapshot = stats.snapshot
+                    if idle.observe(requests: snapshot.requests, inFlight: snapshot.inFlight, now: .now) {
+                        logger.notice("no request for --idle-exit \(options.idleExit) s; stopping")
+                        kill(getpid(), SIGTERM)
+                        return
+                    }
+                }
+            } : nil
+        defer { idleWatch?.cancel() }
         let queueWatch = options.status != nil ? listenQueues.map { monitor in Task { await monitor.watch() } } : nil
         defer { queueWatch?.cancel() }
         let slowWatch = slowLog.map { log in Task { await log.watch(logger: logger) } }

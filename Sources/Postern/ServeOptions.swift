@@ -114,6 +114,12 @@ public struct ServeOptions: ParsableArguments, Sendable {
 
     @Option(
         help: ArgumentHelp(
+            "Stop gracefully after this long without a request (none in flight): for a manager that starts the server again at the next connection (postern emperor's on-demand apps, systemd socket activation). 0: never.",
+            valueName: "SECONDS"))
+    public var idleExit: Double = 0
+
+    @Option(
+        help: ArgumentHelp(
             "A new worker must be ready (its listeners up, its app made) within this long, or it is killed: at start, three such failures in a row stop the master; in a reload, the old workers serve on and the reload is reported failed.",
             valueName: "SECONDS"))
     public var workerBootTimeout: Double = 30
@@ -250,6 +256,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         .double("graceful-timeout") { $0.gracefulTimeout },
         .optional("ping-path") { $0.pingPath },
         .double("drain-delay") { $0.drainDelay },
+        .double("idle-exit") { $0.idleExit },
         .double("worker-boot-timeout") { $0.workerBootTimeout },
         .int("max-requests") { $0.maxRequests },
         .int("max-requests-jitter") { $0.maxRequestsJitter },
@@ -366,6 +373,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
         }
         if let pingPath, let problem = PingResponder.problem(with: pingPath) { throw ValidationError(problem) }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
+        guard idleExit >= 0 else { throw ValidationError("--idle-exit must not be negative") }
         if let mount {
             do { _ = try MountPrefix(mount, wrapping: ApplicationFunction { _ in .error(.notFound) }) } catch { throw ValidationError(error.description) }
         }

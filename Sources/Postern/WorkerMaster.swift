@@ -75,6 +75,8 @@ final class WorkerMaster: @unchecked Sendable {
     let harakiriKills = ManagedCounter()
     private let harakiri: Harakiri
     private var lastSample = ContinuousClock.now
+    /// `--idle-exit`: judged on the workers' summed counters.
+    private var idle: IdleExit
     private let startTime = Date().timeIntervalSince1970
     /// For the status page, read from its own thread: the live workers (retiring or not), the
     /// accept queues, the most workers seen busy at once.
@@ -86,6 +88,7 @@ final class WorkerMaster: @unchecked Sendable {
         self.configuration = configuration
         self.options = options
         self.harakiri = Harakiri(seconds: options.harakiri)
+        self.idle = IdleExit(seconds: options.idleExit, now: .now)
         self.specs = specs
         self.policy = PreforkPolicy(
             settings: .init(
@@ -231,6 +234,12 @@ final class WorkerMaster: @unchecked Sendable {
                     if !policy.isStopping, ContinuousClock.now - lastSample >= .milliseconds(200) {
                         lastSample = .now
                         sample(monitor)
+                        if idle.isEnabled, drainEnds == nil {
+                            let total = aggregate().total
+                            if idle.observe(requests: total.requests, inFlight: total.inFlight, now: .now) {
+                                beginStop("no request for --idle-exit \(options.idleExit) s")
+                            }
+                        }
                     }
                 }
                 if let deadline = stopDeadline, ContinuousClock.now > deadline, !(inherited.isEmpty && retiringInherited.isEmpty) {

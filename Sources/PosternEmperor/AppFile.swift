@@ -9,6 +9,9 @@ import PosternRuntime
 /// emperor's own:
 /// - `exec`: the app binary (built on `Gateway.main`), absolute or relative to the directory;
 ///   by default the emperor's own binary as `postern serve`.
+/// - `on-demand`: no process until the first connection; with the app's own `idle-exit` (a
+///   serving option, `--idle-exit`), it stops after that long without a request and starts
+///   again at the next connection.
 ///
 /// The listeners (`http`, `fastcgi`, `scgi`, `uwsgi`, `https`, `suwsgi`, `fastcgi-tls`) are
 /// the emperor's to open, with `backlog`, `socket-mode`, `socket-owner` and `socket-group`; it
@@ -19,6 +22,8 @@ package struct AppFile: Sendable, Equatable {
     package let name: String
     /// The binary, as the file names it (resolved by the emperor against its directory).
     package let exec: String?
+    /// Started by its first connection, not by the emperor's start.
+    package let onDemand: Bool
     /// The listeners, in the order of the keys above and of each list.
     package let listeners: [Listener]
     package let backlog: Int32
@@ -44,7 +49,7 @@ package struct AppFile: Sendable, Equatable {
     }
 
     /// The emperor's keys, which the app does not see.
-    package static let emperorKeys: Set<String> = ["exec"]
+    package static let emperorKeys: Set<String> = ["exec", "on-demand"]
     /// Keys that the emperor applies as it opens the listeners (the app sees them too).
     static let socketKeys: Set<String> = ["backlog", "socket-mode", "socket-owner", "socket-group"]
 
@@ -76,6 +81,15 @@ package struct AppFile: Sendable, Equatable {
             return text
         }
         exec = try string("exec")
+        switch object["on-demand"] {
+        case nil: onDemand = false
+        case .bool(let flag)?: onDemand = flag
+        case let other?: throw AppFileError(path: path, key: "on-demand", reason: "expected true or false, found \(other)")
+        }
+        if let idle = object["idle-exit"], !onDemand {
+            throw AppFileError(
+                path: path, key: "idle-exit", reason: "\(idle) s, but the app is not \"on-demand\": nothing would start it again (add \"on-demand\": true)")
+        }
         socketOwner = try string("socket-owner")
         socketGroup = try string("socket-group")
         let modeText = try string("socket-mode") ?? "660"

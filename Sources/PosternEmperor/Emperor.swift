@@ -150,8 +150,19 @@ package final class Emperor: Sendable {
                     pollfd(fd: watch, events: Int16(POLLIN), revents: 0), pollfd(fd: notify, events: Int16(POLLIN), revents: 0),
                     pollfd(fd: emperor.wake.read, events: Int16(POLLIN), revents: 0),
                 ]
+                // On-demand apps without a process: a connection on any of their sockets.
+                var idle: [String] = []
+                for app in policy.apps.values where app.phase == .idle {
+                    for socket in sockets[app.name] ?? [] {
+                        fds.append(pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0))
+                        idle.append(app.name)
+                    }
+                }
                 _ = poll(&fds, nfds_t(fds.count), 50)
                 let now = ContinuousClock.now
+                for (index, name) in idle.enumerated() where fds[3 + index].revents & Int16(POLLIN) != 0 {
+                    perform(policy.connection(name, now: now))
+                }
                 if postern_directory_watch_drain(watch) != 0, dirtySince == nil { dirtySince = now }
                 receiveNotifications()
                 var byte = [UInt8](repeating: 0, count: 64)
@@ -248,7 +259,7 @@ package final class Emperor: Sendable {
                 let output = outputs.removeValue(forKey: pid)
                 let expected = app.removed || policy.isStopping || app.phase == .restarting
                 let said = expected || exit == .code(0) ? nil : output?.lastLines(waiting: 0.05)
-                perform(policy.exited(pid: pid, exit: "\(exit)", said: said.flatMap { $0.isEmpty ? nil : $0 }, now: .now))
+                perform(policy.exited(pid: pid, exit: exit, said: said.flatMap { $0.isEmpty ? nil : $0 }, now: .now))
             }
         }
 
@@ -265,6 +276,13 @@ package final class Emperor: Sendable {
                     switch spawn(file) {
                     case .success(let pid): perform(policy.spawned(file.name, pid: pid, now: .now))
                     case .failure(let error): perform(policy.spawnFailed(file.name, reason: error.description, now: .now))
+                    }
+                case .listen(let file):
+                    do {
+                        _ = try open(file)
+                        logger.info("\(file.name): on demand: its first connection starts it")
+                    } catch {
+                        perform(policy.spawnFailed(file.name, reason: "\(error)", now: .now))
                     }
                 case .reload(let file, let pid):
                     do {
@@ -430,7 +448,9 @@ package final class Emperor: Sendable {
                         name: app.name, state: app.phase.name, pid: app.pid, generation: app.generation, restarts: app.restarts,
                         crashes: app.crashes, nextAttempt: nextAttempt, configError: app.configError, lastExit: app.lastExit,
                         configHash: app.file?.hash ?? app.latest?.hash, exec: (app.file ?? app.latest).map { command($0).executable },
-                        startedAt: wallTime(app.startedAt), readyAt: wallTime(app.readyAt),
+                        startedAt: wallTime(app.startedAt), readyAt: wallTime(app.readyAt), onDemand: (app.file ?? app.latest)?.onDemand ?? false,
+                        coldStarts: app.coldStarts, lastColdStartMilliseconds: app.lastColdStart.map(EmperorPolicy.milliseconds),
+                        idleExits: app.idleExits,
                         listeners: queues.map { EmperorStatus.Listener(protocol: $0.protocol, address: $0.address, queued: $0.queued, length: $0.length) }
                     ))
             }

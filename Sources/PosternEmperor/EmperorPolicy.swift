@@ -17,6 +17,8 @@ import Glibc
 ///  file changed (ready) ─► check ─► same listeners: reloading (SIGHUP) ─► READY=1 ─────┤
 ///                                 └► other listeners: restarting (SIGTERM, then spawn) ─┘
 ///  file removed, or the emperor stops ─► stopping (SIGTERM) ─► gone: sockets released
+///  on demand: checked ─► idle (sockets open, no process) ─► a connection ─► starting ─► ready
+///             ready ─► exit 0 (its --idle-exit) ─► idle
 /// ```
 /// Each app moves alone: an event of one never touches another's process. At most
 /// ``Settings/maxStarting`` apps check or start at once, and none waits for a throttle at the
@@ -61,6 +63,8 @@ package struct EmperorPolicy: Sendable {
         case configError
         /// Its file was removed, or the emperor stops: SIGTERM sent.
         case stopping
+        /// On demand, no process: its sockets are open and watched for a connection.
+        case idle
 
         /// The name the status page shows.
         package var name: String {
@@ -71,6 +75,7 @@ package struct EmperorPolicy: Sendable {
             case .backoff: "backoff"
             case .configError: "config_error"
             case .stopping: "stopping"
+            case .idle: "idle"
             }
         }
     }
@@ -100,6 +105,13 @@ package struct EmperorPolicy: Sendable {
         /// A checked file that waits for the process to be ready before it is applied.
         package var approved: AppFile?
         package var removed = false
+        /// On demand: starts made by a connection, and the last one's wait (the connection
+        /// seen to READY=1).
+        package var coldStarts = 0
+        package var lastColdStart: Duration?
+        /// On demand: stops by its own `--idle-exit`.
+        package var idleExits = 0
+        var coldStartBegan: Instant?
         var deadline: Instant?
 
         init(name: String) { self.name = name }
@@ -114,6 +126,9 @@ package struct EmperorPolicy: Sendable {
         case spawn(AppFile)
         /// Write the app's configuration again and send SIGHUP to `pid`.
         case reload(AppFile, pid: pid_t)
+        /// On demand: open the file's sockets (as ``spawn(_:)`` would) and watch them; answer a
+        /// connection with ``connection(_:now:)``.
+        case listen(AppFile)
         case signal(pid_t, Int32)
         /// The app is gone for good: close its sockets, remove its socket and configuration files.
         case release(String)
@@ -206,8 +221,13 @@ package struct EmperorPolicy: Sendable {
         app.configError = nil
         app.latest = nil
         switch app.phase {
-        case .waiting:
+        case .waiting where latest.onDemand, .idle where latest.onDemand:
             app.file = latest
+            app.phase = .idle
+            return [.listen(latest)]
+        case .waiting, .idle:
+            app.file = latest
+            app.phase = .waiting
             return []
         case .ready:
             return apply(latest, to: &app, now: now)
@@ -267,7 +287,14 @@ package struct EmperorPolicy: Sendable {
             app.phase = .ready
             app.readyAt = now
             app.deadline = nil
-            var actions: [Action] = [.log(.info, "\(app.name): \(was == .starting ? "ready" : "reloaded") (pid \(pid))")]
+            var cold = ""
+            if let began = app.coldStartBegan {
+                app.coldStarts += 1
+                app.lastColdStart = now - began
+                app.coldStartBegan = nil
+                cold = "; cold start \(Self.milliseconds(now - began)) ms"
+            }
+            var actions: [Action] = [.log(.info, "\(app.name): \(was == .starting ? "ready" : "reloaded") (pid \(pid)\(cold))")]
             if let approved = app.approved { actions += apply(approved, to: &app, now: now) }
             return actions
         default:
@@ -276,7 +303,7 @@ package struct EmperorPolicy: Sendable {
     }
 
     /// `pid` has exited (`exit` says how; `said`: its last lines, when it did not end cleanly).
-    package mutating func exited(pid: pid_t, exit: String, said: String?, now: Instant) -> [Action] {
+    package mutating func exited(pid: pid_t, exit: ChildExit, said: String?, now: Instant) -> [Action] {
         guard var app = app(pid: pid) else { return [] }
         app.pid = nil
         if app.removed || isStopping {
@@ -284,14 +311,26 @@ package struct EmperorPolicy: Sendable {
             return [.log(.info, "\(app.name): stopped (\(exit))"), .release(app.name)]
         }
         defer { apps[app.name] = app }
-        app.lastExit = exit + (said.map { ": \($0)" } ?? "")
+        app.lastExit = "\(exit)" + (said.map { ": \($0)" } ?? "")
         if app.phase == .restarting {
             app.phase = .waiting
             return [.log(.info, "\(app.name): stopped for its restart (\(exit))")]
         }
+        app.coldStartBegan = nil
+        if app.file?.onDemand == true, exit == .code(0), app.phase == .ready {
+            // Its --idle-exit: the sockets wait for the next connection.
+            app.crashes = 0
+            app.idleExits += 1
+            app.phase = .idle
+            return [.log(.info, "\(app.name): idle, stopped (pid \(pid)); the next connection starts it")]
+        }
         app.restarts += 1
         if let readyAt = app.readyAt, now - readyAt >= settings.healthyAfter {
             app.crashes = 0
+            if app.file?.onDemand == true {
+                app.phase = .idle
+                return [.log(.error, "\(app.name): exited (\(app.lastExit!)); the next connection starts it again")]
+            }
             app.phase = .waiting
             return [.log(.error, "\(app.name): exited (\(app.lastExit!)); starting it again")]
         }
@@ -310,6 +349,16 @@ package struct EmperorPolicy: Sendable {
         ]
     }
 
+    /// On demand: a connection waits on an idle app's socket; it starts now, whatever the
+    /// start slots (the connection is waiting for it).
+    package mutating func connection(_ name: String, now: Instant) -> [Action] {
+        guard var app = apps[name], app.phase == .idle, let file = app.file, !app.removed, !isStopping else { return [] }
+        app.phase = .starting
+        app.coldStartBegan = now
+        apps[name] = app
+        return [.spawn(file)]
+    }
+
     // MARK: Time
 
     /// Every few tens of milliseconds: backoffs over, starts and checks begun as slots free,
@@ -319,7 +368,14 @@ package struct EmperorPolicy: Sendable {
         var busy = apps.values.filter { $0.phase == .checking || $0.phase == .starting }.count
         for name in apps.keys.sorted() {
             guard var app = apps[name] else { continue }
-            if case .backoff(let until) = app.phase, now >= until { app.phase = .waiting }
+            if case .backoff(let until) = app.phase, now >= until {
+                if let file = app.file, file.onDemand, app.latest == nil {
+                    app.phase = .idle
+                    actions.append(.listen(file))
+                } else {
+                    app.phase = .waiting
+                }
+            }
             if let deadline = app.deadline, now >= deadline, let pid = app.pid {
                 app.deadline = nil
                 switch app.phase {
@@ -349,7 +405,7 @@ package struct EmperorPolicy: Sendable {
                         busy += 1
                         actions.append(.spawn(file))
                     }
-                } else if app.phase == .ready, let latest = app.latest, app.checking == nil {
+                } else if app.phase == .ready || app.phase == .idle, let latest = app.latest, app.checking == nil {
                     app.checking = latest.hash
                     actions.append(.check(latest))
                 }
@@ -377,6 +433,11 @@ package struct EmperorPolicy: Sendable {
             }
         }
         return actions
+    }
+
+    package static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return ((Double(seconds) + Double(attoseconds) / 1e18) * 10_000).rounded() / 10
     }
 
     static func seconds(_ duration: Duration) -> String {

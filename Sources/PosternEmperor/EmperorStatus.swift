@@ -31,6 +31,12 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
         package var exec: String?
         package var startedAt: Double?
         package var readyAt: Double?
+        package var onDemand: Bool
+        /// On demand: starts made by a connection, the last one's wait (the connection seen
+        /// to the app's READY=1), and the stops by its own `idle-exit`.
+        package var coldStarts: Int
+        package var lastColdStartMilliseconds: Double?
+        package var idleExits: Int
         /// The sockets the emperor holds for it, and the connections waiting in each.
         package var listeners: [Listener]
 
@@ -43,6 +49,10 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
             case exec
             case startedAt = "started_at"
             case readyAt = "ready_at"
+            case onDemand = "on_demand"
+            case coldStarts = "cold_starts"
+            case lastColdStartMilliseconds = "last_cold_start_ms"
+            case idleExits = "idle_exits"
             case listeners
         }
     }

@@ -3,6 +3,7 @@
 import Foundation
 import PosternEmperor
 import PosternRuntime
+import PosternSupervision
 import Testing
 
 @Suite("Emperor policy")
@@ -132,7 +133,7 @@ struct EmperorPolicyTests {
         var now = t0
         var pid: pid_t = 100
         for (crash, wait) in [1, 2, 4, 8, 16].enumerated() {
-            let actions = policy.exited(pid: pid, exit: "exit 3", said: "boom", now: now)
+            let actions = policy.exited(pid: pid, exit: .code(3), said: "boom", now: now)
             #expect(policy.apps["a"]?.phase == .backoff(until: now + .seconds(wait)), "crash \(crash + 1)")
             #expect(actions.contains { if case .log(.error, let text) = $0 { text.contains("next start in \(wait) s") } else { false } })
             #expect(Self.processActions(policy.tick(now: now + .seconds(wait) - .milliseconds(1))).isEmpty)
@@ -148,7 +149,7 @@ struct EmperorPolicyTests {
         }
         #expect(policy.apps["a"]?.restarts == 5)
         // In backoff: a touch starts it now, past the backoff, and resets the count.
-        _ = policy.exited(pid: pid, exit: "exit 3", said: nil, now: now)
+        _ = policy.exited(pid: pid, exit: .code(3), said: nil, now: now)
         #expect(policy.apps["a"]?.crashes == 6)
         _ = policy.found(try Self.file("a", #"{"http": "127.0.0.1:9000"}"#), touched: true, now: now)
         #expect(policy.apps["a"]?.crashes == 0)
@@ -161,7 +162,7 @@ struct EmperorPolicyTests {
         _ = policy.ready(pid: pid, now: now)
         // Served for 10 s: its exit restarts it at once, with no backoff.
         now = now + .seconds(11)
-        _ = policy.exited(pid: pid, exit: "signal 9", said: nil, now: now)
+        _ = policy.exited(pid: pid, exit: .signal(9), said: nil, now: now)
         #expect(policy.apps["a"]?.phase == .waiting)
         #expect(Self.processActions(policy.tick(now: now)).count == 1)
     }
@@ -192,7 +193,7 @@ struct EmperorPolicyTests {
         _ = policy.tick(now: t0)
         #expect(Self.processActions(policy.checked("a", hash: moved.hash, failure: nil, now: t0)) == [.signal(100, SIGTERM)])
         #expect(policy.apps["a"]?.phase.name == "reloading")
-        _ = policy.exited(pid: 100, exit: "exit 0", said: nil, now: t0)
+        _ = policy.exited(pid: 100, exit: .code(0), said: nil, now: t0)
         #expect(Self.processActions(policy.tick(now: t0)) == [.spawn(moved)])
         #expect(policy.apps["a"]?.restarts == 0, "a restart asked for is no crash")
     }
@@ -225,15 +226,15 @@ struct EmperorPolicyTests {
         var policy = try readyPolicy(["a", "b", "c"])
         #expect(Self.processActions(policy.removed("a", now: t0)) == [.signal(100, SIGTERM)])
         #expect(policy.apps["a"]?.phase.name == "stopping")
-        #expect(Self.processActions(policy.exited(pid: 100, exit: "exit 0", said: nil, now: t0)) == [.release("a")])
+        #expect(Self.processActions(policy.exited(pid: 100, exit: .code(0), said: nil, now: t0)) == [.release("a")])
         #expect(policy.apps["a"] == nil)
         // One that will not stop is killed after the stop timeout.
         _ = policy.stopAll(now: t0)
         #expect(!policy.isDone)
         let late = Self.processActions(policy.tick(now: t0 + policy.settings.stopTimeout))
         #expect(late == [.signal(101, SIGKILL), .signal(102, SIGKILL)])
-        _ = policy.exited(pid: 101, exit: "signal 9", said: nil, now: t0)
-        _ = policy.exited(pid: 102, exit: "signal 9", said: nil, now: t0)
+        _ = policy.exited(pid: 101, exit: .signal(9), said: nil, now: t0)
+        _ = policy.exited(pid: 102, exit: .signal(9), said: nil, now: t0)
         #expect(policy.isDone)
     }
 
@@ -247,7 +248,45 @@ struct EmperorPolicyTests {
         _ = policy.tick(now: t0)
         _ = policy.spawned("a", pid: 100, now: t0)
         #expect(Self.processActions(policy.tick(now: t0 + policy.settings.readyTimeout)) == [.signal(100, SIGKILL)])
-        _ = policy.exited(pid: 100, exit: "signal 9", said: nil, now: t0 + policy.settings.readyTimeout)
+        _ = policy.exited(pid: 100, exit: .signal(9), said: nil, now: t0 + policy.settings.readyTimeout)
         #expect(policy.apps["a"]?.phase.name == "backoff")
+    }
+
+    @Test("on demand: checked, then idle with its sockets open; a connection starts it (whatever the start slots); its idle exit makes it idle again")
+    func onDemand() throws {
+        var settings = EmperorPolicy.Settings(throttleMaximum: .seconds(60))
+        settings.maxStarting = 1
+        var policy = EmperorPolicy(settings: settings)
+        let file = try Self.file("cold", #"{"http": "127.0.0.1:9000", "on-demand": true, "idle-exit": 5}"#)
+        #expect(file.onDemand)
+        #expect(file.passedOn["idle-exit"] == .int(5), "the app's own option")
+        _ = policy.found(file, touched: false, now: t0)
+        _ = policy.found(try Self.file("zbusy", #"{"http": "127.0.0.1:9001"}"#), touched: false, now: t0)
+        #expect(Self.processActions(policy.tick(now: t0)) == [.check(file)])
+        #expect(Self.processActions(policy.checked("cold", hash: file.hash, failure: nil, now: t0)) == [.listen(file)])
+        #expect(policy.apps["cold"]?.phase.name == "idle")
+        // The other app takes the one start slot; the connection starts the idle one anyway.
+        let busy = Self.processActions(policy.tick(now: t0))
+        #expect(busy.count == 1)
+        #expect(Self.processActions(policy.connection("cold", now: t0)) == [.spawn(file)])
+        _ = policy.spawned("cold", pid: 200, now: t0)
+        #expect(Self.processActions(policy.connection("cold", now: t0)).isEmpty, "started once")
+        _ = policy.ready(pid: 200, now: t0 + .milliseconds(30))
+        #expect(policy.apps["cold"]?.coldStarts == 1)
+        #expect(policy.apps["cold"]?.lastColdStart == .milliseconds(30))
+        // Its --idle-exit: exit 0 while ready is no crash.
+        _ = policy.exited(pid: 200, exit: .code(0), said: nil, now: t0 + .seconds(6))
+        #expect(policy.apps["cold"]?.phase == .idle)
+        #expect(policy.apps["cold"]?.restarts == 0)
+        #expect(policy.apps["cold"]?.idleExits == 1)
+        #expect(Self.processActions(policy.connection("cold", now: t0 + .seconds(7))) == [.spawn(file)])
+        // A crash backs off, then it is idle again (listening), not started.
+        _ = policy.spawned("cold", pid: 201, now: t0 + .seconds(7))
+        _ = policy.exited(pid: 201, exit: .code(1), said: nil, now: t0 + .seconds(7))
+        #expect(policy.apps["cold"]?.phase.name == "backoff")
+        #expect(Self.processActions(policy.tick(now: t0 + .seconds(8))) == [.listen(file)])
+        #expect(policy.apps["cold"]?.phase == .idle)
+        // idle-exit without on-demand: nothing would start it again.
+        #expect(throws: AppFileError.self) { try Self.file("x", #"{"http": "127.0.0.1:9002", "idle-exit": 5}"#) }
     }
 }

@@ -245,6 +245,42 @@ extension Ops {
             #expect(await eventually(10) { orphans.allSatisfy { !Self.isAlive($0) } }, "apps outlived their emperor")
         }
 
+        @Test("on demand: no process until the first connection; idle-exit stops it, and the next connection starts it again, twice; the socket's mode stays")
+        func onDemand() async throws {
+            let port = try Ports.free()
+            let directory = try Paths.makeTestDirectory("emperor-ondemand-sockets")
+            let socket = directory + "/cold.sock"
+            let emperor = try await Emperor.start(
+                "emperor-ondemand",
+                files: [
+                    "cold":
+                        #"{"app": "ops", "http": "127.0.0.1:\#(port)", "uwsgi": "unix:\#(socket)", "socket-mode": "640", "allow-root": true, "on-demand": true, "idle-exit": 1}"#
+                ])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("cold", "idle") { $0["pid"] == nil && $0["on_demand"] as? Bool == true }, "\(emperor.process.output)")
+            var modes: [mode_t] = []
+            var pids: Set<Int> = []
+            for round in 1...2 {
+                var status = stat()
+                #expect(stat(socket, &status) == 0)
+                modes.append(status.st_mode & 0o777)
+                // The first connection starts it and is served.
+                let answer = await OpsServer.get(port: port, "/pid")
+                #expect(answer.status == 200, "round \(round): \(emperor.process.output)")
+                pids.insert(Int(answer.body.dropFirst(4).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+                #expect(await emperor.waitFor("cold", "ready") { $0["cold_starts"] as? Int == round && $0["last_cold_start_ms"] as? Double != nil })
+                // No request for a second: it stops by itself and is idle again.
+                #expect(await emperor.waitFor("cold", "idle", seconds: 10) { $0["idle_exits"] as? Int == round }, "\(emperor.process.output)")
+            }
+            #expect(pids.count == 2 && !pids.contains(0), "two processes, one per cold start: \(pids)")
+            #expect(modes == [0o640, 0o640])
+            let app = try #require(await emperor.app("cold"))
+            #expect(app["restarts"] as? Int == 0, "an idle exit is no crash")
+            // The unix socket starts it too.
+            let uwsgi = try await PosternCommand.run(["request", "uwsgi+unix://\(socket)/hello"])
+            #expect(uwsgi.output.hasPrefix("HTTP/1.1 200"), "\(uwsgi)")
+        }
+
         @Test("the shipped emperor unit passes systemd-analyze verify")
         func unitFile() throws {
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path

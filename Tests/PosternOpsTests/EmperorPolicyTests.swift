@@ -59,6 +59,16 @@ struct EmperorPolicyTests {
         #expect(forCheck["http"] as? [String] == ["127.0.0.1:8001", "unix:/run/shop.sock"])
     }
 
+    @Test("the shipped example app file is an app")
+    func shippedExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: root + "/systemd/emperor-apps/hello.json")))
+        let file = try AppFile(name: "hello", path: "hello.json", bytes: bytes)
+        #expect(file.listeners.map(\.description) == ["http 127.0.0.1:9001", "uwsgi unix:/run/postern-emperor/hello.sock"])
+        #expect(file.socketGroup == "www-data")
+        #expect(file.passedOn["app"] == .string("hello"))
+    }
+
     @Test("a bad app file is one line naming the file and the key")
     func badAppFiles() {
         let cases: [(String, String)] = [

@@ -143,11 +143,12 @@ public enum Gateway {
                 throw ExitCode(64)
             }
         }
-        configuration.flags = GatewayFlags(multithread: true, multiprocess: options.workers > 1 || options.harakiri > 0, runOnce: false)
+        configuration.flags = GatewayFlags(
+            multithread: true, multiprocess: options.workers > 1 || options.harakiri > 0 || options.workerBounds.maximum > 1, runOnce: false)
         if options.maxConcurrency > 0 { configuration.concurrencyGate = ConcurrencyGate(limit: options.maxConcurrency) }
 
         // --harakiri needs a master to kill and replace a stuck worker: one worker at least.
-        if worker == nil && (options.workers > 1 || options.harakiri > 0) {
+        if worker == nil && (options.workers > 1 || options.harakiri > 0 || options.workerBounds.maximum > 1) {
             let master = try WorkerMaster(
                 options: options, configuration: configurationFile, specs: specs, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
             let status = try statusServer(options, mode: "master", logger: logger) { master.statusReading() }

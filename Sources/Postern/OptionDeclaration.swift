@@ -44,8 +44,8 @@ public struct OptionDeclaration<Options>: Sendable {
         Self(name, .int, reload: reload) { String(value($0)) }
     }
 
-    public static func double(_ name: String, _ value: @escaping @Sendable (Options) -> Double) -> Self {
-        Self(name, .double) { String(value($0)) }
+    public static func double(_ name: String, reload: OptionReload = .applies, _ value: @escaping @Sendable (Options) -> Double) -> Self {
+        Self(name, .double, reload: reload) { String(value($0)) }
     }
 
     public static func flag(_ name: String, _ value: @escaping @Sendable (Options) -> Bool) -> Self {

@@ -124,6 +124,18 @@ public struct ServeOptions: ParsableArguments, Sendable {
             valueName: "SECONDS"))
     public var workerBootTimeout: Double = 30
 
+    @Option(help: ArgumentHelp("Elastic workers: the fewest the master keeps (0: --workers).", valueName: "N"))
+    public var workersMin: Int = 0
+
+    @Option(
+        help: ArgumentHelp(
+            "Elastic workers: the most the master starts when every worker is busy or connections wait for a second (0: --workers).",
+            valueName: "N"))
+    public var workersMax: Int = 0
+
+    @Option(help: ArgumentHelp("Elastic workers: one retires when a worker has been idle this long, down to --workers-min.", valueName: "SECONDS"))
+    public var workerIdleExit: Double = 10
+
     @Option(help: ArgumentHelp("A worker leaves after serving this many requests (drains, exits, is replaced); 0: never.", valueName: "N"))
     public var maxRequests: Int = 0
 
@@ -258,6 +270,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
         .double("drain-delay") { $0.drainDelay },
         .double("idle-exit") { $0.idleExit },
         .double("worker-boot-timeout") { $0.workerBootTimeout },
+        .int("workers-min", reload: .needsRestart) { $0.workersMin },
+        .int("workers-max", reload: .needsRestart) { $0.workersMax },
+        .double("worker-idle-exit", reload: .needsRestart) { $0.workerIdleExit },
         .int("max-requests") { $0.maxRequests },
         .int("max-requests-jitter") { $0.maxRequestsJitter },
         .int("max-abandoned-tasks") { $0.maxAbandonedTasks },
@@ -334,6 +349,11 @@ public struct ServeOptions: ParsableArguments, Sendable {
         return specs
     }
 
+    /// The elastic bounds: `--workers-min` and `--workers-max`, each `--workers` when not given.
+    var workerBounds: (minimum: Int, maximum: Int) {
+        (workersMin > 0 ? workersMin : workers, workersMax > 0 ? workersMax : workers)
+    }
+
     public var limits: GatewayLimits {
         var limits = GatewayLimits()
         limits.maxBodyBytes = maxBodyBytes
@@ -374,6 +394,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
         if let pingPath, let problem = PingResponder.problem(with: pingPath) { throw ValidationError(problem) }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must not be negative") }
         guard idleExit >= 0 else { throw ValidationError("--idle-exit must not be negative") }
+        guard workersMin == 0 || (1...workers).contains(workersMin), workersMax == 0 || (workers...1024).contains(workersMax), workerIdleExit > 0 else {
+            throw ValidationError(
+                "--workers-min must be from 1 to --workers (\(workers)), --workers-max from --workers to 1024, --worker-idle-exit positive")
+        }
         if let mount {
             do { _ = try MountPrefix(mount, wrapping: ApplicationFunction { _ in .error(.notFound) }) } catch { throw ValidationError(error.description) }
         }

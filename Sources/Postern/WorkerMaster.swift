@@ -77,6 +77,14 @@ final class WorkerMaster: @unchecked Sendable {
     private var lastSample = ContinuousClock.now
     /// `--idle-exit`: judged on the workers' summed counters.
     private var idle: IdleExit
+    /// `--workers-min`, `--workers-max`: judged on each sample.
+    private var elastic: ElasticWorkers
+    private let elasticReport: Mutex<ElasticReport?>
+    /// Each worker's CPU ticks at the last elastic decision, its time, and the most connections
+    /// queued since.
+    private var cpuTicks: [pid_t: Int] = [:]
+    private var lastElastic = ContinuousClock.now
+    private var queuedSinceElastic = 0
     private let startTime = Date().timeIntervalSince1970
     /// For the status page, read from its own thread: the live workers (retiring or not), the
     /// accept queues, the most workers seen busy at once.
@@ -89,6 +97,9 @@ final class WorkerMaster: @unchecked Sendable {
         self.options = options
         self.harakiri = Harakiri(seconds: options.harakiri)
         self.idle = IdleExit(seconds: options.idleExit, now: .now)
+        let bounds = options.workerBounds
+        self.elastic = ElasticWorkers(minimum: bounds.minimum, maximum: bounds.maximum, idleExit: options.workerIdleExit, now: .now)
+        self.elasticReport = Mutex(bounds.maximum > bounds.minimum ? ElasticReport(workersMin: bounds.minimum, workersMax: bounds.maximum) : nil)
         self.specs = specs
         self.policy = PreforkPolicy(
             settings: .init(
@@ -148,7 +159,7 @@ final class WorkerMaster: @unchecked Sendable {
         return StatusReading(
             total: total, workers: workers.sorted { $0.pid < $1.pid }, restarts: restarts.current, harakiriKills: harakiriKills.current,
             maxActiveWorkers: maxActiveWorkers.load(ordering: .relaxed), listeners: listen?.sample() ?? [], startTime: startTime,
-            lastReload: lastReloadReport.withLock { $0 }, crashLoop: crashLoop)
+            lastReload: lastReloadReport.withLock { $0 }, crashLoop: crashLoop, elastic: elasticReport.withLock { $0 })
     }
 
     /// Supervises until SIGTERM/SIGINT have stopped every worker; returns the exit status (1
@@ -423,14 +434,15 @@ final class WorkerMaster: @unchecked Sendable {
         for name in Self.boundAtStart {
             let now = ServeConfiguration.setting(name, in: settings)?.values ?? []
             if now != ServeConfiguration.setting(name, in: configuration.settings)?.values ?? [] {
-                logger.warning("SIGHUP: \(name) changed in the configuration; the master binds listeners at start: restart to apply it")
+                logger.warning(
+                    "SIGHUP: \(name) changed in the configuration; the master applies it at start only (its listeners, its worker bounds): restart to apply it")
             }
         }
         return count
     }
 
-    /// The options the master applies once, when it binds (its workers apply the others as they
-    /// start).
+    /// The options the master applies once, at start: its listeners and worker bounds (its
+    /// workers apply the others as they start).
     static let boundAtStart = ServeOptions.declarations.filter { $0.reload == .needsRestart }.map(\.name)
 
     /// SIGQUIT stops gracefully, as SIGTERM; SIGUSR1 reopens the master's logs and goes to every
@@ -615,7 +627,7 @@ final class WorkerMaster: @unchecked Sendable {
     /// worker's last report judged (``Harakiri``); a stuck worker is killed with SIGKILL
     /// (nothing it runs can be trusted to drain) and replaced.
     private func sample(_ monitor: ListenQueueMonitor) {
-        _ = monitor.sample()
+        let queued = monitor.sample().reduce(0) { $0 + $1.queued }
         let now = Date().timeIntervalSince1970
         var active = 0
         for (pid, worker) in policy.workers {
@@ -628,6 +640,52 @@ final class WorkerMaster: @unchecked Sendable {
             kill(pid, SIGKILL)
         }
         if active > maxActiveWorkers.load(ordering: .relaxed) { maxActiveWorkers.store(active, ordering: .relaxed) }
+        queuedSinceElastic = max(queuedSinceElastic, queued)
+        if elastic.isEnabled, drainEnds == nil, ContinuousClock.now - lastElastic >= .seconds(1) {
+            decideElastic()
+        }
+    }
+
+    /// Once a second, `--workers-min`/`--workers-max`: each worker's CPU over the second and the
+    /// accept queues judged (``ElasticWorkers``); the decision logged once and carried out (a
+    /// slot added, or the last one retired gracefully). Not while workers boot or a reload runs.
+    private func decideElastic() {
+        let now = ContinuousClock.now
+        let elapsed = max(0.001, Double((now - lastElastic).components.seconds) + Double((now - lastElastic).components.attoseconds) / 1e18)
+        lastElastic = now
+        let queued = queuedSinceElastic
+        queuedSinceElastic = 0
+        var ticks: [pid_t: Int] = [:]
+        var cpu: [Double] = []
+        for (pid, worker) in policy.workers where worker.state != .retiring {
+            guard let now = ProcessCPU.ticks(of: pid) else { continue }
+            ticks[pid] = now
+            cpu.append(cpuTicks[pid].map { Double(now - $0) / ProcessCPU.ticksPerSecond / elapsed } ?? 0)
+        }
+        cpuTicks = ticks
+        guard policy.isSettled else { return }
+        let count = policy.workerCount
+        let decision = elastic.observe(workers: count, cpu: cpu, queued: queued, now: now)
+        let text: String
+        switch decision {
+        case .keep:
+            return
+        case .grow(let added, let reason):
+            text = "grow \(added): \(reason)"
+            logger.notice("elastic: \(reason); \(added) worker\(added == 1 ? "" : "s") more", metadata: ["workers": "\(count + added)"])
+            perform(policy.resize(to: count + added, now: .now))
+        case .shrink(let reason):
+            text = "shrink: \(reason)"
+            logger.notice("elastic: \(reason); one worker fewer", metadata: ["workers": "\(count - 1)"])
+            perform(policy.resize(to: count - 1, now: .now))
+        }
+        elasticReport.withLock { report in
+            guard var current = report else { return }
+            if case .grow(let added, _) = decision { current.grown += added } else { current.shrunk += 1 }
+            current.lastDecision = text
+            current.lastDecisionTime = Int(Date().timeIntervalSince1970)
+            report = current
+        }
     }
 
     /// Collects exited workers, folds their last counters in, and tells the policy.

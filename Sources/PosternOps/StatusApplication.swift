@@ -82,7 +82,8 @@ package struct StatusApplication: Application {
             ),
             workers: reading.workers,
             lastReload: reading.lastReload,
-            crashLoop: reading.crashLoop
+            crashLoop: reading.crashLoop,
+            elastic: reading.elastic
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -187,10 +188,13 @@ package struct StatusReading: Sendable {
     package var lastReload: ReloadReport?
     /// A master's crash loop, while it lasts.
     package var crashLoop: CrashLoopReport?
+    /// A master's `--workers-min`/`--workers-max`, when they differ.
+    package var elastic: ElasticReport?
 
     package init(
         total: StatsSnapshot, workers: [WorkerStatus], restarts: Int = 0, harakiriKills: Int = 0, maxActiveWorkers: Int = 0,
-        listeners: [ListenQueueMonitor.Reading] = [], startTime: Double, lastReload: ReloadReport? = nil, crashLoop: CrashLoopReport? = nil
+        listeners: [ListenQueueMonitor.Reading] = [], startTime: Double, lastReload: ReloadReport? = nil, crashLoop: CrashLoopReport? = nil,
+        elastic: ElasticReport? = nil
     ) {
         self.total = total
         self.workers = workers
@@ -201,6 +205,29 @@ package struct StatusReading: Sendable {
         self.startTime = startTime
         self.lastReload = lastReload
         self.crashLoop = crashLoop
+        self.elastic = elastic
+    }
+}
+
+/// `--workers-min`/`--workers-max` on the status page (`elastic`): the bounds, the count now and
+/// the last decision.
+package struct ElasticReport: Codable, Sendable, Equatable {
+    package var workersMin: Int
+    package var workersMax: Int
+    package var grown: Int
+    package var shrunk: Int
+    /// `"grow 2: every worker busy for a second"`, `"shrink: 1 worker idle for …"`.
+    package var lastDecision: String?
+    /// Seconds since the epoch.
+    package var lastDecisionTime: Int?
+
+    package init(workersMin: Int, workersMax: Int, grown: Int = 0, shrunk: Int = 0, lastDecision: String? = nil, lastDecisionTime: Int? = nil) {
+        self.workersMin = workersMin
+        self.workersMax = workersMax
+        self.grown = grown
+        self.shrunk = shrunk
+        self.lastDecision = lastDecision
+        self.lastDecisionTime = lastDecisionTime
     }
 }
 
@@ -310,4 +337,5 @@ package struct StatusDocument: Codable {
     package var workers: [WorkerStatus]
     package var lastReload: ReloadReport?
     package var crashLoop: CrashLoopReport?
+    package var elastic: ElasticReport?
 }

@@ -53,6 +53,7 @@ import Testing
         let special: [String: String] = [
             "workers": "3", "log-level": "debug", "socket-mode": "640", "umask": "027", "mount": "/app", "status": "127.0.0.1:1",
             "user": "nobody", "group": "nogroup", "socket-owner": "nobody", "socket-group": "nogroup", "tls-min-version": "1.3",
+            "workers-min": "1", "workers-max": "4",
         ]
         switch declaration.key.kind {
         case .list:
@@ -95,7 +96,11 @@ import Testing
 
     @Test func optionsOpenedAtStartAreTheOnesAReloadCannotChange() {
         let restart = Set(ServeOptions.declarations.filter { $0.reload == .needsRestart }.map(\.name))
-        #expect(restart == ["http", "fastcgi", "scgi", "uwsgi", "https", "suwsgi", "fastcgi-tls", "socket-mode", "backlog"])
+        #expect(
+            restart == [
+                "http", "fastcgi", "scgi", "uwsgi", "https", "suwsgi", "fastcgi-tls", "socket-mode", "backlog", "workers-min", "workers-max",
+                "worker-idle-exit",
+            ])
         let singleProcess = Set(ServeOptions.declarations.filter { $0.reload == .needsRestartWithoutWorkers }.map(\.name))
         #expect(singleProcess == ["user", "group", "socket-owner", "socket-group"])
     }

@@ -1,0 +1,101 @@
+// `--workers-min`/`--workers-max`: the decision as a pure value with a fake clock, and live: a
+// master growing under load and shrinking after it.
+import Foundation
+import PosternOps
+import PosternTestSupport
+import Testing
+
+@testable import Postern
+
+@Suite("Elastic workers")
+struct ElasticWorkersTests {
+    let t0 = ContinuousClock.now
+
+    @Test("every worker busy (80 % of a core) or connections waiting: 1 more, then 2, 4 … each second it lasts, up to the maximum")
+    func grow() {
+        var elastic = ElasticWorkers(minimum: 1, maximum: 8, idleExit: 10, now: t0)
+        var workers = 1
+        var added: [Int] = []
+        for second in 1...6 {
+            let decision = elastic.observe(workers: workers, cpu: Array(repeating: 0.95, count: workers), queued: 0, now: t0 + .seconds(second))
+            if case .grow(let count, _) = decision {
+                added.append(count)
+                workers += count
+            }
+        }
+        #expect(added == [1, 2, 4])
+        #expect(workers == 8)
+        // One worker below 80 %: not every worker is busy.
+        var partly = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 10, now: t0)
+        #expect(partly.observe(workers: 2, cpu: [0.95, 0.5], queued: 0, now: t0 + .seconds(1)) == .keep)
+        // Waiting connections count even when the workers use no CPU (a blocked, synchronous app).
+        var blocked = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 10, now: t0)
+        #expect(blocked.observe(workers: 2, cpu: [0, 0], queued: 3, now: t0 + .seconds(1)) == .grow(1, "3 connections waiting to be accepted"))
+    }
+
+    @Test("one fewer when the CPU used would have fitted in one worker fewer at 60 % for --worker-idle-exit; down to the minimum")
+    func shrink() {
+        var elastic = ElasticWorkers(minimum: 2, maximum: 6, idleExit: 3, now: t0)
+        var workers = 5
+        var decisions: [Int] = []
+        for second in 1...20 {
+            if case .shrink = elastic.observe(workers: workers, cpu: Array(repeating: 0.1, count: workers), queued: 0, now: t0 + .seconds(second)) {
+                decisions.append(second)
+                workers -= 1
+            }
+        }
+        #expect(workers == 2)
+        #expect(decisions == [3, 6, 9])
+        // Three workers at 50 % (1.5 cores) would be two at 75 %: kept.
+        var steady = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 3, now: t0)
+        for second in 1...10 { #expect(steady.observe(workers: 3, cpu: [0.5, 0.5, 0.5], queued: 0, now: t0 + .seconds(second)) == .keep) }
+        // A queued connection in the window: kept.
+        var queued = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 3, now: t0)
+        _ = queued.observe(workers: 4, cpu: [0, 0, 0, 0], queued: 0, now: t0 + .seconds(1))
+        #expect(queued.observe(workers: 4, cpu: [0, 0, 0, 0], queued: 0, now: t0 + .seconds(2)) == .keep)
+        // Not elastic when the bounds are equal.
+        var fixed = ElasticWorkers(minimum: 2, maximum: 2, idleExit: 1, now: t0)
+        #expect(fixed.observe(workers: 2, cpu: [1, 1], queued: 9, now: t0 + .seconds(5)) == .keep)
+    }
+
+    @Test("a worker's CPU ticks from its stat line, whatever its command's name holds")
+    func statLine() {
+        let line = Array("1234 (post (ern) x) S 1 1234 1234 0 -1 4194560 1536 0 0 0 250 37 0 0 20 0 3 0 100 1000 200".utf8)
+        #expect(ProcessCPU.parse(line[...]) == 287)
+        #expect(ProcessCPU.ticks(of: getpid()) != nil)
+    }
+
+    @Test("live: one worker grows to --workers-max under load, and shrinks back to --workers-min after it")
+    func live() async throws {
+        let server = try await OpsServer.start(
+            "elastic", ["--workers", "1", "--workers-max", "3", "--worker-idle-exit", "2"])
+        defer { server.process.stop() }
+        #expect(await eventually { (try? await server.workerPIDs().count) == 1 })
+        let status = try await server.status()
+        #expect((status["elastic"] as? [String: Any])?["workers_max"] as? Int == 3, "\(status)")
+        // Eight clients of requests that block their thread for 100 ms (a synchronous app):
+        // connections wait in the accept queue.
+        let load = Load(port: server.port, clients: 8, target: "/block?ms=100")
+        let grew = await eventually(20) { (try? await server.workerPIDs().count) == 3 }
+        let result = await load.finish()
+        #expect(grew, "\(server.process.output)")
+        #expect(result.failed == 0, "\(result)")
+        #expect(server.process.output.contains("waiting to be accepted; 1 worker more"))
+        // Idle: back to one, one at a time, each retiring gracefully.
+        #expect(await eventually(20) { (try? await server.workerPIDs().count) == 1 }, "\(server.process.output)")
+        let elastic = try #require(try await server.status()["elastic"] as? [String: Any])
+        #expect(elastic["grown"] as? Int == 2 && elastic["shrunk"] as? Int == 2, "\(elastic)")
+        #expect((elastic["last_decision"] as? String)?.hasPrefix("shrink: ") == true)
+        #expect(await server.get("/hello").status == 200)
+    }
+
+    @Test("bounds outside --workers are refused")
+    func bounds() async throws {
+        for arguments in [
+            ["--workers", "2", "--workers-min", "3"], ["--workers", "3", "--workers-max", "2"], ["--workers-max", "2", "--worker-idle-exit", "0"],
+        ] {
+            let result = try await PosternCommand.run(["serve"] + arguments + ["--check-config"])
+            #expect(result.status == 64 && result.error.contains("--workers-min must be from 1 to --workers"), "\(arguments): \(result)")
+        }
+    }
+}

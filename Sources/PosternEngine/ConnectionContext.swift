@@ -29,6 +29,11 @@ public final class ConnectionContext: Sendable {
         var activeRequests = 0
         var startedRequests = 0
         var draining = false
+        /// Draining began between two requests: the next one, if it comes within the grace, is
+        /// still served (and the connection closed after it).
+        var oneMore = false
+        /// That grace has been given (once per connection).
+        var graceGiven = false
     }
 
     public init(channel: any Channel, configuration: GatewayConfiguration, logger: Logger, transportSecurity: TransportSecurity? = nil) {
@@ -61,7 +66,8 @@ public final class ConnectionContext: Sendable {
     /// (a reload or a worker recycling drops no request).
     public func beginRequest() -> Bool {
         state.withLock { state in
-            guard !state.draining || state.startedRequests == 0 else { return false }
+            guard !state.draining || state.startedRequests == 0 || state.oneMore else { return false }
+            state.oneMore = false
             state.activeRequests += 1
             state.startedRequests += 1
             return true
@@ -69,37 +75,68 @@ public final class ConnectionContext: Sendable {
     }
 
     /// A request has finished; `true` when the connection should now close (the server drains).
+    ///
+    /// - Parameter keptAlive: its response told the client the connection stays open (an HTTP
+    ///   response without `Connection: close`, written before draining began): the client may
+    ///   send its next request at once, so the connection gets the grace ``drain()`` gives an
+    ///   idle one instead of a close that would reset that request.
     @discardableResult
-    public func endRequest() -> Bool {
-        state.withLock { state in
+    public func endRequest(keptAlive: Bool = false) -> Bool {
+        let (close, started) = state.withLock { state -> (Bool, Int?) in
             state.activeRequests -= 1
-            return state.draining && state.activeRequests == 0
+            guard state.draining && state.activeRequests == 0 else { return (false, nil) }
+            guard keptAlive, !state.graceGiven else { return (true, nil) }
+            state.graceGiven = true
+            state.oneMore = true
+            return (false, state.startedRequests)
         }
+        if let started { closeIfStillIdle(after: started) }
+        return close
     }
 
     public var isDraining: Bool { state.withLock { $0.draining } }
 
-    /// Starts draining: closes the connection now if idle, else after its last response. A
-    /// connection that has not sent its first request yet gets
-    /// ``GatewayLimits/drainGraceSeconds`` to do so.
+    /// Starts draining: closes the connection after its last response if a request runs. An
+    /// idle one gets ``GatewayLimits/drainGraceSeconds`` to send its next request (its first,
+    /// or, on a kept connection, the one its client may be sending this very moment: under load
+    /// a kept connection is idle for microseconds between a response and the next request, and
+    /// closing it then resets that request), which is served (over HTTP with `Connection:
+    /// close`) before the connection closes; still idle after the grace, it closes.
     public func drain() {
-        let (idle, fresh) = state.withLock { state in
+        let (idle, started) = state.withLock { state in
             state.draining = true
-            return (state.activeRequests == 0, state.startedRequests == 0)
+            if state.activeRequests == 0 && state.startedRequests > 0 && !state.graceGiven {
+                state.graceGiven = true
+                state.oneMore = true
+            }
+            return (state.activeRequests == 0, state.startedRequests)
         }
         guard idle, let channel else { return }
-        guard fresh else {
-            // Idle after a request: end its input, so that its task leaves its read loop and
-            // closes the connection itself, after what it has written. A close from here could
-            // overtake a response still on its way through the channel's async writer (its
-            // client got an empty reply: a worker that stops as it answers).
-            channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
+        guard started == 0 else {
+            closeIfStillIdle(after: started)
             return
         }
         let grace = TimeAmount.milliseconds(Int64(configuration.limits.drainGraceSeconds * 1000))
         channel.eventLoop.scheduleTask(in: grace) { [self] in
             let stillFresh = state.withLock { $0.activeRequests == 0 && $0.startedRequests == 0 }
             if stillFresh { channel.close(promise: nil) }
+        }
+    }
+
+    /// After the drain's grace: if no request has started since the `started`-th, the connection's
+    /// input ends, so that its task leaves its read loop and closes the connection itself, after
+    /// what it has written (a close from here could overtake a response still on its way through
+    /// the channel's async writer: its client got an empty reply).
+    private func closeIfStillIdle(after started: Int) {
+        guard let channel else { return }
+        let grace = TimeAmount.milliseconds(Int64(configuration.limits.drainGraceSeconds * 1000))
+        channel.eventLoop.scheduleTask(in: grace) { [self] in
+            let stillIdle = state.withLock { state -> Bool in
+                guard state.activeRequests == 0, state.startedRequests == started else { return false }
+                state.oneMore = false
+                return true
+            }
+            if stillIdle { channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) } }
         }
     }
 

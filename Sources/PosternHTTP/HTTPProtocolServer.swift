@@ -48,7 +48,7 @@ public struct HTTPProtocolServer: ProtocolServer {
                     guard context.beginRequest() else { return }
                     let exchange = HTTPExchange(head: head, context: context, outbound: outbound)
                     let keepAlive = await exchange.run(reading: &iterator)
-                    let drained = context.endRequest()
+                    let drained = context.endRequest(keptAlive: keepAlive)
                     if !keepAlive || drained { return }
                 }
             }

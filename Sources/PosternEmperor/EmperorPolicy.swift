@@ -105,6 +105,8 @@ package struct EmperorPolicy: Sendable {
         /// A checked file that waits for the process to be ready before it is applied.
         package var approved: AppFile?
         package var removed = false
+        /// On demand: listening on a file whose check has not passed yet.
+        var unverified = false
         /// On demand: starts made by a connection, and the last one's wait (the connection
         /// seen to READY=1).
         package var coldStarts = 0
@@ -156,6 +158,14 @@ package struct EmperorPolicy: Sendable {
         let isNew = apps[file.name] == nil
         defer { apps[file.name] = app }
         app.latest = file
+        if isNew, file.onDemand {
+            // Listening at once, checked meanwhile (a boot of 200 on-demand apps waits for no
+            // check; a connection before the verdict starts the app, which checks itself).
+            app.file = file
+            app.phase = .idle
+            app.unverified = true
+            return [.log(.info, "\(file.name): new app, on demand"), .listen(file)]
+        }
         if isNew { return [.log(.info, "\(file.name): new app")] }
         switch app.phase {
         case .backoff, .configError:
@@ -215,11 +225,20 @@ package struct EmperorPolicy: Sendable {
         if let failure {
             app.configError = failure
             app.latest = nil
+            if app.unverified {
+                // Listening on a file that is not valid: its sockets close (a connection is
+                // refused, not kept waiting for an app that cannot start).
+                app.unverified = false
+                app.file = nil
+                if app.pid == nil { app.phase = .configError }
+                return [.log(.error, failure), .release(name)]
+            }
             if app.pid == nil { app.phase = .configError }
             return [.log(.error, failure + (app.pid != nil ? "; it keeps running its configuration" : ""))]
         }
         app.configError = nil
         app.latest = nil
+        app.unverified = false
         switch app.phase {
         case .waiting where latest.onDemand, .idle where latest.onDemand:
             app.file = latest
@@ -232,7 +251,8 @@ package struct EmperorPolicy: Sendable {
         case .ready:
             return apply(latest, to: &app, now: now)
         default:
-            app.approved = latest
+            // What it already runs (an on-demand app started before its first check ended).
+            if latest.hash != app.file?.hash { app.approved = latest }
             return []
         }
     }
@@ -365,7 +385,7 @@ package struct EmperorPolicy: Sendable {
     /// deadlines enforced.
     package mutating func tick(now: Instant) -> [Action] {
         var actions: [Action] = []
-        var busy = apps.values.filter { $0.phase == .checking || $0.phase == .starting }.count
+        var busy = apps.values.filter { $0.phase == .checking || $0.phase == .starting || $0.checking != nil }.count
         for name in apps.keys.sorted() {
             guard var app = apps[name] else { continue }
             if case .backoff(let until) = app.phase, now >= until {
@@ -405,8 +425,9 @@ package struct EmperorPolicy: Sendable {
                         busy += 1
                         actions.append(.spawn(file))
                     }
-                } else if app.phase == .ready || app.phase == .idle, let latest = app.latest, app.checking == nil {
+                } else if app.phase == .ready || app.phase == .idle, let latest = app.latest, app.checking == nil, busy < settings.maxStarting {
                     app.checking = latest.hash
+                    busy += 1
                     actions.append(.check(latest))
                 }
             }

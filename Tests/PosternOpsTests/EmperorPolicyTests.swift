@@ -270,9 +270,11 @@ struct EmperorPolicyTests {
         let file = try Self.file("cold", #"{"http": "127.0.0.1:9000", "on-demand": true, "idle-exit": 5}"#)
         #expect(file.onDemand)
         #expect(file.passedOn["idle-exit"] == .int(5), "the app's own option")
-        _ = policy.found(file, touched: false, now: t0)
+        // Listening at once, before its check.
+        #expect(Self.processActions(policy.found(file, touched: false, now: t0)) == [.listen(file)])
+        #expect(policy.apps["cold"]?.phase.name == "idle")
         _ = policy.found(try Self.file("zbusy", #"{"http": "127.0.0.1:9001"}"#), touched: false, now: t0)
-        #expect(Self.processActions(policy.tick(now: t0)) == [.check(file)])
+        #expect(Self.processActions(policy.tick(now: t0)) == [.check(file)], "one slot: the checks wait their turn")
         #expect(Self.processActions(policy.checked("cold", hash: file.hash, failure: nil, now: t0)) == [.listen(file)])
         #expect(policy.apps["cold"]?.phase.name == "idle")
         // The other app takes the one start slot; the connection starts the idle one anyway.
@@ -296,6 +298,33 @@ struct EmperorPolicyTests {
         #expect(policy.apps["cold"]?.phase.name == "backoff")
         #expect(Self.processActions(policy.tick(now: t0 + .seconds(8))) == [.listen(file)])
         #expect(policy.apps["cold"]?.phase == .idle)
+        // The other app's check passes (its start slot frees once it is ready).
+        if case .check(let other)? = busy.first { _ = policy.checked(other.name, hash: other.hash, failure: nil, now: t0) }
+        // A new on-demand app whose check fails: its sockets close, and it waits for a fix.
+        let broken = try Self.file("broken", #"{"http": "127.0.0.1:9003", "on-demand": true, "bogus": 1}"#)
+        #expect(Self.processActions(policy.found(broken, touched: false, now: t0)) == [.listen(broken)])
+        var checked = false
+        var pid: pid_t = 300
+        for _ in 0..<6 where !checked {
+            for action in policy.tick(now: t0 + .seconds(9)) {
+                switch action {
+                case .check(let file) where file.name == "broken":
+                    #expect(Self.processActions(policy.checked("broken", hash: file.hash, failure: "unknown key", now: t0)) == [.release("broken")])
+                    checked = true
+                case .check(let file):
+                    _ = policy.checked(file.name, hash: file.hash, failure: nil, now: t0)
+                case .spawn(let file):
+                    pid += 1
+                    _ = policy.spawned(file.name, pid: pid, now: t0)
+                    _ = policy.ready(pid: pid, now: t0)
+                default:
+                    break
+                }
+            }
+        }
+        #expect(checked)
+        #expect(policy.apps["broken"]?.phase == .configError)
+        #expect(Self.processActions(policy.connection("broken", now: t0)).isEmpty)
         // idle-exit without on-demand: nothing would start it again.
         #expect(throws: AppFileError.self) { try Self.file("x", #"{"http": "127.0.0.1:9002", "idle-exit": 5}"#) }
     }

@@ -95,6 +95,9 @@ package final class Emperor: Sendable {
             close(watch)
             throw EmperorError.system("cannot open the notify socket \(notifyPath)", errno: errno)
         }
+        // An app that runs as another user ("user" in its file) still says READY=1: anyone may
+        // send, and the sender's pid (SO_PASSCRED, which only root can forge) says which app.
+        chmod(notifyPath, 0o666)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             PosixThread.start(name: "postern-emperor") { [self] in
                 var loop = Loop(emperor: self, watch: watch, notify: notify, notifyPath: notifyPath)
@@ -418,7 +421,8 @@ package final class Emperor: Sendable {
         /// sees the old file or the new one, never half of one.
         static func write(_ bytes: [UInt8], to path: String) -> Bool {
             let temporary = path + ".new"
-            let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            // Readable by an app that drops to its "user" and reads it again on a reload.
+            let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { return false }
             let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             close(fd)

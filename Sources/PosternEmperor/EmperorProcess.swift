@@ -77,11 +77,13 @@ package enum EmperorProcess {
     /// (removed at exit: `temporary`).
     static func makeRunDirectory(_ given: String?, environment: [String: String]) throws -> (path: String, temporary: Bool) {
         if let given = given ?? environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first.map(String.init) {
-            if mkdir(given, 0o700) != 0 && errno != EEXIST { throw EmperorError.system("--run-dir \(given): cannot create it", errno: errno) }
+            if mkdir(given, 0o711) != 0 && errno != EEXIST { throw EmperorError.system("--run-dir \(given): cannot create it", errno: errno) }
             return (given, false)
         }
         var template = Array("/tmp/postern-emperor.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw EmperorError.system("cannot create a run directory under /tmp", errno: errno) }
+        // Its files are found by name, not listed: an app that drops to its "user" reaches them.
+        chmod(made, 0o711)
         return (String(cString: made), true)
     }
 

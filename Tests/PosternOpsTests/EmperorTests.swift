@@ -281,6 +281,21 @@ extension Ops {
             #expect(uwsgi.output.hasPrefix("HTTP/1.1 200"), "\(uwsgi)")
         }
 
+        @Test("an app that drops to its \"user\" says READY=1 to the emperor and reloads (its generated file read again as that user)")
+        func appAsUser() async throws {
+            try #require(getuid() == 0, "as root: the tests run as root in CI")
+            let port = try Ports.free()
+            let emperor = try await Emperor.start("emperor-user", files: ["shop": #"{"app": "ops", "http": "127.0.0.1:\#(port)", "user": "nobody"}"#])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("shop", "ready"), "\(emperor.process.output)")
+            let pid = try #require(await emperor.app("shop")?["pid"] as? Int)
+            let owner = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("Uid:") }
+            #expect(owner?.split(separator: "\t").dropFirst().first == "65534", "\(owner ?? "")")
+            try emperor.write("shop", #"{"app": "ops", "http": "127.0.0.1:\#(port)", "user": "nobody", "ping-path": "/ping"}"#)
+            #expect(await emperor.waitFor("shop", "ready") { $0["generation"] as? Int == 2 }, "\(emperor.process.output)")
+            #expect(await OpsServer.get(port: port, "/ping").body == "pong\n", "\(emperor.process.output)")
+        }
+
         @Test("the shipped emperor unit passes systemd-analyze verify")
         func unitFile() throws {
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path

@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "Postern", "PosternSupervision", "PosternRuntime", "PosternOps", "PosternCore", "PosternEngine", "CPosternSocket", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The command line's client side: `postern request` (a URL to the protocol's client) and

@@ -3,11 +3,14 @@
 /// listening sockets' accept queues), as php-fpm's `pm = dynamic` and uWSGI's `cheaper` do.
 ///
 /// A worker serves many requests at once (an app that awaits holds no thread), so "a request in
-/// flight" says nothing of need: a worker is busy when it used at least 80 % of a core, and more
-/// workers are needed when every worker is busy (CPU-bound) or connections wait in an accept
-/// queue (its threads blocked: a synchronous app).
+/// flight" says nothing of need: a worker is busy when it used at least 80 % of a core, or when
+/// the app blocked one of its event loops (a synchronous call; the master passes such a worker
+/// as a whole core), and more workers are needed when every worker is busy or connections wait
+/// in an accept queue throughout a second.
 ///
-/// - **Grow**: in such a second, workers are added: 1, then 2, 4, … in each following second it
+/// - **Grow**: in a second when every worker was busy, or when the accept queue was never empty
+///   (the issue's "not empty for a second": a connection or two caught in one sample is not a
+///   shortage), workers are added: 1, then 2, 4, … in each following second it
 ///   lasts (php-fpm's doubling spawn rate, at most 32 at once), up to the maximum.
 /// - **Shrink**: when, for `--worker-idle-exit` seconds, nothing was queued and the workers'
 ///   CPU time would have fitted in one worker fewer at 60 % each, one retires (gracefully: its
@@ -45,26 +48,31 @@ struct ElasticWorkers: Sendable {
     var isEnabled: Bool { maximum > minimum }
 
     /// One second: `workers` (the current count), each worker's CPU time over it (in cores; a
-    /// worker not measured yet counts as 0) and the most connections seen waiting in it.
-    mutating func observe(workers: Int, cpu: [Double], queued: Int, now: ContinuousClock.Instant) -> Decision {
+    /// worker not measured yet counts as 0), and the fewest and the most connections seen
+    /// waiting in its samples.
+    mutating func observe(workers: Int, cpu: [Double], queued: (least: Int, most: Int), now: ContinuousClock.Instant) -> Decision {
         guard isEnabled else { return .keep }
         let load = cpu.reduce(0, +)
         let busy = cpu.filter { $0 >= Self.busyShare }.count
-        let saturated = queued > 0 || busy >= workers
+        let saturated = queued.least > 0 || busy >= workers
         guard !saturated else {
-            guard workers < maximum else { return .keep }
+            // At the maximum the load goes on: the time to shrink starts after it.
+            guard workers < maximum else {
+                restart(now)
+                return .keep
+            }
             let count = min(spawnRate, maximum - workers)
             spawnRate = min(spawnRate * 2, 32)
             restart(now)
             let reason =
-                queued > 0
-                ? "\(queued) connection\(queued == 1 ? "" : "s") waiting to be accepted"
+                queued.least > 0
+                ? "connections waiting to be accepted for a second (\(queued.least)–\(queued.most))"
                 : "every worker busy (\(Self.percent(load / Double(workers))) of a core each)"
             return .grow(count, reason)
         }
         spawnRate = 1
         peakLoad = max(peakLoad, load)
-        peakQueued = max(peakQueued, queued)
+        peakQueued = max(peakQueued, queued.most)
         guard now - windowStart >= idleExit else { return .keep }
         defer { restart(now) }
         guard workers > minimum, peakQueued == 0, peakLoad <= Self.shrinkShare * Double(workers - 1) else { return .keep }

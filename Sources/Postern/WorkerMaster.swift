@@ -84,7 +84,9 @@ final class WorkerMaster: @unchecked Sendable {
     /// queued since.
     private var cpuTicks: [pid_t: Int] = [:]
     private var lastElastic = ContinuousClock.now
-    private var queuedSinceElastic = 0
+    private var queuedSinceElastic: (least: Int, most: Int)?
+    /// Workers seen with an event loop blocked since the last elastic decision.
+    private var blockedSinceElastic: Set<pid_t> = []
     private let startTime = Date().timeIntervalSince1970
     /// For the status page, read from its own thread: the live workers (retiring or not), the
     /// accept queues, the most workers seen busy at once.
@@ -423,6 +425,12 @@ final class WorkerMaster: @unchecked Sendable {
         case .success(let read):
             settings = read
         }
+        // --idle-exit applies to the master itself: read again here.
+        let idleSeconds = ServeConfiguration.setting("idle-exit", in: settings)?.values.first.flatMap(Double.init) ?? 0
+        if idleSeconds != idle.seconds {
+            logger.notice("SIGHUP: idle-exit \(idle.seconds) → \(idleSeconds)")
+            idle = IdleExit(seconds: idleSeconds, now: .now)
+        }
         var count = policy.workerCount
         if let setting = ServeConfiguration.setting("workers", in: settings), setting.source != .commandLine {
             let wanted = max(1, Int(setting.values.first ?? "") ?? 1)
@@ -633,6 +641,9 @@ final class WorkerMaster: @unchecked Sendable {
         for (pid, worker) in policy.workers {
             guard let report = Self.readSnapshot("\(statsDirectory)/\(pid).json") else { continue }
             if report.inFlight > 0 { active += 1 }
+            // An event loop blocked by the app (a synchronous call) for a tenth of a second: the
+            // worker is busy though its CPU is idle.
+            if (report.eventLoopStallSeconds ?? 0) >= 0.1 { blockedSinceElastic.insert(pid) }
             guard harakiri.seconds > 0, !worker.killed, worker.state != .retiring, let reason = harakiri.verdict(report, now: now) else { continue }
             policy.markKilled(pid)
             harakiriKills.increment()
@@ -640,7 +651,7 @@ final class WorkerMaster: @unchecked Sendable {
             kill(pid, SIGKILL)
         }
         if active > maxActiveWorkers.load(ordering: .relaxed) { maxActiveWorkers.store(active, ordering: .relaxed) }
-        queuedSinceElastic = max(queuedSinceElastic, queued)
+        queuedSinceElastic = queuedSinceElastic.map { (min($0.least, queued), max($0.most, queued)) } ?? (queued, queued)
         if elastic.isEnabled, drainEnds == nil, ContinuousClock.now - lastElastic >= .seconds(1) {
             decideElastic()
         }
@@ -653,16 +664,19 @@ final class WorkerMaster: @unchecked Sendable {
         let now = ContinuousClock.now
         let elapsed = max(0.001, Double((now - lastElastic).components.seconds) + Double((now - lastElastic).components.attoseconds) / 1e18)
         lastElastic = now
-        let queued = queuedSinceElastic
-        queuedSinceElastic = 0
+        let queued = queuedSinceElastic ?? (0, 0)
+        queuedSinceElastic = nil
         var ticks: [pid_t: Int] = [:]
         var cpu: [Double] = []
         for (pid, worker) in policy.workers where worker.state != .retiring {
             guard let now = ProcessCPU.ticks(of: pid) else { continue }
             ticks[pid] = now
-            cpu.append(cpuTicks[pid].map { Double(now - $0) / ProcessCPU.ticksPerSecond / elapsed } ?? 0)
+            // Clamped: a pid reused by a new worker within the second reads less than before.
+            let used = cpuTicks[pid].map { Double(max(0, now - $0)) / ProcessCPU.ticksPerSecond / elapsed } ?? 0
+            cpu.append(blockedSinceElastic.contains(pid) ? max(used, 1) : used)
         }
         cpuTicks = ticks
+        blockedSinceElastic = []
         guard policy.isSettled else { return }
         let count = policy.workerCount
         let decision = elastic.observe(workers: count, cpu: cpu, queued: queued, now: now)

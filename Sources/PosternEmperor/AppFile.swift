@@ -31,10 +31,18 @@ package struct AppFile: Sendable, Equatable {
     package let socketOwner: String?
     package let socketGroup: String?
     /// The app's own keys, passed on as they are.
-    package let passedOn: [String: JSONValue]
+    package private(set) var passedOn: [String: JSONValue]
     /// FNV-1a of the file's bytes, in hexadecimal: the status page's configuration hash, and
     /// what tells an edit from a `touch`.
     package let hash: String
+    /// Tyrant mode: the account the app runs as from its first instruction (its file's owner).
+    package private(set) var runAs: RunAs?
+
+    package struct RunAs: Sendable, Equatable {
+        package let user: String
+        package let uid: UInt32
+        package let gid: UInt32
+    }
 
     package struct Listener: Sendable, Hashable, CustomStringConvertible {
         package let listenerProtocol: ListenerProtocol
@@ -134,6 +142,45 @@ package struct AppFile: Sendable, Equatable {
         let listenerKeys = Set(ListenerProtocol.allCases.map(\.rawValue))
         passedOn = object.filter { !Self.emperorKeys.contains($0.key) && !listenerKeys.contains($0.key) }
         hash = Self.fnv1a(bytes)
+    }
+
+    /// Tyrant mode (`--tyrant`, uWSGI's name): the app runs as its file's owner and group, so
+    /// that whoever may write a file in the directory runs an app as themselves and no one else.
+    /// A file owned by root runs as the `"user"` it names (and must name one). Any other
+    /// owner's file may not name another user or group, nor what the emperor would do as root
+    /// on its behalf: a port below 1024, a socket given to another owner, `allow-root`.
+    ///
+    /// - Parameter user: the owner's account name; nil when the uid has none.
+    package func owned(by uid: UInt32, group gid: UInt32, user: String?, path: String) throws(AppFileError) -> AppFile {
+        if uid == 0 {
+            guard passedOn["user"] != nil else {
+                throw AppFileError(
+                    path: path, key: "user", reason: "the file is owned by root: with --tyrant it must name the user its app runs as (or belong to that user)")
+            }
+            return self
+        }
+        guard let user else {
+            throw AppFileError(path: path, key: nil, reason: "its owner, uid \(uid), has no account: --tyrant runs an app as its file's owner")
+        }
+        for key in ["user", "group", "socket-owner", "allow-root"] where passedOn[key] != nil {
+            if key == "user", passedOn[key] == .string(user) || passedOn[key] == .string(String(uid)) { continue }
+            throw AppFileError(
+                path: path, key: key, reason: "the file is owned by \(user): with --tyrant its app runs as \(user), and only a file owned by root may choose")
+        }
+        if socketOwner != nil {
+            throw AppFileError(path: path, key: "socket-owner", reason: "the file is owned by \(user): with --tyrant only a file owned by root may choose")
+        }
+        for listener in listeners {
+            if case .tcp(_, let port) = listener.address, port < 1024 {
+                throw AppFileError(
+                    path: path, key: listener.listenerProtocol.rawValue,
+                    reason: "port \(port) is privileged: with --tyrant the emperor opens it as root, so only a file owned by root may ask for it")
+            }
+        }
+        var owned = self
+        owned.passedOn["user"] = nil
+        owned.runAs = RunAs(user: user, uid: uid, gid: gid)
+        return owned
     }
 
     /// The app's configuration file as the emperor writes it: the app's own keys, and each

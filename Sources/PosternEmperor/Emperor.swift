@@ -36,6 +36,8 @@ package final class Emperor: Sendable {
         /// The environment every app starts with (the emperor's, without its own service's
         /// variables and without `POSTERN_*`: an app's configuration is its file).
         package var appEnvironment: [String: String]
+        /// `--tyrant`: each app runs as its file's owner, started through `setpriv` (this path).
+        package var tyrant: String?
 
         package init(directory: String, runDirectory: String, settings: EmperorPolicy.Settings, ownExecutable: String, environment: [String: String]) {
             self.directory = directory
@@ -123,7 +125,9 @@ package final class Emperor: Sendable {
         var sockets: [String: [OpenSocket]] = [:]
         var socketKeys: [String: [String?]] = [:]
         var outputs: [pid_t: ChildOutput] = [:]
+        /// The first and the last inotify event since the last scan.
         var dirtySince: ContinuousClock.Instant?
+        var lastEvent: ContinuousClock.Instant?
         var lastScan = ContinuousClock.now
         var lastPublished = ContinuousClock.now - .seconds(1)
         var announcedReady = false
@@ -166,7 +170,10 @@ package final class Emperor: Sendable {
                 for (index, name) in idle.enumerated() where fds[3 + index].revents & Int16(POLLIN) != 0 {
                     perform(policy.connection(name, now: now))
                 }
-                if postern_directory_watch_drain(watch) != 0, dirtySince == nil { dirtySince = now }
+                if postern_directory_watch_drain(watch) != 0 {
+                    if dirtySince == nil { dirtySince = now }
+                    lastEvent = now
+                }
                 receiveNotifications()
                 var byte = [UInt8](repeating: 0, count: 64)
                 while read(emperor.wake.read, &byte, byte.count) > 0 {}
@@ -175,10 +182,14 @@ package final class Emperor: Sendable {
                     return inbox
                 }) { handle(message) }
                 reap()
-                // An editor's several writes are one change: scanned once they have settled
-                // (150 ms), and at least every 2 s for file systems without inotify events.
-                if let since = dirtySince, now - since >= .milliseconds(150) || now - lastScan >= .seconds(2) { scan() }
-                if now - lastScan >= .seconds(2) { scan() }
+                // An editor's several writes are one change: a scan once they have been quiet for
+                // 150 ms (at most 1 s after the first), and at least every 2 s for file systems
+                // that send no inotify events.
+                if let since = dirtySince, let last = lastEvent, now - last >= .milliseconds(150) || now - since >= .seconds(1) {
+                    scan()
+                } else if now - lastScan >= .seconds(2) {
+                    scan()
+                }
                 perform(policy.tick(now: .now))
                 publish(now: now)
                 if policy.isDone { break }
@@ -212,6 +223,7 @@ package final class Emperor: Sendable {
         /// The directory read again; each file whose stamp changed is read and judged.
         mutating func scan() {
             dirtySince = nil
+            lastEvent = nil
             lastScan = .now
             guard !policy.isStopping else { return }
             guard let seen = DirectoryScan.scan(configuration.directory) else {
@@ -234,7 +246,11 @@ package final class Emperor: Sendable {
                     let touched = hashes[name] == hash
                     hashes[name] = hash
                     do {
-                        perform(policy.found(try AppFile(name: name, path: path, bytes: bytes), touched: touched, now: .now))
+                        var file = try AppFile(name: name, path: path, bytes: bytes)
+                        if configuration.tyrant != nil, let stamp = seen[name] {
+                            file = try file.owned(by: stamp.owner, group: stamp.group, user: Self.accountName(stamp.owner), path: path)
+                        }
+                        perform(policy.found(file, touched: touched, now: .now))
                     } catch {
                         perform(policy.invalid(name, reason: error.description))
                     }
@@ -305,10 +321,22 @@ package final class Emperor: Sendable {
         func configurationPath(_ name: String) -> String { configuration.runDirectory + "/" + name + ".json" }
         func checkPath(_ name: String) -> String { configuration.runDirectory + "/" + name + ".check.json" }
 
-        /// The binary and its first arguments for `file`.
+        /// The binary and its first arguments for `file`: in tyrant mode through `setpriv`
+        /// (util-linux), which takes the owner's user, group and groups before it executes the
+        /// binary, so that no line of an app's code runs as root (posix_spawn cannot change
+        /// users, and a multithreaded emperor must not fork).
         func command(_ file: AppFile) -> (executable: String, arguments: [String]) {
-            guard let exec = file.exec else { return (configuration.ownExecutable, ["serve"]) }
-            return (exec.hasPrefix("/") ? exec : configuration.directory + "/" + exec, [])
+            let (binary, arguments) =
+                file.exec.map { exec in (exec.hasPrefix("/") ? exec : configuration.directory + "/" + exec, [String]()) }
+                ?? (configuration.ownExecutable, ["serve"])
+            guard let runAs = file.runAs, let setpriv = configuration.tyrant else { return (binary, arguments) }
+            return (setpriv, ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--init-groups", "--", binary] + arguments)
+        }
+
+        /// The account name of `uid`, if it has one.
+        static func accountName(_ uid: UInt32) -> String? {
+            guard let entry = getpwuid(uid) else { return nil }
+            return String(cString: entry.pointee.pw_name)
         }
 
         /// The binary's own `--check-config` on the file as written (its addresses, not
@@ -378,6 +406,11 @@ package final class Emperor: Sendable {
                     fds.append(kept.fd)
                     continue
                 }
+                if let runAs = file.runAs, case .unix(let path) = listener.address, !Self.mayCreate(path, uid: runAs.uid, gid: runAs.gid) {
+                    throw EmperorError.other(
+                        "\(listener.listenerProtocol.rawValue) \(listener.address): \(runAs.user) may not create files in its directory (--tyrant opens it as root for \(runAs.user))"
+                    )
+                }
                 let spec = ListenerSpec(listener.listenerProtocol, listener.address, socketMode: file.socketMode)
                 let fd = try ListeningSocket.open(spec, backlog: file.backlog)
                 // Close-on-exec here: each app gets only its own (``ChildProcess/spawn``'s `keeping`).
@@ -392,6 +425,18 @@ package final class Emperor: Sendable {
             }
             socketKeys[file.name] = keys
             return fds
+        }
+
+        /// Whether `uid` (with primary group `gid`) may create `path` in its directory, by the
+        /// directory's mode bits.
+        static func mayCreate(_ path: String, uid: UInt32, gid: UInt32) -> Bool {
+            let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            var status = stat()
+            guard stat(directory, &status) == 0 else { return false }
+            let mode = status.st_mode
+            if status.st_uid == uid { return mode & S_IWUSR != 0 && mode & S_IXUSR != 0 }
+            if status.st_gid == gid { return mode & S_IWGRP != 0 && mode & S_IXGRP != 0 }
+            return mode & S_IWOTH != 0 && mode & S_IXOTH != 0
         }
 
         /// Closes the app's sockets but those for `keeping`, and removes their socket files.
@@ -454,7 +499,7 @@ package final class Emperor: Sendable {
                         configHash: app.file?.hash ?? app.latest?.hash, exec: (app.file ?? app.latest).map { command($0).executable },
                         startedAt: wallTime(app.startedAt), readyAt: wallTime(app.readyAt), onDemand: (app.file ?? app.latest)?.onDemand ?? false,
                         coldStarts: app.coldStarts, lastColdStartMilliseconds: app.lastColdStart.map(EmperorPolicy.milliseconds),
-                        idleExits: app.idleExits,
+                        idleExits: app.idleExits, uid: (app.file ?? app.latest)?.runAs.map { Int($0.uid) },
                         listeners: queues.map { EmperorStatus.Listener(protocol: $0.protocol, address: $0.address, queued: $0.queued, length: $0.length) }
                     ))
             }

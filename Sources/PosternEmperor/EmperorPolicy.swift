@@ -158,6 +158,8 @@ package struct EmperorPolicy: Sendable {
         let isNew = apps[file.name] == nil
         defer { apps[file.name] = app }
         app.latest = file
+        // A newer file replaces one that waited to be applied.
+        app.approved = nil
         if isNew, file.onDemand {
             // Listening at once, checked meanwhile (a boot of 200 on-demand apps waits for no
             // check; a connection before the verdict starts the app, which checks itself).
@@ -173,10 +175,16 @@ package struct EmperorPolicy: Sendable {
             app.crashes = 0
             app.phase = .waiting
             return [.log(.notice, "\(file.name): \(touched ? "touched" : "changed"); starting it now")]
+        case .stopping where app.removed:
+            // Removed, then written again before its process had stopped: it starts again once
+            // it has (on the new file, checked first).
+            app.removed = false
+            app.phase = .restarting
+            return [.log(.notice, "\(file.name): its file is back; it starts again once its process has stopped")]
         case .stopping:
             return []
         default:
-            if !touched, file.hash == app.file?.hash, app.approved == nil {
+            if !touched, file.hash == app.file?.hash, !app.unverified {
                 // Back to what runs (an error fixed by undoing the edit): nothing to apply.
                 app.configError = nil
                 app.latest = nil
@@ -191,8 +199,11 @@ package struct EmperorPolicy: Sendable {
         guard !isStopping else { return [] }
         var app = apps[name] ?? App(name: name)
         app.latest = nil
+        app.approved = nil
         app.configError = reason
-        if app.pid == nil, app.phase != .stopping { app.phase = .configError }
+        // Without a process and without a valid file to start: nothing to run. (An idle or
+        // waiting app with a valid file keeps it.)
+        if app.pid == nil, app.file == nil, app.phase != .stopping { app.phase = .configError }
         let running = app.pid != nil ? "; it keeps running its configuration" : ""
         apps[name] = app
         return [.log(.error, reason + running)]
@@ -226,14 +237,16 @@ package struct EmperorPolicy: Sendable {
             app.configError = failure
             app.latest = nil
             if app.unverified {
+                app.unverified = false
+                // Started by a connection before the verdict: it runs; its file shows the error.
+                if app.pid != nil { return [.log(.error, failure)] }
                 // Listening on a file that is not valid: its sockets close (a connection is
                 // refused, not kept waiting for an app that cannot start).
-                app.unverified = false
                 app.file = nil
-                if app.pid == nil { app.phase = .configError }
+                app.phase = .configError
                 return [.log(.error, failure), .release(name)]
             }
-            if app.pid == nil { app.phase = .configError }
+            if app.pid == nil, app.file == nil { app.phase = .configError }
             return [.log(.error, failure + (app.pid != nil ? "; it keeps running its configuration" : ""))]
         }
         app.configError = nil
@@ -247,6 +260,10 @@ package struct EmperorPolicy: Sendable {
         case .waiting, .idle:
             app.file = latest
             app.phase = .waiting
+            return []
+        case .backoff:
+            // Its next start takes the new file.
+            app.file = latest
             return []
         case .ready:
             return apply(latest, to: &app, now: now)
@@ -264,7 +281,9 @@ package struct EmperorPolicy: Sendable {
         let previous = app.file
         app.file = file
         app.approved = nil
-        if previous?.listeners == file.listeners && previous?.exec == file.exec && previous?.socketKeys == file.socketKeys {
+        if previous?.listeners == file.listeners && previous?.exec == file.exec && previous?.socketKeys == file.socketKeys
+            && previous?.runAs == file.runAs
+        {
             app.phase = .reloading
             app.generation += 1
             app.deadline = now + settings.reloadTimeout
@@ -273,7 +292,7 @@ package struct EmperorPolicy: Sendable {
         app.phase = .restarting
         app.deadline = now + settings.stopTimeout
         return [
-            .log(.notice, "\(app.name): its listeners or binary changed; restarting it on the new ones (SIGTERM to pid \(pid))"),
+            .log(.notice, "\(app.name): its listeners, binary or owner changed; restarting it (SIGTERM to pid \(pid))"),
             .signal(pid, SIGTERM),
         ]
     }
@@ -337,7 +356,7 @@ package struct EmperorPolicy: Sendable {
             return [.log(.info, "\(app.name): stopped for its restart (\(exit))")]
         }
         app.coldStartBegan = nil
-        if app.file?.onDemand == true, exit == .code(0), app.phase == .ready {
+        if app.file?.onDemand == true, exit == .code(0), app.phase == .ready || app.phase == .reloading {
             // Its --idle-exit: the sockets wait for the next connection.
             app.crashes = 0
             app.idleExits += 1
@@ -424,6 +443,9 @@ package struct EmperorPolicy: Sendable {
                         app.phase = .starting
                         busy += 1
                         actions.append(.spawn(file))
+                    } else if app.latest == nil, app.checking == nil, app.file == nil {
+                        // Nothing valid to start (its only file was refused).
+                        app.phase = .configError
                     }
                 } else if app.phase == .ready || app.phase == .idle, let latest = app.latest, app.checking == nil, busy < settings.maxStarting {
                     app.checking = latest.hash

@@ -24,6 +24,8 @@ package enum EmperorProcess {
         package var pidFile: String?
         package var errorLog: String?
         package var logLevel: Logger.Level = .info
+        /// `--tyrant`: the path of `setpriv`.
+        package var tyrant: String?
 
         package init(directory: String) { self.directory = directory }
     }
@@ -48,10 +50,10 @@ package enum EmperorProcess {
         defer { if temporary { removeDirectory(runDirectory) } }
         var settings = EmperorPolicy.Settings(throttleMaximum: .milliseconds(Int64(options.throttleMax * 1000)))
         settings.maxStarting = options.maxStarting
-        let emperor = try Emperor(
-            configuration: Emperor.Configuration(
-                directory: options.directory, runDirectory: runDirectory, settings: settings, ownExecutable: ownExecutable, environment: environment),
-            logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
+        var configuration = Emperor.Configuration(
+            directory: options.directory, runDirectory: runDirectory, settings: settings, ownExecutable: ownExecutable, environment: environment)
+        configuration.tyrant = options.tyrant
+        let emperor = try Emperor(configuration: configuration, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
         if let pidFile = options.pidFile { try Privileges.writePIDFile(pidFile) }
         defer { if let pidFile = options.pidFile { Privileges.removePIDFile(pidFile) } }
 

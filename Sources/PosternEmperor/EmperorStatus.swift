@@ -1,5 +1,6 @@
 import FoundationEssentials
 import PosternCore
+import Prometheus
 
 /// The emperor's status page (`--status ADDR`): the emperor, and each app as the emperor
 /// manages it. Times are Unix seconds.
@@ -37,6 +38,8 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
         package var coldStarts: Int
         package var lastColdStartMilliseconds: Double?
         package var idleExits: Int
+        /// Tyrant mode: the uid it runs as (its file's owner).
+        package var uid: Int?
         /// The sockets the emperor holds for it, and the connections waiting in each.
         package var listeners: [Listener]
 
@@ -53,6 +56,7 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
             case coldStarts = "cold_starts"
             case lastColdStartMilliseconds = "last_cold_start_ms"
             case idleExits = "idle_exits"
+            case uid
             case listeners
         }
     }
@@ -71,7 +75,50 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// The status page's application: the JSON at `/` and `/status`.
+extension EmperorStatus {
+    /// The states an app can be in, each a label value of `postern_emperor_apps`.
+    static let states = ["starting", "ready", "reloading", "idle", "backoff", "config_error", "stopping"]
+
+    /// The page in the Prometheus text format (`/metrics`): how many apps are in each state, and
+    /// per app (label `app`) whether it runs, its restarts, generation, cold starts and the last
+    /// one's wait, idle exits, and the connections waiting on each of its sockets.
+    func prometheus() -> [UInt8] {
+        let registry = PrometheusCollectorRegistry()
+        func metric(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "postern_emperor", metricName: name, unitName: unit, helpText: help)
+        }
+        for state in Self.states {
+            registry.makeGauge(descriptor: metric("apps", "", "Apps, by state."), labels: [("state", state)]).set(
+                Double(apps.filter { $0.state == state }.count))
+        }
+        for app in apps {
+            let labels = [("app", app.name)]
+            registry.makeGauge(descriptor: metric("app_up", "", "1 while the app has a process, 0 without one."), labels: labels).set(
+                app.pid == nil ? 0.0 : 1.0)
+            registry.makeCounter(descriptor: metric("app_restarts", "total", "Exits of the app nobody asked for."), labels: labels).increment(
+                by: Int64(app.restarts))
+            registry.makeGauge(descriptor: metric("app_generation", "", "The app's starts and reloads."), labels: labels).set(Double(app.generation))
+            registry.makeCounter(descriptor: metric("app_cold_starts", "total", "Starts of an on-demand app made by a connection."), labels: labels)
+                .increment(by: Int64(app.coldStarts))
+            registry.makeCounter(descriptor: metric("app_idle_exits", "total", "Stops of an on-demand app by its idle-exit."), labels: labels)
+                .increment(by: Int64(app.idleExits))
+            if let milliseconds = app.lastColdStartMilliseconds {
+                registry.makeGauge(
+                    descriptor: metric("app_last_cold_start", "seconds", "The last cold start: the connection seen to the app's READY=1."), labels: labels
+                ).set(milliseconds / 1000)
+            }
+            for listener in app.listeners {
+                registry.makeGauge(
+                    descriptor: metric("app_listen_queue", "", "Connections waiting in the app's socket, held by the emperor."),
+                    labels: labels + [("protocol", listener.protocol), ("address", listener.address)]
+                ).set(Double(listener.queued))
+            }
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+/// The status page's application: the JSON at `/` and `/status`, Prometheus at `/metrics`.
 package struct EmperorStatusApplication: Application {
     let source: @Sendable () -> EmperorStatus
 
@@ -79,6 +126,9 @@ package struct EmperorStatusApplication: Application {
 
     package func respond(to environ: Environ) async throws -> Response {
         switch environ.pathInfo {
+        case "/metrics":
+            return Response(
+                status: .ok, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(bytes: source().prometheus()))
         case "/", "/status", "":
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -7,8 +7,9 @@ import Synchronization
 /// and whether the server is draining (graceful shutdown).
 ///
 /// A protocol server calls ``beginRequest()`` when a request head is complete and
-/// ``endRequest()`` when its response is written; between requests the connection is idle, and
-/// a draining server closes idle connections at once and busy ones after their response.
+/// ``endRequest()`` when its response is written; between requests the connection is idle. A
+/// draining server closes a busy connection after its response, and gives an idle one a grace
+/// for the request its client may be sending (``drain()``).
 public final class ConnectionContext: Sendable {
     public let configuration: GatewayConfiguration
     public let logger: Logger

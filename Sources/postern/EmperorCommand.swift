@@ -26,6 +26,12 @@ struct EmperorCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The directory of app files.", valueName: "DIR"))
     var directory: String
 
+    @Flag(
+        help: ArgumentHelp(
+            "As root: run each app as the owner (user and group) of its file, from its first instruction (through setpriv); a root-owned file must name its \"user\"."
+        ))
+    var tyrant = false
+
     @Option(help: ArgumentHelp("Serve the emperor's status page (JSON: every app) on HTTP at ADDR.", valueName: "ADDR"))
     var status: String?
 
@@ -62,6 +68,15 @@ struct EmperorCommand: AsyncParsableCommand {
         guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw ValidationError("\(directory) is not a directory")
         }
+        if tyrant {
+            guard geteuid() == 0 else { throw ValidationError("--tyrant runs each app as its file's owner: it needs root") }
+            guard access(Self.setpriv, X_OK) == 0 else { throw ValidationError("--tyrant needs \(Self.setpriv) (util-linux)") }
+            // Whoever may write in the directory chooses an app's binary: it must be root's alone.
+            guard status.st_uid == 0, status.st_mode & (S_IWGRP | S_IWOTH) == 0 || status.st_mode & S_ISVTX != 0 else {
+                throw ValidationError(
+                    "--tyrant: \(directory) must belong to root and be writable by root alone (or sticky, as /tmp), or a user could replace another's file")
+            }
+        }
     }
 
     func run() async throws {
@@ -74,6 +89,7 @@ struct EmperorCommand: AsyncParsableCommand {
         options.pidFile = pidFile
         options.errorLog = errorLog
         options.logLevel = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        options.tyrant = tyrant ? Self.setpriv : nil
         let environment = ProcessEnvironment.current
         let executable = ChildProcess.executable(startedFrom: ChildProcess.startedFrom(environment: environment))
         do {
@@ -83,6 +99,8 @@ struct EmperorCommand: AsyncParsableCommand {
             throw ExitCode(64)
         }
     }
+
+    static let setpriv = "/usr/bin/setpriv"
 
     /// `path` against the working directory (the apps' paths are written into their files).
     static func absolute(_ path: String) -> String {

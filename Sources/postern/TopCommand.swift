@@ -49,7 +49,13 @@ struct TopCommand: AsyncParsableCommand {
             do {
                 top = try StatusTop(json: Data(response.body.readableBytesView), previous: previous?.top, secondsSincePrevious: seconds)
             } catch {
-                throw ClientError.notAStatusPage(url: url)
+                // An emperor's page: a line per app, no rate to wait for.
+                guard let emperor = try? EmperorTop(json: Data(response.body.readableBytesView)) else { throw ClientError.notAStatusPage(url: url) }
+                print((redraw ? "\u{1B}[H\u{1B}[2J" : "") + emperor.text, terminator: redraw ? "" : "\n")
+                fflush(nil)
+                if once { return }
+                try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                continue
             }
             if !once || previous != nil {
                 print((redraw ? "\u{1B}[H\u{1B}[2J" : "") + top.text, terminator: redraw ? "" : "\n")

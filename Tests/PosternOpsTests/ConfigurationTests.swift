@@ -171,7 +171,9 @@ extension Ops {
                     return now.count == 3 && now.isDisjoint(with: first)
                 }, "3 new workers after SIGHUP: \(server.process.output.suffix(1500))")
             #expect(server.process.output.contains("SIGHUP: workers 2 → 3"))
-            #expect(server.process.output.contains("SIGHUP: scgi changed in the configuration; the master binds listeners at start: restart to apply it"))
+            #expect(
+                server.process.output.contains(
+                    "SIGHUP: scgi changed in the configuration; the master applies it at start only (its listeners, its worker bounds): restart to apply it"))
             let before = try await server.workerPIDs()
             try Self.write(#"{"workers": "lots"}"#, file)
             server.signal(SIGHUP)

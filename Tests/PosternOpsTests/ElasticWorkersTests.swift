@@ -17,7 +17,7 @@ struct ElasticWorkersTests {
         var workers = 1
         var added: [Int] = []
         for second in 1...6 {
-            let decision = elastic.observe(workers: workers, cpu: Array(repeating: 0.95, count: workers), queued: 0, now: t0 + .seconds(second))
+            let decision = elastic.observe(workers: workers, cpu: Array(repeating: 0.95, count: workers), queued: (0, 0), now: t0 + .seconds(second))
             if case .grow(let count, _) = decision {
                 added.append(count)
                 workers += count
@@ -27,10 +27,15 @@ struct ElasticWorkersTests {
         #expect(workers == 8)
         // One worker below 80 %: not every worker is busy.
         var partly = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 10, now: t0)
-        #expect(partly.observe(workers: 2, cpu: [0.95, 0.5], queued: 0, now: t0 + .seconds(1)) == .keep)
+        #expect(partly.observe(workers: 2, cpu: [0.95, 0.5], queued: (0, 0), now: t0 + .seconds(1)) == .keep)
         // Waiting connections count even when the workers use no CPU (a blocked, synchronous app).
         var blocked = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 10, now: t0)
-        #expect(blocked.observe(workers: 2, cpu: [0, 0], queued: 3, now: t0 + .seconds(1)) == .grow(1, "3 connections waiting to be accepted"))
+        #expect(
+            blocked.observe(workers: 2, cpu: [0, 0], queued: (2, 5), now: t0 + .seconds(1)) == .grow(1, "connections waiting to be accepted for a second (2–5)")
+        )
+        // A connection caught in one sample of the second is no shortage.
+        var brief = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 10, now: t0)
+        #expect(brief.observe(workers: 2, cpu: [0, 0], queued: (0, 1), now: t0 + .seconds(1)) == .keep)
     }
 
     @Test("one fewer when the CPU used would have fitted in one worker fewer at 60 % for --worker-idle-exit; down to the minimum")
@@ -39,7 +44,7 @@ struct ElasticWorkersTests {
         var workers = 5
         var decisions: [Int] = []
         for second in 1...20 {
-            if case .shrink = elastic.observe(workers: workers, cpu: Array(repeating: 0.1, count: workers), queued: 0, now: t0 + .seconds(second)) {
+            if case .shrink = elastic.observe(workers: workers, cpu: Array(repeating: 0.1, count: workers), queued: (0, 0), now: t0 + .seconds(second)) {
                 decisions.append(second)
                 workers -= 1
             }
@@ -48,14 +53,19 @@ struct ElasticWorkersTests {
         #expect(decisions == [3, 6, 9])
         // Three workers at 50 % (1.5 cores) would be two at 75 %: kept.
         var steady = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 3, now: t0)
-        for second in 1...10 { #expect(steady.observe(workers: 3, cpu: [0.5, 0.5, 0.5], queued: 0, now: t0 + .seconds(second)) == .keep) }
+        for second in 1...10 { #expect(steady.observe(workers: 3, cpu: [0.5, 0.5, 0.5], queued: (0, 0), now: t0 + .seconds(second)) == .keep) }
         // A queued connection in the window: kept.
         var queued = ElasticWorkers(minimum: 1, maximum: 4, idleExit: 3, now: t0)
-        _ = queued.observe(workers: 4, cpu: [0, 0, 0, 0], queued: 0, now: t0 + .seconds(1))
-        #expect(queued.observe(workers: 4, cpu: [0, 0, 0, 0], queued: 0, now: t0 + .seconds(2)) == .keep)
+        _ = queued.observe(workers: 4, cpu: [0, 0, 0, 0], queued: (0, 2), now: t0 + .seconds(1))
+        #expect(queued.observe(workers: 4, cpu: [0, 0, 0, 0], queued: (0, 0), now: t0 + .seconds(2)) == .keep)
         // Not elastic when the bounds are equal.
         var fixed = ElasticWorkers(minimum: 2, maximum: 2, idleExit: 1, now: t0)
-        #expect(fixed.observe(workers: 2, cpu: [1, 1], queued: 9, now: t0 + .seconds(5)) == .keep)
+        #expect(fixed.observe(workers: 2, cpu: [1, 1], queued: (9, 9), now: t0 + .seconds(5)) == .keep)
+        // Saturated at the maximum: the time to shrink starts once the load stops.
+        var atMaximum = ElasticWorkers(minimum: 1, maximum: 3, idleExit: 3, now: t0)
+        for second in 1...10 { _ = atMaximum.observe(workers: 3, cpu: [1, 1, 1], queued: (0, 0), now: t0 + .seconds(second)) }
+        #expect(atMaximum.observe(workers: 3, cpu: [0, 0, 0], queued: (0, 0), now: t0 + .seconds(11)) == .keep)
+        #expect(atMaximum.observe(workers: 3, cpu: [0, 0, 0], queued: (0, 0), now: t0 + .seconds(13)) != .keep)
     }
 
     @Test("a worker's CPU ticks from its stat line, whatever its command's name holds")
@@ -74,13 +84,13 @@ struct ElasticWorkersTests {
         let status = try await server.status()
         #expect((status["elastic"] as? [String: Any])?["workers_max"] as? Int == 3, "\(status)")
         // Eight clients of requests that block their thread for 100 ms (a synchronous app):
-        // connections wait in the accept queue.
+        // the worker's event loops are blocked, though its CPU is idle.
         let load = Load(port: server.port, clients: 8, target: "/block?ms=100")
         let grew = await eventually(20) { (try? await server.workerPIDs().count) == 3 }
         let result = await load.finish()
         #expect(grew, "\(server.process.output)")
         #expect(result.failed == 0, "\(result)")
-        #expect(server.process.output.contains("waiting to be accepted; 1 worker more"))
+        #expect(server.process.output.contains("elastic: every worker busy"))
         // Idle: back to one, one at a time, each retiring gracefully.
         #expect(await eventually(20) { (try? await server.workerPIDs().count) == 1 }, "\(server.process.output)")
         let elastic = try #require(try await server.status()["elastic"] as? [String: Any])

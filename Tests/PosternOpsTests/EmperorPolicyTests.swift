@@ -328,4 +328,39 @@ struct EmperorPolicyTests {
         // idle-exit without on-demand: nothing would start it again.
         #expect(throws: AppFileError.self) { try Self.file("x", #"{"http": "127.0.0.1:9002", "idle-exit": 5}"#) }
     }
+
+    @Test("a file removed and written again while its app stops: it starts again on the new file once stopped")
+    func removedThenBack() throws {
+        var policy = try readyPolicy(["a"])
+        _ = policy.removed("a", now: t0)
+        let back = try Self.file("a", #"{"http": "127.0.0.1:9000", "workers": 2}"#)
+        _ = policy.found(back, touched: false, now: t0)
+        #expect(policy.apps["a"]?.phase.name == "reloading")
+        #expect(Self.processActions(policy.exited(pid: 100, exit: .code(0), said: nil, now: t0)).isEmpty, "not released")
+        #expect(Self.processActions(policy.tick(now: t0)) == [.check(back)])
+        _ = policy.checked("a", hash: back.hash, failure: nil, now: t0)
+        #expect(Self.processActions(policy.tick(now: t0)) == [.spawn(back)])
+    }
+
+    @Test("an idle on-demand app, or one waiting to restart, keeps its valid file when an edit is refused")
+    func refusedEditKeepsTheValidFile() throws {
+        var policy = EmperorPolicy(settings: EmperorPolicy.Settings(throttleMaximum: .seconds(60)))
+        let file = try Self.file("cold", #"{"http": "127.0.0.1:9000", "on-demand": true}"#)
+        _ = policy.found(file, touched: false, now: t0)
+        _ = policy.tick(now: t0)
+        _ = policy.checked("cold", hash: file.hash, failure: nil, now: t0)
+        _ = policy.invalid("cold", reason: "not valid JSON")
+        #expect(policy.apps["cold"]?.phase == .idle)
+        #expect(policy.apps["cold"]?.configError == "not valid JSON")
+        #expect(Self.processActions(policy.connection("cold", now: t0)) == [.spawn(file)])
+        // A crash in backoff: a refused edit keeps the file it restarts with.
+        _ = policy.spawned("cold", pid: 7, now: t0)
+        _ = policy.exited(pid: 7, exit: .code(1), said: nil, now: t0)
+        let refused = try Self.file("cold", #"{"http": "127.0.0.1:9000", "on-demand": true, "bogus": 1}"#)
+        _ = policy.found(refused, touched: false, now: t0)
+        _ = policy.tick(now: t0)
+        _ = policy.checked("cold", hash: refused.hash, failure: "unknown key", now: t0)
+        #expect(policy.apps["cold"]?.phase != .configError)
+        #expect(policy.apps["cold"]?.file == file)
+    }
 }

@@ -92,6 +92,13 @@ extension Ops {
             let twoPID = try #require(two["pid"] as? Int)
             #expect((two["listeners"] as? [[String: Any]])?.first?["address"] as? String == "127.0.0.1:\(ports[1])")
             #expect((two["config_hash"] as? String)?.count == 16)
+            // The same on /metrics, and in `postern top`.
+            let metrics = await OpsServer.get(port: emperor.statusPort, "/metrics")
+            #expect(metrics.body.contains("postern_emperor_apps{state=\"ready\"} 2"), "\(metrics.body)")
+            #expect(metrics.body.contains("postern_emperor_app_up{app=\"two\"} 1"), "\(metrics.body)")
+            let top = try await PosternCommand.run(["top", "http://127.0.0.1:\(emperor.statusPort)/", "--once"])
+            #expect(top.status == 0 && top.output.contains("2 apps (2 ready)"), "\(top)")
+            #expect(top.output.split(separator: "\n").contains { $0.hasPrefix("two ") && $0.contains("ready") && $0.contains(String(twoPID)) }, "\(top.output)")
 
             // A new file: served within 2 s.
             let added = ContinuousClock.now
@@ -294,6 +301,46 @@ extension Ops {
             try emperor.write("shop", #"{"app": "ops", "http": "127.0.0.1:\#(port)", "user": "nobody", "ping-path": "/ping"}"#)
             #expect(await emperor.waitFor("shop", "ready") { $0["generation"] as? Int == 2 }, "\(emperor.process.output)")
             #expect(await OpsServer.get(port: port, "/ping").body == "pong\n", "\(emperor.process.output)")
+        }
+
+        @Test(
+            "--tyrant: each app runs as its file's owner from its start; a root-owned file must name its user; a privileged port is refused; a new owner restarts it"
+        )
+        func tyrant() async throws {
+            try #require(getuid() == 0, "as root: the tests run as root in CI")
+            let ports = try (0..<2).map { _ in try Ports.free() }
+            let emperor = try await Emperor.start("emperor-tyrant", arguments: ["--tyrant"])
+            defer { emperor.process.stop() }
+            func write(_ name: String, _ json: String, owner: (uid_t, gid_t)?) throws {
+                // Written aside and renamed in, owned already: the emperor never sees it root's.
+                let path = "\(emperor.apps)/.\(name).tmp"
+                try json.write(toFile: path, atomically: false, encoding: .utf8)
+                if let owner { chown(path, owner.0, owner.1) }
+                rename(path, "\(emperor.apps)/\(name).json")
+            }
+            func uid(of pid: Int) -> String? {
+                let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                return status?.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
+            }
+            try write("mine", #"{"app": "ops", "http": "127.0.0.1:\#(ports[0])"}"#, owner: (65534, 65534))
+            #expect(await emperor.waitFor("mine", "ready") { $0["uid"] as? Int == 65534 }, "\(emperor.process.output)")
+            let pid = try #require(await emperor.app("mine")?["pid"] as? Int)
+            #expect(uid(of: pid) == "65534")
+            #expect(await OpsServer.get(port: ports[0], "/hello").status == 200)
+
+            try write("rootfile", #"{"app": "ops", "http": "127.0.0.1:\#(ports[1])"}"#, owner: nil)
+            #expect(await emperor.waitFor("rootfile", "config_error") { ($0["config_error"] as? String)?.contains(#"key "user""#) == true })
+            try write("low", #"{"app": "ops", "http": "127.0.0.1:80"}"#, owner: (65534, 65534))
+            #expect(await emperor.waitFor("low", "config_error") { ($0["config_error"] as? String)?.contains("port 80 is privileged") == true })
+            try write("other", #"{"app": "ops", "http": "127.0.0.1:\#(ports[1])", "user": "root"}"#, owner: (65534, 65534))
+            #expect(await emperor.waitFor("other", "config_error") { ($0["config_error"] as? String)?.contains(#"key "user""#) == true })
+
+            // A new owner (daemon, uid 1): the app restarts as it.
+            chown("\(emperor.apps)/mine.json", 1, 1)
+            #expect(await emperor.waitFor("mine", "ready") { $0["uid"] as? Int == 1 && $0["pid"] as? Int != pid }, "\(emperor.process.output)")
+            let next = try #require(await emperor.app("mine")?["pid"] as? Int)
+            #expect(uid(of: next) == "1")
+            #expect(await OpsServer.get(port: ports[0], "/hello").status == 200)
         }
 
         @Test("the shipped emperor unit passes systemd-analyze verify")

@@ -75,30 +75,6 @@ struct ElasticWorkersTests {
         #expect(ProcessCPU.ticks(of: getpid()) != nil)
     }
 
-    @Test("live: one worker grows to --workers-max under load, and shrinks back to --workers-min after it")
-    func live() async throws {
-        let server = try await OpsServer.start(
-            "elastic", ["--workers", "1", "--workers-max", "3", "--worker-idle-exit", "2"])
-        defer { server.process.stop() }
-        #expect(await eventually { (try? await server.workerPIDs().count) == 1 })
-        let status = try await server.status()
-        #expect((status["elastic"] as? [String: Any])?["workers_max"] as? Int == 3, "\(status)")
-        // Eight clients of requests that block their thread for 100 ms (a synchronous app):
-        // the worker's event loops are blocked, though its CPU is idle.
-        let load = Load(port: server.port, clients: 8, target: "/block?ms=100")
-        let grew = await eventually(20) { (try? await server.workerPIDs().count) == 3 }
-        let result = await load.finish()
-        #expect(grew, "\(server.process.output)")
-        #expect(result.failed == 0, "\(result)")
-        #expect(server.process.output.contains("elastic: every worker busy"))
-        // Idle: back to one, one at a time, each retiring gracefully.
-        #expect(await eventually(20) { (try? await server.workerPIDs().count) == 1 }, "\(server.process.output)")
-        let elastic = try #require(try await server.status()["elastic"] as? [String: Any])
-        #expect(elastic["grown"] as? Int == 2 && elastic["shrunk"] as? Int == 2, "\(elastic)")
-        #expect((elastic["last_decision"] as? String)?.hasPrefix("shrink: ") == true)
-        #expect(await server.get("/hello").status == 200)
-    }
-
     @Test("bounds outside --workers are refused")
     func bounds() async throws {
         for arguments in [
@@ -106,6 +82,36 @@ struct ElasticWorkersTests {
         ] {
             let result = try await PosternCommand.run(["serve"] + arguments + ["--check-config"])
             #expect(result.status == 64 && result.error.contains("--workers-min must be from 1 to --workers"), "\(arguments): \(result)")
+        }
+    }
+}
+
+extension Ops {
+    /// Live, with the other operations suites (one at a time: real workers and load).
+    @Suite("Elastic workers, live", .serialized)
+    struct ElasticWorkersLiveTests {
+        @Test("live: one worker grows to --workers-max under load, and shrinks back to --workers-min after it")
+        func live() async throws {
+            let server = try await OpsServer.start(
+                "elastic", ["--workers", "1", "--workers-max", "3", "--worker-idle-exit", "2"])
+            defer { server.process.stop() }
+            #expect(await eventually { (try? await server.workerPIDs().count) == 1 })
+            let status = try await server.status()
+            #expect((status["elastic"] as? [String: Any])?["workers_max"] as? Int == 3, "\(status)")
+            // Eight clients of requests that block their thread for 100 ms (a synchronous app):
+            // the worker's event loops are blocked, though its CPU is idle.
+            let load = Load(port: server.port, clients: 8, target: "/block?ms=100")
+            let grew = await eventually(20) { (try? await server.workerPIDs().count) == 3 }
+            let result = await load.finish()
+            #expect(grew, "\(server.process.output)")
+            #expect(result.failed == 0, "\(result)")
+            #expect(server.process.output.contains("elastic: every worker busy"))
+            // Idle: back to one, one at a time, each retiring gracefully.
+            #expect(await eventually(20) { (try? await server.workerPIDs().count) == 1 }, "\(server.process.output)")
+            let elastic = try #require(try await server.status()["elastic"] as? [String: Any])
+            #expect(elastic["grown"] as? Int == 2 && elastic["shrunk"] as? Int == 2, "\(elastic)")
+            #expect((elastic["last_decision"] as? String)?.hasPrefix("shrink: ") == true)
+            #expect(await server.get("/hello").status == 200)
         }
     }
 }

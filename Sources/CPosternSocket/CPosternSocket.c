@@ -17,6 +17,7 @@
 #include <linux/unix_diag.h>
 #include <sys/inotify.h>
 #include <sys/un.h>
+#include <spawn.h>
 
 #ifndef EPOLLEXCLUSIVE
 #define EPOLLEXCLUSIVE (1u << 28)
@@ -220,4 +221,14 @@ long postern_notify_receive(int fd, char *buffer, unsigned long capacity, int *p
         }
     }
     return (long)count;
+}
+
+int postern_spawn_close_from(posix_spawn_file_actions_t *actions, int low) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, low);
+#else
+    (void)actions;
+    (void)low;
+    return ENOSYS;
+#endif
 }

@@ -58,7 +58,7 @@ package enum UpgradeCheck {
         do {
             pid = try ChildProcess.spawn(
                 executable: executable, arguments: arguments + ["--check-config"], environment: environment, standardInputNull: true,
-                standardOutput: ends[1], standardError: ends[1])
+                standardOutput: ends[1], standardError: ends[1], closingOthers: true)
         } catch {
             close(ends[0])
             close(ends[1])

@@ -376,6 +376,11 @@ package final class Emperor: Sendable {
                 environment[EmperorLink.key] = String(getpid())
                 let output = try ChildOutput()
                 let (executable, arguments) = command(file)
+                // SwiftNIO opens its descriptors (the status page's socket, the connections it
+                // accepts, its epoll and event descriptors) without close-on-exec: an app that
+                // inherited a status connection kept it open after the emperor had answered, and
+                // its client waited for the end. The app gets its own sockets alone.
+                InheritedDescriptors.closeOnExec(except: [])
                 do {
                     let pid = try ChildProcess.spawn(
                         executable: executable, arguments: arguments + ["--config", configurationPath(file.name)], environment: environment,

@@ -41,12 +41,15 @@ package enum ChildProcess {
     /// - Parameters:
     ///   - standardInputNull: standard input on /dev/null (else inherited).
     ///   - standardOutput, standardError: descriptors to give the child as 1 and 2 (else inherited).
+    ///   - closingOthers: every descriptor from 3 up closed in the child (a check needs none:
+    ///     SwiftNIO opens its sockets, a status connection included, without close-on-exec, and a
+    ///     child holding one keeps it open after the parent has answered).
     ///   - keeping: descriptors the child inherits under the same numbers, close-on-exec here or
     ///     not (a `dup2` onto itself clears the flag in the child alone: POSIX.1-2024, glibc 2.29),
     ///     so a parent that starts several children gives each only its own sockets.
     package static func spawn(
         executable: String, arguments: [String], environment: [String: String], standardInputNull: Bool = false, standardOutput: Int32? = nil,
-        standardError: Int32? = nil, keeping: [Int32] = []
+        standardError: Int32? = nil, closingOthers: Bool = false, keeping: [Int32] = []
     ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -54,6 +57,7 @@ package enum ChildProcess {
         if standardInputNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
         if let standardOutput { posix_spawn_file_actions_adddup2(&actions, standardOutput, 1) }
         if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError, 2) }
+        if closingOthers { _ = postern_spawn_close_from(&actions, 3) }
         for fd in keeping { posix_spawn_file_actions_adddup2(&actions, fd, fd) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

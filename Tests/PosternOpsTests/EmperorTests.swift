@@ -65,6 +65,26 @@ extension Ops {
             }
         }
 
+        /// The socket inodes that `pid` holds (`/proc/PID/fd`).
+        static func socketInodes(of pid: Int) -> Set<String> {
+            let directory = "/proc/\(pid)/fd"
+            let links = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            return Set(
+                links.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }
+                    .filter { $0.hasPrefix("socket:[") }.map { String($0.dropFirst(8).dropLast()) })
+        }
+
+        /// The inode of the TCP socket listening on `port` (`/proc/net/tcp`: state 0A).
+        static func listeningInode(port: Int) -> String? {
+            let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+            let hexPort = String(format: "%04X", port)
+            for line in table.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                if fields.count > 9, fields[1].hasSuffix(":" + hexPort), fields[3] == "0A" { return String(fields[9]) }
+            }
+            return nil
+        }
+
         static func isAlive(_ pid: Int) -> Bool {
             // A zombie (exited, not yet reaped by its parent) counts as gone.
             guard kill(pid_t(pid), 0) == 0 else { return false }
@@ -92,6 +112,11 @@ extension Ops {
             let twoPID = try #require(two["pid"] as? Int)
             #expect((two["listeners"] as? [[String: Any]])?.first?["address"] as? String == "127.0.0.1:\(ports[1])")
             #expect((two["config_hash"] as? String)?.count == 16)
+            // An app holds none of the emperor's descriptors: not its status page's socket
+            // (SwiftNIO opens it without close-on-exec; an app that inherited a status connection
+            // held it open after the emperor had answered).
+            let statusInode = try #require(Self.listeningInode(port: emperor.statusPort))
+            #expect(!Self.socketInodes(of: twoPID).contains(statusInode), "the app inherited the emperor's status socket")
             // The same on /metrics, and in `postern top`.
             let metrics = await OpsServer.get(port: emperor.statusPort, "/metrics")
             #expect(metrics.body.contains("postern_emperor_apps{state=\"ready\"} 2"), "\(metrics.body)")

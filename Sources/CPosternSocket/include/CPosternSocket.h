@@ -2,6 +2,7 @@
 #define CPOSTERN_SOCKET_H
 
 #include <sys/socket.h>
+#include <spawn.h>
 
 /// The Linux calls the connection engine's accept threads and the CGI host's exit watcher make,
 /// which Swift's Glibc module does not export (epoll, eventfd, accept4 and pidfd_open are not in
@@ -67,6 +68,10 @@ int postern_peer_watch_add(int epoll, int fd, int end_means_gone, unsigned long 
 /// Waits for the set's events: fills `tokens` with at most `capacity` tokens; returns their
 /// count, or -1 with errno (EINTR).
 int postern_watch_wait(int epoll, unsigned long long *tokens, int capacity);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): every descriptor from `low` up closed
+/// in the child. 0, or an error number (ENOSYS on an older C library).
+int postern_spawn_close_from(posix_spawn_file_actions_t *actions, int low);
 
 /// An inotify descriptor (close-on-exec, non-blocking) watching `directory` for files created,
 /// written, moved in or out, removed, or their attributes changed (a `touch`): the emperor's

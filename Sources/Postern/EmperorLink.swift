@@ -11,6 +11,10 @@ import Glibc
 package enum EmperorLink {
     package static let key = "POSTERN_EMPEROR"
 
+    /// Whether this process was started by an emperor, which then reads an ``AppReport`` beside
+    /// its notifications.
+    static var isUnderEmperor: Bool { getenv(key) != nil }
+
     /// Arms the parent-death signal when `environment` names an emperor; false when that emperor
     /// is no longer this process's parent (the app must leave).
     static func watchEmperor(_ environment: [String: String], logger: Logger) -> Bool {

@@ -322,7 +322,20 @@ public enum Gateway {
         {
             services.insert(.init(service: status), at: 0)
         }
-        if let notifier { services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine, isReloading: { reload?.isReloading == true }))) }
+        if let notifier {
+            var report: (@Sendable () -> String)?
+            if EmperorLink.isUnderEmperor {
+                report = {
+                    let snapshot = stats.snapshot
+                    let busy = snapshot.inFlight > 0 ? 1 : 0
+                    return AppReport(
+                        start: Int(startTime * 1000), requests: snapshot.requests, errors: snapshot.errors, inFlight: snapshot.inFlight, busy: busy,
+                        idle: 1 - busy
+                    ).line
+                }
+            }
+            services.append(.init(service: SystemdWatch(notifier: notifier, status: statusLine, isReloading: { reload?.isReloading == true }, report: report)))
+        }
         // --drain-delay: a single process takes its stop signals itself, to drain before the
         // graceful stop; a worker stops at once (its master drained before it signalled).
         let drainDelay = isWorker ? 0 : options.drainDelay

@@ -53,6 +53,7 @@ final class WorkerMaster: @unchecked Sendable {
     /// READY=1 is due once the workers serve (at start, and after each reload).
     private var readyDue = true
     private var lastStatus = ContinuousClock.now
+    private let reportsToEmperor = EmperorLink.isUnderEmperor
     /// What the options were read from at start, and what they gave: SIGHUP reads it again and
     /// compares (a listener setting that changed needs a restart).
     private let configuration: ServeConfiguration.Loaded
@@ -563,13 +564,16 @@ final class WorkerMaster: @unchecked Sendable {
 
     /// READY=1 once every worker serves (none still starting, no reload under way); the status
     /// line, with WATCHDOG=1 when the unit asks for it, at half the watchdog timeout or every 10 s.
+    ///
+    /// Under `postern emperor` the status goes every second, with the ``AppReport`` line.
     private func notifySystemd() {
         guard let notifier else { return }
-        let interval = notifier.watchdogInterval ?? .seconds(10)
+        let interval = min(notifier.watchdogInterval ?? .seconds(10), reportsToEmperor ? .seconds(1) : .seconds(10))
         let statusDue = ContinuousClock.now - lastStatus >= interval
         guard readyDue || statusDue else { return }
         let serving = policy.servingCount
-        let status = "STATUS=\(serving) of \(policy.workerCount) workers serving, \(aggregate().total.requests) requests"
+        var status = "STATUS=\(serving) of \(policy.workerCount) workers serving, \(aggregate().total.requests) requests"
+        if reportsToEmperor { status += "\n" + AppReport(statusReading()).line }
         if readyDue, policy.isSettled {
             readyDue = false
             notifier.send("READY=1\nMAINPID=\(getpid())\n" + status)

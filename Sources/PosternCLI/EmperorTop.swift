@@ -16,6 +16,10 @@ public struct EmperorTop: Sendable {
             var coldStarts: Int
             var lastColdStartMs: Double?
             var uid: Int?
+            var requests: Int?
+            var errors: Int?
+            var workersBusy: Int?
+            var workersIdle: Int?
             var configError: String?
             var listeners: [Listener]
         }
@@ -44,13 +48,17 @@ public struct EmperorTop: Sendable {
         var lines = [
             "postern emperor pid \(d.pid), \(d.directory): \(d.apps.count) app\(d.apps.count == 1 ? "" : "s")\(summary.isEmpty ? "" : " (\(summary))")", "",
         ]
-        let widths = [20, 13, 8, 5, 9, 6, 10, 7, 7]
-        lines.append(StatusTop.row(["APP", "STATE", "PID", "GEN", "RESTARTS", "COLD", "LAST COLD", "QUEUED", "UID"], widths: widths))
+        let widths = [18, 13, 8, 5, 10, 7, 10, 9, 6, 10, 7, 7]
+        lines.append(
+            StatusTop.row(
+                ["APP", "STATE", "PID", "GEN", "REQUESTS", "5XX", "BUSY/IDLE", "RESTARTS", "COLD", "LAST COLD", "QUEUED", "UID"], widths: widths))
         for app in d.apps {
+            let workers = app.pid == nil ? "-" : "\(app.workersBusy ?? 0)/\(app.workersIdle ?? 0)"
             lines.append(
                 StatusTop.row(
                     [
-                        app.name, app.state, app.pid.map(String.init) ?? "-", String(app.generation), String(app.restarts), String(app.coldStarts),
+                        app.name, app.state, app.pid.map(String.init) ?? "-", String(app.generation), String(app.requests ?? 0),
+                        String(app.errors ?? 0), workers, String(app.restarts), String(app.coldStarts),
                         app.lastColdStartMs.map { StatusTop.fixed($0, 1) + " ms" } ?? "-", String(app.listeners.reduce(0) { $0 + $1.queued }),
                         app.uid.map(String.init) ?? "-",
                     ], widths: widths))

@@ -125,6 +125,10 @@ package final class Emperor: Sendable {
         var sockets: [String: [OpenSocket]] = [:]
         var socketKeys: [String: [String?]] = [:]
         var outputs: [pid_t: ChildOutput] = [:]
+        /// Each app's requests and errors from its reports, across its processes.
+        var tallies: [String: AppTally] = [:]
+        /// Each app's sockets' queue reader, made again when its sockets change.
+        var queueMonitors: [String: (fds: [Int32], monitor: ListenQueueMonitor)] = [:]
         /// The first and the last inotify event since the last scan.
         var dirtySince: ContinuousClock.Instant?
         var lastEvent: ContinuousClock.Instant?
@@ -266,6 +270,9 @@ package final class Emperor: Sendable {
                 guard count >= 0 else { break }
                 let text = String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if text.split(separator: "\n").contains("READY=1") { perform(policy.ready(pid: pid, now: .now)) }
+                if let report = AppReport(datagram: text), let app = policy.apps.values.first(where: { $0.pid == pid }) {
+                    tallies[app.name, default: AppTally()].take(report)
+                }
             }
         }
 
@@ -276,6 +283,7 @@ package final class Emperor: Sendable {
                 guard waitpid(pid, &status, WNOHANG) == pid else { continue }
                 let exit = ChildExit(waitStatus: status)
                 let output = outputs.removeValue(forKey: pid)
+                tallies[app.name]?.processEnded()
                 let expected = app.removed || policy.isStopping || app.phase == .restarting
                 let said = expected || exit == .code(0) ? nil : output?.lastLines(waiting: 0.05)
                 perform(policy.exited(pid: pid, exit: exit, said: said.flatMap { $0.isEmpty ? nil : $0 }, now: .now))
@@ -312,6 +320,7 @@ package final class Emperor: Sendable {
                     }
                 case .release(let name):
                     release(name, keeping: [])
+                    tallies[name] = nil
                     unlink(configurationPath(name))
                     unlink(checkPath(name))
                 }
@@ -496,7 +505,11 @@ package final class Emperor: Sendable {
                 var nextAttempt: Double?
                 if case .backoff(let until) = app.phase { nextAttempt = wall + Self.seconds(until - now) }
                 let open = sockets[app.name] ?? []
-                let queues = ListenQueueMonitor(open.map { ($0.listener.listenerProtocol, $0.fd) }).sample()
+                if queueMonitors[app.name]?.fds != open.map(\.fd) {
+                    queueMonitors[app.name] = (open.map(\.fd), ListenQueueMonitor(open.map { ($0.listener.listenerProtocol, $0.fd) }))
+                }
+                let queues = queueMonitors[app.name]?.monitor.sample() ?? []
+                let tally = tallies[app.name] ?? AppTally()
                 apps.append(
                     EmperorStatus.App(
                         name: app.name, state: app.phase.name, pid: app.pid, generation: app.generation, restarts: app.restarts,
@@ -505,6 +518,8 @@ package final class Emperor: Sendable {
                         startedAt: wallTime(app.startedAt), readyAt: wallTime(app.readyAt), onDemand: (app.file ?? app.latest)?.onDemand ?? false,
                         coldStarts: app.coldStarts, lastColdStartMilliseconds: app.lastColdStart.map(EmperorPolicy.milliseconds),
                         idleExits: app.idleExits, uid: (app.file ?? app.latest)?.runAs.map { Int($0.uid) },
+                        requests: tally.requests, errors: tally.errors, inFlight: tally.current?.inFlight ?? 0,
+                        workersBusy: tally.current?.busy ?? 0, workersIdle: tally.current?.idle ?? 0,
                         listeners: queues.map { EmperorStatus.Listener(protocol: $0.protocol, address: $0.address, queued: $0.queued, length: $0.length) }
                     ))
             }

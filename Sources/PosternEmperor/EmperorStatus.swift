@@ -40,6 +40,14 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
         package var idleExits: Int
         /// Tyrant mode: the uid it runs as (its file's owner).
         package var uid: Int?
+        /// Requests it answered and those with a 5xx status, over every process it has had
+        /// under this emperor (from its reports, once a second: ``AppTally``).
+        package var requests: Int
+        package var errors: Int
+        /// Its requests in flight, and its workers with and without one (0 without a process).
+        package var inFlight: Int
+        package var workersBusy: Int
+        package var workersIdle: Int
         /// The sockets the emperor holds for it, and the connections waiting in each.
         package var listeners: [Listener]
 
@@ -57,6 +65,10 @@ package struct EmperorStatus: Codable, Sendable, Equatable {
             case lastColdStartMilliseconds = "last_cold_start_ms"
             case idleExits = "idle_exits"
             case uid
+            case requests, errors
+            case inFlight = "in_flight"
+            case workersBusy = "workers_busy"
+            case workersIdle = "workers_idle"
             case listeners
         }
     }
@@ -81,7 +93,8 @@ extension EmperorStatus {
 
     /// The page in the Prometheus text format (`/metrics`): how many apps are in each state, and
     /// per app (label `app`) whether it runs, its restarts, generation, cold starts and the last
-    /// one's wait, idle exits, and the connections waiting on each of its sockets.
+    /// one's wait, idle exits, requests, 5xx responses, requests in flight, workers busy and
+    /// idle, and the connections waiting on each of its sockets.
     func prometheus() -> [UInt8] {
         let registry = PrometheusCollectorRegistry()
         func metric(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -106,6 +119,15 @@ extension EmperorStatus {
                 registry.makeGauge(
                     descriptor: metric("app_last_cold_start", "seconds", "The last cold start: the connection seen to the app's READY=1."), labels: labels
                 ).set(milliseconds / 1000)
+            }
+            registry.makeCounter(descriptor: metric("app_requests", "total", "Requests the app answered, over its processes."), labels: labels)
+                .increment(by: Int64(app.requests))
+            registry.makeCounter(descriptor: metric("app_errors", "total", "The app's responses with a 5xx status."), labels: labels).increment(
+                by: Int64(app.errors))
+            registry.makeGauge(descriptor: metric("app_in_flight", "", "The app's requests in flight."), labels: labels).set(Double(app.inFlight))
+            for (state, count) in [("busy", app.workersBusy), ("idle", app.workersIdle)] {
+                registry.makeGauge(descriptor: metric("app_workers", "", "The app's serving workers, busy or idle."), labels: labels + [("state", state)])
+                    .set(Double(count))
             }
             for listener in app.listeners {
                 registry.makeGauge(

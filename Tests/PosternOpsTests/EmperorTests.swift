@@ -101,7 +101,7 @@ extension Ops {
                 "emperor-events",
                 files: [
                     "one": #"{"app": "ops", "http": "127.0.0.1:\#(ports[0])"}"#,
-                    "two": #"{"app": "ops", "http": "127.0.0.1:\#(ports[1])", "workers": 2}"#,
+                    "two": #"{"app": "ops", "http": "127.0.0.1:\#(ports[1])", "workers": 2, "timeout": 0.2}"#,
                 ])
             defer { emperor.process.stop() }
             #expect(await emperor.waitFor("one", "ready"), "\(emperor.process.output)")
@@ -112,6 +112,18 @@ extension Ops {
             let twoPID = try #require(two["pid"] as? Int)
             #expect((two["listeners"] as? [[String: Any]])?.first?["address"] as? String == "127.0.0.1:\(ports[1])")
             #expect((two["config_hash"] as? String)?.count == 16)
+            // Each app's requests, 5xx and workers, from its reports (once a second): a master's
+            // over its two workers; a 504 of its --timeout counts as an error.
+            #expect(await OpsServer.get(port: ports[1], "/sleep?ms=1000").status == 504)
+            let counted = await eventually(5) {
+                guard let two = await emperor.app("two") else { return false }
+                return two["requests"] as? Int == 2 && two["errors"] as? Int == 1 && two["workers_idle"] as? Int == 2 && two["workers_busy"] as? Int == 0
+            }
+            let twoNow = await emperor.app("two")
+            #expect(counted, "\(String(describing: twoNow))")
+            let oneCounted = await eventually(5) { await emperor.app("one")?["requests"] as? Int == 1 }
+            let oneNow = await emperor.app("one")
+            #expect(oneCounted, "\(String(describing: oneNow))")
             // An app holds none of the emperor's descriptors: not its status page's socket
             // (SwiftNIO opens it without close-on-exec; an app that inherited a status connection
             // held it open after the emperor had answered).
@@ -121,9 +133,15 @@ extension Ops {
             let metrics = await OpsServer.get(port: emperor.statusPort, "/metrics")
             #expect(metrics.body.contains("postern_emperor_apps{state=\"ready\"} 2"), "\(metrics.body)")
             #expect(metrics.body.contains("postern_emperor_app_up{app=\"two\"} 1"), "\(metrics.body)")
+            #expect(metrics.body.contains("postern_emperor_app_requests_total{app=\"two\"} 2"), "\(metrics.body)")
+            #expect(metrics.body.contains("postern_emperor_app_errors_total{app=\"two\"} 1"), "\(metrics.body)")
+            #expect(metrics.body.contains("postern_emperor_app_workers{app=\"two\",state=\"idle\"} 2"), "\(metrics.body)")
             let top = try await PosternCommand.run(["top", "http://127.0.0.1:\(emperor.statusPort)/", "--once"])
             #expect(top.status == 0 && top.output.contains("2 apps (2 ready)"), "\(top)")
-            #expect(top.output.split(separator: "\n").contains { $0.hasPrefix("two ") && $0.contains("ready") && $0.contains(String(twoPID)) }, "\(top.output)")
+            #expect(
+                top.output.split(separator: "\n").contains {
+                    $0.hasPrefix("two ") && $0.contains("ready") && $0.contains(String(twoPID)) && $0.contains(" 0/2 ")
+                }, "\(top.output)")
 
             // A new file: served within 2 s.
             let added = ContinuousClock.now
@@ -145,6 +163,11 @@ extension Ops {
             #expect(result.failed == 0 && result.sent > 50, "\(result)")
             #expect(await OpsServer.get(port: ports[0], "/ping").body == "pong\n")
             #expect(await emperor.app("one")?["pid"] as? Int == onePID, "reloaded in place")
+            // Its reload in place started its counters again; the emperor's count goes on (less
+            // the requests in flight as the old image stopped, at most one per client).
+            let carried = await eventually(3) { (await emperor.app("one")?["requests"] as? Int ?? 0) >= 1 + result.sent - 4 }
+            let oneAfter = await emperor.app("one")
+            #expect(carried, "\(String(describing: oneAfter)), \(result)")
             #expect(await emperor.app("two")?["pid"] as? Int == twoPID)
             #expect(await emperor.app("two")?["generation"] as? Int == 1)
 

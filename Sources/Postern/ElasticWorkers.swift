@@ -1,3 +1,5 @@
+import PosternCore
+
 /// `--workers-min N --workers-max M`: the master's worker count follows the load, decided once
 /// a second as a pure value from what it measures (each worker's CPU time over that second, the
 /// listening sockets' accept queues), as php-fpm's `pm = dynamic` and uWSGI's `cheaper` do.
@@ -76,7 +78,7 @@ struct ElasticWorkers: Sendable {
         guard now - windowStart >= idleExit else { return .keep }
         defer { restart(now) }
         guard workers > minimum, peakQueued == 0, peakLoad <= Self.shrinkShare * Double(workers - 1) else { return .keep }
-        return .shrink("at most \(Self.percent(peakLoad)) of a core used for --worker-idle-exit \(Self.seconds(idleExit)) s")
+        return .shrink("at most \(Self.percent(peakLoad)) of a core used for --worker-idle-exit \(idleExit.secondsText) s")
     }
 
     private mutating func restart(_ now: ContinuousClock.Instant) {
@@ -86,9 +88,4 @@ struct ElasticWorkers: Sendable {
     }
 
     private static func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
-
-    private static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        return attoseconds == 0 ? "\(seconds)" : "\(Double(seconds) + Double(attoseconds) / 1e18)"
-    }
 }

@@ -1,4 +1,5 @@
 import Logging
+import PosternCore
 import PosternSupervision
 
 #if canImport(Glibc)
@@ -399,8 +400,6 @@ struct PreforkPolicy {
 extension Duration {
     /// Seconds with one decimal, for log lines.
     var formattedSeconds: String {
-        let (seconds, attoseconds) = components
-        let tenths = (Double(seconds) + Double(attoseconds) / 1e18) * 10
-        return String(Double(tenths.rounded()) / 10)
+        String((inSeconds * 10).rounded() / 10)
     }
 }

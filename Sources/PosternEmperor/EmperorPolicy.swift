@@ -1,4 +1,5 @@
 import Logging
+import PosternCore
 import PosternSupervision
 
 #if canImport(Glibc)
@@ -384,7 +385,7 @@ package struct EmperorPolicy: Sendable {
         return [
             .log(
                 .error,
-                "\(app.name): \(reason); next start in \(Self.seconds(delay)) s (\(app.crashes) in a row; `touch` its file to start it now)")
+                "\(app.name): \(reason); next start in \(delay.secondsText) s (\(app.crashes) in a row; `touch` its file to start it now)")
         ]
     }
 
@@ -420,7 +421,7 @@ package struct EmperorPolicy: Sendable {
                 switch app.phase {
                 case .starting:
                     actions += [
-                        .log(.error, "\(name): not ready \(Self.seconds(settings.readyTimeout)) s after its start; killing pid \(pid)"),
+                        .log(.error, "\(name): not ready \(settings.readyTimeout.secondsText) s after its start; killing pid \(pid)"),
                         .signal(pid, SIGKILL),
                     ]
                 case .reloading:
@@ -479,13 +480,7 @@ package struct EmperorPolicy: Sendable {
     }
 
     package static func milliseconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return ((Double(seconds) + Double(attoseconds) / 1e18) * 10_000).rounded() / 10
-    }
-
-    static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        return attoseconds == 0 ? "\(seconds)" : String(Double(seconds) + Double(attoseconds) / 1e18)
+        (duration.inSeconds * 10_000).rounded() / 10
     }
 }
 

@@ -97,7 +97,7 @@ public final class GatewayStats: RequestObserver {
     }
 
     private func count(_ record: RequestRecord, started: Bool) {
-        let seconds = Double(record.duration.components.seconds) + Double(record.duration.components.attoseconds) / 1e18
+        let seconds = record.duration.inSeconds
         state.withLock { stats in
             if started { stats.inFlight -= 1 }
             stats.requests += 1

@@ -28,7 +28,7 @@ public final class SlowRequestLog: Sendable {
     package func oldest() -> (line: String, seconds: Double)? {
         let now = ContinuousClock.now
         return running.withLock { running in
-            running.values.min { $0.started < $1.started }.map { ($0.line, Self.secondsValue(now - $0.started)) }
+            running.values.min { $0.started < $1.started }.map { ($0.line, (now - $0.started).inSeconds) }
         }
     }
 
@@ -84,10 +84,6 @@ public final class SlowRequestLog: Sendable {
     }
 
     private static func seconds(_ duration: Duration) -> String {
-        String(Double(Int(secondsValue(duration) * 1000)) / 1000)
-    }
-
-    package static func secondsValue(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        String(Double(Int(duration.inSeconds * 1000)) / 1000)
     }
 }

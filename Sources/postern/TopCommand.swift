@@ -44,7 +44,7 @@ struct TopCommand: AsyncParsableCommand {
             }
             guard response.status.code == 200 else { throw ClientError.statusPageAnswered(address: "\(target.address)", status: response.status.code) }
             let now = ContinuousClock.now
-            let seconds = previous.map { (now - $0.at).seconds } ?? 0
+            let seconds = previous.map { (now - $0.at).inSeconds } ?? 0
             let top: StatusTop
             do {
                 top = try StatusTop(json: Data(response.body.readableBytesView), previous: previous?.top, secondsSincePrevious: seconds)
@@ -66,11 +66,5 @@ struct TopCommand: AsyncParsableCommand {
             previous = (top, now)
             try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
         }
-    }
-}
-
-extension Duration {
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

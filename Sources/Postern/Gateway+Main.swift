@@ -94,13 +94,22 @@ extension Gateway {
 
     /// Runs `command` with the options that the file and the environment add; an error in
     /// either ends the process with status 64 (EX_USAGE, as the argument parser's own errors).
+    /// Another subcommand that declares its own keys (``ConfigurableCommand``, as `postern
+    /// emperor`) gets its options from them the same way.
     @MainActor
     private static func runCommand<Command: AsyncParsableCommand>(_ command: Command.Type, configurationKeys: [ServeConfiguration.Key]) async {
         var arguments = Array(CommandLine.arguments.dropFirst())
+        var target: (position: Int, keys: [ServeConfiguration.Key])?
         if let position = servingOptionsPosition(command, arguments) {
+            target = (position, ServeOptions.configurationKeys + configurationKeys)
+        } else if let first = arguments.first,
+            let named = command.configuration.subcommands.first(where: { $0._commandName == first }) as? any ConfigurableCommand.Type
+        {
+            target = (1, named.configurationKeys)
+        }
+        if let (position, keys) = target {
             do {
-                let sources = ServeConfiguration.Sources(
-                    arguments: arguments, keys: ServeOptions.configurationKeys + configurationKeys, environment: ProcessEnvironment.current)
+                let sources = ServeConfiguration.Sources(arguments: arguments, keys: keys, environment: ProcessEnvironment.current)
                 arguments.insert(contentsOf: try sources.resolve().added, at: position)
             } catch {
                 StandardError.write("Error: \(error)\n")
@@ -144,4 +153,11 @@ extension Gateway {
             fd0IsListening: isListeningSocket(0)
         )
     }
+}
+
+/// A subcommand beside the serving one whose options a file (`--config FILE`, `POSTERN_CONFIG`)
+/// and `POSTERN_*` variables may set as well, through its own keys (``ServeConfiguration``):
+/// the command line over the environment over the file. It declares a `--config` option.
+public protocol ConfigurableCommand: ParsableCommand {
+    static var configurationKeys: [ServeConfiguration.Key] { get }
 }

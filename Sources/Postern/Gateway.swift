@@ -56,15 +56,7 @@ public enum Gateway {
         // workers, or this process executed again as the user, open them as the user).
         LogFiles.prepare(options, logger: nil)
         let level = LogLevelParsing.parse(options.logLevel) ?? .info
-        let errorLog = try options.errorLog.map { try ErrorLogFile(path: $0) }
-        ErrorLogFile.current = errorLog
-        LoggingSystem.bootstrap { label in
-            var handler = errorLog.map { StreamLogHandler(label: label, stream: $0) } ?? StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "postern")
-        logger.logLevel = level
+        var logger = try LogFiles.bootstrap(errorLog: options.errorLog, level: level, label: "postern")
 
         var app: any Application = options.validateContract ? Validator(application, logger: logger) : application
         if let mount = options.mount {

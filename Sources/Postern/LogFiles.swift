@@ -1,4 +1,5 @@
 import Logging
+import PosternOps
 import PosternSupervision
 
 #if canImport(Glibc)
@@ -10,7 +11,23 @@ import Glibc
 /// again as the user, can open them, and open them again after logrotate has moved them
 /// (SIGUSR1: the master makes the new files first, then tells the workers). A file that exists
 /// and belongs to someone else is given to the user too: the server is its only writer.
-enum LogFiles {
+package enum LogFiles {
+    /// The process's logging: every logger writes to `--error-log` (kept as
+    /// ``ErrorLogFile/current``, which SIGUSR1 opens again) or standard error, at `level`.
+    /// Returns the process's own logger, `label`.
+    package static func bootstrap(errorLog path: String?, level: Logger.Level, label: String) throws -> Logger {
+        let errorLog = try path.map { try ErrorLogFile(path: $0) }
+        ErrorLogFile.current = errorLog
+        LoggingSystem.bootstrap { label in
+            var handler = errorLog.map { StreamLogHandler(label: label, stream: $0) } ?? StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+
     /// `--access-log` (not `-`, standard output) and `--error-log`.
     static func paths(_ options: ServeOptions) -> [(option: String, path: String)] {
         var paths: [(String, String)] = []
@@ -23,9 +40,14 @@ enum LogFiles {
     /// user and its group. Problems are logged, not thrown: the process that writes the file
     /// says what it cannot open, with the path.
     static func prepare(_ options: ServeOptions, logger: Logger?) {
-        guard geteuid() == 0, let userText = options.user, let account = try? Privileges.user(userText) else { return }
-        let group = (try? options.group.map(Privileges.group)) ?? account.primaryGroup
-        for (option, path) in paths(options) {
+        prepare(paths(options), user: options.user, group: options.group, logger: logger)
+    }
+
+    /// The same for any process's log files (`postern emperor --user`).
+    package static func prepare(_ paths: [(option: String, path: String)], user userText: String?, group groupText: String?, logger: Logger?) {
+        guard geteuid() == 0, let userText, let account = try? Privileges.user(userText) else { return }
+        let group = (try? groupText.map(Privileges.group)) ?? account.primaryGroup
+        for (option, path) in paths {
             // Not a FIFO that would block, not a link to another file: a plain file of its own.
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o640)
             guard fd >= 0 else {

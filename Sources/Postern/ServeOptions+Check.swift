@@ -10,13 +10,21 @@ import Glibc
 extension ServeOptions {
     /// `--check-config`: what a start would find wrong before it binds anything, beyond what
     /// parsing has checked (``validate()``): the listeners' addresses and allow-list, the status
-    /// address, `--user`, `--group`, `--socket-owner`, `--socket-group`, `--umask`, `--chdir`,
+    /// address, root without `--user`, `--user`, `--group`, `--socket-owner`, `--socket-group`, `--umask`, `--chdir`,
     /// and the directories of the log and pid files. Throws the first problem, naming the option.
     public func check(environment: [String: String]) throws {
         let specs = try listenerSpecs(environment: environment)
         if specs.contains(where: \.listenerProtocol.isTLS) { _ = try makeTLSContext(listeners: specs) }
         _ = try socketModeValue()
         if let status { _ = try ListenAddress(parsing: status) }
+        // As a start would: root without --user is refused beyond loopback. Judged on addresses
+        // only: with no listener given the start decides how it is launched, and a descriptor
+        // (`fd:N`, a reload's check) is not this process's to look at; the start checks both.
+        if !specs.isEmpty, !specs.contains(where: { if case .fd = $0.address { true } else { false } }),
+            Privileges.refusesRoot(identity, listeners: specs)
+        {
+            throw AccountError.rootWithoutUser
+        }
         if let user { _ = try Privileges.user(user) }
         if let group { _ = try Privileges.group(group) }
         if let socketOwner { _ = try Privileges.user(socketOwner) }

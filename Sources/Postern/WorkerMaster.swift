@@ -610,10 +610,11 @@ final class WorkerMaster: @unchecked Sendable {
 
     private func spawn(slot: Int) -> Result<pid_t, any Error> {
         var environment = ProcessInfo.processInfo.environment
-        for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: listenerFDs, statsDirectory: statsDirectory) {
+        // The worker gets the listeners as 3, 4, … and no other descriptor of the master's.
+        let passed = zip(listenerFDs, ChildProcess.passedNumbers(listenerFDs.count)).map { ($0.0.listenerProtocol, $0.1) }
+        for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: passed, statsDirectory: statsDirectory) {
             environment[key] = value
         }
-        InheritedDescriptors.closeOnExec(except: Set(listenerFDs.map(\.1)))
         let output: ChildOutput
         do {
             output = try ChildOutput()
@@ -623,7 +624,7 @@ final class WorkerMaster: @unchecked Sendable {
         do {
             let pid = try ChildProcess.spawn(
                 executable: ChildProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()),
-                environment: environment, standardError: output.writeEnd)
+                environment: environment, standardError: output.writeEnd, passing: listenerFDs.map(\.fd))
             output.start()
             outputs[pid] = output
             logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)", "generation": "\(policy.generation)"])
@@ -666,7 +667,7 @@ final class WorkerMaster: @unchecked Sendable {
     /// slot added, or the last one retired gracefully). Not while workers boot or a reload runs.
     private func decideElastic() {
         let now = ContinuousClock.now
-        let elapsed = max(0.001, Double((now - lastElastic).components.seconds) + Double((now - lastElastic).components.attoseconds) / 1e18)
+        let elapsed = max(0.001, (now - lastElastic).inSeconds)
         lastElastic = now
         let queued = queuedSinceElastic ?? (0, 0)
         queuedSinceElastic = nil

@@ -2,6 +2,7 @@ import CPosternSocket
 import FoundationEssentials
 import Logging
 import Postern
+import PosternCore
 import PosternOps
 import PosternRuntime
 import PosternSupervision
@@ -216,6 +217,16 @@ package final class Emperor: Sendable {
                     logger.notice("\(SignalEvents.name(number)): stopping every app gracefully")
                     emperor.notifier?.send("STOPPING=1\nSTATUS=stopping every app")
                     perform(policy.stopAll(now: .now))
+                case SIGUSR1:
+                    // logrotate's postrotate for the emperor and every app at once.
+                    if let errorLog = ErrorLogFile.current, !errorLog.reopen() {
+                        logger.error("--error-log: cannot reopen it; still writing to the file it had open")
+                    }
+                    // Ready apps only: one still starting may not handle it yet (its default ends it).
+                    let running = policy.apps.values.filter { $0.phase == .ready }.compactMap(\.pid)
+                    for pid in running { kill(pid, SIGUSR1) }
+                    logger.notice(
+                        "SIGUSR1: the emperor's log reopened, and passed to \(running.count) app\(running.count == 1 ? "" : "s") (each reopens its own)")
                 default:
                     logger.notice("\(SignalEvents.name(number)): ignored by the emperor (send it to an app's pid)")
                 }
@@ -388,12 +399,11 @@ package final class Emperor: Sendable {
                 // SwiftNIO opens its descriptors (the status page's socket, the connections it
                 // accepts, its epoll and event descriptors) without close-on-exec: an app that
                 // inherited a status connection kept it open after the emperor had answered, and
-                // its client waited for the end. The app gets its own sockets alone.
-                InheritedDescriptors.closeOnExec(except: [])
+                // its client waited for the end. The app gets its own sockets alone, as 3, 4, …
                 do {
                     let pid = try ChildProcess.spawn(
                         executable: executable, arguments: arguments + ["--config", configurationPath(file.name)], environment: environment,
-                        standardInputNull: true, standardError: output.writeEnd, keeping: fds)
+                        standardInputNull: true, standardError: output.writeEnd, passing: fds)
                     output.start()
                     outputs[pid] = output
                     return .success(pid)
@@ -473,7 +483,10 @@ package final class Emperor: Sendable {
             let fds = file.listeners.map { listener in sockets[file.name]?.first { $0.listener == listener }?.fd ?? -1 }
             guard !fds.contains(-1) else { throw EmperorError.other("its sockets are not open") }
             let path = configurationPath(file.name)
-            guard Self.write(file.configuration(descriptors: fds), to: path) else { throw EmperorError.system("cannot write \(path)", errno: errno) }
+            // The numbers the app has them as (`spawn(…passing:)`, in the file's order).
+            guard Self.write(file.configuration(descriptors: ChildProcess.passedNumbers(fds.count)), to: path) else {
+                throw EmperorError.system("cannot write \(path)", errno: errno)
+            }
         }
 
         /// Writes `bytes` to a new file beside `path`, then renames it over `path`: a reader
@@ -498,12 +511,12 @@ package final class Emperor: Sendable {
             lastPublished = now
             let wall = Date().timeIntervalSince1970
             func wallTime(_ instant: ContinuousClock.Instant?) -> Double? {
-                instant.map { wall - Self.seconds(now - $0) }
+                instant.map { wall - (now - $0).inSeconds }
             }
             var apps: [EmperorStatus.App] = []
             for app in policy.apps.values.sorted(by: { $0.name < $1.name }) {
                 var nextAttempt: Double?
-                if case .backoff(let until) = app.phase { nextAttempt = wall + Self.seconds(until - now) }
+                if case .backoff(let until) = app.phase { nextAttempt = wall + (until - now).inSeconds }
                 let open = sockets[app.name] ?? []
                 if queueMonitors[app.name]?.fds != open.map(\.fd) {
                     queueMonitors[app.name] = (open.map(\.fd), ListenQueueMonitor(open.map { ($0.listener.listenerProtocol, $0.fd) }))
@@ -536,11 +549,6 @@ package final class Emperor: Sendable {
                 statusLine = line
                 emperor.notifier?.send(line)
             }
-        }
-
-        static func seconds(_ duration: Duration) -> Double {
-            let (seconds, attoseconds) = duration.components
-            return Double(seconds) + Double(attoseconds) / 1e18
         }
     }
 }

@@ -26,6 +26,8 @@ package enum EmperorProcess {
         package var logLevel: Logger.Level = .info
         /// `--tyrant`: the path of `setpriv`.
         package var tyrant: String?
+        /// `--allow-root`: every app may serve as root (`POSTERN_ALLOW_ROOT` in its environment).
+        package var allowRoot = false
 
         package init(directory: String) { self.directory = directory }
     }
@@ -36,15 +38,7 @@ package enum EmperorProcess {
         signal(SIGXFSZ, SIG_IGN)
         // Trapped before anything starts: no routine signal ends the emperor.
         let signals = SignalEvents.stream([SIGTERM, SIGINT, SIGQUIT, SIGHUP] + SignalEvents.routine.filter { $0 != SIGHUP })
-        let errorLog = try options.errorLog.map { try ErrorLogFile(path: $0) }
-        let level = options.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = errorLog.map { StreamLogHandler(label: label, stream: $0) } ?? StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "postern-emperor")
-        logger.logLevel = level
+        let logger = try LogFiles.bootstrap(errorLog: options.errorLog, level: options.logLevel, label: "postern-emperor")
 
         let (runDirectory, temporary) = try makeRunDirectory(options.runDirectory, environment: environment)
         defer { if temporary { removeDirectory(runDirectory) } }
@@ -53,6 +47,7 @@ package enum EmperorProcess {
         var configuration = Emperor.Configuration(
             directory: options.directory, runDirectory: runDirectory, settings: settings, ownExecutable: ownExecutable, environment: environment)
         configuration.tyrant = options.tyrant
+        if options.allowRoot { configuration.appEnvironment["POSTERN_ALLOW_ROOT"] = "true" }
         let emperor = try Emperor(configuration: configuration, logger: logger, notifier: SystemdNotifier.fromEnvironment(environment))
         if let pidFile = options.pidFile { try Privileges.writePIDFile(pidFile) }
         defer { if let pidFile = options.pidFile { Privileges.removePIDFile(pidFile) } }

@@ -52,6 +52,21 @@ public final class ManagedProcess: @unchecked Sendable {
         return !exited
     }
 
+    /// Waits for the process to exit: its exit code (the low byte of `exit`'s status; 0 for a
+    /// signal's death), or `nil` when it still runs after `seconds`.
+    public func waitForExit(seconds: Double) async -> Int32? {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            if !exited, waitpid(pid, &status, WNOHANG) == pid {
+                exited = true
+                return (status >> 8) & 0xff
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
     /// What the process printed.
     public var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

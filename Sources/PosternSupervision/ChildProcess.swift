@@ -47,9 +47,12 @@ package enum ChildProcess {
     ///   - keeping: descriptors the child inherits under the same numbers, close-on-exec here or
     ///     not (a `dup2` onto itself clears the flag in the child alone: POSIX.1-2024, glibc 2.29),
     ///     so a parent that starts several children gives each only its own sockets.
+    ///   - passing: descriptors the child gets as 3, 4, … (``passedNumbers(_:)``), and nothing else
+    ///     from 3 up, whatever this process opens meanwhile on other threads (a sweep that marks
+    ///     descriptors close-on-exec before the spawn misses a connection accepted after it).
     package static func spawn(
         executable: String, arguments: [String], environment: [String: String], standardInputNull: Bool = false, standardOutput: Int32? = nil,
-        standardError: Int32? = nil, closingOthers: Bool = false, keeping: [Int32] = []
+        standardError: Int32? = nil, closingOthers: Bool = false, keeping: [Int32] = [], passing: [Int32] = []
     ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -59,6 +62,20 @@ package enum ChildProcess {
         if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError, 2) }
         if closingOthers { _ = postern_spawn_close_from(&actions, 3) }
         for fd in keeping { posix_spawn_file_actions_adddup2(&actions, fd, fd) }
+        if !passing.isEmpty {
+            // In the child: each copied above every descriptor passed (so no copy lands on one
+            // not yet copied), then onto 3, 4, …, then everything above those closed.
+            var limit = rlimit()
+            getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+            let top = Int32(clamping: min(limit.rlim_cur, 1 << 20)) - 1
+            guard let highest = passing.max(), top - Int32(passing.count) > max(highest, Int32(2 + passing.count)) else {
+                throw ProcessStartError.cannotSpawn(executable: executable, errno: EMFILE)
+            }
+            for (index, fd) in passing.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, top - Int32(index)) }
+            for index in passing.indices { posix_spawn_file_actions_adddup2(&actions, top - Int32(index), 3 + Int32(index)) }
+            let closed = postern_spawn_close_from(&actions, 3 + Int32(passing.count))
+            guard closed == 0 else { throw ProcessStartError.cannotSpawn(executable: executable, errno: closed) }
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -83,6 +100,9 @@ package enum ChildProcess {
         guard result == 0 else { throw ProcessStartError.cannotSpawn(executable: executable, errno: result) }
         return pid
     }
+
+    /// The numbers `count` descriptors passed with `spawn(…passing:)` have in the child.
+    package static func passedNumbers(_ count: Int) -> [Int32] { (0..<count).map { 3 + Int32($0) } }
 
     /// A pipe whose two ends are close-on-exec (a child gets one end through a file action).
     package static func makePipe(_ ends: inout [Int32]) -> Bool {

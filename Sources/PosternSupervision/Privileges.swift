@@ -54,11 +54,14 @@ package enum Privileges {
     /// public address is how a front-end or the world reaches code running as root.
     package static func checkRoot(_ identity: ProcessIdentity, listeners: [ListenerSpec], logger: Logger) throws {
         guard geteuid() == 0, identity.user == nil, !identity.allowRoot else { return }
-        let loopbackOnly = !listeners.isEmpty && listeners.allSatisfy { isLoopback($0) }
-        guard loopbackOnly else {
-            throw AccountError.rootWithoutUser
-        }
+        guard !refusesRoot(identity, listeners: listeners) else { throw AccountError.rootWithoutUser }
         logger.warning("running as root (on loopback only); give --user NAME for anything else")
+    }
+
+    /// Whether ``checkRoot(_:listeners:logger:)`` refuses to serve `listeners` (`--check-config`
+    /// asks before anything is bound).
+    package static func refusesRoot(_ identity: ProcessIdentity, listeners: [ListenerSpec]) -> Bool {
+        geteuid() == 0 && identity.user == nil && !identity.allowRoot && !(!listeners.isEmpty && listeners.allSatisfy { isLoopback($0) })
     }
 
     /// Whether a listener is TCP on a loopback address: one given as `HOST:PORT`, or an inherited

@@ -9,8 +9,9 @@ import Glibc
 #endif
 
 /// `postern emperor DIR`: every `DIR/NAME.json` is one app, started, reloaded and stopped as
-/// its file appears, changes and goes (docs/emperor.md).
-struct EmperorCommand: AsyncParsableCommand {
+/// its file appears, changes and goes (docs/emperor.md). Its own options come from the command
+/// line, `POSTERN_*` variables and a `--config` file, as `serve`'s do (``ConfigurableCommand``).
+struct EmperorCommand: AsyncParsableCommand, ConfigurableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emperor",
         abstract: "Run many apps from a directory of files: one DIR/NAME.json per app.",
@@ -19,7 +20,7 @@ struct EmperorCommand: AsyncParsableCommand {
             Gateway.main; default: postern serve). A new file starts its app, an edited or touched file reloads it alone \
             (checked first: a bad file is logged and the app serves on), a removed file stops it. The emperor holds every \
             app's sockets, so a restart refuses no connection. SIGHUP rescans the directory; SIGTERM stops every app \
-            gracefully. Touch a file to start an app in backoff now.
+            gracefully. Touch a file to start an app in backoff now. The emperor's own options may also come from             POSTERN_* variables (POSTERN_STATUS, POSTERN_LOG_LEVEL, …) and a --config file (JSON, the long option names             as keys), the command line first.
             """
     )
 
@@ -54,11 +55,42 @@ struct EmperorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the emperor's pid to FILE.", valueName: "FILE"))
     var pidFile: String?
 
-    @Option(help: ArgumentHelp("Append the emperor's log to FILE instead of standard error (reopened by SIGUSR1 is not yet supported).", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Append the emperor's log to FILE instead of standard error (SIGUSR1 opens it again, after logrotate, and is passed to every app).",
+            valueName: "FILE"))
     var errorLog: String?
 
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
     var logLevel: String = "info"
+
+    @Option(
+        help: ArgumentHelp(
+            "As root: run the emperor, and so every app, as this user (name or uid) from its start; its --error-log and --run-dir are given to it first.",
+            valueName: "USER"))
+    var user: String?
+
+    @Option(help: ArgumentHelp("With --user: this group instead of the user's own.", valueName: "GROUP"))
+    var group: String?
+
+    @Flag(
+        help: ArgumentHelp(
+            "As root without --tyrant: let apps whose file names no \"user\" serve as root on any listener (each app's \"allow-root\"; without it, such an app may serve as root on loopback TCP only)."
+        ))
+    var allowRoot = false
+
+    @Option(help: ArgumentHelp("Read the options above from FILE (JSON; keys are the long option names). Default: POSTERN_CONFIG.", valueName: "FILE"))
+    var config: String?
+
+    /// What a file or `POSTERN_*` variables may set: every option above but `--config`.
+    static let declarations: [OptionDeclaration<EmperorCommand>] = [
+        .flag("tyrant") { $0.tyrant }, .optional("status") { $0.status }, .list("allow") { $0.allow },
+        .double("throttle-max") { $0.throttleMax }, .int("max-starting") { $0.maxStarting }, .optional("run-dir") { $0.runDir },
+        .optional("pid-file") { $0.pidFile }, .optional("error-log") { $0.errorLog }, .string("log-level") { $0.logLevel },
+        .optional("user") { $0.user }, .optional("group") { $0.group }, .flag("allow-root") { $0.allowRoot },
+    ]
+
+    static var configurationKeys: [ServeConfiguration.Key] { declarations.map(\.key) }
 
     func validate() throws {
         guard throttleMax >= 1 else { throw ValidationError("--throttle-max must be at least 1 (seconds)") }
@@ -68,7 +100,15 @@ struct EmperorCommand: AsyncParsableCommand {
         guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw ValidationError("\(directory) is not a directory")
         }
+        if group != nil && user == nil { throw ValidationError("--group is the group of --user: give --user too") }
+        if let user {
+            guard let account = try? Privileges.user(user) else { throw ValidationError("--user \(user): no such user") }
+            guard geteuid() == 0 || geteuid() == account.id else { throw ValidationError("--user \(user): only root can become another user") }
+        }
+        if let group, (try? Privileges.group(group)) == nil { throw ValidationError("--group \(group): no such group") }
         if tyrant {
+            guard user == nil else { throw ValidationError("--tyrant runs each app as its file's owner, which needs root: not with --user") }
+            guard !allowRoot else { throw ValidationError("--tyrant runs each app as its file's owner: --allow-root has no app to apply to") }
             guard geteuid() == 0 else { throw ValidationError("--tyrant runs each app as its file's owner: it needs root") }
             guard access(Self.setpriv, X_OK) == 0 else { throw ValidationError("--tyrant needs \(Self.setpriv) (util-linux)") }
             // Whoever may write in the directory chooses an app's binary: it must be root's alone.
@@ -80,6 +120,26 @@ struct EmperorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let user, geteuid() == 0 {
+            // The emperor becomes the user before it opens anything else, and executes itself
+            // again (as `serve --user` does) so that /proc and ps show the user too.
+            LogFiles.prepare(errorLog.map { [("--error-log", $0)] } ?? [], user: user, group: group, logger: nil)
+            if let runDir {
+                let account = try Privileges.user(user)
+                if mkdir(runDir, 0o711) != 0 && errno != EEXIST {
+                    throw ValidationError("--run-dir \(runDir): cannot create it: \(String(cString: strerror(errno)))")
+                }
+                guard chown(runDir, account.id, try group.map(Privileges.group) ?? account.primaryGroup) == 0 else {
+                    throw ValidationError("--run-dir \(runDir): cannot give it to --user \(user): \(String(cString: strerror(errno)))")
+                }
+            }
+            do {
+                try Privileges.dropPrivilegesAndReexecute(ProcessIdentity(user: user, group: group), listeners: [], socketFiles: [], keepEnvironment: true)
+            } catch {
+                StandardError.write("Error: \(error)\n")
+                throw ExitCode(64)
+            }
+        }
         var options = EmperorProcess.Options(directory: Self.absolute(directory))
         options.runDirectory = runDir.map(Self.absolute)
         options.status = status
@@ -90,6 +150,7 @@ struct EmperorCommand: AsyncParsableCommand {
         options.errorLog = errorLog
         options.logLevel = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
         options.tyrant = tyrant ? Self.setpriv : nil
+        options.allowRoot = allowRoot
         let environment = ProcessEnvironment.current
         let executable = ChildProcess.executable(startedFrom: ChildProcess.startedFrom(environment: environment))
         do {

@@ -13,15 +13,28 @@ extension Ops {
             let apps: String
             let statusPort: Int
 
-            static func start(_ label: String, files: [String: String] = [:], arguments: [String] = []) async throws -> Emperor {
+            /// - Parameter environment: added to the test's; with `statusInEnvironment`, the status
+            ///   address goes as `POSTERN_STATUS` instead of `--status`.
+            static func start(
+                _ label: String, files: [String: String] = [:], arguments: [String] = [], environment: [String: String] = [:],
+                statusInEnvironment: Bool = false
+            ) async throws -> Emperor {
                 let directory = try Paths.makeTestDirectory(label)
                 let apps = directory + "/apps"
                 try FileManager.default.createDirectory(atPath: apps, withIntermediateDirectories: true)
                 for (name, json) in files { try json.write(toFile: "\(apps)/\(name).json", atomically: true, encoding: .utf8) }
                 let statusPort = try Ports.free()
+                // The emperor reads POSTERN_* as its own options: the tests' POSTERN_ALLOW_ROOT
+                // (for the servers they start) is not for it.
+                var variables = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTERN_") }.merging(environment) { $1 }
+                var status = ["--status", "127.0.0.1:\(statusPort)"]
+                if statusInEnvironment {
+                    variables["POSTERN_STATUS"] = "127.0.0.1:\(statusPort)"
+                    status = []
+                }
                 let process = try ManagedProcess(
                     name: "postern-emperor", executable: Paths.binary("postern"),
-                    arguments: ["emperor", apps, "--status", "127.0.0.1:\(statusPort)", "--run-dir", directory + "/run"] + arguments,
+                    arguments: ["emperor", apps] + status + ["--run-dir", directory + "/run"] + arguments, environment: variables,
                     directory: directory)
                 try await Wait.forPort(statusPort)
                 return Emperor(process: process, apps: apps, statusPort: statusPort)
@@ -54,35 +67,7 @@ extension Ops {
 
             func signal(_ number: Int32) { kill(process.pid, number) }
 
-            func waitForExit(seconds: Double) async -> Int32? {
-                let deadline = Date().addingTimeInterval(seconds)
-                while Date() < deadline {
-                    var status: Int32 = 0
-                    if waitpid(process.pid, &status, WNOHANG) == process.pid { return (status >> 8) & 0xff }
-                    try? await Task.sleep(for: .milliseconds(50))
-                }
-                return nil
-            }
-        }
-
-        /// The socket inodes that `pid` holds (`/proc/PID/fd`).
-        static func socketInodes(of pid: Int) -> Set<String> {
-            let directory = "/proc/\(pid)/fd"
-            let links = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-            return Set(
-                links.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }
-                    .filter { $0.hasPrefix("socket:[") }.map { String($0.dropFirst(8).dropLast()) })
-        }
-
-        /// The inode of the TCP socket listening on `port` (`/proc/net/tcp`: state 0A).
-        static func listeningInode(port: Int) -> String? {
-            let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
-            let hexPort = String(format: "%04X", port)
-            for line in table.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                if fields.count > 9, fields[1].hasSuffix(":" + hexPort), fields[3] == "0A" { return String(fields[9]) }
-            }
-            return nil
+            func waitForExit(seconds: Double) async -> Int32? { await process.waitForExit(seconds: seconds) }
         }
 
         static func isAlive(_ pid: Int) -> Bool {
@@ -127,8 +112,10 @@ extension Ops {
             // An app holds none of the emperor's descriptors: not its status page's socket
             // (SwiftNIO opens it without close-on-exec; an app that inherited a status connection
             // held it open after the emperor had answered).
-            let statusInode = try #require(Self.listeningInode(port: emperor.statusPort))
-            #expect(!Self.socketInodes(of: twoPID).contains(statusInode), "the app inherited the emperor's status socket")
+            let statusInode = try #require(ProcFS.listeningInode(port: emperor.statusPort))
+            #expect(!ProcFS.socketInodes(of: twoPID).contains(statusInode), "the app inherited the emperor's status socket")
+            // Its own socket it has as descriptor 3 (passed by posix_spawn, all else closed).
+            #expect(ProcFS.descriptor(3, of: twoPID) == "socket:[\(ProcFS.listeningInode(port: ports[1]) ?? "?")]")
             // The same on /metrics, and in `postern top`.
             let metrics = await OpsServer.get(port: emperor.statusPort, "/metrics")
             #expect(metrics.body.contains("postern_emperor_apps{state=\"ready\"} 2"), "\(metrics.body)")
@@ -389,6 +376,53 @@ extension Ops {
             let next = try #require(await emperor.app("mine")?["pid"] as? Int)
             #expect(uid(of: next) == "1")
             #expect(await OpsServer.get(port: ports[0], "/hello").status == 200)
+        }
+
+        @Test(
+            "the emperor's own options from POSTERN_* and a --config file (a wrong key: exit 64); --user runs it and its apps as that user; --allow-root lets an app without \"user\" serve as root on a unix socket"
+        )
+        func emperorOptions() async throws {
+            try #require(getuid() == 0, "as root: the tests run as root in CI")
+            let directory = try Paths.makeTestDirectory("emperor-options")
+            try #"{"log-level": "warning", "bogus": 1}"#.write(toFile: directory + "/bad.json", atomically: true, encoding: .utf8)
+            let bad = try await PosternCommand.run(["emperor", directory, "--config", directory + "/bad.json"])
+            #expect(bad.status == 64 && bad.error.contains(#"unknown key "bogus""#), "\(bad)")
+
+            // The status address from POSTERN_STATUS, the user from the file.
+            let port = try Ports.free()
+            try #"{"user": "nobody", "throttle-max": 5}"#.write(toFile: directory + "/emperor.json", atomically: true, encoding: .utf8)
+            let asUser = try await Emperor.start(
+                "emperor-options-user", files: ["shop": #"{"app": "ops", "http": "127.0.0.1:\#(port)"}"#],
+                arguments: ["--config", directory + "/emperor.json", "--error-log", directory + "/emperor-user.log"], statusInEnvironment: true)
+            defer { asUser.process.stop() }
+            #expect(await asUser.waitFor("shop", "ready"), "\(asUser.process.output)")
+            func uid(of pid: Int) -> String? {
+                let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                return status?.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
+            }
+            #expect(uid(of: Int(asUser.process.pid)) == "65534", "the emperor itself runs as nobody")
+            let shop = try #require(await asUser.app("shop")?["pid"] as? Int)
+            #expect(uid(of: shop) == "65534")
+            #expect(await OpsServer.get(port: port, "/hello").status == 200)
+            // Its log file was made for it before it became nobody.
+            var log = stat()
+            #expect(stat(directory + "/emperor-user.log", &log) == 0 && log.st_uid == 65534)
+            asUser.process.stop()
+
+            // As root, an app on a unix socket without "user" is refused by its check (its own
+            // rule, before anything starts), unless the emperor allows root.
+            let socket = directory + "/shop.sock"
+            let file = #"{"app": "ops", "scgi": "unix:\#(socket)"}"#
+            let refused = try await Emperor.start("emperor-options-root", files: ["shop": file])
+            #expect(
+                await refused.waitFor("shop", "config_error") { ($0["config_error"] as? String)?.contains("running as root") == true },
+                "\(refused.process.output)")
+            refused.process.stop()
+            let allowed = try await Emperor.start("emperor-options-allowed", files: ["shop": file], environment: ["POSTERN_ALLOW_ROOT": "true"])
+            defer { allowed.process.stop() }
+            #expect(await allowed.waitFor("shop", "ready"), "\(allowed.process.output)")
+            let answer = try await PosternCommand.run(["request", "scgi+unix://\(socket)/hello"])
+            #expect(answer.output.hasPrefix("HTTP/1.1 200"), "\(answer)")
         }
 
         @Test("the shipped emperor unit passes systemd-analyze verify")

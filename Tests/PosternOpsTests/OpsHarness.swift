@@ -81,16 +81,7 @@ struct OpsServer {
 
     func signal(_ number: Int32) { kill(process.pid, number) }
 
-    /// Waits for the process to exit; its exit status, or nil after `seconds`.
-    func waitForExit(seconds: Double) async -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            var status: Int32 = 0
-            if waitpid(process.pid, &status, WNOHANG) == process.pid { return (status >> 8) & 0xff }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return nil
-    }
+    func waitForExit(seconds: Double) async -> Int32? { await process.waitForExit(seconds: seconds) }
 }
 
 /// Continuous load: `clients` loops of GETs on fresh connections until stopped; counts sent and

@@ -31,6 +31,22 @@ extension Ops {
             #expect(restarts == 1)
         }
 
+        @Test("a worker gets its listeners as descriptors 3, 4, … (the master's copies closed in it past them, by posix_spawn, not by a sweep)")
+        func workerDescriptors() async throws {
+            let scgi = try Ports.free()
+            let server = try await OpsServer.start("worker-fds", ["--workers", "2", "--scgi", "127.0.0.1:\(scgi)"])
+            defer { server.process.stop() }
+            let workers = try await waitForWorkers(server, count: 2)
+            let httpSocket = try #require(ProcFS.listeningInode(port: server.port))
+            let scgiSocket = try #require(ProcFS.listeningInode(port: scgi))
+            for pid in workers {
+                #expect(ProcFS.descriptor(3, of: pid) == "socket:[\(httpSocket)]", "worker \(pid)")
+                #expect(ProcFS.descriptor(4, of: pid) == "socket:[\(scgiSocket)]", "worker \(pid)")
+            }
+            let answer = try await PosternCommand.run(["request", "scgi://127.0.0.1:\(scgi)/hello"])
+            #expect(answer.output.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+
         @Test func sighupUnderLoadDropsNothing() async throws {
             let server = try await OpsServer.start("hup", ["--workers", "2"])
             defer { server.process.stop() }

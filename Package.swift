@@ -149,8 +149,9 @@ let package = Package(
         .target(
             name: "PosternFuzz",
             dependencies: [
-                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", log,
+                "PosternCore", "PosternEngine", "PosternClient", "PosternHTTP", "PosternFastCGI", "PosternSCGI", "PosternUWSGI", "PosternRuntime", log,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio,
             path: "Fuzz/PosternFuzz"
         ),
@@ -161,6 +162,7 @@ let package = Package(
         .executableTarget(name: "fuzz-cgi-head", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-cgi-head"),
         .executableTarget(name: "fuzz-fastcgi-mux", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-fastcgi-mux"),
         .executableTarget(name: "fuzz-timeouts", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-timeouts"),
+        .executableTarget(name: "fuzz-tls", dependencies: ["PosternFuzz"], path: "Fuzz/fuzz-tls"),
         // The soak driver (scripts/soak.sh): requests over every protocol, RSS drift, errors.
         .executableTarget(
             name: "postern-soak",

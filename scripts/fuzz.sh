@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (Fuzz/) and runs each for SECONDS; prints executions per target.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: fastcgi scgi uwsgi http cgi-head fastcgi-mux timeouts
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: fastcgi scgi uwsgi http cgi-head fastcgi-mux timeouts tls
 #                                             (default: all)
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh 0      each target until it has run 10 million inputs
 #
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(fastcgi scgi uwsgi http cgi-head fastcgi-mux timeouts)
+[ "${#targets[@]}" -gt 0 ] || targets=(fastcgi scgi uwsgi http cgi-head fastcgi-mux timeouts tls)
 config="${FUZZ_CONFIG:-release}"
 jobs="${FUZZ_JOBS:-1}"
 runs="${FUZZ_RUNS:--1}"

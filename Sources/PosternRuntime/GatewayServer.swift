@@ -206,11 +206,8 @@ public final class GatewayServer: Service, Sendable {
                 FlushBeforeCloseHandler(timeout: .seconds(Int64(max(1, configuration.limits.idleTimeoutSeconds)))))
             var security: TransportSecurity?
             if let tls {
-                let recorded = TransportSecurity()
-                security = recorded
-                try channel.pipeline.syncOperations.addHandlers(
-                    NIOSSLServerHandler(context: tls),
-                    TLSHandshakeRecorder(security: recorded, failures: handshakeFailures, logger: logger, observer: configuration.observer))
+                security = try TLSHandshakeRecorder.addTLSHandlers(
+                    to: channel.pipeline, context: tls, failures: handshakeFailures, logger: logger, observer: configuration.observer)
             }
             if Server.servesInPipeline {
                 open?.opened(channel)

@@ -6,16 +6,16 @@ import Synchronization
 /// A warning about running out of something (descriptors, memory) said once per interval, not
 /// once per connection: a server out of descriptors is asked to accept thousands of times a
 /// second, and a log line each time would fill the disk as well.
-final class ResourceWarning: Sendable {
+package final class ResourceWarning: Sendable {
     private let interval: Duration
     private let last = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(interval: Duration = .seconds(1)) {
+    package init(interval: Duration = .seconds(1)) {
         self.interval = interval
     }
 
     /// Whether a message is due now (and, if so, the next is not due for an interval).
-    func isDue() -> Bool {
+    package func isDue() -> Bool {
         let now = ContinuousClock.now
         return last.withLock { last in
             if let last, now - last < interval { return false }

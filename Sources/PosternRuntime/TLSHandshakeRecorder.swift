@@ -10,9 +10,9 @@ import PosternEngine
 /// certificate no `--tls-client-ca` signed, none at all, a version below `--tls-min-version`)
 /// is logged at most once a second per listener, and the connection closes; the protocol's own
 /// handlers never see it, as they never see a byte before the handshake is done.
-final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
 
     private let security: TransportSecurity
     private let failures: ResourceWarning
@@ -29,7 +29,19 @@ final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler
         self.observer = observer
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    /// A TLS listener's connection set up: the TLS handler, then the recorder; returns what the
+    /// handshake will say of the connection (empty until it completes). The fuzz target
+    /// `fuzz-tls` sets up its connections through here too.
+    package static func addTLSHandlers(
+        to pipeline: ChannelPipeline, context: NIOSSLContext, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)?
+    ) throws -> TransportSecurity {
+        let recorded = TransportSecurity()
+        try pipeline.syncOperations.addHandlers(
+            NIOSSLServerHandler(context: context), TLSHandshakeRecorder(security: recorded, failures: failures, logger: logger, observer: observer))
+        return recorded
+    }
+
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
             completed = true
             observer?.tlsHandshakeEnded(succeeded: true)
@@ -40,7 +52,7 @@ final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler
         context.fireUserInboundEventTriggered(event)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !completed else {
             context.fireErrorCaught(error)
             return

@@ -10,7 +10,7 @@ extension Hardening {
         static let targets: [(name: String, run: @Sendable (UnsafeBufferPointer<UInt8>) -> Void)] = [
             ("fastcgi", FastCGIFuzzTarget.run), ("scgi", SCGIFuzzTarget.run), ("uwsgi", UWSGIFuzzTarget.run),
             ("http", HTTPFuzzTarget.run), ("cgi-head", CGIResponseHeadFuzzTarget.run),
-            ("fastcgi-mux", FastCGIMultiplexFuzzTarget.run), ("timeouts", ConnectionTimeoutsFuzzTarget.run),
+            ("fastcgi-mux", FastCGIMultiplexFuzzTarget.run), ("timeouts", ConnectionTimeoutsFuzzTarget.run), ("tls", TLSFuzzTarget.run),
         ]
 
         static func files(_ directory: URL) -> [URL] {
@@ -18,7 +18,7 @@ extension Hardening {
             return names.filter { !$0.hasPrefix(".") }.sorted().map { directory.appendingPathComponent($0) }
         }
 
-        @Test("every seed and crash fixture runs through its target", arguments: [0, 1, 2, 3, 4, 5, 6])
+        @Test("every seed and crash fixture runs through its target", arguments: [0, 1, 2, 3, 4, 5, 6, 7])
         func replay(index: Int) throws {
             let target = Self.targets[index]
             let seeds = Self.files(Self.root.appendingPathComponent("../../Fuzz/corpus/\(target.name)").standardizedFileURL)

@@ -57,11 +57,12 @@ public struct BenchBackends: Sendable {
                 switch mode {
                 case .static:
                     continue
-                case .http, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .scgiWorkers, .uwsgi, .suwsgi:
+                case .http, .https, .fastcgi, .fastcgiClose, .fastcgiUnix, .scgi, .scgiWorkers, .uwsgi, .suwsgi:
                     let flag =
-                        ["http": "--http", "scgi": "--scgi", "scgi-workers": "--scgi", "uwsgi": "--uwsgi", "suwsgi": "--suwsgi"][mode.rawValue] ?? "--fastcgi"
+                        ["http": "--http", "https": "--https", "scgi": "--scgi", "scgi-workers": "--scgi", "uwsgi": "--uwsgi", "suwsgi": "--suwsgi"][
+                            mode.rawValue] ?? "--fastcgi"
                     var tlsOptions: [String] = []
-                    if mode == .suwsgi {
+                    if mode == .suwsgi || mode == .https {
                         let tls = BenchWorkspace.TLSFiles(directory: dir)
                         if let problem = tls.make() { throw BenchError(problem) }
                         tlsOptions = ["--tls-certificate", tls.certificate, "--tls-key", tls.key]
@@ -85,10 +86,16 @@ public struct BenchBackends: Sendable {
                         ?? spawn("postern-\(mode.rawValue)", postern, ["serve", "--app", "hello"] + options)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = BenchEndpoint(address: endpoint.address, pid: process.pid)
-                case .hummingbird:
+                case .hummingbird, .hummingbirdTLS:
                     let binary = try workspace.buildSwiftReference("hummingbird-hello").get()
                     let port = try Ports.free()
-                    let process = try spawn("hummingbird", binary, ["\(port)"])
+                    var arguments = ["\(port)"]
+                    if mode == .hummingbirdTLS {
+                        let tls = BenchWorkspace.TLSFiles(directory: dir)
+                        if let problem = tls.make() { throw BenchError(problem) }
+                        arguments += [tls.certificate, tls.key]
+                    }
+                    let process = try spawn(mode.rawValue, binary, arguments)
                     let endpoint = BenchEndpoint(address: .tcp(port: port), pid: process.pid)
                     try await wait(process, endpoint)
                     backends.endpoints[mode] = endpoint

@@ -31,7 +31,7 @@ public enum BenchFrontEndConfig {
         for (mode, endpoint) in endpoints.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let prefix = "/\(mode.rawValue)/"
             switch mode {
-            case .static, .http, .hummingbird:
+            case .static, .http, .hummingbird, .https, .hummingbirdTLS:
                 continue
             case .fastcgi, .fastcgiUnix:
                 upstreams += "upstream bench_\(mode.rawValue.replacingDashes) {\n    server \(endpoint.hostPort);\n    keepalive 16;\n}\n"

@@ -9,6 +9,12 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     case http
     /// Hummingbird 2's hello (Benchmarks/reference/hummingbird-hello), the HTTP listener's reference.
     case hummingbird
+    /// Postern's `--https` listener (TLS, an ECDSA P-256 certificate), wrk straight at it,
+    /// connections kept.
+    case https
+    /// The same Hummingbird hello over HummingbirdTLS (swift-nio-ssl as Postern's), same
+    /// certificate: the HTTPS listener's reference.
+    case hummingbirdTLS = "hummingbird-tls"
     /// Postern FastCGI over TCP (nginx: `fastcgi_keep_conn on` + upstream keepalive).
     case fastcgi
     /// Postern FastCGI over TCP, one connection per request (nginx without keep_conn; as the references).
@@ -57,6 +63,8 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
         case .static: "front-end serves the file itself (ceiling)"
         case .http: "Postern HTTP/1.1, no front-end"
         case .hummingbird: "Hummingbird 2 hello, HTTP/1.1, no front-end (reference)"
+        case .https: "Postern HTTPS (TLS, P-256), keep-alive, no front-end"
+        case .hummingbirdTLS: "Hummingbird 2 hello over HummingbirdTLS, keep-alive, no front-end (reference)"
         case .fastcgi: "Postern FastCGI, TCP, kept connections"
         case .fastcgiClose: "Postern FastCGI, TCP, connection per request"
         case .fastcgiUnix: "Postern FastCGI, unix socket"
@@ -102,7 +110,10 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     }
 
     /// Measured without a front-end: wrk talks to the HTTP server itself.
-    public var isDirect: Bool { self == .http || self == .hummingbird }
+    public var isDirect: Bool { [.http, .hummingbird, .https, .hummingbirdTLS].contains(self) }
+
+    /// The scheme wrk speaks to the mode: `https` to the direct TLS listeners, else `http`.
+    public var scheme: String { self == .https || self == .hummingbirdTLS ? "https" : "http" }
 
     /// Whether one process serves every request (its peak RSS is the backend's), or one is spawned per request.
     public var isPersistent: Bool {
@@ -116,7 +127,7 @@ public enum BenchMode: String, CaseIterable, Sendable, Codable {
     public var path: String {
         switch self {
         case .static: "/static/hello.txt"
-        case .http, .hummingbird: "/hello"
+        case .http, .hummingbird, .https, .hummingbirdTLS: "/hello"
         case .cgi: "/cgi-bin/hello"
         case .cgiApp: "/cgi-bin/hello-app"
         case .cgiC: "/cgi-bin/hello-c"

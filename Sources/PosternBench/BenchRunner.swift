@@ -46,15 +46,21 @@ public struct BenchRunner: Sendable {
             registry.add(started.process)
             frontEnd = started
         }
-        func url(_ mode: BenchMode) -> (port: Int, path: String) {
-            if mode.isDirect { return (backends.endpoints[mode]!.tcpPort!, mode.path) }
-            return (frontEnd!.port, mode.path)
+        func url(_ mode: BenchMode) -> (port: Int, path: String, scheme: String) {
+            if mode.isDirect { return (backends.endpoints[mode]!.tcpPort!, mode.path, mode.scheme) }
+            return (frontEnd!.port, mode.path, "http")
         }
 
         // Every mode must answer the hello before it is timed.
         modes = modes.filter { mode in
             let target = url(mode)
-            switch HelloCheck.check(port: target.port, path: target.path) {
+            let checked =
+                target.scheme == "https"
+                ? HelloCheck.checkTLS(
+                    port: target.port, path: target.path, postern: workspace.binary("postern") ?? "postern",
+                    authority: BenchWorkspace.TLSFiles(directory: workspace.directory).authority)
+                : HelloCheck.check(port: target.port, path: target.path)
+            switch checked {
             case .success:
                 return true
             case .failure(let error):
@@ -68,7 +74,8 @@ public struct BenchRunner: Sendable {
         if options.warmup > 0 {
             for mode in modes {
                 let target = url(mode)
-                _ = try await wrkRun(wrk, port: target.port, path: target.path, duration: options.warmup, workspace: workspace, label: "warmup")
+                _ = try await wrkRun(
+                    wrk, url: "\(target.scheme)://127.0.0.1:\(target.port)\(target.path)", duration: options.warmup, workspace: workspace, label: "warmup")
             }
         }
         let loadBefore = LoadAverage.current()
@@ -79,7 +86,9 @@ public struct BenchRunner: Sendable {
                 let target = url(mode)
                 let pid = backends.endpoints[mode]?.pid
                 let cpuBefore = pid.flatMap { BackendCPU.seconds(inTreeOf: $0) }
-                let result = try await wrkRun(wrk, port: target.port, path: target.path, duration: options.duration, workspace: workspace, label: mode.rawValue)
+                let result = try await wrkRun(
+                    wrk, url: "\(target.scheme)://127.0.0.1:\(target.port)\(target.path)", duration: options.duration, workspace: workspace,
+                    label: mode.rawValue)
                 let cpuAfter = pid.flatMap { BackendCPU.seconds(inTreeOf: $0) }
                 var cpu: Double?
                 if let cpuBefore, let cpuAfter, result.requests > 0 { cpu = (cpuAfter - cpuBefore) * 1e6 / Double(result.requests) }
@@ -114,13 +123,13 @@ public struct BenchRunner: Sendable {
         return report
     }
 
-    private func wrkRun(_ wrk: String, port: Int, path: String, duration: Double, workspace: BenchWorkspace, label: String) async throws -> WrkResult {
+    private func wrkRun(_ wrk: String, url: String, duration: Double, workspace: BenchWorkspace, label: String) async throws -> WrkResult {
         let seconds = max(1, Int(duration.rounded()))
         let logName = "wrk-\(label)"
         try? FileManager.default.removeItem(atPath: workspace.directory + "/\(logName).log")
         let process = try ManagedProcess(
             name: logName, executable: wrk,
-            arguments: ["-t1", "-c\(options.connections)", "-d\(seconds)s", "--timeout", "5s", "--latency", "http://127.0.0.1:\(port)\(path)"],
+            arguments: ["-t1", "-c\(options.connections)", "-d\(seconds)s", "--timeout", "5s", "--latency", url],
             environment: ["PATH": "/usr/bin:/bin", "LANG": "C"], directory: workspace.directory
         )
         registry.add(process)

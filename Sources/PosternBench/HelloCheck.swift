@@ -25,4 +25,22 @@ public enum HelloCheck {
         guard text.hasSuffix("\r\n\r\n" + body) else { return .failure(BenchError("unexpected body for \(path): \(text.suffix(200))")) }
         return .success(())
     }
+
+    /// The same over TLS, by `postern request` trusting `authority` (the bench's own CA).
+    public static func checkTLS(port: Int, path: String, postern: String, authority: String) -> Result<Void, BenchError> {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: postern)
+        process.arguments = ["request", "https://127.0.0.1:\(port)\(path)", "--cacert", authority]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        do { try process.run() } catch { return .failure(BenchError("postern request: \(error)")) }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, text.hasPrefix("HTTP/1.1 200") else {
+            return .failure(BenchError("got \(text.prefix(200).isEmpty ? "no response" : String(text.prefix(200))) for https \(path)"))
+        }
+        guard text.hasSuffix(body) else { return .failure(BenchError("unexpected body for https \(path): \(text.suffix(200))")) }
+        return .success(())
+    }
 }

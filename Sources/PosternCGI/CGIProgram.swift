@@ -125,20 +125,22 @@ public enum CGIProgram {
         }
         var builder = EnvironBuilder(gatewayProtocol: .cgi, maxBytes: limits.maxHeaderBytes)
         variables.add(to: &builder)
-        let finished: Result<EnvironBuilder.Result, NormalizationError>
+        // RequestBeginning.check's verdict, without a Result of the normalizer's (see
+        // RequestBeginning.refusal).
+        var normalized: EnvironBuilder.Result?
+        var refusal: RequestRefusal?
         do {
-            finished = .success(try (consume builder).finish())
+            let result = try (consume builder).finish()
+            refusal = RequestBeginning.refusal(of: result, maxBodyBytes: limits.maxBodyBytes)
+            normalized = result
         } catch {
-            finished = .failure(error)
+            refusal = RequestRefusal(.badRequest, error.description)
         }
-        let normalized: EnvironBuilder.Result
-        switch RequestBeginning.check(finished, maxBodyBytes: limits.maxBodyBytes) {
-        case .failure(let refusal):
+        guard let normalized, refusal == nil else {
+            let refusal = refusal ?? RequestRefusal(.badRequest, "no variables")
             // Standard error is the front-end's error log (RFC 3875 §6.1 leaves it to the server).
             errors.write("postern: request refused (\(refusal.status.code)): \(refusal.reason)")
             return write(Response.error(refusal.status))
-        case .success(let result):
-            normalized = result
         }
         let body = makeBody(contentLength: normalized.contentLength ?? 0, errors: errors, executor: executor)
         let environ = Environ(normalized, gatewayProtocol: .cgi, body: body, errors: errors, flags: .cgi)

@@ -39,20 +39,29 @@ public enum RequestBeginning {
         framedBodyLength: Int? = nil,
         maxBodyBytes: Int? = nil
     ) -> Result<EnvironBuilder.Result, RequestRefusal> {
-        let normalized: EnvironBuilder.Result
         switch variables {
         case .failure(let error):
             return .failure(RequestRefusal(.badRequest, error.description))
-        case .success(let result):
-            normalized = result
+        case .success(let normalized):
+            if let refusal = refusal(of: normalized, framedBodyLength: framedBodyLength, maxBodyBytes: maxBodyBytes) { return .failure(refusal) }
+            return .success(normalized)
         }
+    }
+
+    /// The body's checks of ``check(_:framedBodyLength:maxBodyBytes:)`` on variables the
+    /// normalizer has passed; `nil` when the request may go on. For a path that holds no
+    /// `Result` of the normalizer's (a CGI program: instantiating
+    /// `Result<_, NormalizationError>` makes the runtime look up `NormalizationError: Error`, a
+    /// scan of every conformance in the binary, at every start).
+    @inlinable
+    public static func refusal(of normalized: EnvironBuilder.Result, framedBodyLength: Int? = nil, maxBodyBytes: Int? = nil) -> RequestRefusal? {
         if let framedBodyLength, normalized.contentLength ?? 0 != framedBodyLength {
-            return .failure(RequestRefusal(.badRequest, "CONTENT_LENGTH disagrees with the body's framing"))
+            return RequestRefusal(.badRequest, "CONTENT_LENGTH disagrees with the body's framing")
         }
         if let maxBodyBytes, let length = normalized.contentLength, length > maxBodyBytes {
-            return .failure(RequestRefusal(.payloadTooLarge, "Content-Length \(length) exceeds --max-body-bytes \(maxBodyBytes)"))
+            return RequestRefusal(.payloadTooLarge, "Content-Length \(length) exceeds --max-body-bytes \(maxBodyBytes)")
         }
-        return .success(normalized)
+        return nil
     }
 }
 

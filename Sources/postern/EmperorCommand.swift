@@ -20,7 +20,9 @@ struct EmperorCommand: AsyncParsableCommand, ConfigurableCommand {
             Gateway.main; default: postern serve). A new file starts its app, an edited or touched file reloads it alone \
             (checked first: a bad file is logged and the app serves on), a removed file stops it. The emperor holds every \
             app's sockets, so a restart refuses no connection. SIGHUP rescans the directory; SIGTERM stops every app \
-            gracefully. Touch a file to start an app in backoff now. The emperor's own options may also come from             POSTERN_* variables (POSTERN_STATUS, POSTERN_LOG_LEVEL, …) and a --config file (JSON, the long option names             as keys), the command line first.
+            gracefully. Touch a file to start an app in backoff now. The emperor's own options may also come from \
+            POSTERN_* variables (POSTERN_STATUS, POSTERN_LOG_LEVEL, …) and a --config file (JSON, the long option names \
+            as keys), the command line first.
             """
     )
 

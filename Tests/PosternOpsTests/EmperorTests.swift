@@ -425,6 +425,32 @@ extension Ops {
             #expect(answer.output.hasPrefix("HTTP/1.1 200"), "\(answer)")
         }
 
+        @Test("SIGUSR1 after logrotate: the emperor reopens its --error-log and passes the signal to its apps, which reopen theirs")
+        func reopenLogs() async throws {
+            let directory = try Paths.makeTestDirectory("emperor-logs")
+            let port = try Ports.free()
+            let appLog = directory + "/shop.log"
+            let emperorLog = directory + "/emperor.log"
+            let emperor = try await Emperor.start(
+                "emperor-logs", files: ["shop": #"{"app": "ops", "http": "127.0.0.1:\#(port)", "access-log": "\#(appLog)"}"#],
+                arguments: ["--error-log", emperorLog])
+            defer { emperor.process.stop() }
+            #expect(await emperor.waitFor("shop", "ready"), "\(emperor.process.output)")
+            let pid = try #require(await emperor.app("shop")?["pid"] as? Int)
+            #expect(await OpsServer.get(port: port, "/hello").status == 200)
+            // logrotate moves both files away, then signals the emperor alone.
+            rename(emperorLog, emperorLog + ".1")
+            rename(appLog, appLog + ".1")
+            emperor.signal(SIGUSR1)
+            #expect(
+                await eventually(5) { ((try? String(contentsOfFile: emperorLog, encoding: .utf8)) ?? "").contains("SIGUSR1: the emperor's log reopened") },
+                "\(String(describing: try? String(contentsOfFile: emperorLog + ".1", encoding: .utf8)))")
+            #expect(await eventually(5) { FileManager.default.fileExists(atPath: appLog) }, "the app did not reopen its access log")
+            #expect(await OpsServer.get(port: port, "/hello").status == 200)
+            #expect(await eventually(5) { ((try? String(contentsOfFile: appLog, encoding: .utf8)) ?? "").contains("/hello") })
+            #expect(await emperor.app("shop")?["pid"] as? Int == pid, "the app was restarted, not signalled")
+        }
+
         @Test("the shipped emperor unit passes systemd-analyze verify")
         func unitFile() throws {
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path

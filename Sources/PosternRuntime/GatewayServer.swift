@@ -362,6 +362,23 @@ public final class GatewayServer: Service, Sendable {
         }
         let acceptor = listener.acceptor
         let group = listener.group
+        // A protocol served in its pipeline needs no task: the accept thread makes the channel,
+        // counted in `open` until it is registered (its initializer counts it then), so a stop
+        // waits for it.
+        let makeChannel: @Sendable (ConnectionAcceptor.AcceptedConnection) -> Void = { accepted in
+            open.reserve()
+            ClientBootstrap(group: group)
+                .channelOption(.allowRemoteHalfClosure, value: false)
+                .channelInitializer { initializer($0, accepted).map { _ in } }
+                .withConnectedSocket(NIOBSDSocket.Handle(accepted.socket))
+                .whenComplete { result in
+                    if case .failure(let error) = result {
+                        logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
+                    }
+                    open.unreserve()
+                }
+        }
+        if Server.servesInPipeline { acceptor.handOver(to: makeChannel) }
         return BoundListener(
             localAddress: listener.localAddress,
             close: { acceptor.stop() },
@@ -370,16 +387,9 @@ public final class GatewayServer: Service, Sendable {
                 await withTaskCancellationHandler {
                     await withDiscardingTaskGroup { tasks in
                         for await accepted in acceptor.accepted {
+                            // Accepted before the hand-over above was in place.
                             if Server.servesInPipeline {
-                                do {
-                                    _ = try await ClientBootstrap(group: group)
-                                        .channelOption(.allowRemoteHalfClosure, value: false)
-                                        .channelInitializer { initializer($0, accepted).map { _ in } }
-                                        .withConnectedSocket(NIOBSDSocket.Handle(accepted.socket))
-                                        .get()
-                                } catch {
-                                    logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
-                                }
+                                makeChannel(accepted)
                                 continue
                             }
                             tasks.addTask {

@@ -153,4 +153,25 @@ import Testing
         }
         #expect(found == expected, "docs/options.md is out of date: run POSTERN_WRITE_DOCS=1 swift test --filter OptionDeclarationTests")
     }
+
+    /// `postern emperor`'s options (its own declarations are in the executable, out of a test's
+    /// reach): every one the command line takes is in docs/emperor.md's options table, and the
+    /// table lists no other.
+    @Test func theEmperorsOptionsAreTheOnesItsPageLists() async throws {
+        let result = try await PosternCommand.run(["emperor", "--experimental-dump-help"])
+        #expect(result.status == 0, "\(result.error)")
+        let dump = try JSONDecoder().decode(Dump.self, from: Data(result.output.utf8))
+        let parsed = Set((dump.command.arguments ?? []).compactMap(\.longName)).subtracting(["help", "version"])
+        #expect(parsed.contains("tyrant") && parsed.contains("config"), "\(parsed)")
+        let page = try String(contentsOfFile: Paths.root + "/docs/emperor.md", encoding: .utf8)
+        var listed = Set<String>()
+        for row in page.split(separator: "\n") where row.hasPrefix("| `--") {
+            let first = row.dropFirst(2).prefix { $0 != "|" }
+            for name in first.split(separator: "`").filter({ $0.hasPrefix("--") }) {
+                listed.insert(String(name.dropFirst(2).prefix { $0 != " " }))
+            }
+        }
+        #expect(parsed.subtracting(listed).sorted() == [], "options of postern emperor missing from docs/emperor.md's table")
+        #expect(listed.subtracting(parsed).sorted() == [], "docs/emperor.md's table lists options postern emperor does not take")
+    }
 }

@@ -232,3 +232,14 @@ int postern_spawn_close_from(posix_spawn_file_actions_t *actions, int low) {
     return ENOSYS;
 #endif
 }
+
+int postern_close_on_exec_range(unsigned int first, unsigned int last) {
+#ifdef SYS_close_range
+    return (int)syscall(SYS_close_range, first, last, 4 /* CLOSE_RANGE_CLOEXEC, Linux 5.11 */);
+#else
+    (void)first;
+    (void)last;
+    errno = ENOSYS;
+    return -1;
+#endif
+}

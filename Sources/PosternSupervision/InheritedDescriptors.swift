@@ -1,3 +1,5 @@
+import CPosternSocket
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,7 +12,22 @@ package enum InheritedDescriptors {
     /// master's `--status` listener, its event loops' epoll and event descriptors) are created
     /// without it and would otherwise pass into every worker and into an upgraded master, where
     /// a listening socket nobody accepts on holds its port and queues connections for ever.
+    ///
+    /// With close_range(2) (Linux 5.11) it takes one call per gap between the kept descriptors,
+    /// so a descriptor another thread opens without close-on-exec just before an `execv` has
+    /// microseconds in which to slip through instead of a walk of /proc/self/fd; otherwise it
+    /// walks /proc/self/fd.
     package static func closeOnExec(except keep: Set<Int32>) {
+        var first: UInt32 = 3
+        var ranged = true
+        for kept in keep.filter({ $0 >= 3 }).sorted() {
+            if UInt32(kept) > first, postern_close_on_exec_range(first, UInt32(kept) - 1) != 0 {
+                ranged = false
+                break
+            }
+            first = UInt32(kept) + 1
+        }
+        if ranged && postern_close_on_exec_range(first, UInt32.max) == 0 { return }
         guard let directory = opendir("/proc/self/fd") else { return }
         defer { closedir(directory) }
         let own = dirfd(directory)

@@ -73,6 +73,10 @@ int postern_watch_wait(int epoll, unsigned long long *tokens, int capacity);
 /// in the child. 0, or an error number (ENOSYS on an older C library).
 int postern_spawn_close_from(posix_spawn_file_actions_t *actions, int low);
 
+/// close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11): every descriptor from `first` to
+/// `last` marked close-on-exec, in one call. 0, or -1 with errno (ENOSYS, EINVAL before 5.11).
+int postern_close_on_exec_range(unsigned int first, unsigned int last);
+
 /// An inotify descriptor (close-on-exec, non-blocking) watching `directory` for files created,
 /// written, moved in or out, removed, or their attributes changed (a `touch`): the emperor's
 /// app directory. -1 with errno on failure.

@@ -210,15 +210,11 @@ public final class GatewayServer: Service, Sendable {
                     to: channel.pipeline, context: tls, failures: handshakeFailures, logger: logger, observer: configuration.observer)
             }
             if Server.servesInPipeline {
+                // Uncounted when it closes, whatever fails below (a failed initializer closes it).
                 open?.opened(channel)
-                guard let context = try register(channel, server, security) else {
-                    channel.closeFuture.whenComplete { _ in open?.closed(channel) }
-                    return nil
-                }
-                channel.closeFuture.whenComplete { _ in
-                    connections.remove(context)
-                    open?.closed(channel)
-                }
+                channel.closeFuture.whenComplete { _ in open?.closed(channel) }
+                guard let context = try register(channel, server, security) else { return nil }
+                channel.closeFuture.whenComplete { _ in connections.remove(context) }
                 return Admitted(connection: try server.setup(channel, context: context), context: context)
             }
             guard let context = try register(channel, server, security) else { return nil }
@@ -366,7 +362,12 @@ public final class GatewayServer: Service, Sendable {
         // counted in `open` until it is registered (its initializer counts it then), so a stop
         // waits for it.
         let makeChannel: @Sendable (ConnectionAcceptor.AcceptedConnection) -> Void = { accepted in
-            open.reserve()
+            // Cancelled (`open.closeAll()`): the connections still arriving are closed, as they
+            // were once the accepted stream had ended.
+            guard open.reserveUnlessClosing() else {
+                close(accepted.socket)
+                return
+            }
             ClientBootstrap(group: group)
                 .channelOption(.allowRemoteHalfClosure, value: false)
                 .channelInitializer { initializer($0, accepted).map { _ in } }
@@ -504,12 +505,20 @@ final class OpenChannels: Sendable {
         var waiting: [Int: @Sendable () -> Void] = [:]
         var nextWaiting = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Set by ``closeAll()``: what opens from then on is closed at once.
+        var closing = false
         var isIdle: Bool { open.isEmpty && reserved == 0 && waiting.isEmpty }
     }
     private let state = Mutex(State())
 
+    /// Counts `channel` until ``closed(_:)``; after ``closeAll()`` it is closed as soon as it is
+    /// registered (called from a channel initializer, where swift-nio wants it still open).
     func opened(_ channel: any Channel) {
-        state.withLock { $0.open[ObjectIdentifier(channel)] = channel }
+        let closing = state.withLock { state in
+            state.open[ObjectIdentifier(channel)] = channel
+            return state.closing
+        }
+        if closing { channel.eventLoop.execute { channel.close(promise: nil) } }
     }
 
     func closed(_ channel: any Channel) {
@@ -519,6 +528,15 @@ final class OpenChannels: Sendable {
     /// A channel is about to be made: wait for it too.
     func reserve() {
         state.withLock { $0.reserved += 1 }
+    }
+
+    /// ``reserve()``, unless ``closeAll()`` was called: then `false`, and no channel is to be made.
+    func reserveUnlessClosing() -> Bool {
+        state.withLock { state in
+            guard !state.closing else { return false }
+            state.reserved += 1
+            return true
+        }
     }
 
     /// The reserved channel is open (or could not be made).
@@ -550,8 +568,12 @@ final class OpenChannels: Sendable {
         update { _ = $0.waiting.removeValue(forKey: id) }
     }
 
+    /// Closes every channel and cancels every waiting request, now and from now on.
     func closeAll() {
-        let (channels, waiting) = state.withLock { (Array($0.open.values), Array($0.waiting.values)) }
+        let (channels, waiting) = state.withLock { state in
+            state.closing = true
+            return (Array(state.open.values), Array(state.waiting.values))
+        }
         for channel in channels { channel.close(promise: nil) }
         for cancel in waiting { cancel() }
     }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import PosternCore
 import PosternEngine
+import Synchronization
 
 /// The rest of a fast-path request on a SwiftNIO channel made from its socket: the response of
 /// an application that waited for something, a streamed body, or the part of a response the
@@ -31,6 +32,9 @@ struct ResponseHandOver: Sendable {
         self.framing = framing
         self.logger = logger
         open.reserve()
+        // Whether the channel's close will call `onClose`: a registration that fails after the
+        // initializer closes the channel, and `onClose` must run once.
+        let closeWatched = Flag()
         let made = ClientBootstrap(group: group)
             .channelOption(.allowRemoteHalfClosure, value: peerMayHalfClose)
             .channelInitializer { channel in
@@ -38,20 +42,22 @@ struct ResponseHandOver: Sendable {
                     try channel.pipeline.syncOperations.addHandler(FlushBeforeCloseHandler(timeout: flushTimeout))
                     try channel.pipeline.syncOperations.addHandler(CancelOnCloseHandler(task: task))
                     open.opened(channel)
-                    open.unreserve()
                     channel.closeFuture.whenComplete { _ in
                         onClose()
                         open.closed(channel)
                     }
+                    closeWatched.value.store(true, ordering: .releasing)
                 }
             }
             .withConnectedSocket(NIOBSDSocket.Handle(socket))
             .map { $0 as any Channel }
-        made.whenFailure { error in
+        made.whenComplete { result in
+            // Once, however it went: counted as open from `opened` on.
+            open.unreserve()
+            guard case .failure(let error) = result else { return }
             logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])
             task?.cancel()
-            open.unreserve()
-            onClose()
+            if !closeWatched.value.load(ordering: .acquiring) { onClose() }
         }
         self.channel = made
     }
@@ -93,4 +99,9 @@ final class CancelOnCloseHandler: ChannelInboundHandler, Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
+}
+
+/// A flag the closures of one hand-over share.
+private final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
 }

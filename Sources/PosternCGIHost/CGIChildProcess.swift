@@ -122,7 +122,10 @@ public final class CGIChildProcess: Sendable {
     /// discarded where it is raised (signal(7): its default action is to ignore it), unless the
     /// thread is inside another posix_spawn then (which blocks every signal until its child has
     /// executed). Scripts are reaped with waitpid(2), which needs no signal. With a handler (an
-    /// embedding app's), the mask is left alone.
+    /// embedding app's), the mask is left alone. The thread (an event loop, an accept thread or
+    /// one of the concurrency runtime's) keeps SIGCHLD unblocked afterwards: a handler installed
+    /// later may run on it (the accept and event loops retry on EINTR), and a signalfd that
+    /// watches SIGCHLD without a handler misses the exits of its children.
     private static func letChildExitsBeIgnored() {
         #if canImport(Glibc)
         var current = sigaction()

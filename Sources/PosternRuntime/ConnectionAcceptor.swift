@@ -10,7 +10,7 @@ import Glibc
 /// The engine's front door on one listening socket: threads of its own accept, and each
 /// accepted connection is either served on the spot by the fast path (``WholeRequestCycle``), or
 /// handed over, with the bytes already read, to the full engine (SwiftNIO channels) through
-/// ``accepted``.
+/// ``accepted``, or, once ``handOver(to:)`` is called, to its closure on the accepting thread.
 ///
 /// ```
 ///  accept4(listener, NONBLOCK|CLOEXEC) ──► fast path? read ─► whole request ─► app ─► one send ─► close

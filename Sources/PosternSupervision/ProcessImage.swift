@@ -13,14 +13,15 @@ package enum ProcessImage {
     /// error.
     package static func replace(with executable: String, keeping keep: Set<Int32>) -> String {
         SignalEvents.ignoreRoutineSignalsAcrossExec()
-        // The new image starts with this thread's signal mask: an empty one.
+        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
+        // Just before execv: what other threads open meanwhile (a status connection SwiftNIO
+        // accepts without close-on-exec) has the shortest window to pass into the new image.
+        InheritedDescriptors.closeOnExec(except: keep)
+        // The new image starts with this thread's signal mask: an empty one (last, so that no
+        // handler runs on this thread in between and leaves its own mask behind).
         var empty = sigset_t()
         sigemptyset(&empty)
         pthread_sigmask(SIG_SETMASK, &empty, nil)
-        let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
-        // Last before execv: what other threads open meanwhile (a status connection SwiftNIO
-        // accepts without close-on-exec) has the shortest window to pass into the new image.
-        InheritedDescriptors.closeOnExec(except: keep)
         execv(executable, arguments)
         let reason = String(cString: strerror(errno))
         for argument in arguments { free(argument) }

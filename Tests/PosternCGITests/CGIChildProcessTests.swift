@@ -14,6 +14,9 @@ import Testing
     /// starts a script no longer blocks SIGCHLD, so the script's exit is discarded where it is
     /// raised instead of waking the main thread; it exits 0 and is reaped all the same.
     @Test func aSpawningThreadLetsSIGCHLDBeIgnored() throws {
+        var disposition = sigaction()
+        sigaction(SIGCHLD, nil, &disposition)
+        try #require(disposition.__sigaction_handler.sa_handler == nil, "SIGCHLD has a handler or is ignored in the test process")
         let outcome: (before: Bool, after: Bool, status: Int32?) = try Thread.runBlocking {
             var all = sigset_t()
             sigfillset(&all)

@@ -95,7 +95,6 @@ public final class CGIChildProcess: Sendable {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
-        Self.letChildExitsBeIgnored()
         var child: pid_t = 0
         let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         // The script's ends belong to the script now.
@@ -112,31 +111,6 @@ public final class CGIChildProcess: Sendable {
         stdinWrite = input?.write
         stdoutRead = output.read
         stderrRead = errors.read
-    }
-
-    /// A script's exit sends SIGCHLD to the thread that started it (its parent, clone(2)). The
-    /// threads that start scripts (event loops, accept threads) block asynchronous signals, and a
-    /// blocked signal is never discarded: it is queued for the process, wakes the main thread in
-    /// Dispatch's sigsuspend(2) and Dispatch's signalfd, and is then ignored, two context switches
-    /// a script for nothing. Unblocked in this thread, with no handler installed, SIGCHLD is
-    /// discarded where it is raised (signal(7): its default action is to ignore it), unless the
-    /// thread is inside another posix_spawn then (which blocks every signal until its child has
-    /// executed). Scripts are reaped with waitpid(2), which needs no signal. With a handler (an
-    /// embedding app's), the mask is left alone. The thread (an event loop, an accept thread or
-    /// one of the concurrency runtime's) keeps SIGCHLD unblocked afterwards: a handler installed
-    /// later may run on it (the accept and event loops retry on EINTR), and a signalfd that
-    /// watches SIGCHLD without a handler misses the exits of its children.
-    private static func letChildExitsBeIgnored() {
-        #if canImport(Glibc)
-        var current = sigaction()
-        guard sigaction(SIGCHLD, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil,
-            current.sa_flags & SA_SIGINFO == 0
-        else { return }
-        var childSignal = sigset_t()
-        sigemptyset(&childSignal)
-        sigaddset(&childSignal, SIGCHLD)
-        pthread_sigmask(SIG_UNBLOCK, &childSignal, nil)
-        #endif
     }
 
     /// Sends `signal` to the script's process group (ignored once reaped: the id may be reused).

@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "PosternRuntime",
             dependencies: [
-                "PosternCore", "PosternEngine", "CPosternSocket", "CPosternExecutorHook", log,
+                "PosternCore", "PosternEngine", "CPosternSocket", "CPosternExecutorHook", "CPosternTLS", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
             ] + nio
@@ -135,6 +135,8 @@ let package = Package(
         .target(name: "CPosternExecutorHook"),
         // epoll, eventfd, accept4 and pidfd_open for the accept threads and the CGI host's exit watcher (not in Glibc's module map).
         .target(name: "CPosternSocket"),
+        // Session-ticket keys shared by a server's processes, on swift-nio-ssl's BoringSSL (no API for them there).
+        .target(name: "CPosternTLS", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(
             name: "postern",
             dependencies: ["Postern", "PosternEmperor", "PosternCLI", "PosternClient", "PosternApps", "PosternCGI", "PosternCGIHost", "PosternBench"] + nio),

@@ -126,13 +126,24 @@ public enum Gateway {
         // The TLS listeners' files, read as the process starts (a master reads them to refuse a
         // bad file before it binds; each worker, and each reload, reads them again).
         var tls: TLSSettings.Loaded?
+        // The session tickets' secret (``TLSTicketKeys``): a worker's comes from its master, whose
+        // other workers have it too; a master or a single process makes one.
+        let secretFromMaster = worker?.ticketSecret.flatMap { TLSTicketKeys.readSecret(from: $0) }
+        unsetenv(WorkerEnvironment.ticketSecretKey)
         if specs.contains(where: \.listenerProtocol.isTLS) {
+            TLSTicketKeys.use(secret: secretFromMaster ?? TLSTicketKeys.makeSecret())
+            if worker != nil && secretFromMaster == nil {
+                logger.warning("no session-ticket secret from the master: sessions resume only on the worker that issued them")
+            }
             do {
                 tls = try options.makeTLSContext(listeners: specs)
             } catch {
                 logger.critical("\(error)")
                 if options.errorLog != nil { StandardError.write("Error: \(error)\n") }
                 throw ExitCode(64)
+            }
+            if tls?.sharesTicketKeys == false {
+                logger.warning("cannot set the session-ticket keys (swift-nio-ssl changed): sessions resume only on the process that issued them")
             }
         }
         configuration.flags = GatewayFlags(

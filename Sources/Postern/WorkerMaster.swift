@@ -610,11 +610,16 @@ final class WorkerMaster: @unchecked Sendable {
 
     private func spawn(slot: Int) -> Result<pid_t, any Error> {
         var environment = ProcessInfo.processInfo.environment
-        // The worker gets the listeners as 3, 4, … and no other descriptor of the master's.
-        let passed = zip(listenerFDs, ChildProcess.passedNumbers(listenerFDs.count)).map { ($0.0.listenerProtocol, $0.1) }
-        for (key, value) in WorkerEnvironment.variables(slot: slot, listeners: passed, statsDirectory: statsDirectory) {
-            environment[key] = value
-        }
+        // The worker gets the listeners as 3, 4, …, then the pipe with the session-ticket secret
+        // (TLS listeners only), and no other descriptor of the master's.
+        let secretPipe = TLSTicketKeys.currentSecret.flatMap { TLSTicketKeys.pipe(holding: $0) }
+        defer { if let secretPipe { close(secretPipe) } }
+        let passing = listenerFDs.map(\.fd) + (secretPipe.map { [$0] } ?? [])
+        let numbers = ChildProcess.passedNumbers(passing.count)
+        let passed = zip(listenerFDs, numbers).map { ($0.0.listenerProtocol, $0.1) }
+        let variables = WorkerEnvironment.variables(
+            slot: slot, listeners: passed, statsDirectory: statsDirectory, ticketSecret: secretPipe == nil ? nil : numbers.last)
+        for (key, value) in variables { environment[key] = value }
         let output: ChildOutput
         do {
             output = try ChildOutput()
@@ -624,7 +629,7 @@ final class WorkerMaster: @unchecked Sendable {
         do {
             let pid = try ChildProcess.spawn(
                 executable: ChildProcess.executable(startedFrom: startedFrom), arguments: Array(CommandLine.arguments.dropFirst()),
-                environment: environment, standardError: output.writeEnd, passing: listenerFDs.map(\.fd))
+                environment: environment, standardError: output.writeEnd, passing: passing)
             output.start()
             outputs[pid] = output
             logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(pid)", "generation": "\(policy.generation)"])

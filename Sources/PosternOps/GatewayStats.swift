@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import PosternCore
 import PosternEngine
+import PosternRuntime
 import Synchronization
 
 #if canImport(Glibc)
@@ -59,6 +60,8 @@ public final class GatewayStats: RequestObserver {
     public var snapshot: StatsSnapshot {
         var snapshot = state.withLock { $0 }
         snapshot.slowRequests = slowLog?.slowRequests ?? 0
+        // Counted by the ticket keys' callback, one per process (a process serves one set of TLS listeners).
+        if snapshot.tlsCertificateNotAfter != nil { snapshot.tlsSessionsResumed = Int(TLSTicketKeys.ticketsOpened) }
         return snapshot
     }
 

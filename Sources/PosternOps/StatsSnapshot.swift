@@ -34,6 +34,9 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     /// refused, none given).
     public var tlsHandshakes = 0
     public var tlsHandshakeFailures = 0
+    /// Handshakes that resumed a session from a ticket the server issued (``TLSTicketKeys``):
+    /// the rest of `tlsHandshakes` were full.
+    public var tlsSessionsResumed = 0
     /// When the certificate the TLS listeners serve expires, seconds since the epoch (a gauge:
     /// the earliest over the live processes, which may serve different ones during a reload);
     /// `nil` without TLS.
@@ -66,6 +69,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         limitRefusals = try values.decodeIfPresent(Int.self, forKey: .limitRefusals) ?? 0
         tlsHandshakes = try values.decodeIfPresent(Int.self, forKey: .tlsHandshakes) ?? 0
         tlsHandshakeFailures = try values.decodeIfPresent(Int.self, forKey: .tlsHandshakeFailures) ?? 0
+        tlsSessionsResumed = try values.decodeIfPresent(Int.self, forKey: .tlsSessionsResumed) ?? 0
         tlsCertificateNotAfter = try values.decodeIfPresent(Int.self, forKey: .tlsCertificateNotAfter)
         latencyBuckets = try values.decodeIfPresent([Int].self, forKey: .latencyBuckets) ?? latencyBuckets
         latencySumSeconds = try values.decodeIfPresent(Double.self, forKey: .latencySumSeconds) ?? 0
@@ -86,6 +90,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         limitRefusals += other.limitRefusals
         tlsHandshakes += other.tlsHandshakes
         tlsHandshakeFailures += other.tlsHandshakeFailures
+        tlsSessionsResumed += other.tlsSessionsResumed
         for index in latencyBuckets.indices where index < other.latencyBuckets.count {
             latencyBuckets[index] += other.latencyBuckets[index]
         }

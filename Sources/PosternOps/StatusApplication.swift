@@ -62,6 +62,7 @@ package struct StatusApplication: Application {
             limitRefusals: total.limitRefusals,
             tlsHandshakes: total.tlsHandshakes,
             tlsHandshakeFailures: total.tlsHandshakeFailures,
+            tlsSessionsResumed: total.tlsSessionsResumed,
             tlsCertificateNotAfter: total.tlsCertificateNotAfter,
             tlsCertificateExpiresIn: total.tlsCertificateNotAfter.map { $0 - Int(now) },
             requests: total.requests,
@@ -126,6 +127,9 @@ package struct StatusApplication: Application {
             registry.makeCounter(
                 descriptor: metric("tls_handshake_failures", "total", "TLS handshakes that failed (plaintext, a refused or missing client certificate).")
             ).increment(by: Int64(total.tlsHandshakeFailures))
+            registry.makeCounter(
+                descriptor: metric("tls_sessions_resumed", "total", "TLS handshakes that resumed a session from a ticket (the rest were full).")
+            ).increment(by: Int64(total.tlsSessionsResumed))
             registry.makeGauge(
                 descriptor: metric("tls_certificate_expiry", "seconds", "Seconds until the served certificate expires (negative: expired).")
             ).set(Double(notAfter) - Date().timeIntervalSince1970)
@@ -321,6 +325,8 @@ package struct StatusDocument: Codable {
     package var limitRefusals: Int
     package var tlsHandshakes: Int
     package var tlsHandshakeFailures: Int
+    /// Of `tlsHandshakes`, those that resumed a session (the rest were full handshakes).
+    package var tlsSessionsResumed: Int
     /// Seconds since the epoch; absent without a TLS listener.
     package var tlsCertificateNotAfter: Int?
     /// Seconds left (negative once expired); absent without a TLS listener.

@@ -39,6 +39,9 @@ public struct TLSSettings: Sendable, Equatable {
         public let context: NIOSSLContext
         /// The leaf certificate's notAfter, seconds since the epoch (the status page's expiry).
         public let notValidAfter: Int
+        /// Its session tickets are sealed with the keys this process shares with the server's
+        /// others (``TLSTicketKeys``); false: with BoringSSL's key of this process alone.
+        public let sharesTicketKeys: Bool
     }
 
     /// The server context, made from the files as they are now; each failure names the option,
@@ -77,13 +80,15 @@ public struct TLSSettings: Sendable, Equatable {
         } else {
             configuration.certificateVerification = .none
         }
+        let context: NIOSSLContext
         do {
-            return Loaded(context: try NIOSSLContext(configuration: configuration), notValidAfter: Int(chain[0].notValidAfter))
+            context = try NIOSSLContext(configuration: configuration)
         } catch {
             // The files each parsed alone: what is left is the pair (BoringSSL checks the key
             // against the leaf certificate as it loads it).
             throw .keyDoesNotMatch(key: key, certificate: certificate, reason: "\(error)")
         }
+        return Loaded(context: context, notValidAfter: Int(chain[0].notValidAfter), sharesTicketKeys: TLSTicketKeys.attach(to: context))
     }
 
     /// Every certificate in a PEM file: at least one.

@@ -211,6 +211,97 @@ extension Ops {
             #expect(result.failed == 0 && result.sent > 50, "failed \(result.failed) of \(result.sent): \(result.examples)")
         }
 
+        /// One `GET /pid` over a new TLS connection from `openssl s_client` (TLS `version`: `-tls1_3` or
+        /// `-tls1_2`), saving the session to `sessionOut` or offering the one in `sessionIn`: whether
+        /// the server resumed it, and the pid of the process that answered.
+        static func resumption(port: Int, ca: String, version: String, sessionOut: String? = nil, sessionIn: String? = nil) throws -> (
+            reused: Bool?, pid: Int?
+        ) {
+            // The request from a file, not a pipe from printf: what a pipe in `sh` becomes depends
+            // on the descriptors the test process was started with.
+            let request = NSTemporaryDirectory() + "/postern-pid-request-\(getpid())"
+            try "GET /pid HTTP/1.0\r\n\r\n".write(toFile: request, atomically: true, encoding: .utf8)
+            var command = "openssl s_client -connect 127.0.0.1:\(port) -servername localhost -CAfile \(ca) \(version) -ign_eof"
+            if let sessionOut { command += " -sess_out \(sessionOut)" }
+            if let sessionIn { command += " -sess_in \(sessionIn)" }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", command + " < \(request) 2>/dev/null"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            // The HTTP head's lines end in CR LF, one Character in Swift: split on any newline.
+            let lines = said.split(whereSeparator: \.isNewline)
+            let reused: Bool? =
+                lines.contains { $0.hasPrefix("Reused, ") } ? true : lines.contains { $0.hasPrefix("New, ") } ? false : nil
+            let pid = lines.first { $0.hasPrefix("pid ") }.flatMap { Int($0.dropFirst(4).trimmingCharacters(in: .whitespaces)) }
+            return (reused, pid)
+        }
+
+        @Test("the ticket keys: swift-nio-ssl's SSL_CTX is found; each period's key is the same in every process, and another the next period")
+        func ticketKeys() throws {
+            let directory = try Paths.makeTestDirectory("tls-ticket-keys")
+            let made = try TestCertificates.make(in: directory)
+            // A plain NIOSSLContext: the property the keys are attached through is still there.
+            let context = try TLSSettings(certificate: made.serverCertificate, key: made.serverKey).makeContext()
+            #expect(TLSTicketKeys.sslContextPointer(of: context) != nil, "swift-nio-ssl's NIOSSLContext no longer has `sslContext`")
+            TLSTicketKeys.use(secret: TLSTicketKeys.makeSecret())
+            let loaded = try TLSSettings(certificate: made.serverCertificate, key: made.serverKey).load()
+            #expect(loaded.sharesTicketKeys)
+            #expect(TLSTicketKeys.use(secret: [1, 2, 3]) == false)
+            func key(_ epoch: UInt64) -> [UInt8] { TLSTicketKeys.keyMaterial(epoch: epoch) ?? [] }
+            #expect(key(7) == key(7))
+            #expect(key(7) != key(8) && key(7).prefix(16) != key(8).prefix(16))
+            #expect(Set([key(7)[0..<16], key(7)[16..<32], key(7)[32..<48]]).count == 3)
+            let secrets = (0..<4).map { _ in TLSTicketKeys.makeSecret() }
+            #expect(Set(secrets).count == 4 && secrets.allSatisfy { $0.count == TLSTicketKeys.secretBytes })
+            // What a master hands a worker comes through the pipe whole.
+            let pipe = try #require(TLSTicketKeys.pipe(holding: secrets[0]))
+            #expect(TLSTicketKeys.readSecret(from: pipe) == secrets[0])
+        }
+
+        @Test(
+            "with --workers, a session resumes on another worker and after a reload (one ticket secret from the master); the status page counts resumed handshakes"
+        )
+        func sharedTicketKeys() async throws {
+            let directory = try Paths.makeTestDirectory("tls-tickets")
+            let made = try TestCertificates.make(in: directory)
+            let tlsPort = try Ports.free()
+            let server = try await OpsServer.start(
+                "tls-tickets-serve",
+                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--workers", "2"])
+            defer { server.process.stop() }
+            try await Wait.forPort(tlsPort)
+            let versions = ["-tls1_3", "-tls1_2"]
+            var issuers: [Int] = []
+            for version in versions {
+                let first = try Self.resumption(port: tlsPort, ca: made.ca, version: version, sessionOut: "\(directory)/session\(version)")
+                #expect(first.reused == false, "\(version): the first connection has no session to resume")
+                issuers.append(try #require(first.pid))
+            }
+            // A reload replaces every worker: a session can only resume on a process that did not issue it.
+            server.signal(SIGHUP)
+            #expect(
+                await eventually(30) {
+                    guard await ReloadSafetyTests.lastReload(server)["outcome"] as? String == "succeeded" else { return false }
+                    return (try? await server.workerPIDs()).map { $0.isDisjoint(with: issuers) && $0.count == 2 } ?? false
+                }, "\(server.process.output.suffix(1500))")
+            var resumed = 0
+            for version in versions {
+                for _ in 0..<3 {
+                    let again = try Self.resumption(port: tlsPort, ca: made.ca, version: version, sessionIn: "\(directory)/session\(version)")
+                    #expect(again.reused == true, "\(version): the session was not resumed by worker \(again.pid ?? 0)")
+                    #expect(again.pid != nil && !issuers.contains(again.pid!))
+                    if again.reused == true { resumed += 1 }
+                }
+            }
+            #expect(await eventually(10) { ((try? await server.status())?["tls_sessions_resumed"] as? Int ?? 0) >= resumed })
+            let counted = (try await server.status())["tls_sessions_resumed"] as? Int ?? 0
+            #expect(counted >= resumed, "the status page counts \(counted) resumed handshakes, \(resumed) made")
+        }
+
         @Test("postern request speaks every TLS listener (https, suwsgi, fastcgi-tls) with --cacert, --cert and --key")
         func requestCommand() async throws {
             let directory = try Paths.makeTestDirectory("tls-request")

@@ -1,0 +1,39 @@
+#ifndef CPOSTERN_TLS_H
+#define CPOSTERN_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Session tickets sealed with keys every process of a server derives from one secret, so that a
+/// session one worker issued resumes on any other (RFC 5077 §4, RFC 8446 §4.6.1), and keys that
+/// rotate (BoringSSL rotates the key it makes for itself every two days; one set by hand never).
+///
+/// The keys come from the secret and the clock's period: key(e) = HMAC-SHA256(secret,
+/// "postern ticket key" || e || n) for n = 1, 2, where e = time / period. The first 16 bytes name
+/// the key in the ticket (sent in the clear: an HMAC output says nothing of the secret), the next
+/// 16 are the ticket's HMAC-SHA256 key, the next 16 its AES-128-CBC key. A ticket is sealed with
+/// the current period's key and opened with the current or the previous one (then renewed), so
+/// it lives one to two periods. Every process on the host reads the same clock, so workers agree
+/// without talking.
+///
+/// BoringSSL is swift-nio-ssl's, reached by its prefixed symbols (CNIOBoringSSL_…): swift-nio-ssl
+/// offers no API for ticket keys.
+
+/// The process's secret (32 bytes) and period (seconds, at least 60). Call it once, before the
+/// first context is given the callback; later calls are ignored. 0, or -1 if `length` is not 32.
+int postern_tls_ticket_secret_set(const uint8_t *secret, size_t length, uint32_t period);
+
+/// Seals and opens `ssl_ctx`'s session tickets with the derived keys (SSL_CTX_set_tlsext_ticket_key_cb).
+/// `ssl_ctx` is a BoringSSL SSL_CTX. 0, or -1 when no secret is set.
+int postern_tls_ticket_keys_attach(void *ssl_ctx);
+
+/// The 48 bytes of key material (name, HMAC key, AES key) for period `epoch`: for tests. 0, or -1
+/// when no secret is set.
+int postern_tls_ticket_key(uint64_t epoch, uint8_t out[48]);
+
+/// How many tickets this process has opened with a key of its own (a session resumed, full
+/// handshake avoided) and how many it could not (an unknown or expired key: a full handshake).
+uint64_t postern_tls_tickets_opened(void);
+uint64_t postern_tls_tickets_refused(void);
+
+#endif

@@ -1,0 +1,110 @@
+import CPosternSocket
+import CPosternTLS
+import NIOSSL
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The keys that seal the TLS listeners' session tickets, shared by a server's processes: a
+/// master makes a secret, hands it to each worker it starts (through a pipe, never a file or
+/// the environment), and every process derives the same keys from it, rotated every
+/// ``periodSeconds`` (CPosternTLS.h has the derivation). So a session nginx resumes
+/// (`uwsgi_ssl_session_reuse on`) resumes on whichever worker accepts the connection, and after a
+/// reload, whose new workers have the same master. BoringSSL's default, one key each process
+/// makes for itself, makes a ticket issued by one worker a full handshake on every other.
+///
+/// swift-nio-ssl has no API for ticket keys and keeps its `SSL_CTX` private: ``attach(to:)``
+/// finds it by reflection. If a release of swift-nio-ssl moves it, the context keeps BoringSSL's
+/// own key (sessions resume on the process that issued them) and the server says so in its log;
+/// `TLSTicketKeysTests` fails first.
+public enum TLSTicketKeys {
+    /// How long a key seals new tickets; a ticket is opened for one more period, then renewed.
+    public static let periodSeconds: UInt32 = 3600
+    public static let secretBytes = 32
+
+    private static let secret = Mutex<[UInt8]?>(nil)
+
+    /// A new secret from the kernel's random source (`SystemRandomNumberGenerator`: getrandom(2)
+    /// on Linux, cryptographically secure).
+    public static func makeSecret() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<secretBytes).map { _ in generator.next() }
+    }
+
+    /// Makes `secret` this process's, for every context made from now on. The first call wins (a
+    /// process has one secret); false when `secret` is not ``secretBytes`` long.
+    @discardableResult
+    public static func use(secret bytes: [UInt8]) -> Bool {
+        guard bytes.count == secretBytes else { return false }
+        return secret.withLock { secret in
+            if secret == nil {
+                secret = bytes
+                _ = postern_tls_ticket_secret_set(bytes, bytes.count, periodSeconds)
+            }
+            return true
+        }
+    }
+
+    /// This process's secret, to hand to a worker; nil when none is in use.
+    public static var currentSecret: [UInt8]? { secret.withLock { $0 } }
+
+    /// Seals and opens `context`'s tickets with the shared keys. False when this process has no
+    /// secret, or swift-nio-ssl's context no longer holds its `SSL_CTX` where this looks.
+    public static func attach(to context: NIOSSLContext) -> Bool {
+        guard currentSecret != nil, let pointer = sslContextPointer(of: context) else { return false }
+        return postern_tls_ticket_keys_attach(UnsafeMutableRawPointer(pointer)) == 0
+    }
+
+    /// The `SSL_CTX` inside a NIOSSLContext (its stored property `sslContext`).
+    static func sslContextPointer(of context: NIOSSLContext) -> OpaquePointer? {
+        Mirror(reflecting: context).children.first { $0.label == "sslContext" }?.value as? OpaquePointer
+    }
+
+    /// The key material (name, HMAC key, AES key: 16 bytes each) of period `epoch`; nil without a
+    /// secret.
+    package static func keyMaterial(epoch: UInt64) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: 48)
+        return postern_tls_ticket_key(epoch, &bytes) == 0 ? bytes : nil
+    }
+
+    /// Tickets this process opened with one of the shared keys (a resumed session) and tickets it
+    /// could not (another key, or too old: a full handshake instead).
+    public static var ticketsOpened: UInt64 { postern_tls_tickets_opened() }
+    public static var ticketsRefused: UInt64 { postern_tls_tickets_refused() }
+
+    /// The secret a worker reads from descriptor `fd` (its master's pipe), which is then closed.
+    public static func readSecret(from fd: Int32) -> [UInt8]? {
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: secretBytes)
+        var filled = 0
+        while filled < secretBytes {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, secretBytes - filled) }
+            if got > 0 {
+                filled += got
+            } else if got < 0 && errno == EINTR {
+                continue
+            } else {
+                return nil
+            }
+        }
+        return bytes
+    }
+
+    /// A pipe holding `secret` for a child: its read end (close-on-exec here; the child gets it
+    /// through a spawn's file actions), or nil when no pipe could be made. The caller closes it
+    /// once the child is started.
+    public static func pipe(holding secret: [UInt8]) -> Int32? {
+        var ends: [Int32] = [-1, -1]
+        guard ends.withUnsafeMutableBufferPointer({ postern_pipe_cloexec($0.baseAddress) }) == 0 else { return nil }
+        defer { close(ends[1]) }
+        // 32 bytes fit any pipe's buffer: the write never blocks.
+        let written = secret.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
+        guard written == secret.count else {
+            close(ends[0])
+            return nil
+        }
+        return ends[0]
+    }
+}

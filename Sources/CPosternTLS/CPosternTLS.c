@@ -26,6 +26,7 @@ extern int CNIOBoringSSL_HMAC_Init_ex(HMAC_CTX *ctx, const void *key, size_t key
 extern uint8_t *CNIOBoringSSL_HMAC(const EVP_MD *md, const void *key, size_t key_length, const uint8_t *data, size_t data_length,
                                    uint8_t *out, unsigned int *out_length);
 extern int CNIOBoringSSL_RAND_bytes(uint8_t *out, size_t length);
+extern int CNIOBoringSSL_SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t num_tickets);
 
 enum { SECRET_BYTES = 32, NAME_BYTES = 16, IV_BYTES = 16 };
 
@@ -93,6 +94,7 @@ static int ticket_callback(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX 
 
 int postern_tls_ticket_keys_attach(void *ssl_ctx) {
     if (atomic_load_explicit(&secret_state, memory_order_acquire) != 2 || ssl_ctx == NULL) return -1;
+    CNIOBoringSSL_SSL_CTX_set_num_tickets((SSL_CTX *)ssl_ctx, 1);
     return CNIOBoringSSL_SSL_CTX_set_tlsext_ticket_key_cb((SSL_CTX *)ssl_ctx, ticket_callback) == 1 ? 0 : -1;
 }
 

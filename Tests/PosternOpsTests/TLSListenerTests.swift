@@ -213,9 +213,10 @@ extension Ops {
 
         /// One `GET /pid` over a new TLS connection from `openssl s_client` (TLS `version`: `-tls1_3` or
         /// `-tls1_2`), saving the session to `sessionOut` or offering the one in `sessionIn`: whether
-        /// the server resumed it, and the pid of the process that answered.
+        /// the server resumed it, the pid of the process that answered, and how many TLS 1.3
+        /// session tickets came after the handshake.
         static func resumption(port: Int, ca: String, version: String, sessionOut: String? = nil, sessionIn: String? = nil) throws -> (
-            reused: Bool?, pid: Int?
+            reused: Bool?, pid: Int?, tickets: Int
         ) {
             // The request from a file, not a pipe from printf: what a pipe in `sh` becomes depends
             // on the descriptors the test process was started with.
@@ -237,7 +238,7 @@ extension Ops {
             let reused: Bool? =
                 lines.contains { $0.hasPrefix("Reused, ") } ? true : lines.contains { $0.hasPrefix("New, ") } ? false : nil
             let pid = lines.first { $0.hasPrefix("pid ") }.flatMap { Int($0.dropFirst(4).trimmingCharacters(in: .whitespaces)) }
-            return (reused, pid)
+            return (reused, pid, lines.filter { $0.hasPrefix("Post-Handshake New Session Ticket arrived") }.count)
         }
 
         @Test("the ticket keys: swift-nio-ssl's SSL_CTX is found; each period's key is the same in every process, and another the next period")
@@ -279,6 +280,8 @@ extension Ops {
             for version in versions {
                 let first = try Self.resumption(port: tlsPort, ca: made.ca, version: version, sessionOut: "\(directory)/session\(version)")
                 #expect(first.reused == false, "\(version): the first connection has no session to resume")
+                // One ticket is enough for a front-end, which keeps one session per backend.
+                if version == "-tls1_3" { #expect(first.tickets == 1) }
                 issuers.append(try #require(first.pid))
             }
             // A reload replaces every worker: a session can only resume on a process that did not issue it.

@@ -23,7 +23,10 @@
 /// first context is given the callback; later calls are ignored. 0, or -1 if `length` is not 32.
 int postern_tls_ticket_secret_set(const uint8_t *secret, size_t length, uint32_t period);
 
-/// Seals and opens `ssl_ctx`'s session tickets with the derived keys (SSL_CTX_set_tlsext_ticket_key_cb).
+/// Seals and opens `ssl_ctx`'s session tickets with the derived keys (SSL_CTX_set_tlsext_ticket_key_cb),
+/// and sends one ticket after a TLS 1.3 handshake instead of BoringSSL's two (SSL_CTX_set_num_tickets):
+/// a front-end keeps one session per backend (nginx the newest), and the second ticket costs a
+/// sealing and a record on every connection (suwsgi behind nginx: about 8 % more requests a second).
 /// `ssl_ctx` is a BoringSSL SSL_CTX. 0, or -1 when no secret is set.
 int postern_tls_ticket_keys_attach(void *ssl_ctx);
 

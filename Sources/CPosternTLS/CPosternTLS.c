@@ -27,6 +27,10 @@ extern uint8_t *CNIOBoringSSL_HMAC(const EVP_MD *md, const void *key, size_t key
                                    uint8_t *out, unsigned int *out_length);
 extern int CNIOBoringSSL_RAND_bytes(uint8_t *out, size_t length);
 extern int CNIOBoringSSL_SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t num_tickets);
+typedef struct postern_ssl_cipher SSL_CIPHER;
+extern const SSL_CIPHER *CNIOBoringSSL_SSL_get_current_cipher(const SSL *ssl);
+extern const char *CNIOBoringSSL_SSL_CIPHER_get_name(const SSL_CIPHER *cipher);
+extern int CNIOBoringSSL_SSL_CIPHER_get_bits(const SSL_CIPHER *cipher, int *out_alg_bits);
 
 enum { SECRET_BYTES = 32, NAME_BYTES = 16, IV_BYTES = 16 };
 
@@ -100,3 +104,11 @@ int postern_tls_ticket_keys_attach(void *ssl_ctx) {
 
 uint64_t postern_tls_tickets_opened(void) { return atomic_load_explicit(&opened, memory_order_relaxed); }
 uint64_t postern_tls_tickets_refused(void) { return atomic_load_explicit(&refused, memory_order_relaxed); }
+
+const char *postern_tls_cipher(void *ssl, int *bits, int *algorithm_bits) {
+    if (ssl == NULL) return NULL;
+    const SSL_CIPHER *cipher = CNIOBoringSSL_SSL_get_current_cipher((const SSL *)ssl);
+    if (cipher == NULL) return NULL;
+    *bits = CNIOBoringSSL_SSL_CIPHER_get_bits(cipher, algorithm_bits);
+    return CNIOBoringSSL_SSL_CIPHER_get_name(cipher);
+}

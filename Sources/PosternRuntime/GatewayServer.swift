@@ -207,7 +207,8 @@ public final class GatewayServer: Service, Sendable {
             var security: TransportSecurity?
             if let tls {
                 security = try TLSHandshakeRecorder.addTLSHandlers(
-                    to: channel.pipeline, context: tls, failures: handshakeFailures, logger: logger, observer: configuration.observer)
+                    to: channel.pipeline, context: tls, failures: handshakeFailures, logger: logger, observer: configuration.observer,
+                    recordsCipher: spec.listenerProtocol == .https)
             }
             if Server.servesInPipeline {
                 // Uncounted when it closes, whatever fails below (a failed initializer closes it).

@@ -18,26 +18,33 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
     private let failures: ResourceWarning
     private let logger: Logger
     private let observer: (any RequestObserver)?
+    private let recordsCipher: Bool
     private var completed = false
     private var failed = false
 
-    /// - Parameter observer: told of each handshake's end (the status page's counts).
-    init(security: TransportSecurity, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)? = nil) {
+    /// - Parameters:
+    ///   - observer: told of each handshake's end (the status page's counts).
+    ///   - recordsCipher: record the cipher suite too (``TLSCipher``; `--https`, whose environ
+    ///     has mod_ssl's `SSL_CIPHER`).
+    init(security: TransportSecurity, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)? = nil, recordsCipher: Bool = false) {
         self.security = security
         self.failures = failures
         self.logger = logger
         self.observer = observer
+        self.recordsCipher = recordsCipher
     }
 
     /// A TLS listener's connection set up: the TLS handler, then the recorder; returns what the
     /// handshake will say of the connection (empty until it completes). The fuzz target
     /// `fuzz-tls` sets up its connections through here too.
     package static func addTLSHandlers(
-        to pipeline: ChannelPipeline, context: NIOSSLContext, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)?
+        to pipeline: ChannelPipeline, context: NIOSSLContext, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)?,
+        recordsCipher: Bool = false
     ) throws -> TransportSecurity {
         let recorded = TransportSecurity()
         try pipeline.syncOperations.addHandlers(
-            NIOSSLServerHandler(context: context), TLSHandshakeRecorder(security: recorded, failures: failures, logger: logger, observer: observer))
+            NIOSSLServerHandler(context: context),
+            TLSHandshakeRecorder(security: recorded, failures: failures, logger: logger, observer: observer, recordsCipher: recordsCipher))
         return recorded
     }
 
@@ -46,7 +53,8 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
             completed = true
             observer?.tlsHandshakeEnded(succeeded: true)
             if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
-                security.record(Self.variables(version: tls.tlsVersion, peer: tls.peerCertificate))
+                let cipher = recordsCipher ? TLSCipher.negotiated(by: tls) : nil
+                security.record(Self.variables(version: tls.tlsVersion, cipher: cipher, peer: tls.peerCertificate))
             }
         }
         context.fireUserInboundEventTriggered(event)
@@ -69,13 +77,19 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
         context.close(promise: nil)
     }
 
-    /// mod_ssl's variables for a completed handshake: `HTTPS=on`, `SSL_PROTOCOL`, and
+    /// mod_ssl's variables for a completed handshake: `HTTPS=on`, `SSL_PROTOCOL`, the cipher
+    /// when given (`SSL_CIPHER`, `SSL_CIPHER_USEKEYSIZE`, `SSL_CIPHER_ALGKEYSIZE`), and
     /// `SSL_CLIENT_VERIFY` with, for a client that presented a certificate (verified, or the
     /// handshake would have failed), its subject and issuer (RFC 2253, as mod_ssl writes them)
     /// and serial number (hexadecimal).
-    static func variables(version: TLSVersion?, peer: NIOSSLCertificate?) -> [(name: String, value: String)] {
+    static func variables(version: TLSVersion?, cipher: TLSCipher? = nil, peer: NIOSSLCertificate?) -> [(name: String, value: String)] {
         var variables: [(name: String, value: String)] = [("HTTPS", "on")]
         if let version { variables.append(("SSL_PROTOCOL", protocolName(version))) }
+        if let cipher {
+            variables.append(("SSL_CIPHER", cipher.name))
+            variables.append(("SSL_CIPHER_USEKEYSIZE", String(cipher.bits)))
+            variables.append(("SSL_CIPHER_ALGKEYSIZE", String(cipher.algorithmBits)))
+        }
         guard let peer else {
             variables.append(("SSL_CLIENT_VERIFY", "NONE"))
             return variables

@@ -93,17 +93,28 @@ extension Ops {
                 ["--https", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--header-timeout", "1"]
             }
             defer { server.stop() }
-            let answer = try runCurl(["--cacert", made.ca, "https://localhost:\(port)/path?q=1"])
+            let answer = try runCurl(["-v", "--cacert", made.ca, "https://localhost:\(port)/path?q=1"])
             #expect(answer.status == 0, "\(answer.error)")
             let environ = try Self.environ(answer.output)
+            // The cipher the client says it negotiated ("SSL connection using TLSv1.3 / NAME").
+            func cipher(_ said: String) -> String? {
+                said.split(whereSeparator: \.isNewline).first { $0.contains("SSL connection using") }.flatMap {
+                    $0.components(separatedBy: " / ").last.map { String($0.split(separator: " ")[0]) }
+                }
+            }
+            #expect(environ["SSL_CIPHER"] != nil && environ["SSL_CIPHER"] == cipher(answer.error), "\(answer.error)")
+            #expect(environ["SSL_CIPHER_USEKEYSIZE"] == "256" || environ["SSL_CIPHER_USEKEYSIZE"] == "128")
+            #expect(environ["SSL_CIPHER_ALGKEYSIZE"] == environ["SSL_CIPHER_USEKEYSIZE"])
             #expect(environ["HTTPS"] == "on")
             #expect(environ["REQUEST_SCHEME"] == "https")
             #expect(environ["gateway.url_scheme"] == "https")
             #expect(environ["SSL_PROTOCOL"] == "TLSv1.3")
             #expect(environ["SSL_CLIENT_VERIFY"] == "NONE")
             #expect(environ["PATH_INFO"] == "/path" && environ["QUERY_STRING"] == "q=1")
-            let twelve = try runCurl(["--cacert", made.ca, "--tls-max", "1.2", "https://localhost:\(port)/"])
+            let twelve = try runCurl(["-v", "--cacert", made.ca, "--tls-max", "1.2", "https://localhost:\(port)/"])
             #expect(try Self.environ(twelve.output)["SSL_PROTOCOL"] == "TLSv1.2", "\(twelve.error)")
+            let twelveCipher = try Self.environ(twelve.output)["SSL_CIPHER"]
+            #expect(twelveCipher?.hasPrefix("ECDHE-ECDSA-") == true && twelveCipher == cipher(twelve.error), "\(twelve.error)")
             // A client that does not trust the CA refuses the server (the server is not at fault).
             #expect(try runCurl(["https://localhost:\(port)/"]).status != 0)
             // Plaintext on the TLS port: closed, no answer; five in a row make one line a second

@@ -39,4 +39,10 @@ int postern_tls_ticket_key(uint64_t epoch, uint8_t out[48]);
 uint64_t postern_tls_tickets_opened(void);
 uint64_t postern_tls_tickets_refused(void);
 
+/// The cipher suite a connection's handshake settled on, by OpenSSL's name (mod_ssl's
+/// `SSL_CIPHER`: `ECDHE-ECDSA-AES256-GCM-SHA384`, `TLS_AES_256_GCM_SHA384`), with its secret bits
+/// and its algorithm's (`SSL_CIPHER_USEKEYSIZE`, `SSL_CIPHER_ALGKEYSIZE`). `ssl` is a BoringSSL
+/// SSL; NULL before the handshake is done.
+const char *postern_tls_cipher(void *ssl, int *bits, int *algorithm_bits);
+
 #endif

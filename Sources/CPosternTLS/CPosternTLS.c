@@ -27,6 +27,8 @@ extern uint8_t *CNIOBoringSSL_HMAC(const EVP_MD *md, const void *key, size_t key
                                    uint8_t *out, unsigned int *out_length);
 extern int CNIOBoringSSL_RAND_bytes(uint8_t *out, size_t length);
 extern int CNIOBoringSSL_SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t num_tickets);
+extern int CNIOBoringSSL_EVP_has_aes_hardware(void);
+extern int CNIOBoringSSL_SSL_CTX_set1_tls13_ciphers(SSL_CTX *ctx, const uint16_t *cipher_ids, const uint32_t *flags, size_t count);
 typedef struct postern_ssl_cipher SSL_CIPHER;
 extern const SSL_CIPHER *CNIOBoringSSL_SSL_get_current_cipher(const SSL *ssl);
 extern const char *CNIOBoringSSL_SSL_CIPHER_get_name(const SSL_CIPHER *cipher);
@@ -98,7 +100,6 @@ static int ticket_callback(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX 
 
 int postern_tls_ticket_keys_attach(void *ssl_ctx) {
     if (atomic_load_explicit(&secret_state, memory_order_acquire) != 2 || ssl_ctx == NULL) return -1;
-    CNIOBoringSSL_SSL_CTX_set_num_tickets((SSL_CTX *)ssl_ctx, 1);
     return CNIOBoringSSL_SSL_CTX_set_tlsext_ticket_key_cb((SSL_CTX *)ssl_ctx, ticket_callback) == 1 ? 0 : -1;
 }
 
@@ -111,4 +112,17 @@ const char *postern_tls_cipher(void *ssl, int *bits, int *algorithm_bits) {
     if (cipher == NULL) return NULL;
     *bits = CNIOBoringSSL_SSL_CIPHER_get_bits(cipher, algorithm_bits);
     return CNIOBoringSSL_SSL_CIPHER_get_name(cipher);
+}
+
+int postern_tls_server_defaults(void *ssl_ctx) {
+    if (ssl_ctx == NULL) return -1;
+    SSL_CTX *ctx = (SSL_CTX *)ssl_ctx;
+    CNIOBoringSSL_SSL_CTX_set_num_tickets(ctx, 1);
+    if (CNIOBoringSSL_EVP_has_aes_hardware()) {
+        // TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256 (RFC 8446
+        // appendix B.4), in this order, none of equal preference.
+        static const uint16_t order[] = {0x1301, 0x1302, 0x1303};
+        if (!CNIOBoringSSL_SSL_CTX_set1_tls13_ciphers(ctx, order, NULL, 3)) return -1;
+    }
+    return 0;
 }

@@ -1,3 +1,4 @@
+import CPosternTLS
 import NIOCore
 import NIOSSL
 import PosternCore
@@ -88,6 +89,7 @@ public struct TLSSettings: Sendable, Equatable {
             // against the leaf certificate as it loads it).
             throw .keyDoesNotMatch(key: key, certificate: certificate, reason: "\(error)")
         }
+        if let pointer = context.boringSSLContext { _ = postern_tls_server_defaults(UnsafeMutableRawPointer(pointer)) }
         return Loaded(context: context, notValidAfter: Int(chain[0].notValidAfter), sharesTicketKeys: TLSTicketKeys.attach(to: context))
     }
 

@@ -16,7 +16,7 @@ import Glibc
 /// makes for itself, makes a ticket issued by one worker a full handshake on every other.
 ///
 /// swift-nio-ssl has no API for ticket keys and keeps its `SSL_CTX` private: ``attach(to:)``
-/// finds it by reflection. If a release of swift-nio-ssl moves it, the context keeps BoringSSL's
+/// finds it by reflection (`NIOSSLContext.boringSSLContext`). If a release of swift-nio-ssl moves it, the context keeps BoringSSL's
 /// own key (sessions resume on the process that issued them) and the server says so in its log;
 /// `TLSTicketKeysTests` fails first.
 public enum TLSTicketKeys {
@@ -53,13 +53,8 @@ public enum TLSTicketKeys {
     /// Seals and opens `context`'s tickets with the shared keys. False when this process has no
     /// secret, or swift-nio-ssl's context no longer holds its `SSL_CTX` where this looks.
     public static func attach(to context: NIOSSLContext) -> Bool {
-        guard currentSecret != nil, let pointer = sslContextPointer(of: context) else { return false }
+        guard currentSecret != nil, let pointer = context.boringSSLContext else { return false }
         return postern_tls_ticket_keys_attach(UnsafeMutableRawPointer(pointer)) == 0
-    }
-
-    /// The `SSL_CTX` inside a NIOSSLContext (its stored property `sslContext`).
-    static func sslContextPointer(of context: NIOSSLContext) -> OpaquePointer? {
-        Mirror(reflecting: context).children.first { $0.label == "sslContext" }?.value as? OpaquePointer
     }
 
     /// The key material (name, HMAC key, AES key: 16 bytes each) of period `epoch`; nil without a

@@ -23,12 +23,22 @@
 /// first context is given the callback; later calls are ignored. 0, or -1 if `length` is not 32.
 int postern_tls_ticket_secret_set(const uint8_t *secret, size_t length, uint32_t period);
 
-/// Seals and opens `ssl_ctx`'s session tickets with the derived keys (SSL_CTX_set_tlsext_ticket_key_cb),
-/// and sends one ticket after a TLS 1.3 handshake instead of BoringSSL's two (SSL_CTX_set_num_tickets):
-/// a front-end keeps one session per backend (nginx the newest), and the second ticket costs a
-/// sealing and a record on every connection (suwsgi behind nginx: about 8 % more requests a second).
+/// Seals and opens `ssl_ctx`'s session tickets with the derived keys (SSL_CTX_set_tlsext_ticket_key_cb).
 /// `ssl_ctx` is a BoringSSL SSL_CTX. 0, or -1 when no secret is set.
 int postern_tls_ticket_keys_attach(void *ssl_ctx);
+
+/// A server context's settings where BoringSSL's defaults cost a front-end's backend (every suwsgi
+/// request is a new connection, so a handshake's cost is a request's):
+/// - one session ticket after a TLS 1.3 handshake, not two (SSL_CTX_set_num_tickets): a
+///   front-end keeps one session per backend (nginx the newest), and the second cost a sealing
+///   and a record on every connection;
+/// - with AES instructions, TLS 1.3's TLS_AES_128_GCM_SHA256 first (SSL_CTX_set1_tls13_ciphers),
+///   where BoringSSL follows the client, and OpenSSL clients (nginx) ask for AES-256 with
+///   SHA-384 first: SHA-384 has no instructions on x86-64 and BoringSSL's vector code for it
+///   runs on Intel only, so on AMD each handshake's key schedule took the plain C code. All three
+///   TLS 1.3 suites stay offered.
+/// 0, or -1 if BoringSSL refused.
+int postern_tls_server_defaults(void *ssl_ctx);
 
 /// The 48 bytes of key material (name, HMAC key, AES key) for period `epoch`: for tests. 0, or -1
 /// when no secret is set.

@@ -40,7 +40,6 @@ static uint8_t secret[SECRET_BYTES];
 static uint32_t period_seconds;
 static atomic_int secret_state;  // 0 unset, 1 being set, 2 set
 static atomic_uint_fast64_t opened;
-static atomic_uint_fast64_t refused;
 
 int postern_tls_ticket_secret_set(const uint8_t *bytes, size_t length, uint32_t period) {
     if (length != SECRET_BYTES) return -1;
@@ -94,7 +93,6 @@ static int ticket_callback(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX 
         atomic_fetch_add_explicit(&opened, 1, memory_order_relaxed);
         return back == 0 ? 1 : 2;
     }
-    atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -104,7 +102,6 @@ int postern_tls_ticket_keys_attach(void *ssl_ctx) {
 }
 
 uint64_t postern_tls_tickets_opened(void) { return atomic_load_explicit(&opened, memory_order_relaxed); }
-uint64_t postern_tls_tickets_refused(void) { return atomic_load_explicit(&refused, memory_order_relaxed); }
 
 const char *postern_tls_cipher(void *ssl, int *bits, int *algorithm_bits) {
     if (ssl == NULL) return NULL;

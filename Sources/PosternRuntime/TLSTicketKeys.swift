@@ -64,10 +64,8 @@ public enum TLSTicketKeys {
         return postern_tls_ticket_key(epoch, &bytes) == 0 ? bytes : nil
     }
 
-    /// Tickets this process opened with one of the shared keys (a resumed session) and tickets it
-    /// could not (another key, or too old: a full handshake instead).
+    /// Tickets this process opened with one of the shared keys: sessions resumed.
     public static var ticketsOpened: UInt64 { postern_tls_tickets_opened() }
-    public static var ticketsRefused: UInt64 { postern_tls_tickets_refused() }
 
     /// The secret a worker reads from descriptor `fd` (its master's pipe), which is then closed.
     public static func readSecret(from fd: Int32) -> [UInt8]? {

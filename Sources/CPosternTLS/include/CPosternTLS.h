@@ -44,10 +44,9 @@ int postern_tls_server_defaults(void *ssl_ctx);
 /// when no secret is set.
 int postern_tls_ticket_key(uint64_t epoch, uint8_t out[48]);
 
-/// How many tickets this process has opened with a key of its own (a session resumed, full
-/// handshake avoided) and how many it could not (an unknown or expired key: a full handshake).
+/// How many tickets this process has opened with one of the derived keys: sessions resumed (an
+/// unknown or expired key makes a full handshake instead).
 uint64_t postern_tls_tickets_opened(void);
-uint64_t postern_tls_tickets_refused(void);
 
 /// The cipher suite a connection's handshake settled on, by OpenSSL's name (mod_ssl's
 /// `SSL_CIPHER`: `ECDHE-ECDSA-AES256-GCM-SHA384`, `TLS_AES_256_GCM_SHA384`), with its secret bits

@@ -16,9 +16,9 @@ import Glibc
 /// makes for itself, makes a ticket issued by one worker a full handshake on every other.
 ///
 /// swift-nio-ssl has no API for ticket keys and keeps its `SSL_CTX` private: ``attach(to:)``
-/// finds it by reflection (`NIOSSLContext.boringSSLContext`). If a release of swift-nio-ssl moves it, the context keeps BoringSSL's
-/// own key (sessions resume on the process that issued them) and the server says so in its log;
-/// `TLSTicketKeysTests` fails first.
+/// finds it by reflection (`NIOSSLContext.boringSSLContext`). If a release of swift-nio-ssl
+/// moves it, the context keeps BoringSSL's own key (sessions resume on the process that issued
+/// them) and the server says so in its log; `TLSListenerTests`' ticket-key test fails first.
 public enum TLSTicketKeys {
     /// How long a key seals new tickets; a ticket is opened for one more period, then renewed.
     public static let periodSeconds: UInt32 = 3600

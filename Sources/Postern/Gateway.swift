@@ -127,12 +127,12 @@ public enum Gateway {
         // bad file before it binds; each worker, and each reload, reads them again).
         var tls: TLSSettings.Loaded?
         // The session tickets' secret (``TLSTicketKeys``): a worker's comes from its master, whose
-        // other workers have it too; a master or a single process makes one.
-        let secretFromMaster = worker?.ticketSecret.flatMap { TLSTicketKeys.readSecret(from: $0) }
-        unsetenv(WorkerEnvironment.ticketSecretKey)
+        // other workers have it too, an upgraded master's or a reloaded process's from its
+        // previous image; a process started afresh makes one.
+        let handedSecret = TLSTicketKeys.takeInherited()
         if specs.contains(where: \.listenerProtocol.isTLS) {
-            TLSTicketKeys.use(secret: secretFromMaster ?? TLSTicketKeys.makeSecret())
-            if worker != nil && secretFromMaster == nil {
+            TLSTicketKeys.use(secret: handedSecret ?? TLSTicketKeys.makeSecret())
+            if worker != nil && handedSecret == nil {
                 logger.warning("no session-ticket secret from the master: sessions resume only on the worker that issued them")
             }
             do {

@@ -123,7 +123,9 @@ final class InPlaceReload: Sendable {
         for (_, fd) in kept { _ = fcntl(fd, F_SETFD, 0) }
         setenv(Privileges.inheritedKey, InheritedListeners.encode(listeners), 1)
         setenv(Privileges.socketFilesKey, socketFiles.joined(separator: ":"), 1)
-        let reason = ProcessImage.replace(with: executable, keeping: Set(kept.map(\.1)))
+        let secret = TLSTicketKeys.passAcrossExec()
+        let reason = ProcessImage.replace(with: executable, keeping: Set(kept.map(\.1) + (secret.map { [$0] } ?? [])))
+        TLSTicketKeys.cancelPassing(secret)
         logger.critical("reload: cannot execute \(executable) (\(reason)); the server has stopped")
     }
 }

@@ -14,7 +14,7 @@ import Glibc
 /// POSTERN_WORKER_STATS=/tmp/postern-…/      where the worker reports its counters
 /// POSTERN_WORKER_MASTER=1234                the master's pid (a worker whose parent is not
 ///                                           that has lost its master and leaves)
-/// POSTERN_WORKER_TICKET_SECRET=5            with TLS listeners: the descriptor to read the
+/// POSTERN_TICKET_SECRET_FD=5                with TLS listeners: the descriptor to read the
 ///                                           session-ticket secret from (``TLSTicketKeys``)
 /// ```
 struct WorkerEnvironment: Sendable {
@@ -22,15 +22,12 @@ struct WorkerEnvironment: Sendable {
     static let listenersKey = "POSTERN_WORKER_LISTENERS"
     static let statsKey = "POSTERN_WORKER_STATS"
     static let masterKey = "POSTERN_WORKER_MASTER"
-    static let ticketSecretKey = "POSTERN_WORKER_TICKET_SECRET"
 
     let slot: Int
     let listeners: [InheritedListeners.Listener]
     let statsDirectory: String
     /// The master's pid, when it said.
     let master: Int32?
-    /// The descriptor the master's ticket secret waits on, when it sent one.
-    let ticketSecret: Int32?
 
     /// The marker in `environment`, or `nil` in a process that is no worker.
     init?(_ environment: [String: String]) {
@@ -42,7 +39,6 @@ struct WorkerEnvironment: Sendable {
         self.listeners = listeners
         self.statsDirectory = stats
         self.master = environment[Self.masterKey].flatMap { Int32($0) }
-        self.ticketSecret = environment[Self.ticketSecretKey].flatMap { Int32($0) }
     }
 
     /// The variables to add to a worker's environment.
@@ -53,7 +49,7 @@ struct WorkerEnvironment: Sendable {
             statsKey: statsDirectory,
             masterKey: String(getpid()),
         ]
-        if let ticketSecret { variables[ticketSecretKey] = String(ticketSecret) }
+        if let ticketSecret { variables[TLSTicketKeys.environmentKey] = String(ticketSecret) }
         return variables
     }
 }

@@ -12,8 +12,10 @@ import Glibc
 /// the environment), and every process derives the same keys from it, rotated every
 /// ``periodSeconds`` (CPosternTLS.h has the derivation). So a session nginx resumes
 /// (`uwsgi_ssl_session_reuse on`) resumes on whichever worker accepts the connection, and after a
-/// reload, whose new workers have the same master. BoringSSL's default, one key each process
-/// makes for itself, makes a ticket issued by one worker a full handshake on every other.
+/// reload, whose new workers have the same master. A process that executes its next image (a
+/// master's SIGUSR2 upgrade, a single process's reload in place) hands the secret on the same
+/// way, so sessions outlive those too. BoringSSL's default, one key each process makes for
+/// itself, makes a ticket issued by one worker a full handshake on every other.
 ///
 /// swift-nio-ssl has no API for ticket keys and keeps its `SSL_CTX` private: ``attach(to:)``
 /// finds it by reflection (`NIOSSLContext.boringSSLContext`). If a release of swift-nio-ssl
@@ -67,7 +69,38 @@ public enum TLSTicketKeys {
     /// Tickets this process opened with one of the shared keys: sessions resumed.
     public static var ticketsOpened: UInt64 { postern_tls_tickets_opened() }
 
-    /// The secret a worker reads from descriptor `fd` (its master's pipe), which is then closed.
+    /// The environment variable that names the descriptor holding the secret a process was
+    /// handed: by its master (a worker), or by its previous image (an upgraded master, a single
+    /// process reloaded in place).
+    public static let environmentKey = "POSTERN_TICKET_SECRET_FD"
+
+    /// The secret this process was handed, read from the descriptor ``environmentKey`` names
+    /// (then closed, and the variable removed); nil when it was handed none.
+    public static func takeInherited() -> [UInt8]? {
+        guard let text = getenv(environmentKey).map({ String(cString: $0) }) else { return nil }
+        unsetenv(environmentKey)
+        guard let fd = Int32(text), fd > 2 else { return nil }
+        return readSecret(from: fd)
+    }
+
+    /// Hands this process's secret to the image it is about to execute: a pipe holding it, not
+    /// close-on-exec, named in the environment. Returns the descriptor to keep across the exec,
+    /// or nil without a secret; ``cancelPassing(_:)`` if the exec failed.
+    public static func passAcrossExec() -> Int32? {
+        guard let secret = currentSecret, let fd = pipe(holding: secret) else { return nil }
+        _ = fcntl(fd, F_SETFD, 0)
+        setenv(environmentKey, String(fd), 1)
+        return fd
+    }
+
+    /// Takes back what ``passAcrossExec()`` set up, once the exec has failed.
+    public static func cancelPassing(_ fd: Int32?) {
+        guard let fd else { return }
+        close(fd)
+        unsetenv(environmentKey)
+    }
+
+    /// The secret read from descriptor `fd` (a pipe holding it), which is then closed.
     public static func readSecret(from fd: Int32) -> [UInt8]? {
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: secretBytes)

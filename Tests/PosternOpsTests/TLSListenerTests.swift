@@ -280,7 +280,7 @@ extension Ops {
         }
 
         @Test(
-            "with --workers, a session resumes on another worker and after a reload (one ticket secret from the master); the status page counts resumed handshakes"
+            "with --workers, a session resumes on another worker, after a reload and after an upgrade (one ticket secret); the status page counts resumed handshakes"
         )
         func sharedTicketKeys() async throws {
             let directory = try Paths.makeTestDirectory("tls-tickets")
@@ -319,6 +319,44 @@ extension Ops {
             #expect(await eventually(10) { ((try? await server.status())?["tls_sessions_resumed"] as? Int ?? 0) >= resumed })
             let counted = (try await server.status())["tls_sessions_resumed"] as? Int ?? 0
             #expect(counted >= resumed, "the status page counts \(counted) resumed handshakes, \(resumed) made")
+
+            // A SIGUSR2 upgrade: the master executes its binary again and hands the new image the
+            // secret, whose workers then resume the same sessions.
+            let beforeUpgrade = try await server.workerPIDs()
+            server.signal(SIGUSR2)
+            #expect(
+                await eventually(30) {
+                    guard server.process.output.contains("SIGUSR2: upgrading in place") else { return false }
+                    return (try? await server.workerPIDs()).map { $0.isDisjoint(with: beforeUpgrade) && $0.count == 2 } ?? false
+                }, "\(server.process.output.suffix(1500))")
+            for version in versions {
+                let again = try Self.resumption(port: tlsPort, ca: made.ca, version: version, sessionIn: "\(directory)/session\(version)")
+                #expect(again.reused == true, "\(version): not resumed after the upgrade, by worker \(again.pid ?? 0)")
+            }
+        }
+
+        @Test("a single process reloaded in place (SIGHUP) hands its ticket secret to its next image: its sessions resume")
+        func ticketKeysAcrossReload() async throws {
+            let directory = try Paths.makeTestDirectory("tls-tickets-single")
+            let made = try TestCertificates.make(in: directory)
+            let tlsPort = try Ports.free()
+            let server = try await OpsServer.start(
+                "tls-tickets-single-serve",
+                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey], statusPort: false)
+            defer { server.process.stop() }
+            try await Wait.forPort(tlsPort)
+            func images() -> Int {
+                server.process.output.split(whereSeparator: \.isNewline).filter { $0.contains("protocol=https") && $0.hasSuffix("listening") }.count
+            }
+            let session = "\(directory)/session"
+            let first = try Self.resumption(port: tlsPort, ca: made.ca, version: "-tls1_3", sessionOut: session)
+            #expect(first.reused == false && first.pid != nil)
+            #expect(images() == 1)
+            server.signal(SIGHUP)
+            #expect(await eventually(30) { images() == 2 }, "\(server.process.output.suffix(1500))")
+            let again = try Self.resumption(port: tlsPort, ca: made.ca, version: "-tls1_3", sessionIn: session)
+            #expect(again.reused == true, "not resumed after the reload: \(server.process.output.suffix(800))")
+            #expect(again.pid == first.pid, "a reload in place keeps the process")
         }
 
         @Test("postern request speaks every TLS listener (https, suwsgi, fastcgi-tls) with --cacert, --cert and --key")

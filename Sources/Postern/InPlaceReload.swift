@@ -123,9 +123,7 @@ final class InPlaceReload: Sendable {
         for (_, fd) in kept { _ = fcntl(fd, F_SETFD, 0) }
         setenv(Privileges.inheritedKey, InheritedListeners.encode(listeners), 1)
         setenv(Privileges.socketFilesKey, socketFiles.joined(separator: ":"), 1)
-        let secret = TLSTicketKeys.passAcrossExec()
-        let reason = ProcessImage.replace(with: executable, keeping: Set(kept.map(\.1) + (secret.map { [$0] } ?? [])))
-        TLSTicketKeys.cancelPassing(secret)
+        let reason = ProcessImage.replace(with: executable, keeping: Set(kept.map(\.1)))
         logger.critical("reload: cannot execute \(executable) (\(reason)); the server has stopped")
     }
 }

@@ -534,9 +534,7 @@ final class WorkerMaster: @unchecked Sendable {
         let running = Array(policy.workers.keys) + inherited + retiringInherited
         setenv(Self.upgradeWorkersKey, running.map { String($0) }.joined(separator: ","), 1)
         setenv(Self.upgradeStatsKey, statsDirectory, 1)
-        let secret = TLSTicketKeys.passAcrossExec()
-        let reason = ProcessImage.replace(with: executable, keeping: Set(listenerFDs.map(\.1) + (secret.map { [$0] } ?? [])))
-        TLSTicketKeys.cancelPassing(secret)
+        let reason = ProcessImage.replace(with: executable, keeping: Set(listenerFDs.map(\.1)))
         logger.error("SIGUSR2: cannot execute \(executable) (\(reason)); still serving with the running binary")
         for name in [Self.upgradeListenersKey, Self.upgradeWorkersKey, Self.upgradeStatsKey, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             unsetenv(name)

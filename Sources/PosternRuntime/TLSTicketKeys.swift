@@ -1,6 +1,7 @@
 import CPosternSocket
 import CPosternTLS
 import NIOSSL
+import PosternCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -103,17 +104,10 @@ public enum TLSTicketKeys {
     /// The secret read from descriptor `fd` (a pipe holding it), which is then closed.
     public static func readSecret(from fd: Int32) -> [UInt8]? {
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: secretBytes)
-        var filled = 0
-        while filled < secretBytes {
-            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, secretBytes - filled) }
-            if got > 0 {
-                filled += got
-            } else if got < 0 && errno == EINTR {
-                continue
-            } else {
-                return nil
-            }
+        var bytes: [UInt8] = []
+        while bytes.count < secretBytes {
+            guard let chunk = FileDescriptorIO.readChunk(fd, upTo: secretBytes - bytes.count), !chunk.isEmpty else { return nil }
+            bytes += chunk
         }
         return bytes
     }
@@ -126,8 +120,7 @@ public enum TLSTicketKeys {
         guard ends.withUnsafeMutableBufferPointer({ postern_pipe_cloexec($0.baseAddress) }) == 0 else { return nil }
         defer { close(ends[1]) }
         // 32 bytes fit any pipe's buffer: the write never blocks.
-        let written = secret.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
-        guard written == secret.count else {
+        guard secret.withUnsafeBytes({ FileDescriptorIO.writeAll(ends[1], $0) }) else {
             close(ends[0])
             return nil
         }

@@ -36,7 +36,10 @@ int postern_tls_ticket_keys_attach(void *ssl_ctx);
 ///   where BoringSSL follows the client, and OpenSSL clients (nginx) ask for AES-256 with
 ///   SHA-384 first: SHA-384 has no instructions on x86-64 and BoringSSL's vector code for it
 ///   runs on Intel only, so on AMD each handshake's key schedule took the plain C code. All three
-///   TLS 1.3 suites stay offered.
+///   TLS 1.3 suites stay offered;
+/// - with AES instructions, the server's TLS 1.2 order (SSL_OP_CIPHER_SERVER_PREFERENCE: swift-nio-ssl's
+///   list puts AES-128-GCM first), for the same reason: nginx before 1.23.4 speaks TLS 1.2 to a
+///   backend and asks for ECDHE-ECDSA-AES256-GCM-SHA384, whose PRF is SHA-384.
 /// 0, or -1 if BoringSSL refused.
 int postern_tls_server_defaults(void *ssl_ctx);
 

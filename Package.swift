@@ -216,7 +216,7 @@ let package = Package(
             dependencies: [
                 "Postern", "PosternCore", "PosternEngine", "PosternClient", "PosternApps", "PosternTestSupport", "PosternFastCGI", "PosternSCGI",
                 "PosternUWSGI", "PosternOps", "PosternSupervision", "PosternRuntime", "PosternCLI", "PosternEmperor", log,
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + nio
         ),
         .testTarget(

@@ -243,7 +243,7 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
         let channel = context.channel
         let responseFraming = framing.response
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let onDone: @Sendable () -> Void = { channel.eventLoop.execute { loopBound.value.responseWritten() } }
+        let onDone: @Sendable (ByteBuffer?) -> Void = { end in channel.eventLoop.execute { loopBound.value.responseWritten(end: end) } }
         task = Task {
             await CloseDelimitedResponse.run(
                 environ, source: source, configuration: configuration, channel: channel,
@@ -267,9 +267,16 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
         }
     }
 
-    private func responseWritten() {
+    /// The application's response is out but for `end` (its last bytes, `nil` when nothing more
+    /// is to be written), written here with the close that follows it, flushed together: behind
+    /// a ``FlushCork`` (inside TLS) the response's last record and the close_notify leave in one
+    /// system call.
+    private func responseWritten(end: ByteBuffer?) {
         guard let context else { return }
         task = nil
+        context.triggerUserOutboundEvent(FlushCork.Event.cork, promise: nil)
+        defer { context.triggerUserOutboundEvent(FlushCork.Event.uncork, promise: nil) }
+        if let end { context.writeAndFlush(wrapOutboundOut(end), promise: nil) }
         switch state {
         case .requestRead:
             close(context)
@@ -313,7 +320,8 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
 
 /// The application's side of a ``CloseDelimitedRequestHandler`` exchange: runs in the request's task.
 enum CloseDelimitedResponse {
-    /// Calls the application and writes its response (nothing when cancelled), then `onDone`.
+    /// Calls the application and writes its response (nothing when cancelled) but for its end,
+    /// which it gives `onDone` to write with the close (`nil`: nothing more to write).
     static func run(
         _ environ: Environ,
         source: RequestBodySource,
@@ -321,7 +329,7 @@ enum CloseDelimitedResponse {
         channel: any Channel,
         framing: CloseDelimitedFraming,
         logger: Logger,
-        onDone: @Sendable () -> Void
+        onDone: @Sendable (ByteBuffer?) -> Void
     ) async {
         let response: Response
         do {
@@ -331,11 +339,16 @@ enum CloseDelimitedResponse {
             source.discardUnread()
             return
         }
-        if !Task.isCancelled {
-            await FramedResponseSender.send(response, framing: framing, to: channel, logger: logger)
+        var end: ByteBuffer?
+        if !Task.isCancelled,
+            case .finished(let last) = await FramedResponseSender.sendUpToEnd(
+                response, framing: framing, to: ChannelOutput(channel: channel), logger: logger)
+        {
+            // Written even when empty: it carries the head of a body that wrote nothing.
+            end = last
         }
         source.discardUnread()
-        onDone()
+        onDone(end)
     }
 
     /// A body of known length gets a `Content-Length` when the application gave none, so the

@@ -208,7 +208,7 @@ public final class GatewayServer: Service, Sendable {
             if let tls {
                 security = try TLSHandshakeRecorder.addTLSHandlers(
                     to: channel.pipeline, context: tls, failures: handshakeFailures, logger: logger, observer: configuration.observer,
-                    recordsCipher: spec.listenerProtocol == .https)
+                    recordsCipher: spec.listenerProtocol == .https, corked: spec.listenerProtocol == .suwsgi)
             }
             if Server.servesInPipeline {
                 // Uncounted when it closes, whatever fails below (a failed initializer closes it).

@@ -37,11 +37,14 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
     /// A TLS listener's connection set up: the TLS handler, then the recorder; returns what the
     /// handshake will say of the connection (empty until it completes). The fuzz target
     /// `fuzz-tls` sets up its connections through here too.
+    /// - Parameter corked: a ``FlushCork`` below the TLS handler, for a one-request protocol
+    ///   whose response's end and close_notify leave together (suwsgi).
     package static func addTLSHandlers(
         to pipeline: ChannelPipeline, context: NIOSSLContext, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)?,
-        recordsCipher: Bool = false
+        recordsCipher: Bool = false, corked: Bool = false
     ) throws -> TransportSecurity {
         let recorded = TransportSecurity()
+        if corked { try pipeline.syncOperations.addHandler(FlushCork()) }
         try pipeline.syncOperations.addHandlers(
             NIOSSLServerHandler(context: context),
             TLSHandshakeRecorder(security: recorded, failures: failures, logger: logger, observer: observer, recordsCipher: recordsCipher))

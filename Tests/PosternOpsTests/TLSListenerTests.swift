@@ -2,6 +2,9 @@
 // reached with the real curl, certificates made with the real openssl; the files' errors; the
 // variables mod_ssl names.
 import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
 import PosternTestSupport
 import Testing
 
@@ -457,6 +460,33 @@ extension Ops {
             return object
         }
 
+        @Test("suwsgi: a response's last record and the close_notify alert leave in one write (TLS 1.2, where the alert's type is in the clear)")
+        func responseEndAndCloseNotifyTogether() async throws {
+            let directory = try Paths.makeTestDirectory("tls-cork")
+            let made = try TestCertificates.make(in: directory)
+            let (server, port, _) = try await Self.serve("tls-cork-serve") { port in
+                ["--suwsgi", "127.0.0.1:\(port)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey]
+            }
+            defer { server.stop() }
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.minimumTLSVersion = .tlsv12
+            configuration.maximumTLSVersion = .tlsv12
+            configuration.trustRoots = .file(made.ca)
+            let context = try NIOSSLContext(configuration: configuration)
+            // Two writes land in two reads unless the client is slow to read the first: over
+            // ten connections, a server that writes them apart shows it.
+            for attempt in 1...10 {
+                let reads = try await SocketReads.exchange(
+                    port: port, context: context, request: RequestBytes.request(.uwsgi, path: "/cork"))
+                let records = SocketReads.records(in: reads)
+                guard let alert = records.lastIndex(where: { $0.type == 21 }), alert > 0 else {
+                    throw TestFailure("attempt \(attempt): no close_notify after the response: \(records)")
+                }
+                #expect(records[alert - 1].type == 23, "attempt \(attempt): \(records)")
+                #expect(records[alert - 1].read == records[alert].read, "attempt \(attempt): the response's end and the alert came apart: \(records)")
+            }
+        }
+
         @Test("a context waits at most 100 ms for the peer's close_notify (swift-nio-ssl's 5 s kept closed connections' TLS state alive)")
         func shortShutdownWait() throws {
             let directory = try Paths.makeTestDirectory("tls-shutdown")
@@ -474,5 +504,56 @@ extension Ops {
             #expect(DistinguishedName.serial([0x00, 0x1f, 0x02]) == "1F02")
             #expect(DistinguishedName.serial([0x00]) == "00")
         }
+    }
+}
+
+/// A TLS client's socket reads as they came, before the TLS handler: which read each record of
+/// the server's arrived in.
+final class SocketReads: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: used on its channel's event loop only.
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private var reads: [[UInt8]] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reads.append(Array(buffer: unwrapInboundIn(data)))
+        context.fireChannelRead(data)
+    }
+
+    /// Connects over TLS, sends `request`, and returns the socket's reads once the server has
+    /// closed the connection.
+    static func exchange(port: Int, context: NIOSSLContext, request: [UInt8]) async throws -> [[UInt8]] {
+        let recorder = SocketReads()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(recorder)
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(bytes: request)).get()
+        try await channel.closeFuture.get()
+        return try await channel.eventLoop.submit { recorder.reads }.get()
+    }
+
+    /// The TLS records (RFC 5246 §6.2.1: type, version, 16-bit length) in `reads`, each with its
+    /// content type and the read its last byte came in.
+    static func records(in reads: [[UInt8]]) -> [(type: UInt8, read: Int)] {
+        var stream: [UInt8] = []
+        var readOfByte: [Int] = []
+        for (index, read) in reads.enumerated() {
+            stream += read
+            readOfByte += Array(repeating: index, count: read.count)
+        }
+        var records: [(type: UInt8, read: Int)] = []
+        var offset = 0
+        while offset + 5 <= stream.count {
+            let end = offset + 5 + Int(stream[offset + 3]) << 8 + Int(stream[offset + 4])
+            guard end <= stream.count else { break }
+            records.append((stream[offset], readOfByte[end - 1]))
+            offset = end
+        }
+        return records
     }
 }

@@ -430,10 +430,11 @@ public final class GatewayServer: Service, Sendable {
         return true
     }
 
-    /// A handed-over socket's channel gets the bytes the fast path already read (first in its
-    /// pipeline) and, on TCP, no Nagle delay.
+    /// A handed-over socket's channel gets the bytes the fast path already read, if any (first
+    /// in its pipeline), and, on TCP, no Nagle delay.
     private static func prepareAccepted(_ channel: any Channel, _ accepted: ConnectionAcceptor.AcceptedConnection, isTCP: Bool) throws {
         if isTCP { try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+        guard accepted.prefetched.readableBytes > 0 else { return }
         try channel.pipeline.syncOperations.addHandler(PrefetchedBytesHandler(accepted.prefetched), position: .first)
     }
 }

@@ -9,12 +9,15 @@ import PosternEngine
 /// `SSL_PROTOCOL` and `SSL_CLIENT_*`). A handshake that fails (a plaintext client, a client
 /// certificate no `--tls-client-ca` signed, none at all, a version below `--tls-min-version`)
 /// is logged at most once a second per listener, and the connection closes; the protocol's own
-/// handlers never see it, as they never see a byte before the handshake is done.
+/// handlers never see it, as they never see a byte before the handshake is done. Once the
+/// handshake is recorded it leaves the pipeline: a connection's reads then skip it.
 package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = ByteBuffer
     package typealias InboundOut = ByteBuffer
 
     private let security: TransportSecurity
+    /// The connection's TLS handler, asked for what the handshake settled; `nil` once recorded.
+    private var tls: NIOSSLServerHandler?
     private let failures: ResourceWarning
     private let logger: Logger
     private let observer: (any RequestObserver)?
@@ -26,8 +29,12 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
     ///   - observer: told of each handshake's end (the status page's counts).
     ///   - recordsCipher: record the cipher suite too (``TLSCipher``; `--https`, whose environ
     ///     has mod_ssl's `SSL_CIPHER`).
-    init(security: TransportSecurity, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)? = nil, recordsCipher: Bool = false) {
+    init(
+        security: TransportSecurity, tls: NIOSSLServerHandler, failures: ResourceWarning, logger: Logger, observer: (any RequestObserver)? = nil,
+        recordsCipher: Bool = false
+    ) {
         self.security = security
+        self.tls = tls
         self.failures = failures
         self.logger = logger
         self.observer = observer
@@ -45,22 +52,24 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
     ) throws -> TransportSecurity {
         let recorded = TransportSecurity()
         if corked { try pipeline.syncOperations.addHandler(FlushCork()) }
+        let tls = NIOSSLServerHandler(context: context)
         try pipeline.syncOperations.addHandlers(
-            NIOSSLServerHandler(context: context),
-            TLSHandshakeRecorder(security: recorded, failures: failures, logger: logger, observer: observer, recordsCipher: recordsCipher))
+            tls, TLSHandshakeRecorder(security: recorded, tls: tls, failures: failures, logger: logger, observer: observer, recordsCipher: recordsCipher))
         return recorded
     }
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            completed = true
-            observer?.tlsHandshakeEnded(succeeded: true)
-            if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
-                let cipher = recordsCipher ? TLSCipher.negotiated(by: tls) : nil
-                security.record(Self.variables(version: tls.tlsVersion, cipher: cipher, peer: tls.peerCertificate))
-            }
+        guard case .handshakeCompleted = event as? TLSUserEvent, let tls else {
+            context.fireUserInboundEventTriggered(event)
+            return
         }
+        completed = true
+        self.tls = nil
+        observer?.tlsHandshakeEnded(succeeded: true)
+        let cipher = recordsCipher ? TLSCipher.negotiated(by: tls) : nil
+        security.record(Self.variables(version: tls.tlsVersion, cipher: cipher, peer: tls.peerCertificate))
         context.fireUserInboundEventTriggered(event)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {

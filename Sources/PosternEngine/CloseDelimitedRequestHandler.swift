@@ -320,8 +320,15 @@ public final class CloseDelimitedRequestHandler<Head: Sendable>: ChannelDuplexHa
 
 /// The application's side of a ``CloseDelimitedRequestHandler`` exchange: runs in the request's task.
 enum CloseDelimitedResponse {
-    /// Calls the application and writes its response (nothing when cancelled) but for its end,
-    /// which it gives `onDone` to write with the close (`nil`: nothing more to write).
+    /// The largest end handed to `onDone` unwritten. A larger one (a big body in hand) is
+    /// written and awaited here, as a streamed body's chunks are: the close that follows must
+    /// not start while most of it still waits for a slow reader, since the close is bounded in
+    /// time (``FlushBeforeCloseHandler``) and a transfer is not.
+    static let endWrittenWithTheClose = 64 * 1024
+
+    /// Calls the application and writes its response (nothing when cancelled) but for its end
+    /// when that is small, which it gives `onDone` to write with the close (`nil`: nothing more
+    /// to write).
     static func run(
         _ environ: Environ,
         source: RequestBodySource,
@@ -345,7 +352,11 @@ enum CloseDelimitedResponse {
                 response, framing: framing, to: ChannelOutput(channel: channel), logger: logger)
         {
             // Written even when empty: it carries the head of a body that wrote nothing.
-            end = last
+            if last.readableBytes <= endWrittenWithTheClose {
+                end = last
+            } else {
+                _ = try? await channel.writeAndFlush(last).get()
+            }
         }
         source.discardUnread()
         onDone(end)

@@ -2,9 +2,13 @@
 // reached with the real curl, certificates made with the real openssl; the files' errors; the
 // variables mod_ssl names.
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Postern
+import PosternCore
+import PosternEngine
 import PosternTestSupport
 import Testing
 
@@ -487,6 +491,40 @@ extension Ops {
             }
         }
 
+        @Test("suwsgi: a 16 MiB body in hand reaches a reader slower than --idle-timeout whole (its close waits for it)")
+        func bigResponseToASlowReader() async throws {
+            let directory = try Paths.makeTestDirectory("tls-big")
+            let made = try TestCertificates.make(in: directory)
+            // More than the kernel's socket buffers hold (the client's is made small below).
+            let size = 16 << 20
+            var limits = GatewayLimits()
+            limits.idleTimeoutSeconds = 1
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let (ready, bound) = AsyncStream<[SocketAddress?]>.makeStream()
+            let server = GatewayServer(
+                listeners: [ListenerSpec(.suwsgi, .tcp(host: "127.0.0.1", port: 0))],
+                configuration: GatewayConfiguration(application: BigBody(size: size), limits: limits, logger: logger),
+                onReady: { addresses in
+                    bound.yield(addresses)
+                    bound.finish()
+                },
+                tls: try TLSSettings(certificate: made.serverCertificate, key: made.serverKey).makeContext())
+            let running = Task { try await server.run() }
+            defer { running.cancel() }
+            var addresses = ready.makeAsyncIterator()
+            guard let port = await addresses.next()?.first??.port else { throw TestFailure("the gateway did not start") }
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(made.ca)
+            // 64 KiB a read, one read every 10 ms: about 2.6 s for the whole body.
+            let received = try await SocketReads.exchange(
+                port: port, context: try NIOSSLContext(configuration: configuration), request: RequestBytes.request(.uwsgi, path: "/big"),
+                readEvery: .milliseconds(10))
+            let text = String(decoding: received, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 200"), "\(text.prefix(80))")
+            #expect(received.count > size && received.suffix(size).allSatisfy { $0 == UInt8(ascii: "x") }, "\(received.count) bytes")
+        }
+
         @Test("a context waits at most 100 ms for the peer's close_notify (swift-nio-ssl's 5 s kept closed connections' TLS state alive)")
         func shortShutdownWait() throws {
             let directory = try Paths.makeTestDirectory("tls-shutdown")
@@ -518,6 +556,32 @@ final class SocketReads: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         reads.append(Array(buffer: unwrapInboundIn(data)))
         context.fireChannelRead(data)
+    }
+
+    /// Connects over TLS, sends `request`, reads (one read every `interval`, 64 KiB each: a
+    /// slow reader) until the server has closed the connection, and returns the plaintext.
+    static func exchange(port: Int, context: NIOSSLContext, request: [UInt8], readEvery interval: TimeAmount) async throws -> [UInt8] {
+        let plaintext = Plaintext()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64 * 1024))
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: 64 * 1024)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(plaintext)
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        // Not awaited: the handshake before it needs the reads below.
+        channel.writeAndFlush(ByteBuffer(bytes: request), promise: nil)
+        while channel.isActive {
+            channel.read()
+            try await Task.sleep(for: .milliseconds(interval.nanoseconds / 1_000_000))
+        }
+        try await channel.closeFuture.get()
+        return try await channel.eventLoop.submit { plaintext.bytes }.get()
     }
 
     /// Connects over TLS, sends `request`, and returns the socket's reads once the server has
@@ -555,5 +619,29 @@ final class SocketReads: ChannelInboundHandler, @unchecked Sendable {
             offset = end
         }
         return records
+    }
+}
+
+/// What a TLS client's handler passes on: the plaintext, gathered.
+final class Plaintext: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: used on its channel's event loop only.
+    typealias InboundIn = ByteBuffer
+    private(set) var bytes: [UInt8] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        bytes += unwrapInboundIn(data).readableBytesView
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// A body of `size` bytes ("x"), in hand.
+struct BigBody: Application {
+    let size: Int
+
+    func respond(to environ: Environ) async throws -> Response {
+        Response(body: ResponseBody(bytes: repeatElement(UInt8(ascii: "x"), count: size)))
     }
 }

@@ -13,8 +13,7 @@ package enum ProcessImage {
     /// `keep` (the rest are marked close-on-exec) and the session-ticket secret
     /// (``TLSTicketKeys/passAcrossExec()``: sessions outlive the exec), with the routine signals
     /// ignored until the new image listens for them and an empty signal mask. Returns only when
-    /// `execv` failed: its
-    /// error.
+    /// `execv` failed: its error.
     package static func replace(with executable: String, keeping keep: Set<Int32>) -> String {
         SignalEvents.ignoreRoutineSignalsAcrossExec()
         let arguments = ([executable] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]

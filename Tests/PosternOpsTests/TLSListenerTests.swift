@@ -29,6 +29,28 @@ extension Ops {
             return (process, port, directory)
         }
 
+        /// `postern serve` through ``OpsServer`` (a status listener unless `statusPort` is false)
+        /// with an `--https` listener on certificates made for it and `extra` arguments, once
+        /// that listener is up: the server, its TLS port, the certificates, the test directory.
+        static func httpsUnderOps(_ label: String, _ extra: [String] = [], statusPort: Bool = true) async throws -> (
+            OpsServer, Int, TestCertificates, String
+        ) {
+            let directory = try Paths.makeTestDirectory(label)
+            let made = try TestCertificates.make(in: directory)
+            let tlsPort = try Ports.free()
+            let server = try await OpsServer.start(
+                "\(label)-serve",
+                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey] + extra,
+                statusPort: statusPort)
+            do {
+                try await Wait.forPort(tlsPort)
+            } catch {
+                server.process.stop()
+                throw error
+            }
+            return (server, tlsPort, made, directory)
+        }
+
         static func environ(_ body: String) throws -> [String: String] {
             guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String] else {
                 throw TestFailure("not the environ's JSON: \(body)")
@@ -205,14 +227,8 @@ extension Ops {
 
         @Test("a certificate renewed by rename and SIGHUP: new connections get it, no request fails; a broken one keeps the old serving")
         func renewal() async throws {
-            let directory = try Paths.makeTestDirectory("tls-renewal")
-            let made = try TestCertificates.make(in: directory)
-            let tlsPort = try Ports.free()
-            let server = try await OpsServer.start(
-                "tls-renewal-serve",
-                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--workers", "2"])
+            let (server, tlsPort, made, directory) = try await Self.httpsUnderOps("tls-renewal", ["--workers", "2"])
             defer { server.process.stop() }
-            try await Wait.forPort(tlsPort)
             let first = try TestCertificates.serial(of: made.serverCertificate)
             #expect(try TestCertificates.servedSerial(port: tlsPort) == first)
             let load = Load(port: server.port, clients: 4)
@@ -299,14 +315,8 @@ extension Ops {
             "with --workers, a session resumes on another worker, after a reload and after an upgrade (one ticket secret); the status page counts resumed handshakes"
         )
         func sharedTicketKeys() async throws {
-            let directory = try Paths.makeTestDirectory("tls-tickets")
-            let made = try TestCertificates.make(in: directory)
-            let tlsPort = try Ports.free()
-            let server = try await OpsServer.start(
-                "tls-tickets-serve",
-                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey, "--workers", "2"])
+            let (server, tlsPort, made, directory) = try await Self.httpsUnderOps("tls-tickets", ["--workers", "2"])
             defer { server.process.stop() }
-            try await Wait.forPort(tlsPort)
             let versions = ["-tls1_3", "-tls1_2"]
             var issuers: [Int] = []
             for version in versions {
@@ -353,14 +363,8 @@ extension Ops {
 
         @Test("a single process reloaded in place (SIGHUP) hands its ticket secret to its next image: its sessions resume")
         func ticketKeysAcrossReload() async throws {
-            let directory = try Paths.makeTestDirectory("tls-tickets-single")
-            let made = try TestCertificates.make(in: directory)
-            let tlsPort = try Ports.free()
-            let server = try await OpsServer.start(
-                "tls-tickets-single-serve",
-                ["--https", "127.0.0.1:\(tlsPort)", "--tls-certificate", made.serverCertificate, "--tls-key", made.serverKey], statusPort: false)
+            let (server, tlsPort, made, directory) = try await Self.httpsUnderOps("tls-tickets-single", statusPort: false)
             defer { server.process.stop() }
-            try await Wait.forPort(tlsPort)
             func images() -> Int {
                 server.process.output.split(whereSeparator: \.isNewline).filter { $0.contains("protocol=https") && $0.hasSuffix("listening") }.count
             }

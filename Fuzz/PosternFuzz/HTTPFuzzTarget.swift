@@ -24,7 +24,7 @@ public enum HTTPFuzzTarget {
         }
     }
 
-    /// The head through HTTPTarget and the normalizer, as HTTPExchange.makeVariables does.
+    /// The head through HTTPTarget and the normalizer, as HTTPRequestVariables.variables(for:connection:) does.
     static func normalize(_ head: HTTPRequestHead) {
         _ = try? HTTPRequestVariables.builder(for: head, maxBytes: 4096)?.finish()
     }

@@ -137,7 +137,7 @@ public final class GatewayServer: Service, Sendable {
         let givenDescriptor: Bool
         if case .fd = spec.address { givenDescriptor = true } else { givenDescriptor = false }
         let isTLS = spec.listenerProtocol.isTLS
-        if (isTLS || (server.fastPath == nil && !Server.servesInPipeline)) && !givenDescriptor {
+        if (isTLS || server.fastPath == nil) && !givenDescriptor {
             return try await bindServerChannel(spec, server: server)
         }
         return try bind(spec, server: server, through: try openAcceptor(spec, codec: isTLS ? nil : server.fastPath))
@@ -216,7 +216,7 @@ public final class GatewayServer: Service, Sendable {
                 channel.closeFuture.whenComplete { _ in open?.closed(channel) }
                 guard let context = try register(channel, server, security) else { return nil }
                 channel.closeFuture.whenComplete { _ in connections.remove(context) }
-                return Admitted(connection: try server.setup(channel, context: context), context: context)
+                return Admitted(connection: try server.setup(channel, context: context), context: context, closed: channel.closeFuture)
             }
             guard let context = try register(channel, server, security) else { return nil }
             do {
@@ -227,6 +227,13 @@ public final class GatewayServer: Service, Sendable {
             }
         }
         let serve: @Sendable (Admitted<Server.Connection>) async -> Void = { admitted in
+            // A connection served in its pipeline (on a server channel: a TLS listener, HTTP)
+            // is unregistered when it closes; its task waits for that, so that a stop waits for
+            // its response as for any other.
+            if let closed = admitted.closed {
+                try? await closed.get()
+                return
+            }
             await server.handle(admitted.connection, context: admitted.context)
             connections.remove(admitted.context)
         }
@@ -265,7 +272,8 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    /// A listener on a SwiftNIO server channel (HTTP): a task per connection.
+    /// A listener on a SwiftNIO server channel (HTTP, a TLS listener): a task per connection, which
+    /// serves it (FastCGI over TLS) or waits for its pipeline to close.
     private func bindServerChannel<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server) async throws -> BoundListener {
         let logger = configuration.logger
         let connections = self.connections
@@ -443,6 +451,8 @@ public final class GatewayServer: Service, Sendable {
 struct Admitted<Connection: Sendable>: Sendable {
     let connection: Connection
     let context: ConnectionContext
+    /// A connection served in its pipeline: its channel's close.
+    var closed: EventLoopFuture<Void>? = nil
 }
 
 /// The open connections, so that a graceful shutdown can drain them, and `--max-connections`

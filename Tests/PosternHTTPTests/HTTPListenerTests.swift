@@ -57,6 +57,76 @@ struct HTTPListenerTests {
         try await server.stop()
     }
 
+    @Test("pipelined requests with bodies, chunked and by length, are answered in order on one connection")
+    func pipelinedBodies() async throws {
+        let server = try await TestServer.start(Echo())
+        var request = ""
+        var bodies: [String] = []
+        for index in 0..<60 {
+            let body = "request \(index) " + String(repeating: "x", count: index * 7)
+            bodies.append(body)
+            let close = index == 59 ? "Connection: close\r\n" : ""
+            if index % 2 == 0 {
+                request += "POST /\(index) HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\(close)\r\n\(body)"
+            } else {
+                let hex = String(body.utf8.count, radix: 16)
+                request += "POST /\(index) HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\(close)\r\n\(hex)\r\n\(body)\r\n0\r\n\r\n"
+            }
+        }
+        let responses = try ParsedResponse.parseAll(try await BlockingClient.exchange(port: server.port, Array(request.utf8)))
+        #expect(responses.count == bodies.count)
+        #expect(responses.map { String(decoding: $0.body, as: UTF8.self) } == Array(bodies.prefix(responses.count)))
+        #expect(responses.allSatisfy { $0.status == 200 })
+        try await server.stop()
+    }
+
+    @Test("an answer that leaves the body unread: the rest is drained and the next request served")
+    func answerBeforeTheBody() async throws {
+        let server = try await TestServer.start(EnvironDump())
+        let body = String(repeating: "b", count: 300_000)
+        let request =
+            "POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            + "GET /second HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        let responses = try ParsedResponse.parseAll(try await BlockingClient.exchange(port: server.port, Array(request.utf8)))
+        #expect(responses.count == 2)
+        #expect(try responses.map { try environJSON($0)["PATH_INFO"] } == ["/first", "/second"])
+        try await server.stop()
+    }
+
+    @Test("a client that goes away cancels its request's application")
+    func clientGoneCancelsTheApplication() async throws {
+        let (cancelled, continuation) = AsyncStream<Void>.makeStream()
+        let server = try await TestServer.start(
+            ApplicationFunction { _ in
+                do {
+                    try await Task.sleep(for: .seconds(30))
+                } catch {
+                    continuation.yield()
+                    throw error
+                }
+                return Response(status: .ok, body: .init(string: "late"))
+            })
+        let fd = try BlockingClient.connectTCP(port: server.port)
+        try BlockingClient.sendAll(fd, Array("GET /wait HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+        try await Task.sleep(for: .milliseconds(200))
+        close(fd)
+        let noticed = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                var iterator = cancelled.makeAsyncIterator()
+                return await iterator.next() != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        #expect(noticed, "the application ran on after its client had gone")
+        try await server.stop()
+    }
+
     @Test("a chunked request body streams in, and a body of unknown length goes out chunked")
     func chunked() async throws {
         let server = try await TestServer.start(Echo())

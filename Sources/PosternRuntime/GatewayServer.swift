@@ -377,8 +377,7 @@ public final class GatewayServer: Service, Sendable {
                 close(accepted.socket)
                 return
             }
-            ClientBootstrap(group: group)
-                .channelOption(.allowRemoteHalfClosure, value: false)
+            ClientBootstrap.forAcceptedSocket(group: group)
                 .channelInitializer { initializer($0, accepted).map { _ in } }
                 .withConnectedSocket(NIOBSDSocket.Handle(accepted.socket))
                 .whenComplete { result in
@@ -405,8 +404,7 @@ public final class GatewayServer: Service, Sendable {
                             tasks.addTask {
                                 let connection: Admitted<Server.Connection>?
                                 do {
-                                    connection = try await ClientBootstrap(group: group)
-                                        .channelOption(.allowRemoteHalfClosure, value: false)
+                                    connection = try await ClientBootstrap.forAcceptedSocket(group: group)
                                         .withConnectedSocket(NIOBSDSocket.Handle(accepted.socket)) { initializer($0, accepted) }
                                 } catch {
                                     logger.warning("cannot serve an accepted connection", metadata: ["error": "\(error)"])

@@ -8,8 +8,8 @@ import Musl
 #endif
 
 /// A `--config` file: one JSON object (RFC 8259) whose keys are long option names, read with
-/// FoundationEssentials' `JSONDecoder` (swift-configuration's JSON provider needs all of
-/// Foundation, and with it the ICU tables, for `JSONSerialization`).
+/// FoundationEssentials' `JSONDecoder` (`JSONSerialization` would bring all of Foundation, and
+/// with it the ICU tables).
 ///
 /// Each value is checked against its option's kind as it is read, so a wrong type is one error
 /// naming the file, the key, what was expected and what was found.

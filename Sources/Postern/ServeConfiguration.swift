@@ -1,5 +1,3 @@
-import Configuration
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,8 +5,9 @@ import Musl
 #endif
 
 /// `serve`'s options from a file (`--config FILE`, or `POSTERN_CONFIG`; JSON, read by
-/// ``ConfigurationFile``) and from `POSTERN_*` environment variables (read through
-/// swift-configuration): the command line over the environment over the file over the defaults.
+/// ``ConfigurationFile``) and from `POSTERN_*` environment variables
+/// (``environmentValues(of:_:)``): the command line over the environment over the file over the
+/// defaults.
 ///
 /// A process manager that starts the binary with no arguments (mod_fcgid, lighttpd's
 /// `bin-path`) configures it through its environment (`FcgidInitialEnv`, `bin-environment`) or a
@@ -36,16 +35,6 @@ public enum ServeConfiguration {
             case .list: "a list of strings (a JSON array; comma-separated in the environment)"
             }
         }
-
-        var type: ConfigType {
-            switch self {
-            case .string: .string
-            case .int: .int
-            case .double: .double
-            case .bool: .bool
-            case .list: .stringArray
-            }
-        }
     }
 
     /// One option that a file or the environment may set.
@@ -60,7 +49,7 @@ public enum ServeConfiguration {
 
         /// `POSTERN_MAX_CONNECTIONS` for `max-connections`.
         public var environmentName: String {
-            "POSTERN_" + name.uppercased().replacing("-", with: "_")
+            "POSTERN_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })
         }
     }
 
@@ -169,7 +158,6 @@ public enum ServeConfiguration {
             keys.map(\.name).filter { name in
                 arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") }
             })
-        let environmentProvider = EnvironmentVariablesProvider(environmentVariables: environment)
         let file = try configPath(arguments, environment).map { path throws(ConfigurationError) in
             (path: path, contents: try ConfigurationFile(path: path, keys: keys))
         }
@@ -181,12 +169,8 @@ public enum ServeConfiguration {
                 continue
             }
             var found: (values: [String], source: Source)?
-            let environmentKey = AbsoluteConfigKey(["postern", key.name])
-            if environment[key.environmentName] != nil {
-                found = (
-                    try values(of: key, from: environmentProvider, at: environmentKey) { "environment variable \(key.environmentName)" },
-                    .environment(key.environmentName)
-                )
+            if let raw = environment[key.environmentName] {
+                found = (try environmentValues(of: key, raw), .environment(key.environmentName))
             } else if let file, let values = file.contents.values[key.name] {
                 found = (values, .file(file.path))
             }
@@ -218,40 +202,30 @@ public enum ServeConfiguration {
         return values
     }
 
-    /// The value of `key` in `provider` as option arguments; a value of another type is an error
-    /// that names `where` and what was expected.
-    private static func values(of key: Key, from provider: some ConfigProvider, at configKey: AbsoluteConfigKey, where place: () -> String)
-        throws(ConfigurationError) -> [String]
-    {
-        let found: ConfigValue?
-        do {
-            found = try provider.value(forKey: configKey, type: key.kind.type).value
-        } catch  where key.kind == .list && (try? provider.value(forKey: configKey, type: .string).value) != nil {
-            // One address where a list is expected: a list of one.
-            guard case .string(let single)? = (try? provider.value(forKey: configKey, type: .string).value)??.content else {
-                throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
+    /// A `POSTERN_*` variable's value as option arguments, by its key's kind: a string as it
+    /// is; an integer or a number as Swift reads one; a flag `true` or `false`, `yes` or `no`,
+    /// `1` or `0` (any case); a list split at its commas, each item trimmed of white space.
+    /// Anything else is an error that names the variable, what was expected and what was found.
+    static func environmentValues(of key: Key, _ raw: String) throws(ConfigurationError) -> [String] {
+        switch key.kind {
+        case .string:
+            return [raw]
+        case .list:
+            return raw.split(separator: ",", omittingEmptySubsequences: false).map { item in
+                String(item.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
             }
-            return [single]
-        } catch {
-            let raw: String? =
-                switch (try? provider.value(forKey: configKey, type: .string).value)??.content {
-                case .string(let text)?: "\"\(text)\""
-                case let other?: "\(other)"
-                case nil: nil
-                }
-            throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)\(raw.map { ", found \($0)" } ?? "")")
+        case .int:
+            if let value = Int(raw) { return [String(value)] }
+        case .double:
+            if let value = Double(raw) { return [String(value)] }
+        case .bool:
+            switch raw.lowercased() {
+            case "true", "yes", "1": return ["true"]
+            case "false", "no", "0": return ["false"]
+            default: break
+            }
         }
-        guard let found else {
-            throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
-        }
-        switch found.content {
-        case .string(let value): return [value]
-        case .int(let value): return [String(value)]
-        case .double(let value): return [String(value)]
-        case .bool(let value): return [value ? "true" : "false"]
-        case .stringArray(let values): return values
-        default: throw ConfigurationError(description: "\(place()): expected \(key.kind.expected)")
-        }
+        throw ConfigurationError(description: "environment variable \(key.environmentName): expected \(key.kind.expected), found \"\(raw)\"")
     }
 
     /// `--print-config`: every key, its effective value and where it came from.

@@ -139,7 +139,7 @@ public final class AccessLog: Sendable {
 
     /// A field with no spaces or controls (they would break the line's columns).
     package static func field(_ text: String) -> String {
-        text.isEmpty ? "-" : escaped(text).replacing(" ", with: "\\x20")
+        text.isEmpty ? "-" : escaped(text).split(separator: " ", omittingEmptySubsequences: false).joined(separator: "\\x20")
     }
 
     /// Quotes, backslashes and control bytes as `\xNN`, as Apache does, so a line is one line.

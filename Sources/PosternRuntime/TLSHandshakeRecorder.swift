@@ -126,7 +126,11 @@ package final class TLSHandshakeRecorder: ChannelInboundHandler, RemovableChanne
             ("TLSV1_ALERT", "the client refused the handshake (does it trust the server's certificate?)"),
             ("SSLV3_ALERT", "the client refused the handshake (does it trust the server's certificate?)"),
         ]
-        return reasons.first { text.contains($0.code) }?.meaning ?? "the handshake failed"
+        // The codes are words of the text (`…:OPENSSL_internal:WRONG_VERSION_NUMBER`), an alert's
+        // at the start of its word (`TLSV1_ALERT_UNKNOWN_CA`). Words, not a substring search: that
+        // is the regex engine's (`_StringProcessing`), a megabyte in every binary.
+        let words = text.split { !($0.isLetter || $0.isNumber || $0 == "_") }
+        return reasons.first { reason in words.contains { $0.hasPrefix(reason.code) } }?.meaning ?? "the handshake failed"
     }
 
     static func protocolName(_ version: TLSVersion) -> String {

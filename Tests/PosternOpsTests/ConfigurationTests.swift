@@ -2,6 +2,7 @@
 // errors, a binary started with no arguments, and SIGHUP reading the file again.
 import Foundation
 import NIOCore
+import Postern
 import PosternClient
 import PosternCore
 import PosternFastCGI
@@ -69,6 +70,23 @@ extension Ops {
                 #expect(result.status == 64, "\(arguments) \(environment): status \(result.status)")
                 #expect(result.output.contains(message), "\(arguments) \(environment): \(result.output)")
                 #expect(!result.output.contains("# default"), "it went on after the error: \(result.output)")
+            }
+        }
+
+        @Test("POSTERN_* values: a flag true/false, yes/no or 1/0 in any case; a list split at commas and trimmed; a number checked")
+        func environmentValues() throws {
+            let keys: [ServeConfiguration.Key] = [.init("debug", .bool), .init("allow", .list), .init("max-connections", .int), .init("timeout", .double)]
+            let environment = ["POSTERN_DEBUG": "Yes", "POSTERN_ALLOW": " 127.0.0.1 ,::1\t", "POSTERN_MAX_CONNECTIONS": "12", "POSTERN_TIMEOUT": "2"]
+            let resolution = try ServeConfiguration.resolve(arguments: [], keys: keys, environment: environment)
+            #expect(resolution.added == ["--debug", "--allow", "127.0.0.1", "--allow", "::1", "--max-connections", "12", "--timeout", "2.0"])
+            for (value, set) in [("0", false), ("NO", false), ("false", false), ("TRUE", true), ("1", true), ("yes", true)] {
+                let flag = try ServeConfiguration.resolve(arguments: [], keys: keys, environment: ["POSTERN_DEBUG": value])
+                #expect(flag.added == (set ? ["--debug"] : []), "POSTERN_DEBUG=\(value)")
+            }
+            for (name, value) in [("POSTERN_DEBUG", "maybe"), ("POSTERN_MAX_CONNECTIONS", "1.5"), ("POSTERN_TIMEOUT", "soon")] {
+                #expect(throws: ServeConfiguration.ConfigurationError.self, "\(name)=\(value)") {
+                    try ServeConfiguration.resolve(arguments: [], keys: keys, environment: [name: value])
+                }
             }
         }
 

@@ -719,6 +719,7 @@ final class WorkerMaster: @unchecked Sendable {
             var status: Int32 = 0
             guard waitpid(pid, &status, WNOHANG) == pid else { continue }
             let file = "\(statsDirectory)/\(pid).json"
+            let reported = FileManager.default.fileExists(atPath: file)
             if let last = Self.readSnapshot(file) { retired.add(last) }
             try? FileManager.default.removeItem(atPath: file)
             let output = outputs.removeValue(forKey: pid)
@@ -726,6 +727,12 @@ final class WorkerMaster: @unchecked Sendable {
             if inherited.remove(pid) != nil || retiringInherited.remove(pid) != nil {
                 logger.info("previous worker \(pid) stopped (\(exit))")
                 continue
+            }
+            if reported, policy.workers[pid]?.state == .booting {
+                // Ready and gone between two ticks (a worker that serves its --max-requests share
+                // in under 50 ms): its first report says it was ready, so it left; taken for one
+                // that never started, it counted as a crash and the master answered busy.
+                perform(policy.ready(pid, now: .now))
             }
             guard let worker = policy.workers[pid] else { continue }
             let clean = exit == .code(0) || worker.state == .retiring || policy.isStopping

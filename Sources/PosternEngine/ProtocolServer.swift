@@ -8,12 +8,13 @@ import PosternCore
 /// HTTP's); the runtime knows no protocol but through this, and a wrapper (a TLS listener) is one
 /// more conformance that adds its handler and delegates.
 ///
-/// A protocol whose pipeline serves each connection alone (one request per connection: SCGI,
-/// uwsgi) sets up a `Void` connection and gets no task: its connections cost what the protocol
-/// needs and no more (``servesInPipeline``).
+/// A protocol whose pipeline serves each connection alone (SCGI and uwsgi, one request per
+/// connection; HTTP, requests one after another, each in a task of its own) sets up a `Void`
+/// connection and gets no task for it: its connections cost what the protocol needs and no more
+/// (``servesInPipeline``).
 public protocol ProtocolServer: BusyRefusal {
-    /// What `setup` makes of a connection and `handle` serves: an `NIOAsyncChannel` for FastCGI
-    /// and HTTP, nothing for a protocol served in the pipeline.
+    /// What `setup` makes of a connection and `handle` serves: an `NIOAsyncChannel` for FastCGI,
+    /// nothing for a protocol served in the pipeline.
     associatedtype Connection: Sendable
 
     var gatewayProtocol: GatewayProtocol { get }

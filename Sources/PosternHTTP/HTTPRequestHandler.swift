@@ -34,8 +34,7 @@ final class HTTPRequestHandler: ChannelDuplexHandler {
     private enum Body {
         /// Its parts go to the application's stream.
         case streaming(RequestBodySource)
-        /// Dropped until `.end`: none was announced, or it was refused (too large, too long),
-        /// or the application has answered without reading it all.
+        /// Dropped until `.end`: none was announced, or it broke (too large, too long).
         case skipping
         /// `.end` has come.
         case read
@@ -97,14 +96,13 @@ final class HTTPRequestHandler: ChannelDuplexHandler {
             guard exchange == nil else { return }  // NIOHTTP1 ends a request before the next head
             start(head, context: context)
         case .body(let buffer):
-            guard var current = exchange, case .streaming(let source) = current.body else { return }
+            guard let current = exchange, case .streaming(let source) = current.body else { return }
+            // Counted also once the application has answered and the rest is dropped.
             let limit = connection.configuration.limits.maxBodyBytes
             if source.receivedBytes + buffer.readableBytes > limit {
                 connection.logger.notice("request body over --max-body-bytes; closing", metadata: ["limit": "\(limit)"])
                 source.fail(RequestBodyError.tooLarge(limit: limit))
-                current.body = .skipping
-                current.intact = false
-                exchange = current
+                bodyBroke(context: context)
                 return
             }
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -115,9 +113,7 @@ final class HTTPRequestHandler: ChannelDuplexHandler {
             case .full:
                 bodyFull = true
             case .lengthExceeded:
-                current.body = .skipping
-                current.intact = false
-                exchange = current
+                bodyBroke(context: context)
             }
         case .end:
             guard var current = exchange else { return }
@@ -127,6 +123,16 @@ final class HTTPRequestHandler: ChannelDuplexHandler {
             bodyRead()
             if current.keepAlive != nil { finish(context: context) }
         }
+    }
+
+    /// The body broke (over `--max-body-bytes`, longer than announced): the rest is not read, and
+    /// the connection closes once the response is out (at once when it is).
+    private func bodyBroke(context: ChannelHandlerContext) {
+        guard var current = exchange else { return }
+        current.body = .skipping
+        current.intact = false
+        exchange = current
+        if current.keepAlive != nil { finish(context: context) }
     }
 
     /// The peer's input ended: our drain's grace ran out (``ConnectionContext/drain()`` closes an
@@ -283,10 +289,12 @@ final class HTTPRequestHandler: ChannelDuplexHandler {
         responded(keepAlive: write(plan, body: body, context: context) && plan.keepAlive)
     }
 
-    /// Writes a whole response; `false` when it had to stop short (see ``HTTPResponsePlan/parts(body:)``).
+    /// Writes a whole response; `false` when it had to stop short (see ``HTTPResponsePlan/agrees(with:)``).
     private func write(_ plan: HTTPResponsePlan, body: ByteBuffer, context: ChannelHandlerContext) -> Bool {
-        let (parts, complete) = plan.parts(body: body)
-        for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
+        context.write(wrapOutboundOut(.head(plan.head)), promise: nil)
+        if !plan.bodiless && body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        let complete = plan.agrees(with: body)
+        if complete { context.write(wrapOutboundOut(.end(nil)), promise: nil) }
         context.flush()
         if !complete {
             connection.logger.error(
@@ -311,9 +319,9 @@ final class HTTPRequestHandler: ChannelDuplexHandler {
             exchange = current
             finish(context: context)
         case .streaming(let source):
-            // Answered before reading all the body: the rest is drained, then the next request.
+            // Answered before reading all the body: the rest is read and dropped (still within
+            // --max-body-bytes), then the next request.
             source.discardUnread()
-            current.body = .skipping
             exchange = current
             bodyRead()
         case .skipping:

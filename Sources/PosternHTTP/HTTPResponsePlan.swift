@@ -53,14 +53,10 @@ struct HTTPResponsePlan {
         )
     }
 
-    /// The parts of a response whose body is in hand, in order; `complete` is `false` when the
-    /// body's length differs from the declared `Content-Length` (the parts then stop before the
-    /// end, and the connection must close: the client cannot frame what follows).
-    func parts(body: ByteBuffer) -> (parts: [HTTPServerResponsePart], complete: Bool) {
-        var parts: [HTTPServerResponsePart] = [.head(head)]
-        if !bodiless && body.readableBytes > 0 { parts.append(.body(.byteBuffer(body))) }
-        guard bodiless || (declaredLength ?? body.readableBytes) == body.readableBytes else { return (parts, false) }
-        parts.append(.end(nil))
-        return (parts, true)
+    /// Whether a body in hand agrees with the declared `Content-Length` (always, when no body
+    /// goes out). When it does not, the response stops before its end and the connection closes:
+    /// the client cannot frame what would follow.
+    func agrees(with body: ByteBuffer) -> Bool {
+        bodiless || (declaredLength ?? body.readableBytes) == body.readableBytes
     }
 }

@@ -93,6 +93,24 @@ struct HTTPListenerTests {
         try await server.stop()
     }
 
+    @Test("a body the application left unread still counts against --max-body-bytes: over it, the connection closes")
+    func unreadBodyOverTheLimit() async throws {
+        var limits = GatewayLimits()
+        limits.maxBodyBytes = 1000
+        let server = try await TestServer.start(EnvironDump(), limits: limits)
+        let fd = try BlockingClient.connectTCP(port: server.port)
+        defer { close(fd) }
+        try BlockingClient.sendAll(fd, Array("POST /first HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n".utf8))
+        // The answer goes out while the body is still coming; the rest of it is over the limit.
+        try await Task.sleep(for: .milliseconds(200))
+        let big = String(repeating: "x", count: 1500)
+        try BlockingClient.sendAll(
+            fd, Array("\(String(big.count, radix: 16))\r\n\(big)\r\n0\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
+        let responses = try ParsedResponse.parseAll(BlockingClient.readAll(fd))
+        #expect(try responses.map { try environJSON($0)["PATH_INFO"] } == ["/first"], "the connection served on past the limit")
+        try await server.stop()
+    }
+
     @Test("a client that goes away cancels its request's application")
     func clientGoneCancelsTheApplication() async throws {
         let (cancelled, continuation) = AsyncStream<Void>.makeStream()

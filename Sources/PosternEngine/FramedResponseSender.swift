@@ -3,7 +3,7 @@ import NIOCore
 import PosternCore
 
 /// Where a framed response goes: a channel (``FramedResponseSender/send(_:framing:to:logger:)``),
-/// a kept FastCGI connection's shared writer, a CGI program's stdout.
+/// a CGI program's stdout.
 public protocol FramedResponseOutput: Sendable {
     /// Sends framed bytes and returns once the output has taken them, so a slow reader slows
     /// the application instead of growing a queue.
@@ -110,17 +110,14 @@ final class FramedBodyWriter<Output: FramedResponseOutput>: ResponseBodyWriter, 
 }
 
 /// A channel as a ``FramedResponseOutput``: each write flushed and awaited.
-struct ChannelOutput: FramedResponseOutput {
+public struct ChannelOutput: FramedResponseOutput {
     let channel: any Channel
 
-    func send(_ bytes: ByteBuffer) async throws {
-        try await channel.writeAndFlush(bytes).get()
+    public init(channel: any Channel) {
+        self.channel = channel
     }
-}
 
-/// A kept connection's shared writer (SwiftNIO's async channel) as a ``FramedResponseOutput``.
-extension NIOAsyncChannelOutboundWriter: FramedResponseOutput where OutboundOut == ByteBuffer {
     public func send(_ bytes: ByteBuffer) async throws {
-        try await write(bytes)
+        try await channel.writeAndFlush(bytes).get()
     }
 }

@@ -9,12 +9,12 @@ import PosternCore
 /// more conformance that adds its handler and delegates.
 ///
 /// A protocol whose pipeline serves each connection alone (SCGI and uwsgi, one request per
-/// connection; HTTP, requests one after another, each in a task of its own) sets up a `Void`
-/// connection and gets no task for it: its connections cost what the protocol needs and no more
-/// (``servesInPipeline``).
+/// connection; HTTP, requests one after another, and FastCGI, multiplexed: each request in a
+/// task of its own) sets up a `Void` connection and gets no task for it: its connections cost
+/// what the protocol needs and no more (``servesInPipeline``).
 public protocol ProtocolServer: BusyRefusal {
-    /// What `setup` makes of a connection and `handle` serves: an `NIOAsyncChannel` for FastCGI,
-    /// nothing for a protocol served in the pipeline.
+    /// What `setup` makes of a connection and `handle` serves (an `NIOAsyncChannel`, say);
+    /// nothing for a protocol served in the pipeline, as all of Postern's are.
     associatedtype Connection: Sendable
 
     var gatewayProtocol: GatewayProtocol { get }

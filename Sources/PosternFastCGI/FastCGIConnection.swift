@@ -4,33 +4,35 @@ import PosternCore
 import PosternEngine
 import Synchronization
 
-/// One FastCGI connection: reads records, runs the state machine, starts a task per request and
-/// feeds its streams (FastCGI 1.0 §3.3, §5).
+/// One FastCGI connection's part that its request tasks share with ``FastCGIRequestHandler``
+/// (FastCGI 1.0 §3.3, §5): the state machine, each running request's handle, and the channel
+/// the tasks write to.
 ///
-/// The read loop owns the inbound stream; request tasks share the outbound writer (each write is
-/// whole records, so concurrent requests never interleave inside a record). Feeding a body
-/// suspends while its application has `bodyBufferBytes` unread, and so does reading the
-/// socket: FastCGI has no per-request flow control, so a slow reader slows its connection.
+/// Every write is whole records, so concurrent requests never interleave inside a record; the
+/// channel keeps the writes of one task in order, and a close a task asks for after its writes
+/// comes after them.
 struct FastCGIConnection: Sendable {
     let context: ConnectionContext
     let channel: any Channel
-    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let shared: Shared
 
-    /// State the read loop and the request tasks share.
+    /// State the handler (on the event loop) and the request tasks share.
     final class Shared: Sendable {
         let machine: Mutex<FastCGIConnectionStateMachine>
         let handles = Mutex<[UInt16: FastCGIRequestHandle]>([:])
+        /// The request tasks still running, and whether the connection's input has ended (its
+        /// end, ABORT of the connection, malformed records): the connection closes once both
+        /// hold, after what the last task wrote.
+        let life = Mutex<(running: Int, inputEnded: Bool)>((0, false))
 
         init(machine: FastCGIConnectionStateMachine) {
             self.machine = Mutex(machine)
         }
     }
 
-    init(context: ConnectionContext, channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    init(context: ConnectionContext, channel: any Channel) {
         self.context = context
         self.channel = channel
-        self.outbound = outbound
         let limits = context.configuration.limits
         self.shared = Shared(
             machine: FastCGIConnectionStateMachine(
@@ -46,73 +48,11 @@ struct FastCGIConnection: Sendable {
 
     var logger: Logger { context.logger }
 
-    func run(_ inbound: NIOAsyncChannelInboundStream<FastCGIRecord>) async {
-        await withDiscardingTaskGroup { group in
-            do {
-                for try await record in inbound {
-                    let action = shared.machine.withLock { $0.receive(record) }
-                    guard try await perform(action, group: &group) else { break }
-                }
-            } catch let error as FastCGIProtocolError {
-                logger.notice("closing the connection: malformed FastCGI input", metadata: ["reason": "\(error)"])
-            } catch {
-                logger.debug("connection read ended", metadata: ["error": "\(error)"])
-            }
-            // The connection is done reading: whatever still runs is cut off from its input.
-            let open = shared.handles.withLock { Array($0.values) }
-            for handle in open {
-                if !handle.isInputComplete {
-                    handle.body?.fail(RequestBodyError.disconnected)
-                    handle.data?.fail(RequestBodyError.disconnected)
-                    handle.abort()
-                }
-                handle.markInputComplete()
-            }
-        }
-    }
-
-    /// Performs one action; `false` to stop reading.
-    private func perform(_ action: FastCGIConnectionStateMachine.Action, group: inout DiscardingTaskGroup) async throws -> Bool {
-        switch action {
-        case .none:
-            return true
-        case .send(let bytes), .abortedBeforeStart(let bytes):
-            try await outbound.write(bytes)
-            return true
-        case .start(let id, let begin, let params, let inputComplete):
-            try start(id: id, begin: begin, params: params, inputComplete: inputComplete, group: &group)
-            return true
-        case .stdin(let id, let bytes), .data(let id, let bytes):
-            let isData: Bool
-            if case .data = action { isData = true } else { isData = false }
-            guard let handle = shared.handles.withLock({ $0[id] }), let source = isData ? handle.data : handle.body else { return true }
-            let limit = context.configuration.limits.maxBodyBytes
-            if source.receivedBytes + bytes.readableBytes > limit {
-                logger.notice("request body over --max-body-bytes", metadata: ["request": "\(id)", "limit": "\(limit)"])
-                source.fail(RequestBodyError.tooLarge(limit: limit))
-                return true
-            }
-            if await source.yield(bytes) == .lengthExceeded {
-                logger.notice("FCGI_STDIN runs past CONTENT_LENGTH; the request fails", metadata: ["request": "\(id)"])
-            }
-            return true
-        case .endOfStream(let id, let isData, let inputComplete):
-            guard let handle = shared.handles.withLock({ $0[id] }) else { return true }
-            if let source = isData ? handle.data : handle.body, let mismatch = source.finish() {
-                logger.notice("request stream ended badly", metadata: ["request": "\(id)", "reason": "\(mismatch)"])
-            }
-            if inputComplete { handle.markInputComplete() }
-            return true
-        case .abort(let id):
-            shared.handles.withLock { $0[id] }?.abort()
-            return true
-        case .close(let error):
-            throw error
-        }
-    }
-
-    /// PARAMS ended: build the environ and start the request's task.
-    private func start(id: UInt16, begin: FastCGIBeginRequest, params: ByteBuffer, inputComplete: Bool, group: inout DiscardingTaskGroup) throws {
+    /// PARAMS ended: builds the environ and registers the request's handle; returns what its
+    /// task runs.
+    ///
+    /// - Throws: ``FastCGIProtocolError`` when the PARAMS pairs are malformed.
+    func start(id: UInt16, begin: FastCGIBeginRequest, params: ByteBuffer, inputComplete: Bool) throws -> FastCGIRequestRunner.Start {
         let configuration = context.configuration
         let normalized = try Self.variables(begin: begin, params: params, limits: configuration.limits)
         let contentLength = (try? normalized.get())?.contentLength
@@ -151,10 +91,8 @@ struct FastCGIConnection: Sendable {
             )
         }
         let accepted = context.beginRequest()
-        let runner = FastCGIRequestRunner(connection: self, handle: handle, logger: requestLogger)
-        group.addTask {
-            await runner.run(request, refused: !accepted)
-        }
+        return FastCGIRequestRunner.Start(
+            runner: FastCGIRequestRunner(connection: self, handle: handle, logger: requestLogger), request: request, refused: !accepted)
     }
 
     /// The PARAMS stream (name-value pairs, §3.4) through the normalizer, with `FCGI_ROLE`.
@@ -174,6 +112,32 @@ struct FastCGIConnection: Sendable {
         }
     }
 
+    // MARK: Life
+
+    /// A request task starts.
+    func taskStarted() {
+        shared.life.withLock { $0.running += 1 }
+    }
+
+    /// A request task has written all it will write: closes the connection if its input has
+    /// ended and no other task runs.
+    func taskEnded() {
+        let close = shared.life.withLock { life in
+            life.running -= 1
+            return life.running == 0 && life.inputEnded
+        }
+        if close { channel.close(promise: nil) }
+    }
+
+    /// The connection's input has ended: closes it now if no task runs, else after the last.
+    func inputEnded() {
+        let close = shared.life.withLock { life in
+            life.inputEnded = true
+            return life.running == 0
+        }
+        if close { channel.close(promise: nil) }
+    }
+
     // MARK: Used by request tasks
 
     /// The request is over: free its id before END_REQUEST can reach the peer (a front-end
@@ -181,6 +145,12 @@ struct FastCGIConnection: Sendable {
     func finish(_ id: UInt16) {
         shared.machine.withLock { $0.requestFinished(id) }
         shared.handles.withLock { $0[id] = nil }
+    }
+
+    /// Writes whole records, without waiting for them to reach the socket: what a task writes
+    /// last (its response in hand and END_REQUEST), so the task is done at once.
+    func write(_ bytes: ByteBuffer) {
+        channel.writeAndFlush(bytes, promise: nil)
     }
 
     /// Writes the last bytes of a connection that closes (no KEEP_CONN, or draining) and closes

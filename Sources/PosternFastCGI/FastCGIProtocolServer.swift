@@ -7,15 +7,12 @@ import PosternEngine
 /// server that Apache mod_fcgid / mod_proxy_fcgi / mod_authnz_fcgi, lighttpd, nginx and
 /// cgi-fcgi connect to.
 ///
-/// Records are decoded by ``FastCGIRecordDecoder`` in the pipeline; ``FastCGIConnection`` runs
-/// the ``FastCGIConnectionStateMachine`` and one task per request. RESPONDER, AUTHORIZER and
+/// Served in the channel pipeline: records are decoded by ``FastCGIRecordDecoder``, and
+/// ``FastCGIRequestHandler`` runs the ``FastCGIConnectionStateMachine`` on the event loop and one
+/// task per request. RESPONDER, AUTHORIZER and
 /// FILTER roles; KEEP_CONN; multiplexing up to FCGI_MAX_REQS; GET_VALUES; ABORT_REQUEST.
 /// A connection idle for `idleTimeoutSeconds` with no request in progress is closed.
 public struct FastCGIProtocolServer: ProtocolServer {
-    public typealias Connection = NIOAsyncChannel<Inbound, Outbound>
-    public typealias Inbound = FastCGIRecord
-    public typealias Outbound = ByteBuffer
-
     public let configuration: GatewayConfiguration
     public var gatewayProtocol: GatewayProtocol { .fastcgi }
 
@@ -26,24 +23,12 @@ public struct FastCGIProtocolServer: ProtocolServer {
     /// A connection without KEEP_CONN whose request arrived whole (``wholeRequest(in:connection:)``).
     public var fastPath: (any WholeRequestCodec)? { self }
 
-    public func setup(_ channel: any Channel, context: ConnectionContext) throws -> Connection {
+    public func setup(_ channel: any Channel, context: ConnectionContext) throws {
         let sync = channel.pipeline.syncOperations
         let timeouts = ConnectionTimeoutHandler(limits: ConnectionTimeouts.Limits(configuration.limits), firstHeadAtOpen: false)
         try sync.addHandler(timeouts)
         try sync.addHandler(ByteToMessageHandler(FastCGIRecordDecoder()))
         try sync.addHandler(FastCGITimeoutObserver(timeouts))
-        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
-    }
-
-    public func handle(_ connection: Connection, context: ConnectionContext) async {
-        let channel = connection.channel
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                let driver = FastCGIConnection(context: context, channel: channel, outbound: outbound)
-                await driver.run(inbound)
-            }
-        } catch {
-            context.logger.debug("connection ended", metadata: ["error": "\(error)"])
-        }
+        try sync.addHandler(FastCGIRequestHandler(connection: FastCGIConnection(context: context, channel: channel)))
     }
 }

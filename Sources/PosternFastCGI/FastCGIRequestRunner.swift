@@ -14,6 +14,18 @@ struct FastCGIRequestRunner: Sendable {
     let handle: FastCGIRequestHandle
     let logger: Logger
 
+    /// A request ready to run, as ``FastCGIConnection/start(id:begin:params:inputComplete:)``
+    /// makes it for ``FastCGIRequestHandler``.
+    struct Start: Sendable {
+        let runner: FastCGIRequestRunner
+        let request: Result<Environ, RequestRefusal>
+        let refused: Bool
+
+        func run() async {
+            await runner.run(request, refused: refused)
+        }
+    }
+
     var id: UInt16 { handle.requestID }
 
     /// - Parameters:
@@ -57,7 +69,7 @@ struct FastCGIRequestRunner: Sendable {
         // The stream is the application's too: ABORT_REQUEST cancels it mid-body.
         let outcome =
             (try? await handle.runCancellable {
-                await FramedResponseSender.sendUpToEnd(response, framing: framing, to: connection.outbound, logger: logger)
+                await FramedResponseSender.sendUpToEnd(response, framing: framing, to: ChannelOutput(channel: connection.channel), logger: logger)
             }) ?? .cancelled
         switch outcome {
         case .finished(let end):
@@ -94,7 +106,7 @@ struct FastCGIRequestRunner: Sendable {
         if waitForInput && !handle.isInputComplete {
             // Send what we have, then wait for the front-end to finish sending its input.
             if out.readableBytes > 0 {
-                try? await connection.outbound.write(out)
+                connection.write(out)
                 out = ByteBuffer()
             }
             await handle.waitForInputComplete()
@@ -102,22 +114,10 @@ struct FastCGIRequestRunner: Sendable {
         connection.finish(id)
         FastCGIRecordEncoder.writeEndRequest(requestID: id, appStatus: appStatus, protocolStatus: .requestComplete, into: &out)
         if handle.keepConnection && !connection.context.isDraining {
-            if handle.wasAborted {
-                // This task was cancelled by the abort: write through the channel, which does
-                // not look at cancellation, so END_REQUEST still goes out.
-                do {
-                    try await connection.channel.writeAndFlush(out).get()
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            do {
-                try await connection.outbound.write(out)
-                return true
-            } catch {
-                return false
-            }
+            // Not awaited (the channel writes it whatever the task's cancellation, an abort's
+            // included): the peer sends its next request once END_REQUEST is in.
+            connection.write(out)
+            return true
         }
         connection.writeAndClose(out)
         return false

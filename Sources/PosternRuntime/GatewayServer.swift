@@ -348,10 +348,11 @@ public final class GatewayServer: Service, Sendable {
     }
 
     /// A listener whose accept threads hand connections to its protocol server, each with the
-    /// bytes the fast path already read. A protocol served in its pipeline (SCGI, uwsgi; HTTP on
-    /// a shared socket) gets no task per connection: its channel is made here and the pipeline
-    /// does the rest; FastCGI is served in a task of its own. `run` returns once the acceptor has
-    /// stopped and its last connection has closed.
+    /// bytes the fast path already read. A protocol served in its pipeline (SCGI, uwsgi,
+    /// FastCGI; HTTP on a shared socket) gets no task per connection: its channel is made here
+    /// and the pipeline does the rest; a protocol with a connection type of its own is served in
+    /// a task per connection. `run` returns once the acceptor has stopped and its last
+    /// connection has closed.
     private func bind<Server: ProtocolServer>(_ spec: ListenerSpec, server: Server, through listener: Acceptor) throws -> BoundListener {
         let logger = configuration.logger
         let connections = self.connections

@@ -1,6 +1,7 @@
+import CPosternSocket
 import Synchronization
 
-/// A spawned CGI script: posix_spawn(3) with pipes, its own process group, signals and reaping.
+/// A spawned CGI script: `postern_spawn` with pipes, its own process group, signals and reaping.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,8 +13,9 @@ import Darwin
 /// A running script. It leads its own process group, so ``signalGroup(_:)`` reaches whatever it
 /// started too (a shell script's `sleep`). It must be reaped with ``tryReap()`` or ``killAndReap()``.
 ///
-/// posix_spawn(3) rather than fork(2): a multithreaded process must not fork, and glibc's
-/// posix_spawn uses clone(CLONE_VM|CLONE_VFORK), the cheapest way to start a process.
+/// Started as glibc's posix_spawn(3) starts a process, with clone(CLONE_VM|CLONE_VFORK): a
+/// multithreaded process must not fork(2), and this is the cheapest way to start one;
+/// `postern_spawn` (CPosternSocket) keeps the child's stack from one spawn to the next.
 public final class CGIChildProcess: Sendable {
     public let pid: pid_t
     /// Our ends of the pipes: the script's stdin (nil when the request has no body: the script
@@ -32,7 +34,8 @@ public final class CGIChildProcess: Sendable {
         var pipes: [Int32] = []
         func makePipe() throws(SpawnError) -> (read: Int32, write: Int32) {
             var fds: [Int32] = [-1, -1]
-            guard LibC.pipeCloseOnExec(&fds) == 0 else { throw SpawnError(description: "pipe2 failed: errno \(errno)") }
+            // pipe2(O_CLOEXEC): atomic, so a script spawned concurrently never inherits the other ends.
+            guard postern_pipe_close_on_exec(&fds) == 0 else { throw SpawnError(description: "pipe2 failed: errno \(errno)") }
             pipes += fds
             return (fds[0], fds[1])
         }
@@ -49,38 +52,16 @@ public final class CGIChildProcess: Sendable {
             throw error
         }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let input {
-            posix_spawn_file_actions_adddup2(&actions, input.read, 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
-        LibC.addChdir(&actions, directory)
-        // Nothing else of the gateway: not its listening sockets, not other clients' connections
-        // (a script holding one would keep that client waiting until it exits).
-        LibC.addCloseFrom(&actions, 3)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Own process group (to signal the whole script), default signal dispositions (the
-        // gateway ignores SIGPIPE; a script must not inherit that), an empty signal mask.
+        // Default dispositions for what the gateway ignores or handles (SIGPIPE: a script must not
+        // inherit the gateway's SIG_IGN), an empty signal mask, its own process group (to signal
+        // the whole script), its directory, nothing else of the gateway (not its listening
+        // sockets, not other clients' connections: a script holding one would keep that client
+        // waiting until it exits).
         var defaults = sigset_t()
         sigemptyset(&defaults)
         for signal in [SIGPIPE, SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
             sigaddset(&defaults, signal)
         }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp =
             environment.map { entry in
@@ -95,17 +76,29 @@ public final class CGIChildProcess: Sendable {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        let child = executable.withCString { path in
+            directory.withCString { directory in
+                argv.withUnsafeBufferPointer { argv in
+                    envp.withUnsafeBufferPointer { envp in
+                        withUnsafePointer(to: &defaults) { defaults in
+                            var request = postern_spawn_request(
+                                path: path, argv: argv.baseAddress, envp: envp.baseAddress, directory: directory,
+                                stdin_fd: input?.read ?? -1, stdout_fd: output.write, stderr_fd: errors.write, defaults: defaults)
+                            return postern_spawn(&request)
+                        }
+                    }
+                }
+            }
+        }
         // The script's ends belong to the script now.
         if let input { close(input.read) }
         close(output.write)
         close(errors.write)
-        guard result == 0 else {
+        guard child > 0 else {
             if let input { close(input.write) }
             close(output.read)
             close(errors.read)
-            throw SpawnError(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+            throw SpawnError(description: "cannot start \(executable): \(String(cString: strerror(-child)))")
         }
         pid = child
         stdinWrite = input?.write
@@ -164,41 +157,5 @@ public final class CGIChildProcess: Sendable {
     public static func describe(status raw: Int32) -> String {
         let signal = raw & 0x7f
         return signal == 0 ? "exit \((raw >> 8) & 0xff)" : "signal \(signal)"
-    }
-}
-
-/// glibc functions Swift's Glibc module hides behind `_GNU_SOURCE`, looked up once with dlsym(3).
-enum LibC {
-    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
-    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-
-    static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
-    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-
-    static let addCloseFromNP: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np").map {
-        unsafeBitCast($0, to: AddCloseFrom.self)
-    }
-    static let addChdirNP: AddChdir? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np").map {
-        unsafeBitCast($0, to: AddChdir.self)
-    }
-
-    /// pipe2(O_CLOEXEC): atomic, so a script spawned concurrently never inherits the other ends.
-    static func pipeCloseOnExec(_ fds: UnsafeMutablePointer<Int32>) -> Int32 {
-        if let pipe2 { return pipe2(fds, O_CLOEXEC) }
-        guard pipe(fds) == 0 else { return -1 }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        return 0
-    }
-
-    /// Closes every descriptor from `lowest` up in the child (glibc 2.34+). Without it, only the
-    /// gateway's own close-on-exec descriptors stay out of the script: NIO's sockets do not.
-    static func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) {
-        if let addCloseFromNP { _ = addCloseFromNP(actions, lowest) }
-    }
-
-    /// The script runs in its own directory, as Apache's mod_cgi does (glibc 2.29+).
-    static func addChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ directory: String) {
-        if let addChdirNP { _ = addChdirNP(actions, directory) }
     }
 }

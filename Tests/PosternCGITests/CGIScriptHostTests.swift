@@ -339,6 +339,48 @@ struct CGIScriptHostTests {
         }
     }
 
+    @Test("a script starts with no signal blocked and SIGPIPE at its default, whatever the gateway's threads do")
+    func signalsAtDefault() async throws {
+        let root = try makeRoot()
+        defer { try? FileManager.default.removeItem(atPath: root.path) }
+        // exec: the shell's own state, read by the program that replaces it (a shell blocks every
+        // signal for a moment around a fork, and a forked grep could read that instead).
+        try "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nexec grep -E '^Sig(Blk|Ign):' /proc/self/status\n".write(
+            toFile: root.path + "/signals.sh", atomically: true, encoding: .utf8)
+        chmod(root.path + "/signals.sh", 0o755)
+        try await LiveServer.withHost(root: root.path) { server in
+            let response = try await RawHTTP.get(server.port, "/signals.sh")
+            #expect(response.status == 200)
+            let masks = Dictionary(
+                uniqueKeysWithValues: response.text.split(separator: "\n").compactMap { line -> (String, UInt64)? in
+                    let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard parts.count == 2, let mask = UInt64(parts[1], radix: 16) else { return nil }
+                    return (parts[0], mask)
+                })
+            // The gateway's threads block every signal while they start a script, and its event
+            // loops block most for good; the gateway ignores SIGPIPE (bit 13 - 1).
+            #expect(masks["SigBlk"] == 0, "\(response.text)")
+            #expect(masks["SigIgn"].map { $0 & (1 << (UInt64(SIGPIPE) - 1)) } == 0, "\(response.text)")
+        }
+    }
+
+    @Test("a script that cannot be executed (its interpreter is missing): 500, the reason logged, nothing left behind")
+    func missingInterpreter() async throws {
+        let root = try makeRoot()
+        defer { try? FileManager.default.removeItem(atPath: root.path) }
+        try "#!/nonexistent/interpreter\n".write(toFile: root.path + "/broken.sh", atomically: true, encoding: .utf8)
+        chmod(root.path + "/broken.sh", 0o755)
+        try await LiveServer.withHost(root: root.path) { server in
+            for _ in 0..<3 {
+                #expect(try await RawHTTP.get(server.port, "/broken.sh").status == 500)
+            }
+            // The server goes on serving, and the children that never became the script are reaped.
+            #expect(try await RawHTTP.get(server.port, "/env.sh").status == 200)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await lingeringZombies().isEmpty)
+        }
+    }
+
     @Test("HEAD: the script's head, no body, and the one slot is free again at once")
     func head() async throws {
         try await LiveServer.withHost({

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 #include <spawn.h>
+#include <signal.h>
+#include <sys/types.h>
 
 /// The Linux calls the connection engine's accept threads and the CGI host's exit watcher make,
 /// which Swift's Glibc module does not export (epoll, eventfd, accept4 and pidfd_open are not in
@@ -72,6 +74,31 @@ int postern_watch_wait(int epoll, unsigned long long *tokens, int capacity);
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): every descriptor from `low` up closed
 /// in the child. 0, or an error number (ENOSYS on an older C library).
 int postern_spawn_close_from(posix_spawn_file_actions_t *actions, int low);
+
+/// What `postern_spawn` starts: `path` with `argv` and exactly `envp` (NULL-terminated), in
+/// `directory` (NULL: the gateway's), in a process group of its own, with `stdin_fd` (-1:
+/// /dev/null), `stdout_fd` and `stderr_fd` as its 0, 1 and 2 and no other descriptor, an empty
+/// signal mask, every signal with a handler and every one in `defaults` (NULL: none) at its
+/// default action.
+struct postern_spawn_request {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *directory;
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+    const sigset_t *defaults;
+};
+
+/// Starts a process as `request` says, as posix_spawn(3) does (clone with CLONE_VM and
+/// CLONE_VFORK), with its stack mapped once per calling thread. The process id, or minus the
+/// error number (of clone, of a step in the child, or of execve: then the child is reaped
+/// already).
+pid_t postern_spawn(const struct postern_spawn_request *request);
+
+/// pipe2(2) with O_CLOEXEC. 0, or -1 with errno.
+int postern_pipe_close_on_exec(int fds[2]);
 
 /// close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11): every descriptor from `first` to
 /// `last` marked close-on-exec, in one call. 0, or -1 with errno (ENOSYS, EINVAL before 5.11).

@@ -9,9 +9,9 @@ import PosternEngine
 ///
 /// Served in the channel pipeline: records are decoded by ``FastCGIRecordDecoder``, and
 /// ``FastCGIRequestHandler`` runs the ``FastCGIConnectionStateMachine`` on the event loop and one
-/// task per request. RESPONDER, AUTHORIZER and
-/// FILTER roles; KEEP_CONN; multiplexing up to FCGI_MAX_REQS; GET_VALUES; ABORT_REQUEST.
-/// A connection idle for `idleTimeoutSeconds` with no request in progress is closed.
+/// task per request. RESPONDER, AUTHORIZER and FILTER roles; KEEP_CONN; multiplexing up to
+/// FCGI_MAX_REQS; GET_VALUES; ABORT_REQUEST. A connection idle for `idleTimeoutSeconds` with no
+/// request in progress is closed.
 public struct FastCGIProtocolServer: ProtocolServer {
     public let configuration: GatewayConfiguration
     public var gatewayProtocol: GatewayProtocol { .fastcgi }

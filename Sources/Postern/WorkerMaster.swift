@@ -719,8 +719,9 @@ final class WorkerMaster: @unchecked Sendable {
             var status: Int32 = 0
             guard waitpid(pid, &status, WNOHANG) == pid else { continue }
             let file = "\(statsDirectory)/\(pid).json"
-            let reported = FileManager.default.fileExists(atPath: file)
-            if let last = Self.readSnapshot(file) { retired.add(last) }
+            // Written whole (write, then rename): there is one once the worker has reported.
+            let last = Self.readSnapshot(file)
+            if let last { retired.add(last) }
             try? FileManager.default.removeItem(atPath: file)
             let output = outputs.removeValue(forKey: pid)
             let exit = ChildExit(waitStatus: status)
@@ -728,7 +729,7 @@ final class WorkerMaster: @unchecked Sendable {
                 logger.info("previous worker \(pid) stopped (\(exit))")
                 continue
             }
-            if reported, policy.workers[pid]?.state == .booting {
+            if last != nil, policy.workers[pid]?.state == .booting {
                 // Ready and gone between two ticks (a worker that serves its --max-requests share
                 // in under 50 ms): its first report says it was ready, so it left; taken for one
                 // that never started, it counted as a crash and the master answered busy.

@@ -52,16 +52,11 @@ public final class CGIChildProcess: Sendable {
             throw error
         }
 
-        // Default dispositions for what the gateway ignores or handles (SIGPIPE: a script must not
-        // inherit the gateway's SIG_IGN), an empty signal mask, its own process group (to signal
-        // the whole script), its directory, nothing else of the gateway (not its listening
-        // sockets, not other clients' connections: a script holding one would keep that client
-        // waiting until it exits).
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
-            sigaddset(&defaults, signal)
-        }
+        // Default dispositions (``defaultSignals``), an empty signal mask, its own process group
+        // (to signal the whole script), its directory, nothing else of the gateway (not its
+        // listening sockets, not other clients' connections: a script holding one would keep
+        // that client waiting until it exits).
+        var defaults = Self.defaultSignals
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp =
             environment.map { entry in
@@ -105,6 +100,17 @@ public final class CGIChildProcess: Sendable {
         stdoutRead = output.read
         stderrRead = errors.read
     }
+
+    /// Signals a script gets at their default action whatever the gateway does with them (it
+    /// ignores SIGPIPE, handles SIGHUP, SIGTERM, SIGUSR1...: a script must inherit none of that).
+    private static let defaultSignals: sigset_t = {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGPIPE, SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH] {
+            sigaddset(&set, signal)
+        }
+        return set
+    }()
 
     /// Sends `signal` to the script's process group (ignored once reaped: the id may be reused).
     public func signalGroup(_ signal: Int32) {

@@ -125,9 +125,9 @@ public final class ConnectionContext: Sendable {
     }
 
     /// After the drain's grace: if no request has started since the `started`-th, the connection's
-    /// input ends, so that its task leaves its read loop (or its handler sees the input end) and
-    /// closes the connection itself, after what it has written (a close from here could overtake a response still on its way through
-    /// the channel's async writer: its client got an empty reply).
+    /// input ends, so that its handler (or its task's read loop) sees the end and closes the
+    /// connection itself, after what it has written (a close from here could overtake a response
+    /// a request's task is still writing: its client got an empty reply).
     private func closeIfStillIdle(after started: Int) {
         guard let channel else { return }
         let grace = TimeAmount.milliseconds(Int64(configuration.limits.drainGraceSeconds * 1000))

@@ -6,10 +6,9 @@ import PosternCore
 /// NIO's `close(mode: .all)` fails writes still queued in the channel, and a handler (or
 /// `NIOAsyncChannel`'s `executeThenClose`) closes as soon as the last `write` has been handed
 /// over, so the tail of a large response to a slow reader could be dropped: the front-end sees a
-/// truncated body. This
-/// handler sits next to the socket: on close it queues an empty write behind everything else and
-/// closes when that write completes (or fails). A peer that stops reading cannot hold the
-/// connection open: after `timeout` it is closed anyway.
+/// truncated body. This handler sits next to the socket: on close it queues an empty write
+/// behind everything else and closes when that write completes (or fails). A peer that stops
+/// reading cannot hold the connection open: after `timeout` it is closed anyway.
 ///
 /// Every close promise is completed: one that arrives while the flush is pending completes with
 /// the real close; one that arrives after the real close was passed on is passed on too (and

@@ -34,6 +34,8 @@ public enum Gateway {
     public static func run(
         _ application: any Application, options: ServeOptions, configurationKeys: [ServeConfiguration.Key] = [], commandValues: [String: String] = [:]
     ) async throws {
+        // Users, groups and listener host names are looked up from here on (SwiftNIO's binds too).
+        postern_nss_static_services()
         let configurationFile = ServeConfiguration.Loaded(.current(commandKeys: configurationKeys))
         if options.printConfig {
             print(ServeConfiguration.describe(options, settings: configurationFile.settings, commandValues: commandValues))

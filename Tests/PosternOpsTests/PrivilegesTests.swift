@@ -135,5 +135,46 @@ extension Ops {
             }
             throw TestFailure("not 2 workers: \(server.process.output.suffix(1500))")
         }
+
+        /// The static executable (docs/service.md) links glibc, whose NSS would load the host's
+        /// modules for a name /etc/passwd lacks (`passwd: files systemd`) and crash in them. The
+        /// C function the server calls before its lookups, in a program linked `-static`: a
+        /// missing user and group are "none", root and localhost are found. Without the call, on
+        /// a host whose nsswitch.conf names the systemd module, the same program dies.
+        @Test("in a static executable, a missing user or group is not found, not a crash in the host's NSS module")
+        func staticExecutableLookups() throws {
+            let directory = try Paths.makeTestDirectory("static-nss")
+            let source = directory + "/lookups.c"
+            try #"""
+            #include <grp.h>
+            #include <netdb.h>
+            #include <pwd.h>
+            #include <stdio.h>
+            void postern_nss_static_services(void);
+            int main(int argc, char **argv) {
+                if (argc > 1) postern_nss_static_services();
+                struct passwd *user = getpwnam("no-such-user-here");
+                struct group *group = getgrnam("no-such-group-here");
+                struct passwd *root = getpwnam("root");
+                struct addrinfo *info = NULL;
+                int resolved = getaddrinfo("localhost", "80", NULL, &info);
+                printf("%s %s %s %s\n", user ? "found" : "none", group ? "found" : "none", root ? root->pw_name : "-",
+                       resolved == 0 ? "localhost" : gai_strerror(resolved));
+                return 0;
+            }
+            """#.write(toFile: source, atomically: true, encoding: .utf8)
+            let socketModule = Paths.root + "/Sources/CPosternSocket"
+            let compiled = try runToEnd(
+                "/usr/bin/cc", ["-O2", "-static", "-o", directory + "/lookups", source, socketModule + "/CPosternNSS.c", "-I", socketModule + "/include"])
+            #expect(compiled.status == 0, "\(compiled.output)")
+            let configured = try runToEnd(directory + "/lookups", ["configured"])
+            #expect(configured.status == 0)
+            #expect(configured.output == "none none root localhost\n")
+            let nsswitch = (try? String(contentsOfFile: "/etc/nsswitch.conf", encoding: .utf8)) ?? ""
+            let passwd = nsswitch.split(separator: "\n").first { $0.hasPrefix("passwd:") } ?? ""
+            if passwd.split(separator: " ").contains("systemd") && FileManager.default.fileExists(atPath: "/lib/x86_64-linux-gnu/libnss_systemd.so.2") {
+                #expect(try runToEnd(directory + "/lookups", []).status != 0, "the host's systemd module no longer crashes a static program")
+            }
+        }
     }
 }

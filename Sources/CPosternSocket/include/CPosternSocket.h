@@ -120,4 +120,10 @@ int postern_notify_socket(const char *path);
 /// pid (0 when the kernel gave none). The datagram's length, or -1 with errno (EAGAIN: none).
 long postern_notify_receive(int fd, char *buffer, unsigned long capacity, int *pid);
 
+/// In a static executable, name lookups (users, groups, hosts) use only the services linked in
+/// (files, DNS), never a module of the host's shared glibc, whose code crashes a static program;
+/// nothing in a dynamically linked one. Call before getpwnam(3), getgrnam(3), initgroups(3) or
+/// getaddrinfo(3); once is enough, more are free.
+void postern_nss_static_services(void);
+
 #endif

@@ -57,6 +57,20 @@ for directory in Tests/*Tests; do
   echo "== swift test: $target"
   swift test --skip-build --filter "^$target\." "$@" 2>&1 | tee "$logs/$target.log" || failed+=("$target")
 done
+# The production build (docs/service.md, scripts/build-release.sh) links glibc statically, which
+# the debug build above does not: the suites that run postern and the examples as processes run again
+# against it (a static glibc's name lookups once crashed where the dynamic build passed).
+if [ "$#" -eq 0 ]; then
+  echo "== the static release build (scripts/build-release.sh)"
+  for product in postern hello environ echo; do
+    scripts/build-release.sh --product "$product" --scratch-path .build-static 2>&1 | grep -E 'error|Build of product'
+  done
+  for target in PosternCGITests PosternOpsTests FrontEndTests; do
+    echo "== swift test, against the static release binaries: $target"
+    POSTERN_BIN_DIR="$PWD/.build-static/release" swift test --skip-build --filter "^$target\." 2>&1 | tee "$logs/$target-static.log" \
+      || failed+=("$target-static")
+  done
+fi
 if [ "${#failed[@]}" -gt 0 ]; then
   for target in "${failed[@]}"; do
     echo "== what failed in $target (whole output: $logs/$target.log)" >&2

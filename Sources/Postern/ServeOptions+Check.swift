@@ -1,6 +1,7 @@
 import FoundationEssentials
 import NIOSSL
 import PosternCore
+import PosternRuntime
 import PosternSupervision
 
 #if canImport(Glibc)
@@ -9,11 +10,13 @@ import Glibc
 
 extension ServeOptions {
     /// `--check-config`: what a start would find wrong before it binds anything, beyond what
-    /// parsing has checked (``validate()``): the listeners' addresses and allow-list, the status
+    /// parsing has checked (``validate()``): the listeners' addresses (a host name resolved, as
+    /// `nginx -t` does) and allow-list, the status
     /// address, root without `--user`, `--user`, `--group`, `--socket-owner`, `--socket-group`, `--umask`, `--chdir`,
     /// and the directories of the log and pid files. Throws the first problem, naming the option.
     public func check(environment: [String: String]) throws {
         let specs = try listenerSpecs(environment: environment)
+        for spec in specs { try ListeningSocket.resolve(spec) }
         if specs.contains(where: \.listenerProtocol.isTLS) { _ = try makeTLSContext(listeners: specs) }
         _ = try socketModeValue()
         if let status { _ = try ListenAddress(parsing: status) }

@@ -59,7 +59,19 @@ package enum ListeningSocket {
         _ = setsockopt(fd, Int32(IPPROTO_TCP), 9, &seconds, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private static func openTCP(host: String, port: Int, backlog: Int32) throws -> Int32 {
+    /// Resolves a TCP listener's host as opening it would, and binds nothing: `--check-config`
+    /// names a host that a start could not resolve. Other addresses pass.
+    package static func resolve(_ spec: ListenerSpec) throws(ListenerError) {
+        guard case .tcp(let host, let port) = spec.address else { return }
+        do {
+            freeaddrinfo(try addressInfo(host: host, port: port))
+        } catch {
+            throw spec.failure(error)
+        }
+    }
+
+    /// getaddrinfo(3) for a passive stream socket: the first of the list is bound.
+    private static func addressInfo(host: String, port: Int) throws -> UnsafeMutablePointer<addrinfo> {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC
@@ -69,7 +81,12 @@ package enum ListeningSocket {
         guard status == 0, let info = result else {
             throw SocketError.cannotResolve(reason: String(cString: gai_strerror(status)))
         }
-        defer { freeaddrinfo(result) }
+        return info
+    }
+
+    private static func openTCP(host: String, port: Int, backlog: Int32) throws -> Int32 {
+        let info = try addressInfo(host: host, port: port)
+        defer { freeaddrinfo(info) }
         let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError.failed("socket", errno: errno) }
         var one: Int32 = 1

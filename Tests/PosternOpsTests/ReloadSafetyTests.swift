@@ -154,6 +154,7 @@ extension Ops {
                 (["--config", file, "-t"], "--error-log /nonexistent-dir/error.log: the directory /nonexistent-dir does not exist"),
                 (["--http", "127.0.0.1:\(port)", "--user", "no-such-user-here", "-t"], "--user no-such-user-here: no such user"),
                 (["--http", "nonsense:port:x", "--check-config"], "nonsense:port:x"),
+                (["--http", "no-such-host.invalid:\(port)", "-t"], "--http no-such-host.invalid:\(port): cannot resolve the host"),
                 (["--http", "127.0.0.1:\(port)", "--max-connections", "0", "--check-config"], "limits must be positive"),
             ]
             for (arguments, expected) in cases {

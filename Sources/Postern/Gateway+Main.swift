@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPosternSocket
 import Dispatch
 import PosternCGI
 import PosternCore
@@ -98,6 +99,9 @@ extension Gateway {
     /// emperor`) gets its options from them the same way.
     @MainActor
     private static func runCommand<Command: AsyncParsableCommand>(_ command: Command.Type, configurationKeys: [ServeConfiguration.Key]) async {
+        // Every command may look up users, groups and host names; a CGI request, which never
+        // gets here, looks up none (the call reads /etc/nsswitch.conf in a static executable).
+        postern_nss_static_services()
         var arguments = Array(CommandLine.arguments.dropFirst())
         var target: (position: Int, keys: [ServeConfiguration.Key])?
         if let position = servingOptionsPosition(command, arguments) {

@@ -34,7 +34,8 @@ public enum Gateway {
     public static func run(
         _ application: any Application, options: ServeOptions, configurationKeys: [ServeConfiguration.Key] = [], commandValues: [String: String] = [:]
     ) async throws {
-        // Users, groups and listener host names are looked up from here on (SwiftNIO's binds too).
+        // Users, groups and listener host names are looked up from here on (SwiftNIO's binds
+        // too), also when an embedder calls this without `Gateway.main`.
         postern_nss_static_services()
         let configurationFile = ServeConfiguration.Loaded(.current(commandKeys: configurationKeys))
         if options.printConfig {

@@ -355,7 +355,6 @@ package final class Emperor: Sendable {
 
         /// The account name of `uid`, if it has one.
         static func accountName(_ uid: UInt32) -> String? {
-            postern_nss_static_services()
             guard let entry = getpwuid(uid) else { return nil }
             return String(cString: entry.pointee.pw_name)
         }

@@ -1,4 +1,3 @@
-import CPosternSocket
 import FoundationEssentials
 import Logging
 import NIOCore
@@ -24,7 +23,6 @@ package enum Privileges {
     }
 
     package static func user(_ text: String) throws -> Account {
-        postern_nss_static_services()
         if let entry = getpwnam(text) {
             return Account(name: text, id: entry.pointee.pw_uid, primaryGroup: entry.pointee.pw_gid)
         }
@@ -35,7 +33,6 @@ package enum Privileges {
     }
 
     package static func group(_ text: String) throws -> gid_t {
-        postern_nss_static_services()
         if let entry = getgrnam(text) { return entry.pointee.gr_gid }
         if let number = UInt32(text), getgrgid(number) != nil { return number }
         throw AccountError.noSuchGroup(text)

@@ -122,8 +122,9 @@ long postern_notify_receive(int fd, char *buffer, unsigned long capacity, int *p
 
 /// In a static executable, name lookups (users, groups, hosts) use only the services linked in
 /// (files, DNS), never a module of the host's shared glibc, whose code crashes a static program;
-/// nothing in a dynamically linked one. Call before getpwnam(3), getgrnam(3), initgroups(3) or
-/// getaddrinfo(3); once is enough, more are free.
+/// nothing in a dynamically linked one. Called once a process is past the CGI decision
+/// (`Gateway.main`'s commands, `Gateway.run`), before any lookup; more calls are free. It reads
+/// /etc/nsswitch.conf in a static executable, so a CGI request never calls it.
 void postern_nss_static_services(void);
 
 #endif

@@ -57,6 +57,16 @@ int postern_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
+static __thread int request_thread;
+
+void postern_set_request_thread(int marked) {
+    request_thread = marked;
+}
+
+int postern_is_request_thread(void) {
+    return request_thread;
+}
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif

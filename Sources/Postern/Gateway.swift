@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PosternCGI
+import PosternCGIHost
 import PosternCore
 import PosternEngine
 import PosternOps
@@ -196,11 +197,24 @@ public enum Gateway {
             if let pidFile { Privileges.removePIDFile(pidFile) }
             for path in unixSocketFiles { try? UnixSocketFile.remove(path: path) }
         }
-        try await serveProcess(listeners: specs, configuration: configuration, options: options, role: role, tls: tls, draining: draining)
+        try await serveProcess(
+            listeners: specs, configuration: configuration, options: options, role: role, tls: tls, draining: draining,
+            hostsScripts: application is CGIScriptHost)
         if let reload = role.reload, reload.isReloading {
             reload.execute(logger: logger)  // returns only if the binary could not be executed
             throw ExitCode.failure
         }
+    }
+
+    /// Accept threads per listener: N workers share the cores (more accept threads than cores
+    /// only add context switches), and a CGI host has twice as many, since its threads wait for
+    /// small scripts (``CGIScriptHost``'s wait on the request's thread, as each of fcgiwrap's
+    /// processes waits for its script): the cores stay busy while some threads wait. `nil`: the
+    /// server's default, the core count.
+    static func acceptThreads(isWorker: Bool, workers: Int, hostsScripts: Bool) -> Int? {
+        let share = isWorker ? max(1, System.coreCount / max(1, workers)) : System.coreCount
+        if hostsScripts { return 2 * share }
+        return isWorker ? share : nil
     }
 
     /// `--status ADDR`: the status page's own HTTP server, open only to `--allow` when given;
@@ -232,7 +246,7 @@ public enum Gateway {
     /// and a graceful stop on SIGTERM/SIGINT bounded by `--graceful-timeout`.
     static func serveProcess(
         listeners: [ListenerSpec], configuration: GatewayConfiguration, options: ServeOptions, role: ServingRole, tls: TLSSettings.Loaded?,
-        draining: DrainState
+        draining: DrainState, hostsScripts: Bool = false
     ) async throws {
         var configuration = configuration
         let logger = configuration.logger
@@ -306,9 +320,7 @@ public enum Gateway {
             .init(
                 service: GatewayServer(
                     listeners: listeners, configuration: configuration, sharedSockets: isWorker,
-                    // N workers share the cores: more accept threads than cores only add
-                    // context switches.
-                    acceptThreads: isWorker ? max(1, System.coreCount / max(1, options.workers)) : nil,
+                    acceptThreads: acceptThreads(isWorker: isWorker, workers: options.workers, hostsScripts: hostsScripts),
                     onReady: { addresses in
                         reporter?.write()
                         notifier?.send("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(addresses.compactMap { $0?.listenerText }.joined(separator: ", "))")

@@ -1,7 +1,9 @@
+import CPosternSocket
 import NIOCore
 import NIOPosix
 import PosternCGI
 import PosternCore
+import Synchronization
 
 /// The CGI script host: an Application that runs legacy CGI scripts from a root, as fcgiwrap does.
 #if canImport(Glibc)
@@ -36,6 +38,7 @@ public struct CGIScriptHost: Application {
     let limiter: CGIConcurrencyLimiter
     let gatewayEnvironment: [String: String]
     let group: any EventLoopGroup
+    let waitHere = WaitHereState()
 
     /// Hop-by-hop fields a script must not set: the gateway frames the response itself.
     static let hopByHop = ["Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "TE", "Trailer"]
@@ -84,19 +87,17 @@ public struct CGIScriptHost: Application {
                 limiter.release()
                 return refuse(.internalServerError, "\(error)", environ)
             }
-            let limiter = self.limiter
-            let group = self.group
-            let configuration = self.configuration
             let errors = environ.errors
             let requestBody = body
-            Task {
-                await run.run(body: requestBody, group: group, configuration: configuration, errors: errors)
+            let outcome: CGIScriptRun.HeadOutcome
+            switch waitOnThisThread(for: run, errors: errors) {
+            case .finished(let finished):
                 limiter.release()
-            }
-            let outcome = await withTaskCancellationHandler {
-                await run.head.value()
-            } onCancel: {
-                run.abandon()
+                outcome = finished
+            case .goesOn(let leftover):
+                outcome = await runToTheEnd(run, body: requestBody, after: leftover, errors: errors)
+            case nil:
+                outcome = await runToTheEnd(run, body: requestBody, after: nil, errors: errors)
             }
             switch outcome {
             case .failed(let status, let reason):
@@ -149,6 +150,46 @@ public struct CGIScriptHost: Application {
         }
         return refuse(
             .internalServerError, "more than \(configuration.maxInternalRedirects) internal redirects from \(environ.scriptName + environ.pathInfo)", environ)
+    }
+
+    /// The waits on the request's thread: how the last ones ended.
+    final class WaitHereState: Sendable {
+        let policy = Mutex(WaitHerePolicy())
+    }
+
+    /// The wait for a small script on the request's own thread, when there may be one: the
+    /// script has no request body to be fed, the thread serves this request alone
+    /// (`postern_is_request_thread`: an accept thread), and most recent waits finished in time
+    /// (``WaitHerePolicy``). `nil`: no wait.
+    private func waitOnThisThread(for run: CGIScriptRun, errors: ErrorStream) -> CGIScriptRun.WaitHere? {
+        guard run.process.stdinWrite == nil, configuration.waitHereMilliseconds > 0, postern_is_request_thread() != 0,
+            let reactor = CGIReactor.shared, waitHere.policy.withLock({ $0.shouldWait() })
+        else { return nil }
+        let milliseconds = min(configuration.waitHereMilliseconds, Int(configuration.timeoutSeconds * 1000))
+        let waited = run.waitHere(milliseconds: milliseconds, reactor: reactor, configuration: configuration, errors: errors)
+        let finished: Bool
+        if case .finished = waited { finished = true } else { finished = false }
+        waitHere.policy.withLock { $0.record(finishedInTime: finished) }
+        return waited
+    }
+
+    /// Runs the script to its end in a task of its own (releasing its `--cgi-max-concurrency`
+    /// slot then) and returns its head once it is in.
+    private func runToTheEnd(_ run: CGIScriptRun, body: RequestBody, after leftover: CGIScriptRun.Leftover?, errors: ErrorStream) async
+        -> CGIScriptRun.HeadOutcome
+    {
+        let limiter = self.limiter
+        let group = self.group
+        let configuration = self.configuration
+        Task {
+            await run.run(body: body, group: group, configuration: configuration, errors: errors, after: leftover)
+            limiter.release()
+        }
+        return await withTaskCancellationHandler {
+            await run.head.value()
+        } onCancel: {
+            run.abandon()
+        }
     }
 
     /// The path to find under the root, and the prefix the script's SCRIPT_NAME keeps: with a

@@ -1,4 +1,9 @@
 /// The settings of a ``CGIScriptHost``: the root, the time and process limits, the passed environment.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// How `postern serve --cgi-root DIR` runs legacy CGI scripts.
 public struct CGIScriptHostConfiguration: Sendable {
@@ -37,6 +42,15 @@ public struct CGIScriptHostConfiguration: Sendable {
     /// (`/legacy/form.py` finds `form.py` in the root), and the script's SCRIPT_NAME is the prefix
     /// and its own path (`/legacy/form.py`). Without it the whole path is resolved under the root.
     public var mountPrefix: String?
+    /// How long a request's own thread waits for a script without a request body to answer
+    /// and exit, when that thread serves the request alone (an accept thread: a one-request
+    /// connection, as nginx and Apache send by default), before the script's run goes on in
+    /// tasks of its own: most scripts finish within it and cost no task, no reactor and no
+    /// thread hop (``WaitHerePolicy`` stops waiting while most scripts outlast it). Default
+    /// 5 ms, or `POSTERN_CGI_WAIT_MS` from the environment; 0: never wait.
+    public var waitHereMilliseconds: Int = Self.defaultWaitHereMilliseconds
+
+    static let defaultWaitHereMilliseconds = getenv("POSTERN_CGI_WAIT_MS").flatMap { Int(String(cString: $0)) }.map { max(0, $0) } ?? 5
 
     public init(root: String) {
         self.root = root

@@ -90,8 +90,111 @@ final class CGIScriptRun: Sendable {
         process.signalGroup(SIGTERM)
     }
 
-    /// Runs the script to the end. Never throws; always reaps.
-    func run(body: RequestBody, group: any EventLoopGroup, configuration: CGIScriptHostConfiguration, errors: ErrorStream) async {
+    /// What a wait on the request's thread read before the script outlasted it, for the run
+    /// that goes on from there.
+    struct Leftover: Sendable {
+        let stdout: CGIPipeReader
+        let stderr: CGIPipeReader
+        let stdoutBytes: ByteBuffer
+        let stderrBytes: [UInt8]
+    }
+
+    enum WaitHere: Sendable {
+        /// The script finished in time: exited, reaped, its stderr forwarded; the outcome is
+        /// whole (a head is `complete`).
+        case finished(HeadOutcome)
+        /// It did not: ``run(body:group:configuration:errors:after:)`` goes on from here.
+        case goesOn(Leftover)
+    }
+
+    /// Waits up to `milliseconds` on the calling thread for a script without a request body
+    /// to write its output (64 KiB at most), close its pipes and exit; then reaps it and
+    /// returns what it answered, with no task, no reactor and no other thread involved. Only a
+    /// thread that serves this request alone may wait so (an accept thread, see
+    /// `postern_set_request_thread`); a script that outlasts the wait, or writes more, goes on
+    /// in ``run(body:group:configuration:errors:after:)`` with what was read.
+    func waitHere(milliseconds: Int, reactor: CGIReactor, configuration: CGIScriptHostConfiguration, errors: ErrorStream) -> WaitHere {
+        let stdout = CGIPipeReader(fd: process.stdoutRead, reactor: reactor)
+        let stderr = CGIPipeReader(fd: process.stderrRead, reactor: reactor)
+        readers.withLock { $0 = [stdout, stderr] }
+        var output = ByteBuffer()
+        var messages: [UInt8] = []
+        var outputEnded = false
+        var messagesEnded = false
+        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        func goesOn() -> WaitHere {
+            .goesOn(Leftover(stdout: stdout, stderr: stderr, stdoutBytes: output, stderrBytes: messages))
+        }
+        do {
+            while !(outputEnded && messagesEnded) {
+                var progressed = false
+                if !outputEnded {
+                    switch try stdout.readIfReady() {
+                    case .bytes(var bytes):
+                        output.writeBuffer(&bytes)
+                        progressed = true
+                    case .end: outputEnded = true
+                    case .empty: break
+                    }
+                }
+                if !messagesEnded {
+                    switch try stderr.readIfReady() {
+                    case .bytes(let bytes):
+                        messages += bytes.readableBytesView
+                        progressed = true
+                    case .end: messagesEnded = true
+                    case .empty: break
+                    }
+                }
+                if output.readableBytes > Self.wholeBodyBytes || messages.count > Self.wholeBodyBytes { return goesOn() }
+                if progressed || (outputEnded && messagesEnded) { continue }
+                let left = ContinuousClock.now.duration(to: deadline)
+                guard left > .zero else { return goesOn() }
+                var waiting = [
+                    pollfd(fd: outputEnded ? -1 : stdout.fd, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: messagesEnded ? -1 : stderr.fd, events: Int16(POLLIN), revents: 0),
+                ]
+                let milliseconds = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+                if poll(&waiting, 2, milliseconds) < 0 && errno != EINTR { return goesOn() }
+            }
+        } catch {
+            return goesOn()  // the run reads again, and fails the same way
+        }
+        // Both pipes end as the script exits: it is (all but) a zombie by now, unless it closed
+        // them and runs on.
+        while !process.hasExited {
+            guard ContinuousClock.now < deadline else { return goesOn() }
+            usleep(20)
+        }
+        stdout.close()
+        stderr.close()
+        // Whatever it left running in its group ends with it, as after a run (endGroup).
+        process.signalGroup(SIGKILL)
+        Self.forward(messages, of: scriptName, to: errors)
+        if let status = process.tryReap(), status != 0 {
+            errors.write("\(scriptName): \(CGIChildProcess.describe(status: status))")
+        }
+        let limit = configuration.maxOutputBytes > 0 ? configuration.maxOutputBytes : Int.max
+        guard output.readableBytes <= limit else {
+            return .finished(.failed(.badGateway, reason: OutputLimitExceeded(limit: limit).description))
+        }
+        var parser = CGIResponseHeadParser(mode: isNPH ? .httpStatusLine : .cgi, maxHeadBytes: configuration.maxHeadBytes)
+        do {
+            if case .head(let head, let body) = try parser.feed(output) {
+                return .finished(.head(head, body: body, complete: true))
+            }
+            try parser.finish()
+        } catch {
+            return .finished(.failed(.badGateway, reason: "no valid CGI header block: \(error)"))
+        }
+        return .finished(.failed(.badGateway, reason: "the script ended without a response"))
+    }
+
+    /// Runs the script to the end, `after` a wait on the request's thread if there was one.
+    /// Never throws; always reaps.
+    func run(body: RequestBody, group: any EventLoopGroup, configuration: CGIScriptHostConfiguration, errors: ErrorStream, after leftover: Leftover? = nil)
+        async
+    {
         guard let reactor = CGIReactor.shared else {
             if let fd = process.stdinWrite { close(fd) }
             close(process.stdoutRead)
@@ -99,8 +202,8 @@ final class CGIScriptRun: Sendable {
             fail("cannot watch the script's output (no descriptor or thread for the CGI reactor)")
             return
         }
-        let stdout = CGIPipeReader(fd: process.stdoutRead, reactor: reactor)
-        let stderr = CGIPipeReader(fd: process.stderrRead, reactor: reactor)
+        let stdout = leftover?.stdout ?? CGIPipeReader(fd: process.stdoutRead, reactor: reactor)
+        let stderr = leftover?.stderr ?? CGIPipeReader(fd: process.stderrRead, reactor: reactor)
         readers.withLock { $0 = [stdout, stderr] }
         if let fd = process.stdinWrite {
             do {
@@ -117,9 +220,9 @@ final class CGIScriptRun: Sendable {
             Task { await self.timeOut(configuration) }
         }
         await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await self.forward(stderr, to: errors) }
+            tasks.addTask { await self.forward(stderr, after: leftover?.stderrBytes ?? [], to: errors) }
             tasks.addTask {
-                await self.readStdout(stdout, configuration: configuration, errors: errors, loop: loop)
+                await self.readStdout(stdout, after: leftover?.stdoutBytes, configuration: configuration, errors: errors, loop: loop)
                 self.responseOver.fulfill(())
                 self.stdoutClosed.fulfill(())
             }
@@ -167,7 +270,12 @@ final class CGIScriptRun: Sendable {
     /// streams or drains the rest.
     /// `--cgi-max-output` counts every byte, head included: past it, before the head is handed
     /// over the answer is 502, after it the response fails (the writer's connection is cut).
-    private func readStdout(_ stdout: CGIPipeReader, configuration: CGIScriptHostConfiguration, errors: ErrorStream, loop: any EventLoop) async {
+    /// - Parameter first: what a wait on the request's thread read already.
+    private func readStdout(
+        _ stdout: CGIPipeReader, after first: ByteBuffer?, configuration: CGIScriptHostConfiguration, errors: ErrorStream, loop: any EventLoop
+    )
+        async
+    {
         var parser = CGIResponseHeadParser(mode: isNPH ? .httpStatusLine : .cgi, maxHeadBytes: configuration.maxHeadBytes)
         let limit = configuration.maxOutputBytes > 0 ? configuration.maxOutputBytes : Int.max
         var written = 0
@@ -180,9 +288,17 @@ final class CGIScriptRun: Sendable {
             }
             var delivered = false
             var pending: ByteBuffer?
+            var first = first.flatMap { $0.readableBytes > 0 ? $0 : nil }
             do {
                 while !delivered {
-                    guard let chunk = try await stdout.read() else {
+                    let next: ByteBuffer?
+                    if let bytes = first {
+                        next = bytes
+                        first = nil
+                    } else {
+                        next = try await stdout.read()
+                    }
+                    guard let chunk = next else {
                         try parser.finish()
                         return
                     }
@@ -266,21 +382,36 @@ final class CGIScriptRun: Sendable {
         }
     }
 
-    /// Copies the script's stderr to the error stream, one message per line, named after the script.
-    private func forward(_ stderr: CGIPipeReader, to errors: ErrorStream) async {
+    /// Copies the script's stderr to the error stream, one message per line, named after the
+    /// script; `first`: what a wait on the request's thread read already.
+    private func forward(_ stderr: CGIPipeReader, after first: [UInt8], to errors: ErrorStream) async {
         defer { stderr.close() }
-        var pending: [UInt8] = []
+        var pending = first
+        Self.writeLines(&pending, of: scriptName, to: errors)
         while let chunk = try? await stderr.read() {
             pending += chunk.readableBytesView
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                errors.write("\(scriptName): \(String(decoding: pending[..<newline], as: UTF8.self))")
-                pending.removeSubrange(...newline)
-            }
-            if pending.count > 8192 {
-                errors.write("\(scriptName): \(String(decoding: pending, as: UTF8.self))")
-                pending = []
-            }
+            Self.writeLines(&pending, of: scriptName, to: errors)
         }
+        Self.forward(pending, of: scriptName, to: errors)
+    }
+
+    /// Writes the complete lines of `pending` (and a line longer than 8 KiB) as messages named
+    /// after the script, and leaves the rest in it.
+    private static func writeLines(_ pending: inout [UInt8], of scriptName: String, to errors: ErrorStream) {
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            errors.write("\(scriptName): \(String(decoding: pending[..<newline], as: UTF8.self))")
+            pending.removeSubrange(...newline)
+        }
+        if pending.count > 8192 {
+            errors.write("\(scriptName): \(String(decoding: pending, as: UTF8.self))")
+            pending = []
+        }
+    }
+
+    /// The whole of what is left of a script's stderr (it has ended), as messages.
+    private static func forward(_ bytes: [UInt8], of scriptName: String, to errors: ErrorStream) {
+        var pending = bytes
+        writeLines(&pending, of: scriptName, to: errors)
         if !pending.isEmpty { errors.write("\(scriptName): \(String(decoding: pending, as: UTF8.self))") }
     }
 

@@ -91,6 +91,9 @@ final class ConnectionAcceptor: Sendable {
         for _ in 0..<threadCount {
             PosixThread.start(name: "postern-accept") { [self] in
                 Self.blockAsynchronousSignals()
+                // Each request the fast path serves here has the thread to itself until it is
+                // answered or goes on elsewhere (``InlineTaskExecutor``).
+                postern_set_request_thread(1)
                 run()
             }
         }

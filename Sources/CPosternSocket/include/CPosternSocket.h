@@ -44,6 +44,16 @@ int postern_listen_queue(int fd, unsigned int *queued, unsigned int *length);
 /// leaves about 1 thread in 100 with the name of the thread that created it.
 int postern_set_thread_name(const char *name);
 
+/// Marks the calling thread as one that serves one request at a time, start to end (an accept
+/// thread: `ConnectionAcceptor`), or unmarks it. Code a request runs may then wait briefly on
+/// that request's own work on the thread (the CGI host waits a few milliseconds for a small
+/// script to finish, as fcgiwrap waits for every script), which it must never do on an event
+/// loop, whose other connections would wait with it.
+void postern_set_request_thread(int marked);
+
+/// Whether the calling thread is marked by `postern_set_request_thread`.
+int postern_is_request_thread(void);
+
 /// pidfd_open(2) (Linux 5.3), close-on-exec: a descriptor that becomes readable when process
 /// `pid` exits. -1 with errno (ENOSYS on older kernels).
 int postern_pidfd_open(int pid);

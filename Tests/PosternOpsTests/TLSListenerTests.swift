@@ -529,12 +529,14 @@ extension Ops {
             #expect(received.count > size && received.suffix(size).allSatisfy { $0 == UInt8(ascii: "x") }, "\(received.count) bytes")
         }
 
-        @Test("a context waits at most 100 ms for the peer's close_notify (swift-nio-ssl's 5 s kept closed connections' TLS state alive)")
+        @Test(
+            "a context closes once its close_notify is out, without waiting for the peer's (swift-nio-ssl waits 5 s); a slow reader still gets the whole response (above)"
+        )
         func shortShutdownWait() throws {
             let directory = try Paths.makeTestDirectory("tls-shutdown")
             let made = try TestCertificates.make(in: directory)
             let context = try TLSSettings(certificate: made.serverCertificate, key: made.serverKey).makeContext()
-            #expect(context.configuration.shutdownTimeout == .milliseconds(100))
+            #expect(context.configuration.shutdownTimeout == .zero)
             #expect(context.configuration.renegotiationSupport == .none)
         }
 

@@ -20,8 +20,9 @@ import Darwin
 /// - The script is found by walking SCRIPT_NAME + PATH_INFO under the root (``CGIScriptResolver``;
 ///   under a `--mount` prefix, PATH_INFO alone, ``CGIScriptHostConfiguration/mountPrefix``):
 ///   `..`, symlinks leaving the root, non-executable files (403) and missing ones (404) are
-///   refused. A front-end's SCRIPT_FILENAME is never used to pick the script; one that resolves
-///   outside the root is refused with 403 (fcgiwrap ran whatever it named).
+///   refused. A front-end's SCRIPT_FILENAME is never used to pick the script; one that names a
+///   file outside the root is refused with 403 (fcgiwrap ran whatever it named), one that names
+///   no file (Apache mod_proxy_fcgi's `proxy:fcgi://…`, lighttpd's document root) is ignored.
 /// - The script gets a clean environment (``CGIScriptEnvironment``), its directory as working
 ///   directory, argv words for an ISINDEX query (§4.4), the request body on stdin (§4.2).
 /// - Its stdout is parsed as a CGI response (§6) and streamed: a local `Location` without
@@ -59,7 +60,7 @@ public struct CGIScriptHost: Application {
     }
 
     public func respond(to environ: Environ) async throws -> Response {
-        if let filename = environ["SCRIPT_FILENAME"], !filename.isEmpty, !resolver.isInsideRoot(filename: filename) {
+        if let filename = environ["SCRIPT_FILENAME"], !filename.isEmpty, resolver.namesFileOutsideRoot(filename) {
             return refuse(.forbidden, "SCRIPT_FILENAME \(String(reflecting: filename)) from the front-end is outside the CGI root", environ)
         }
         var variables = environ.variables

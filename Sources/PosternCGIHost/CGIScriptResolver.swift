@@ -111,10 +111,13 @@ public struct CGIScriptResolver: Sendable {
         throw .directory(consumed.isEmpty ? "/" : consumed)
     }
 
-    /// Whether a front-end's SCRIPT_FILENAME may be trusted: it must resolve inside the root.
-    public func isInsideRoot(filename: String) -> Bool {
+    /// Whether a front-end's SCRIPT_FILENAME names a file that exists outside the root: the
+    /// front-end means to run a script the host must not (fcgiwrap ran whatever it named). One
+    /// that names no file is not: Apache's mod_proxy_fcgi sends `proxy:fcgi://HOST:PORT/PATH`,
+    /// lighttpd its own document root's path, and the host never picks the script by it anyway.
+    public func namesFileOutsideRoot(_ filename: String) -> Bool {
         guard let real = Self.realPath(filename) else { return false }
-        return isInsideRoot(real)
+        return !isInsideRoot(real)
     }
 
     func isInsideRoot(_ real: String) -> Bool {

@@ -45,6 +45,27 @@ struct ApacheTests {
         try await FrontEndChecks.echo(apache, target: "/app-unix/echo")
     }
 
+    @Test("mod_proxy_fcgi to the CGI host under a prefix: SCRIPT_FILENAME proxy:fcgi://… is ignored, the script found by PATH_INFO")
+    func cgiHost() async throws {
+        let directory = try Paths.makeTestDirectory("apache-cgi-host")
+        let backend = try await Backend.serve(
+            app: "hello", protocol: .fastcgi, directory: directory, extra: ["--cgi-root", Paths.root + "/examples/cgi-bin", "--mount", "/legacy"])
+        defer { backend.stop() }
+        let config = try ShippedConfig.apache("apache/postern-cgi-host.conf", defines: ["POSTERN_CGI_HOST": "127.0.0.1:\(backend.port!)"])
+        let apache = try await FrontEnd.apache(snippets: [config], directory: directory)
+        defer { apache.stop() }
+        let dump = try await BlockingClient.get(port: apache.port, "/legacy/env.sh/extra/path?x=1")
+        let variables = String(decoding: dump.body, as: UTF8.self)
+        #expect(dump.status == 200, "\(variables)\n\(apache.logs)")
+        #expect(variables.contains("\nSCRIPT_NAME=/legacy/env.sh\n"), "\(variables)")
+        #expect(variables.contains("\nPATH_INFO=/extra/path\n"), "\(variables)")
+        #expect(variables.contains("\nQUERY_STRING=x=1\n"), "\(variables)")
+        let form = try await BlockingClient.get(port: apache.port, "/legacy/form.py?name=you")
+        #expect(form.status == 200 && String(decoding: form.body, as: UTF8.self).contains("you"), "\(String(decoding: form.body, as: UTF8.self))")
+        let missing = try await BlockingClient.get(port: apache.port, "/legacy/no-such-script")
+        #expect(missing.status == 404)
+    }
+
     @Test("mod_proxy_scgi")
     func proxySCGI() async throws {
         let directory = try Paths.makeTestDirectory("apache-proxy-scgi")

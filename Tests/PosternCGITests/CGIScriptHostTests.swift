@@ -177,7 +177,7 @@ struct CGIScriptHostTests {
         #expect(!FileManager.default.fileExists(atPath: root.path + "/outside/ran"))
     }
 
-    @Test("SCRIPT_FILENAME from the front-end: outside the root is 403, inside is served by path")
+    @Test("SCRIPT_FILENAME from the front-end: a file outside the root is 403; inside, or no file at all, the script is served by path")
     func scriptFilename() async throws {
         let root = try makeRoot()
         defer { try? FileManager.default.removeItem(atPath: root.path) }
@@ -189,12 +189,18 @@ struct CGIScriptHostTests {
             }
             return Environ(try builder.finish(), gatewayProtocol: .fastcgi, body: .empty, errors: .discard, flags: GatewayFlags())
         }
-        let outside = try await host.respond(to: try environ(root.path + "/outside/secret.sh"))
+        let outside = try await host.respond(to: try environ(root.deletingLastPathComponent().path + "/outside/secret.sh"))
         #expect(outside.status.code == 403)
         let etc = try await host.respond(to: try environ("/etc/passwd"))
         #expect(etc.status.code == 403)
         let inside = try await host.respond(to: try environ(root.path + "/env.sh"))
         #expect(inside.status.code == 200)
+        // Names no file: Apache mod_proxy_fcgi's pseudo-filename, a front-end's own document root.
+        for nothing in ["proxy:fcgi://127.0.0.1:9000/env.sh", "/var/www/html/env.sh"] {
+            let response = try await host.respond(to: try environ(nothing))
+            #expect(response.status.code == 200, "SCRIPT_FILENAME \(nothing)")
+            #expect(try await collect(response).contains("SCRIPT_FILENAME=\(CGIScriptResolver.realPath(root.path)!)/env.sh"))
+        }
         let collected = try await collect(inside)
         #expect(collected.contains("SCRIPT_FILENAME=\(CGIScriptResolver.realPath(root.path)!)/env.sh"))
     }

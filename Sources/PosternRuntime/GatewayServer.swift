@@ -26,6 +26,9 @@ public final class GatewayServer: Service, Sendable {
     private let acceptThreads: Int?
     private let stalled: (@Sendable () -> Bool)?
     private let tls: NIOSSLContext?
+    /// The suwsgi listeners' context: `tls`, closing as soon as its close_notify is written
+    /// (``TLSSettings/closingAtOnce(_:)``).
+    private let oneRequestTLS: NIOSSLContext?
 
     /// - Parameters:
     ///   - protocols: the server each listener's protocol gets (the entry point's switch over
@@ -54,6 +57,8 @@ public final class GatewayServer: Service, Sendable {
     ) {
         self.stalled = stalled
         self.tls = tls
+        self.oneRequestTLS =
+            listeners.contains { $0.listenerProtocol == .suwsgi } ? tls.map { TLSSettings.closingAtOnce($0) ?? $0 } : tls
         self.listeners = listeners
         self.configuration = configuration
         self.protocols = protocols
@@ -196,7 +201,7 @@ public final class GatewayServer: Service, Sendable {
         let connections = self.connections
         let allow = spec.allow
         let register = self.registration(spec)
-        let tls = spec.listenerProtocol.isTLS ? self.tls : nil
+        let tls = spec.listenerProtocol == .suwsgi ? oneRequestTLS : spec.listenerProtocol.isTLS ? self.tls : nil
         let handshakeFailures = ResourceWarning()
         let admit: @Sendable (any Channel) throws -> Admitted<Server.Connection>? = { channel in
             guard Self.admits(channel, allow, logger) else { return nil }

@@ -65,17 +65,15 @@ public struct TLSSettings: Sendable, Equatable {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         configuration.minimumTLSVersion = minimumVersion == .v1_3 ? .tlsv13 : .tlsv12
         configuration.renegotiationSupport = .none
-        // After its close_notify the TLS handler waits this long for the peer's before it closes
-        // (5 s by default). A server owes its peer nothing after its own close_notify (RFC 8446
-        // §6.1: the initiator "need not wait for the responding close_notify alert before
-        // closing the read side"), and waiting costs: with 5 s, a peer that closes without one
-        // (nginx does, to its upstreams) kept each connection's handler, BoringSSL object and
-        // buffers alive 5 s after the socket closed (a suwsgi backend at 2,000 connections a
-        // second held some 10,000, about 300 MB); with 100 ms, each suwsgi connection still
-        // cost a timer, a wake-up and a read for nginx's end (about 9 % of the backend's CPU a
-        // request). So the connection closes as soon as the close_notify is written; the
-        // request was read whole before the response, so no unread byte makes the close a reset.
-        configuration.shutdownTimeout = .zero
+        // After its close_notify the TLS handler waits this long for the peer's before it lets
+        // the connection go (5 s by default), and a peer that closes without one (nginx does, to
+        // its upstreams) does not end that wait: each connection's handler, BoringSSL object and
+        // buffers stayed alive 5 s after the socket closed, and a suwsgi backend at 2,000
+        // connections a second held some 10,000 of them (about 300 MB). The wait also drains
+        // what a client still sends after an early answer (an HTTPS upload refused with 413)
+        // for that long, so that the close does not reset the answer away; a one-request
+        // protocol's connections need none of it (``closingAtOnce(_:)``).
+        configuration.shutdownTimeout = .milliseconds(100)
         if let clientCA {
             // A client certificate is required (SSL_VERIFY_FAIL_IF_NO_PEER_CERT) and checked
             // against these roots alone.
@@ -98,6 +96,23 @@ public struct TLSSettings: Sendable, Equatable {
     }
 
     /// Every certificate in a PEM file: at least one.
+    /// `context`'s settings for a one-request protocol (suwsgi), whose connection closes as soon
+    /// as its close_notify is written: the request was read whole before the response, so no
+    /// unread byte turns the close into a reset, and a server owes its peer nothing after its own
+    /// close_notify (RFC 8446 §6.1: the initiator "need not wait for the responding
+    /// close_notify alert before closing the read side"). Waiting for nginx's end (it sends
+    /// none) cost each suwsgi connection a timer, a wake-up and a read: about 9 % of the
+    /// backend's CPU a request. `nil` if the context cannot be made again (never, in practice:
+    /// the same configuration made `context`).
+    package static func closingAtOnce(_ context: NIOSSLContext) -> NIOSSLContext? {
+        var configuration = context.configuration
+        configuration.shutdownTimeout = .zero
+        guard let closing = try? NIOSSLContext(configuration: configuration) else { return nil }
+        if let pointer = closing.boringSSLContext { _ = postern_tls_server_defaults(UnsafeMutableRawPointer(pointer)) }
+        _ = TLSTicketKeys.attach(to: closing)
+        return closing
+    }
+
     package static func certificates(in path: String, option: String) throws(TLSError) -> [NIOSSLCertificate] {
         let bytes = try contents(of: path, option: option)
         let certificates: [NIOSSLCertificate]

@@ -530,13 +530,16 @@ extension Ops {
         }
 
         @Test(
-            "a context closes once its close_notify is out, without waiting for the peer's (swift-nio-ssl waits 5 s); a slow reader still gets the whole response (above)"
+            "a context waits at most 100 ms for the peer's close_notify (swift-nio-ssl's 5 s kept closed connections' TLS state alive); suwsgi's does not wait"
         )
         func shortShutdownWait() throws {
             let directory = try Paths.makeTestDirectory("tls-shutdown")
             let made = try TestCertificates.make(in: directory)
             let context = try TLSSettings(certificate: made.serverCertificate, key: made.serverKey).makeContext()
-            #expect(context.configuration.shutdownTimeout == .zero)
+            #expect(context.configuration.shutdownTimeout == .milliseconds(100))
+            let oneRequest = try #require(TLSSettings.closingAtOnce(context))
+            #expect(oneRequest.configuration.shutdownTimeout == .zero)
+            #expect(oneRequest.configuration.minimumTLSVersion == context.configuration.minimumTLSVersion)
             #expect(context.configuration.renegotiationSupport == .none)
         }
 

@@ -167,6 +167,7 @@ public struct CGIScriptHost: Application {
             let reactor = CGIReactor.shared, waitHere.policy.withLock({ $0.shouldWait() })
         else { return nil }
         let milliseconds = min(configuration.waitHereMilliseconds, Int(configuration.timeoutSeconds * 1000))
+        guard milliseconds > 0 else { return nil }
         let waited = run.waitHere(milliseconds: milliseconds, reactor: reactor, configuration: configuration, errors: errors)
         let finished: Bool
         if case .finished = waited { finished = true } else { finished = false }

@@ -47,10 +47,10 @@ public struct CGIScriptHostConfiguration: Sendable {
     /// connection, as nginx and Apache send by default), before the script's run goes on in
     /// tasks of its own: most scripts finish within it and cost no task, no reactor and no
     /// thread hop (``WaitHerePolicy`` stops waiting while most scripts outlast it). Default
-    /// 5 ms, or `POSTERN_CGI_WAIT_MS` from the environment; 0: never wait.
+    /// 5 ms, or `POSTERN_CGI_WAIT_MS` from the environment (at most 1000); 0: never wait.
     public var waitHereMilliseconds: Int = Self.defaultWaitHereMilliseconds
 
-    static let defaultWaitHereMilliseconds = getenv("POSTERN_CGI_WAIT_MS").flatMap { Int(String(cString: $0)) }.map { max(0, $0) } ?? 5
+    static let defaultWaitHereMilliseconds = getenv("POSTERN_CGI_WAIT_MS").flatMap { Int(String(cString: $0)) }.map { min(max(0, $0), 1000) } ?? 5
 
     public init(root: String) {
         self.root = root

@@ -116,7 +116,9 @@ public struct CGIScriptResolver: Sendable {
     /// that names no file is not: Apache's mod_proxy_fcgi sends `proxy:fcgi://HOST:PORT/PATH`,
     /// lighttpd its own document root's path, and the host never picks the script by it anyway.
     public func namesFileOutsideRoot(_ filename: String) -> Bool {
-        guard let real = Self.realPath(filename) else { return false }
+        // Only a name that leads to nothing is let by; one realpath cannot check (a directory
+        // it may not search, a symlink loop) is refused like one outside.
+        guard let real = Self.realPath(filename) else { return errno != ENOENT && errno != ENOTDIR }
         return !isInsideRoot(real)
     }
 

@@ -97,6 +97,8 @@ final class CGIScriptRun: Sendable {
         let stderr: CGIPipeReader
         let stdoutBytes: ByteBuffer
         let stderrBytes: [UInt8]
+        /// How long the wait took: the run's timeout counts from the script's start.
+        let waited: Duration
     }
 
     enum WaitHere: Sendable {
@@ -121,9 +123,10 @@ final class CGIScriptRun: Sendable {
         var messages: [UInt8] = []
         var outputEnded = false
         var messagesEnded = false
-        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(milliseconds)
         func goesOn() -> WaitHere {
-            .goesOn(Leftover(stdout: stdout, stderr: stderr, stdoutBytes: output, stderrBytes: messages))
+            .goesOn(Leftover(stdout: stdout, stderr: stderr, stdoutBytes: output, stderrBytes: messages, waited: start.duration(to: .now)))
         }
         do {
             while !(outputEnded && messagesEnded) {
@@ -148,6 +151,9 @@ final class CGIScriptRun: Sendable {
                 }
                 if output.readableBytes > Self.wholeBodyBytes || messages.count > Self.wholeBodyBytes { return goesOn() }
                 if progressed || (outputEnded && messagesEnded) { continue }
+                // Stdout is over and the script gone, but something it started holds stderr:
+                // that is ended with the group below, as a run ends it (endGroup).
+                if outputEnded && process.hasExited { break }
                 let left = ContinuousClock.now.duration(to: deadline)
                 guard left > .zero else { return goesOn() }
                 var waiting = [
@@ -166,10 +172,11 @@ final class CGIScriptRun: Sendable {
             guard ContinuousClock.now < deadline else { return goesOn() }
             usleep(20)
         }
-        stdout.close()
-        stderr.close()
         // Whatever it left running in its group ends with it, as after a run (endGroup).
         process.signalGroup(SIGKILL)
+        if !messagesEnded, case .bytes(let bytes) = try? stderr.readIfReady() { messages += bytes.readableBytesView }
+        stdout.close()
+        stderr.close()
         Self.forward(messages, of: scriptName, to: errors)
         if let status = process.tryReap(), status != 0 {
             errors.write("\(scriptName): \(CGIChildProcess.describe(status: status))")
@@ -216,7 +223,9 @@ final class CGIScriptRun: Sendable {
 
         let loop = group.next()
         watchExit(reactor)
-        let watchdog = loop.scheduleTask(in: .nanoseconds(Int64(configuration.timeoutSeconds * 1e9))) {
+        let timeout = Duration.nanoseconds(Int64(configuration.timeoutSeconds * 1e9)) - (leftover?.waited ?? .zero)
+        let watchdog = loop.scheduleTask(in: .nanoseconds(max(0, timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
+        {
             Task { await self.timeOut(configuration) }
         }
         await withTaskGroup(of: Void.self) { tasks in

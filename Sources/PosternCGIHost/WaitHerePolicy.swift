@@ -1,5 +1,5 @@
 /// Whether a script's run starts by waiting for the script on the request's own thread
-/// (``CGIScriptRun/waitHere(milliseconds:configuration:errors:)``): a pure value, one per host.
+/// (``CGIScriptRun/waitHere(milliseconds:reactor:configuration:errors:)``): a pure value, one per host.
 ///
 /// Waiting there is what makes a small script cheap: no task, no reactor registration, no
 /// thread hop; the accept thread reads the output, reaps the script and sends the answer, as

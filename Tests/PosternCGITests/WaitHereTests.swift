@@ -32,6 +32,12 @@ struct WaitHereTests {
             printf 'Content-Type: text/plain\\r\\n\\r\\nleft one behind\\n'
 
             """,
+            // Exits at once; what it leaves in its group holds its stderr, not its stdout.
+            "holds-stderr.sh": """
+            sleep 300 >/dev/null </dev/null & echo $! > "$PIDDIR/holds-stderr"
+            printf 'Content-Type: text/plain\\r\\n\\r\\nstderr held\\n'
+
+            """,
             // Answers in two parts, a second apart, with a message before and after the pause.
             "slow.sh": """
             printf 'Content-Type: text/plain\\r\\n\\r\\nfirst\\n'
@@ -97,6 +103,19 @@ struct WaitHereTests {
                 try await MisbehavingScriptTests.gone(left, group: getpgid(left) > 0 ? getpgid(left) : left),
                 "a process the script left in its group runs on (pid \(left))")
             #expect(try await lingeringZombies().isEmpty, "scripts left unreaped")
+        }
+    }
+
+    @Test("a script whose stdout has ended and which has exited is answered, though a process it left holds stderr; that process is ended")
+    func stderrHeld() async throws {
+        try await Self.withHost(milliseconds: 5000, log: ErrorLog()) { get, pids in
+            let start = ContinuousClock.now
+            let answer = try await get("/holds-stderr.sh")
+            let took = ContinuousClock.now - start
+            #expect(answer.hasSuffix("stderr held\n"), "\(answer)")
+            #expect(took < .milliseconds(2500), "answered after \(took): the wait held out for stderr")
+            let left = try await MisbehavingScriptTests.pid(pids, "holds-stderr")
+            #expect(try await MisbehavingScriptTests.gone(left, group: getpgid(left) > 0 ? getpgid(left) : left), "pid \(left) runs on")
         }
     }
 

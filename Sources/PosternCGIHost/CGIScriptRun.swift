@@ -154,8 +154,11 @@ final class CGIScriptRun: Sendable {
                 // Stdout is over and the script gone, but something it started holds stderr:
                 // that is ended with the group below, as a run ends it (endGroup).
                 if outputEnded && process.hasExited { break }
-                let left = ContinuousClock.now.duration(to: deadline)
+                var left = ContinuousClock.now.duration(to: deadline)
                 guard left > .zero else { return goesOn() }
+                // Stdout's end comes a moment before the exit: look again within a millisecond,
+                // not at stderr alone, which something it started may hold for good.
+                if outputEnded { left = min(left, .milliseconds(1)) }
                 var waiting = [
                     pollfd(fd: outputEnded ? -1 : stdout.fd, events: Int16(POLLIN), revents: 0),
                     pollfd(fd: messagesEnded ? -1 : stderr.fd, events: Int16(POLLIN), revents: 0),

@@ -32,10 +32,13 @@ struct WaitHereTests {
             printf 'Content-Type: text/plain\\r\\n\\r\\nleft one behind\\n'
 
             """,
-            // Exits at once; what it leaves in its group holds its stderr, not its stdout.
+            // Ends its stdout, exits a moment later; what it leaves in its group holds its
+            // stderr, not its stdout.
             "holds-stderr.sh": """
             sleep 300 >/dev/null </dev/null & echo $! > "$PIDDIR/holds-stderr"
             printf 'Content-Type: text/plain\\r\\n\\r\\nstderr held\\n'
+            exec >&-
+            sleep 0.1
 
             """,
             // Answers in two parts, a second apart, with a message before and after the pause.
